@@ -1,0 +1,30 @@
+"""A small neural-network engine written by hand: every forward and backward pass is explicit
+NumPy (CPU) or CuPy (GPU) code, torch-shaped so that names, weights and intuition carry over.
+
+    import nn
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 784), nn.Sigmoid())
+    loss = nn.MSELoss()
+    optimizer = nn.Adam(model.parameters(), lr=1e-3)
+    value = loss(model(x), x)                 # forward
+    optimizer.zero_grad()
+    model.backward(loss.backward())           # backward: the chain rule, layer by layer
+    optimizer.step()
+"""
+from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, sigmoid
+from .backend import (BackendError, device_of, get_array_module, gpu_available, manual_seed, to_device,
+                      to_numpy)
+from .gradcheck import GradcheckError, GradcheckReport, gradcheck
+from .layers import Dropout, Flatten, Linear, Unflatten
+from .losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
+from .module import Module, Parameter, Sequential
+from .optim import SGD, Adam, AdamW, Optimizer
+
+__all__ = [
+    "Module", "Parameter", "Sequential",
+    "Linear", "Flatten", "Unflatten", "Dropout",
+    "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softplus", "GELU", "sigmoid",
+    "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
+    "Optimizer", "SGD", "Adam", "AdamW",
+    "gradcheck", "GradcheckError", "GradcheckReport",
+    "BackendError", "device_of", "get_array_module", "gpu_available", "manual_seed", "to_device", "to_numpy",
+]

@@ -1,0 +1,215 @@
+"""Elementwise activations. Each backward is dL/dx = g * f'(x), with g = dL/dy.
+
+Each caches the one array its derivative needs (the input or the output). ``inplace=True`` (where
+offered) overwrites the input with the output and the upstream gradient with the input gradient:
+no new arrays per step, at the price of the caller's arrays, as torch's ``inplace``.
+"""
+import math
+
+from . import backend
+from .layers import _require_forward
+from .module import Module
+
+
+class Identity(Module):
+    """y = x;  dL/dx = g."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+class ReLU(Module):
+    """y = max(x, 0);  dL/dx = g * [y > 0]   (the derivative at exactly 0 is taken as 0, as torch)."""
+
+    def __init__(self, inplace=False):
+        self.inplace = inplace
+        self._output = None
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        y = xp.maximum(x, 0, out=x if self.inplace else None)
+        self._output = y
+        return y
+
+    def backward(self, grad_output):
+        y = _require_forward(self, self._output)
+        if self.inplace:
+            grad_output *= y > 0
+            return grad_output
+        return grad_output * (y > 0)
+
+    def _clear_cache(self):
+        self._output = None
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class LeakyReLU(Module):
+    """y = x if x > 0 else a x;   dL/dx = g if x > 0 else a g.   a = negative_slope (0.01)."""
+
+    def __init__(self, negative_slope=0.01):
+        self.negative_slope = float(negative_slope)
+        self._input = None
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self._input = x
+        return xp.where(x > 0, x, x * self.negative_slope)
+
+    def backward(self, grad_output):
+        x = _require_forward(self, self._input)
+        xp = backend.get_array_module(x)
+        return xp.where(x > 0, grad_output, grad_output * self.negative_slope)
+
+    def _clear_cache(self):
+        self._input = None
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x) without overflow: with e = exp(-|x|) <= 1 and r = 1 / (1 + e),
+    sigmoid(x) = r for x >= 0 and e r for x < 0 (no 1 - r, which would cancel for large -x)."""
+    xp = backend.get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    r = 1 / (e + 1)
+    return xp.where(x >= 0, r, e * r)
+
+
+class Sigmoid(Module):
+    """y = 1 / (1 + e^-x);   dL/dx = g * y (1 - y).   Stable for any x (no overflow at +-1000)."""
+
+    def __init__(self):
+        self._output = None
+
+    def forward(self, x):
+        self._output = sigmoid(x)
+        return self._output
+
+    def backward(self, grad_output):
+        y = _require_forward(self, self._output)
+        return grad_output * y * (1 - y)
+
+    def _clear_cache(self):
+        self._output = None
+
+
+class Tanh(Module):
+    """y = tanh(x);   dL/dx = g * (1 - y^2)."""
+
+    def __init__(self):
+        self._output = None
+
+    def forward(self, x):
+        self._output = backend.get_array_module(x).tanh(x)
+        return self._output
+
+    def backward(self, grad_output):
+        y = _require_forward(self, self._output)
+        return grad_output * (1 - y * y)
+
+    def _clear_cache(self):
+        self._output = None
+
+
+class ELU(Module):
+    """y = x if x > 0 else a (e^x - 1);   dL/dx = g if x > 0 else g a e^x   (a = alpha, 1.0)."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = float(alpha)
+        self._input = None
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self._input = x
+        return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * self.alpha)
+
+    def backward(self, grad_output):
+        x = _require_forward(self, self._input)
+        xp = backend.get_array_module(x)
+        return xp.where(x > 0, grad_output, grad_output * xp.exp(xp.minimum(x, 0)) * self.alpha)
+
+    def _clear_cache(self):
+        self._input = None
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """y = log(1 + e^(b x)) / b, and y = x where b x > threshold (as torch: beta 1, threshold 20).
+
+    dL/dx = g * sigmoid(b x), and g where b x > threshold.
+    """
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        self.beta, self.threshold = float(beta), float(threshold)
+        self._input = None
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self._input = x
+        scaled = x * self.beta
+        # Capping at the threshold keeps exp from overflowing where the linear branch is taken anyway.
+        soft = xp.log1p(xp.exp(xp.minimum(scaled, self.threshold))) / self.beta
+        return xp.where(scaled > self.threshold, x, soft)
+
+    def backward(self, grad_output):
+        x = _require_forward(self, self._input)
+        xp = backend.get_array_module(x)
+        scaled = x * self.beta
+        return xp.where(scaled > self.threshold, grad_output, grad_output * sigmoid(scaled))
+
+    def _clear_cache(self):
+        self._input = None
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class GELU(Module):
+    """y = x Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2.
+
+    dL/dx = g * (Phi(x) + x phi(x)),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+    ``approximate="tanh"`` uses Phi(x) ~ (1 + tanh(u)) / 2 with u = sqrt(2/pi) (x + 0.044715 x^3),
+    whose derivative is (1 + t)/2 + x (1 - t^2) u' / 2 with t = tanh(u), u' = sqrt(2/pi)(1 + 3*0.044715 x^2).
+    """
+
+    def __init__(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        self._input = None
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self._input = x
+        if self.approximate == "tanh":
+            return x * (1 + xp.tanh(self._tanh_argument(x))) * 0.5
+        return x * (1 + backend.erf(x * (1 / math.sqrt(2)))) * 0.5
+
+    @staticmethod
+    def _tanh_argument(x):
+        return (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
+
+    def backward(self, grad_output):
+        x = _require_forward(self, self._input)
+        xp = backend.get_array_module(x)
+        if self.approximate == "tanh":
+            t = xp.tanh(self._tanh_argument(x))
+            du_dx = (1 + x * x * (3 * 0.044715)) * math.sqrt(2 / math.pi)
+            return grad_output * ((1 + t) * 0.5 + x * (1 - t * t) * du_dx * 0.5)
+        cdf = (1 + backend.erf(x * (1 / math.sqrt(2)))) * 0.5
+        pdf = xp.exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
+        return grad_output * (cdf + x * pdf)
+
+    def _clear_cache(self):
+        self._input = None
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"

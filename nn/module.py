@@ -1,0 +1,219 @@
+"""Parameter, Module and Sequential: the bookkeeping every layer shares.
+
+A module is a function with a hand-written derivative:
+
+    y = module(x)                  # forward: compute y, cache what backward needs
+    dx = module.backward(dy)       # backward: dL/dx from dL/dy, and ADD dL/dparam into param.grad
+
+Parameters and submodules are found by looking at the module's attributes in the order they were
+assigned, which gives torch's state-dict names ("encoder.0.weight") without any registration call.
+"""
+from collections import OrderedDict
+
+import numpy
+
+from . import backend
+
+
+class Parameter:
+    """A trainable array and the gradient accumulated for it.
+
+    ``data`` and ``grad`` are arrays of the model's backend with the same shape and dtype. ``grad``
+    starts at zero; backward passes add into it; ``zero_grad`` clears it. An optimizer may rebind
+    both to views of one flat buffer (see nn.optim) -- code that reads ``p.data`` never notices.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = backend.get_array_module(data).zeros_like(data)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def __repr__(self):
+        return f"Parameter(shape={tuple(self.shape)}, dtype={self.dtype}, device={backend.device_of(self.data)!r})"
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses implement ``forward(x)`` and ``backward(grad_output)``. ``backward`` returns dL/dx and
+    adds each parameter's gradient into its ``.grad`` (accumulating, as torch does). A module caches
+    what its backward needs from the most recent forward call only: calling it twice and then
+    backward once differentiates the second call.
+    """
+
+    training = True
+
+    def __call__(self, *inputs):
+        return self.forward(*inputs)
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{type(self).__name__} must implement backward")
+
+    # --- walking the tree ---------------------------------------------------------------------
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return [child for _, child in self.named_children()]
+
+    def modules(self):
+        """This module and every module below it, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def named_parameters(self, prefix=""):
+        """(name, Parameter) pairs with torch's dotted names, in assignment order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+            elif isinstance(value, Module):
+                yield from value.named_parameters(prefix + name + ".")
+
+    def parameters(self):
+        return [parameter for _, parameter in self.named_parameters()]
+
+    def zero_grad(self):
+        for parameter in self.parameters():
+            parameter.grad.fill(0)
+
+    def train(self, mode=True):
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    # --- devices and dtypes -------------------------------------------------------------------
+    @property
+    def device(self):
+        parameters = self.parameters()
+        return backend.device_of(parameters[0].data) if parameters else "cpu"
+
+    @property
+    def dtype(self):
+        parameters = self.parameters()
+        return parameters[0].data.dtype if parameters else backend.DEFAULT_DTYPE
+
+    def to(self, device=None, dtype=None):
+        """Move every parameter (and its gradient) to a device and/or cast it to a dtype, in place.
+
+        An optimizer holds the parameters it was built with: build it after moving the model.
+        """
+        if device is not None:
+            backend.array_module(device)  # fails early, with the reason, when the device is unusable
+        dtype = backend.normalize_dtype(dtype) if dtype is not None else None
+        for parameter in self.parameters():
+            for field in ("data", "grad"):
+                array = getattr(parameter, field)
+                if device is not None:
+                    array = backend.to_device(array, device)
+                if dtype is not None:
+                    array = array.astype(dtype, copy=False)
+                setattr(parameter, field, array)
+        for module in self.modules():
+            module._clear_cache()
+        return self
+
+    def _clear_cache(self):
+        """Forget cached forward values (they may live on the old device)."""
+
+    # --- state dicts --------------------------------------------------------------------------
+    def state_dict(self):
+        """Ordered {name: copy of the parameter array}, with torch's names and shapes."""
+        return OrderedDict((name, parameter.data.copy()) for name, parameter in self.named_parameters())
+
+    def load_state_dict(self, state_dict):
+        """Copy arrays into the parameters, all or nothing.
+
+        Every missing, unexpected or mis-shaped key is named in one ValueError and no parameter is
+        changed. Values may be NumPy or CuPy arrays (or anything ``asarray`` takes, such as a torch
+        tensor's ``.numpy()``); they are cast to the model's dtype and moved to its device.
+        """
+        own = OrderedDict(self.named_parameters())
+        problems = []
+        for name in own:
+            if name not in state_dict:
+                problems.append(f"missing key {name!r} (expected shape {tuple(own[name].shape)})")
+        for name, value in state_dict.items():
+            if name not in own:
+                problems.append(f"unexpected key {name!r}")
+                continue
+            shape = tuple(getattr(value, "shape", numpy.shape(value)))
+            if shape != tuple(own[name].shape):
+                problems.append(f"key {name!r} has shape {shape} but the model's is {tuple(own[name].shape)}")
+            elif not _is_real_numeric(value):
+                problems.append(f"key {name!r} holds {getattr(value, 'dtype', type(value).__name__)}, not real numbers")
+        if problems:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + "; nothing was loaded")
+        for name, parameter in own.items():
+            value = backend.to_device(state_dict[name], backend.device_of(parameter.data))
+            # Copy into the existing array so views held by an optimizer's flat buffer stay valid.
+            parameter.data[...] = value.astype(parameter.data.dtype, copy=False)
+
+    def __repr__(self):
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+
+def _is_real_numeric(value):
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        dtype = numpy.asarray(value).dtype
+    return numpy.dtype(dtype).kind in "fiu"
+
+
+class Sequential(Module):
+    """Modules applied in order. Children are named "0", "1", ... as in torch.
+
+    Backward runs the chain rule in reverse: dL/dx = J_0^T (J_1^T ( ... J_n^T dL/dy)).
+    """
+
+    def __init__(self, *modules):
+        for index, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: item {index} is {type(module).__name__}, not an nn.Module")
+            setattr(self, str(index), module)
+        self._sequence = tuple(modules)  # iterated every step; walking vars() each time costs more
+
+    def forward(self, x):
+        for module in self._sequence:
+            x = module(x)
+        return x
+
+    def backward(self, grad_output):
+        for module in reversed(self._sequence):
+            grad_output = module.backward(grad_output)
+        return grad_output
+
+    def __iter__(self):
+        return iter(self._sequence)
+
+    def __len__(self):
+        return len(self._sequence)
+
+    def __getitem__(self, index):
+        return self._sequence[index]
