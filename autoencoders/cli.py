@@ -1,0 +1,353 @@
+"""Command line: ``python -m autoencoders {train,evaluate,plot} ...`` (see --help of each)."""
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy
+
+import nn
+from nn import backend
+
+from . import figures
+from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
+from .models import DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
+from .noise import NOISES
+from .training import History, TrainingDiverged, evaluate, fit, per_image_mse
+
+MODELS = ("simple", "deep", "overcomplete", "denoising")
+DATASETS = ("mnist", "fashion-mnist")
+PRESETS = {
+    # What trains well: Adam at its usual learning rate.
+    "default": {"model": "deep", "epochs": 20, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0},
+    # The seed tutorial's exact configuration.
+    "seed": {"model": "deep", "epochs": 20, "batch_size": 32, "lr": 0.1, "weight_decay": 1e-8},
+}
+DEFAULTS = {"dataset": "mnist", "noise": None, "noise_level": None, "latent_dim": None, "device": "cpu",
+            "dtype": "float32", "seed": 0}
+NOISE_LEVELS = {"gaussian": 0.3, "masking": 0.3, "salt-pepper": 0.2}
+LATENT_DIMS = {"simple": 128, "deep": 9, "overcomplete": 1024, "denoising": 9}
+
+
+class UsageError(Exception):
+    """A mistake of the user's: printed as one line, exit code 2."""
+
+
+# --- building a run from its configuration --------------------------------------------------
+def resolve_config(args):
+    """The run's configuration: the preset, overridden by every option given on the command line."""
+    config = dict(PRESETS[args.preset], **DEFAULTS, preset=args.preset)
+    for name in list(config):
+        value = getattr(args, name, None)
+        if value is not None and name != "preset":
+            config[name] = value
+    if config["model"] == "denoising" and config["noise"] is None:
+        config["noise"] = "gaussian"
+    if config["noise"] is not None and config["noise_level"] is None:
+        config["noise_level"] = NOISE_LEVELS[config["noise"]]
+    if config["latent_dim"] is None:
+        config["latent_dim"] = LATENT_DIMS[config["model"]]
+    return config
+
+
+def build_model(config):
+    """The model a configuration describes, on its device and dtype, initialized from its seed."""
+    nn.manual_seed(config["seed"])
+    kind, latent_dim = config["model"], config["latent_dim"]
+    if kind == "simple":
+        model = SimpleAutoencoder(latent_dim=latent_dim)
+    elif kind == "overcomplete":
+        model = OvercompleteAutoencoder(latent_dim=latent_dim)
+    else:
+        model = DeepAutoencoder(latent_dim=latent_dim)
+    if config["noise"] is not None:
+        model = DenoisingAutoencoder(model, NOISES[config["noise"]](config["noise_level"], seed=config["seed"] + 1))
+    return model.to(device=config["device"], dtype=config["dtype"])
+
+
+def load_data(config, root, limit=None):
+    """(train, test) datasets of the configuration; the source of each is printed."""
+    import datasets
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train = datasets.load(config["dataset"], "train", root=root)
+        test = datasets.load(config["dataset"], "test", root=root)
+    for warning in caught:
+        print(f"note: {warning.message}", file=sys.stderr)
+    if limit:
+        train.images, train.labels = train.images[:limit], train.labels[:limit]
+        test.images, test.labels = test.images[:limit], test.labels[:limit]
+    for part in (train, test):
+        print(f"{part.split:>5}: {len(part.images):,} images from {part.source}")
+    return train, test
+
+
+def _dtype_images(images, config):
+    return backend.to_device(images.astype(config["dtype"], copy=False), config["device"])
+
+
+# --- the commands -----------------------------------------------------------------------------
+def command_train(args):
+    import datasets
+    out = _writable_directory(args.out)
+    checkpoint_path = os.path.join(out, "checkpoint.npz")
+    if args.resume:
+        checkpoint = load_checkpoint(args.resume)
+        config = dict(checkpoint["config"], epochs=args.epochs or checkpoint["config"]["epochs"])
+        if args.device:
+            config["device"] = args.device
+    else:
+        checkpoint, config = None, resolve_config(args)
+    _check_config(config)
+    model = build_model(config)
+    optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    loss = nn.MSELoss()
+    train, test = load_data(config, args.data_root, args.limit)
+    loader = datasets.DataLoader(_dtype_images(train.images, config), batch_size=config["batch_size"],
+                                 shuffle=True, seed=config["seed"], device=config["device"])
+    test_images = _dtype_images(test.images, config)
+    history = History()
+    if checkpoint is not None:
+        restore(checkpoint, model, optimizer, args.resume)
+        history = History.from_dict(checkpoint["history"])
+        _restore_states(checkpoint["states"], loader, model)
+        print(f"resuming {args.resume} after epoch {checkpoint['epoch']}")
+
+    def save(epoch, history, path=checkpoint_path):
+        save_checkpoint(path, model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
+
+    started = time.perf_counter()
+    try:
+        fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
+            history=history, on_epoch_end=save)
+    except TrainingDiverged as error:
+        kept = f"the last good checkpoint is {checkpoint_path}" if os.path.exists(checkpoint_path) else \
+            "no epoch finished, so no checkpoint was written"
+        print(f"autoencoders: error: {error}; {kept}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        path = os.path.join(out, "interrupted.npz")
+        save(history.epochs, history, path)
+        print(f"\ninterrupted: state saved to {path} (resume with --resume {path}; the unfinished epoch "
+              "restarts from its beginning with the current weights)", file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - started
+    data = {"train": {"source": train.source, "images": int(len(train.images))},
+            "test": {"source": test.source, "images": int(len(test.images))}}
+    paths = write_report(model, config, history, test, test_images, data, out, seconds)
+    paths.append(checkpoint_path)
+    print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
+    return 0
+
+
+def write_report(model, config, history, test, test_images, data, out, seconds):
+    """metrics.json and the figures; returns the paths written."""
+    errors = per_image_mse(model, test_images)
+    metrics = {
+        "config": config, "data": data,
+        "epochs": [{"epoch": index + 1, "train_loss": history.train_loss[index], "test_loss": history.test_loss[index],
+                    "seconds": history.epoch_seconds[index], "samples_per_second": history.samples_per_second[index]}
+                   for index in range(history.epochs)],
+        "final_test_mse": float(errors.mean()),
+        "test_psnr_db": _psnr(errors),
+        "per_digit_test_mse": _per_digit(errors, test.labels),
+        "training_seconds": seconds,
+        "versions": _versions(),
+    }
+    metrics_path = os.path.join(out, "metrics.json")
+    atomic_write(metrics_path, lambda handle: handle.write(json.dumps(metrics, indent=2).encode()))
+    return [metrics_path] + draw_figures(model, config, history, test, test_images, out)
+
+
+def draw_figures(model, config, history, test, test_images, out):
+    title = f"{config['model']} autoencoder, lr {config['lr']:g}, batch {config['batch_size']} ({config['preset']} preset)"
+    paths = [figures.plot_loss(history, os.path.join(out, "loss.png"), title),
+             figures.plot_reconstructions(model, test_images, os.path.join(out, "reconstructions.png")),
+             figures.plot_latent(model, test_images, test.labels, os.path.join(out, "latent.png"))]
+    if isinstance(model, DenoisingAutoencoder):
+        paths.append(figures.plot_denoising(model, test_images, os.path.join(out, "denoising.png")))
+    return paths
+
+
+def _model_from_checkpoint(args):
+    checkpoint = load_checkpoint(args.checkpoint)
+    config = dict(checkpoint["config"], device=args.device or "cpu")
+    model = build_model(config)
+    restore(checkpoint, model, path=args.checkpoint)
+    _restore_states(checkpoint["states"], None, model)
+    return checkpoint, config, model
+
+
+def command_evaluate(args):
+    checkpoint, config, model = _model_from_checkpoint(args)
+    _, test = load_data(dict(config), args.data_root, args.limit)
+    test_images = _dtype_images(test.images, config)
+    errors = per_image_mse(model, test_images)
+    print(f"checkpoint: {args.checkpoint} ({config['model']} model, {checkpoint['epoch']} epochs)")
+    print(f"test MSE:  {errors.mean():.6f}")
+    print(f"test PSNR: {_psnr(errors):.2f} dB (mean over images, pixel range [0, 1])")
+    print("digit  images  MSE")
+    for digit, value in _per_digit(errors, test.labels).items():
+        print(f"{digit:>5}  {int((test.labels == int(digit)).sum()):>6}  {value:.6f}")
+    return 0
+
+
+def command_plot(args):
+    checkpoint, config, model = _model_from_checkpoint(args)
+    out = _writable_directory(args.out)
+    _, test = load_data(dict(config), args.data_root, args.limit)
+    history = History.from_dict(checkpoint["history"])
+    paths = draw_figures(model, config, history, test, _dtype_images(test.images, config), out)
+    print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
+    return 0
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _psnr(errors):
+    """Peak signal-to-noise ratio 10 log10(1 / MSE) per image, averaged (perfect images excluded)."""
+    errors = numpy.asarray(errors)
+    positive = errors[errors > 0]
+    return float(numpy.mean(10 * numpy.log10(1.0 / positive))) if positive.size else math.inf
+
+
+def _per_digit(errors, labels):
+    labels = backend.to_numpy(labels)
+    return {str(digit): float(errors[labels == digit].mean()) for digit in numpy.unique(labels)}
+
+
+def _states(loader, model):
+    states = {"loader": json.dumps(loader.state_dict())}
+    if isinstance(model, DenoisingAutoencoder):
+        states["noise"] = model.noise.state()
+    return states
+
+
+def _restore_states(states, loader, model):
+    if loader is not None and "loader" in states:
+        loader.load_state_dict(json.loads(states["loader"]))
+    if isinstance(model, DenoisingAutoencoder) and "noise" in states:
+        model.noise.set_state(states["noise"])
+
+
+def _check_config(config):
+    for name in ("epochs", "batch_size", "latent_dim"):
+        if not isinstance(config[name], int) or config[name] <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {config[name]!r}")
+    if not config["lr"] > 0:
+        raise UsageError(f"--lr must be positive, got {config['lr']!r}")
+    if not config["weight_decay"] >= 0:
+        raise UsageError(f"--weight-decay must be >= 0, got {config['weight_decay']!r}")
+    if config["noise_level"] is not None and not config["noise_level"] >= 0:
+        raise UsageError(f"--noise-level must be >= 0, got {config['noise_level']!r}")
+    if config["noise"] in ("masking", "salt-pepper") and config["noise_level"] > 1:
+        raise UsageError(f"--noise-level for {config['noise']} noise is a probability in [0, 1], got {config['noise_level']}")
+
+
+def _writable_directory(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UsageError(f"output directory {path!r} cannot be written ({error.strerror or error}); "
+                         "choose another with --out") from None
+    return path
+
+
+def _versions():
+    versions = {"python": platform.python_version(), "numpy": numpy.__version__, "platform": platform.platform()}
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        versions["cupy"] = cupy.__version__
+    return versions
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit code 2), not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def make_parser():
+    parser = _Parser(prog="python -m autoencoders",
+                     description="Train, evaluate and plot autoencoders built on the hand-written nn engine.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model and write metrics, figures and a checkpoint",
+                                description="Train an autoencoder. Options left out come from the preset.")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                       help="default: deep model, Adam lr 1e-3, batch 32, 20 epochs (trains well); "
+                            "seed: the tutorial's exact setup, lr 0.1 and weight decay 1e-8")
+    train.add_argument("--model", choices=MODELS, help="simple (784-128-784 linear), deep (the tutorial's "
+                       "784-...-9 model), overcomplete (1024-unit code, L1 penalty), denoising (deep model "
+                       "trained on noisy inputs)")
+    train.add_argument("--dataset", choices=DATASETS, help="mnist (default) or fashion-mnist")
+    train.add_argument("--epochs", type=_positive(int), help="epochs to train in this run (with --resume: more epochs)")
+    train.add_argument("--batch-size", type=_positive(int), help="images per optimizer step")
+    train.add_argument("--lr", type=_positive(float), help="Adam learning rate")
+    train.add_argument("--weight-decay", type=_non_negative_float, help="Adam L2 weight decay")
+    train.add_argument("--noise", choices=sorted(NOISES), help="corrupt the inputs (makes any model denoising)")
+    train.add_argument("--noise-level", type=_non_negative_float,
+                       help="gaussian: std (default 0.3); masking, salt-pepper: probability (0.3, 0.2)")
+    train.add_argument("--latent-dim", type=_positive(int), help="code size (simple 128, deep 9, overcomplete 1024)")
+    train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
+    train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
+    train.add_argument("--seed", type=int, help="seed of the weights, the shuffling and the noise (0)")
+    train.add_argument("--out", default="runs/latest", help="directory for the outputs (runs/latest)")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
+
+    evaluate_ = commands.add_parser("evaluate", help="test MSE, PSNR and per-digit MSE of a checkpoint")
+    evaluate_.add_argument("checkpoint")
+    evaluate_.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
+
+    plot = commands.add_parser("plot", help="draw a checkpoint's figures again")
+    plot.add_argument("checkpoint")
+    plot.add_argument("--out", default="runs/plots", help="directory for the figures (runs/plots)")
+    plot.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
+
+    for command in (train, evaluate_, plot):
+        command.add_argument("--data-root", metavar="DIR", help="look for the dataset files here first")
+        command.add_argument("--limit", type=_positive(int), help="use only the first N train and test images (quick runs)")
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    command = {"train": command_train, "evaluate": command_evaluate, "plot": command_plot}[args.command]
+    try:
+        return command(args)
+    except (UsageError, CheckpointError, nn.BackendError) as error:
+        print(f"autoencoders: error: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:  # no data anywhere: the message lists where it looked
+        print(f"autoencoders: error: {error}", file=sys.stderr)
+        return 2

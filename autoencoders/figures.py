@@ -1,0 +1,99 @@
+"""The figures a run draws: loss curves, reconstructions, the latent space, denoising.
+
+Every figure is drawn on NumPy copies of the data and written atomically as a PNG.
+"""
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no window, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy  # noqa: E402
+
+from nn import backend  # noqa: E402
+
+from .checkpoint import atomic_write  # noqa: E402
+from .training import encode, predict  # noqa: E402
+
+
+def _save(figure, path):
+    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100, bbox_inches="tight"))
+    plt.close(figure)
+    return path
+
+
+def plot_loss(history, path, title="Training loss"):
+    """Per-iteration training loss (light) with its per-epoch mean and the test loss per epoch."""
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    iterations = numpy.arange(1, len(history.iteration_loss) + 1)
+    axes.plot(iterations, history.iteration_loss, color="tab:blue", alpha=0.35, linewidth=0.6,
+              label="training loss per iteration")
+    if history.epochs:
+        per_epoch = len(history.iteration_loss) / history.epochs
+        epoch_ends = per_epoch * numpy.arange(1, history.epochs + 1)
+        axes.plot(epoch_ends, history.train_loss, "o-", color="tab:blue", label="training loss, epoch mean")
+        tests = [(x, y) for x, y in zip(epoch_ends, history.test_loss) if y is not None]
+        if tests:
+            axes.plot(*zip(*tests), "s-", color="tab:red", label="test loss after each epoch")
+    axes.set_yscale("log")
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    return _save(figure, path)
+
+
+def _image_rows(rows, labels, path, title, side=28):
+    count = rows[0].shape[0]
+    figure, grid = plt.subplots(len(rows), count, figsize=(1.1 * count, 1.2 * len(rows) + 0.4), squeeze=False)
+    for row, (images, label) in enumerate(zip(rows, labels)):
+        for column in range(count):
+            axes = grid[row][column]
+            axes.imshow(images[column].reshape(side, side), cmap="gray", vmin=0, vmax=1)
+            axes.set_xticks([])
+            axes.set_yticks([])
+        grid[row][0].set_ylabel(label, fontsize=9)
+    figure.suptitle(title)
+    return _save(figure, path)
+
+
+def plot_reconstructions(model, images, path, count=10):
+    """Test originals (top row) above the model's reconstructions (bottom row)."""
+    originals = images[:count]
+    reconstructions = predict(model, originals)
+    return _image_rows([backend.to_numpy(originals), backend.to_numpy(reconstructions)],
+                       ["original", "reconstruction"], path, "Test images and their reconstructions")
+
+
+def plot_denoising(model, images, path, count=10):
+    """Noisy inputs, the model's outputs, and the clean images, one row each."""
+    clean = images[:count]
+    noisy = model.noise(clean)
+    denoised = predict(model, noisy)
+    return _image_rows([backend.to_numpy(noisy), backend.to_numpy(denoised), backend.to_numpy(clean)],
+                       ["noisy", "denoised", "clean"], path, f"Denoising ({model.noise!r})")
+
+
+def project_2d(codes):
+    """The codes themselves when 2-D, else their projection on the first two principal components."""
+    codes = numpy.asarray(codes, dtype=numpy.float64)
+    if codes.shape[1] <= 2:
+        return codes if codes.shape[1] == 2 else numpy.column_stack([codes[:, 0], numpy.zeros(len(codes))])
+    centred = codes - codes.mean(axis=0)
+    _, _, components = numpy.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:2].T
+
+
+def plot_latent(model, images, labels, path, limit=5000):
+    """The test set's codes in 2-D (PCA when wider), coloured by digit, with a colour bar."""
+    codes = backend.to_numpy(encode(model, images[:limit]))
+    points = project_2d(codes)
+    figure, axes = plt.subplots(figsize=(7, 6))
+    scatter = axes.scatter(points[:, 0], points[:, 1], c=backend.to_numpy(labels[:limit]), cmap="tab10",
+                           vmin=-0.5, vmax=9.5, s=4, alpha=0.7)
+    bar = figure.colorbar(scatter, ax=axes, ticks=range(10))
+    bar.set_label("digit")
+    how = "the code itself" if codes.shape[1] == 2 else f"first two principal components of the {codes.shape[1]}-D code"
+    axes.set_title(f"Latent space of {len(points)} test images ({how})")
+    axes.set_xlabel("component 1")
+    axes.set_ylabel("component 2")
+    return _save(figure, path)

@@ -1,0 +1,142 @@
+"""Autoencoders built from nn modules: x -> encoder -> code z -> decoder -> reconstruction.
+
+Backward is the chain rule through the two halves: dL/dz = decoder.backward(dL/dy), plus the
+gradient of a penalty on the code if there is one, then dL/dx = encoder.backward(dL/dz).
+"""
+import nn
+from nn import backend
+
+
+class L1CodePenalty:
+    """weight * mean over the batch of sum_j |z_j|: pushes most code units to zero (a sparse code).
+
+    d penalty / dz = weight * sign(z) / N.
+    """
+
+    def __init__(self, weight):
+        if not weight >= 0:
+            raise ValueError(f"L1CodePenalty: weight must be >= 0, got {weight!r}")
+        self.weight = float(weight)
+
+    def value(self, code):
+        return self.weight * float(backend.get_array_module(code).abs(code).sum()) / code.shape[0]
+
+    def grad(self, code):
+        return backend.get_array_module(code).sign(code) * (self.weight / code.shape[0])
+
+    def __repr__(self):
+        return f"L1CodePenalty(weight={self.weight})"
+
+
+class Autoencoder(nn.Module):
+    """y = decoder(encoder(x)), with an optional penalty on the code z = encoder(x).
+
+    ``penalty`` holds the penalty's value for the last forward call (0.0 without one); a training
+    loop adds it to the reconstruction loss.
+    """
+
+    def __init__(self, encoder, decoder, code_penalty=None):
+        self.encoder = encoder
+        self.decoder = decoder
+        self.code_penalty = code_penalty
+        self.penalty = 0.0
+        self._code = None
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        code = self.encode(x)
+        self._code = code
+        if self.code_penalty is not None:
+            self.penalty = self.code_penalty.value(code)
+        return self.decode(code)
+
+    def backward(self, grad_output, need_input_grad=True):
+        """dL/dx from dL/dy. ``need_input_grad=False`` (a training step, where x is data) skips the
+        first layer's input gradient and returns None."""
+        grad_code = self.decoder.backward(grad_output)
+        if self.code_penalty is not None:
+            grad_code = grad_code + self.code_penalty.grad(self._code)
+        first = _first_linear(self.encoder)
+        if first is not None:
+            first.needs_input_grad = need_input_grad
+        return self.encoder.backward(grad_code)
+
+    def _clear_cache(self):
+        self._code = None
+
+    @property
+    def latent_dim(self):
+        return _first_linear(self.decoder).in_features
+
+
+def _first_linear(module):
+    return next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
+
+
+class SimpleAutoencoder(Autoencoder):
+    """One linear layer each way: 784 -> latent_dim -> 784 (the seed tutorial's first model).
+
+    State-dict keys: encoder.weight, encoder.bias, decoder.weight, decoder.bias.
+    """
+
+    def __init__(self, input_dim=784, latent_dim=128, dtype=None):
+        super().__init__(nn.Linear(input_dim, latent_dim, dtype=dtype), nn.Linear(latent_dim, input_dim, dtype=dtype))
+
+
+def _mlp(sizes, dtype, last_activation=None):
+    """Linear layers through ``sizes`` with ReLU between them, and ``last_activation`` after the last."""
+    layers = []
+    for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(size_in, size_out, dtype=dtype))
+        if index < len(sizes) - 2:
+            # In place: the ReLU's input is a Linear output that nothing else keeps, so no copy is needed.
+            layers.append(nn.ReLU(inplace=True))
+    if last_activation is not None:
+        layers.append(last_activation)
+    return nn.Sequential(*layers)
+
+
+class DeepAutoencoder(Autoencoder):
+    """The seed tutorial's MNIST model: Linear 784-128-64-36-18-9 with ReLU between (a linear code),
+    then Linear 9-18-36-64-128-784 with ReLU between and Sigmoid last.
+
+    Keys encoder.0.weight ... encoder.8.bias and decoder.0.weight ... decoder.8.bias (Sigmoid at
+    decoder index 9), exactly those of the same torch.nn.Sequential model.
+    """
+
+    def __init__(self, input_dim=784, hidden=(128, 64, 36, 18), latent_dim=9, dtype=None):
+        sizes = [input_dim, *hidden, latent_dim]
+        super().__init__(_mlp(sizes, dtype), _mlp(sizes[::-1], dtype, nn.Sigmoid()))
+
+
+class OvercompleteAutoencoder(Autoencoder):
+    """A code wider than the input (784 -> 1024 -> 784), kept from copying its input by an L1
+    penalty on the (ReLU) code; wrap it in DenoisingAutoencoder to add input noise as well.
+
+    encoder = Linear(input_dim, latent_dim), ReLU      decoder = Linear(latent_dim, input_dim), Sigmoid
+    """
+
+    def __init__(self, input_dim=784, latent_dim=1024, l1_weight=1e-4, dtype=None):
+        encoder = nn.Sequential(nn.Linear(input_dim, latent_dim, dtype=dtype), nn.ReLU(inplace=True))
+        decoder = nn.Sequential(nn.Linear(latent_dim, input_dim, dtype=dtype), nn.Sigmoid())
+        super().__init__(encoder, decoder, L1CodePenalty(l1_weight) if l1_weight else None)
+
+
+class DenoisingAutoencoder(Autoencoder):
+    """Trained to map a corrupted input back to the clean one: in training mode forward(x) is
+    base(noise(x)) and the loss compares it with the clean x; in eval mode no noise is added.
+
+    It shares the base model's encoder and decoder, so its state-dict keys are the base's.
+    """
+
+    def __init__(self, base, noise):
+        super().__init__(base.encoder, base.decoder, base.code_penalty)
+        self.noise = noise
+
+    def forward(self, x):
+        return super().forward(self.noise(x) if self.training else x)

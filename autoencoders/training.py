@@ -1,0 +1,140 @@
+"""The training loop and the test-set evaluation.
+
+One step is the whole of backprop by hand:
+
+    reconstruction = model(x)                       # forward, every layer caching what it needs
+    value = loss(reconstruction, x) + model.penalty
+    optimizer.zero_grad()
+    model.backward(loss.backward())                 # chain rule, last layer first
+    optimizer.step()
+"""
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy
+
+from nn import backend
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, epoch, iteration, value):
+        super().__init__(f"loss became {value} at epoch {epoch}, iteration {iteration}; "
+                         "lower the learning rate (--lr) and train again")
+        self.epoch, self.iteration, self.value = epoch, iteration, value
+
+
+@dataclass
+class History:
+    """What a run measured. Per iteration: the training objective; per epoch: its mean, the test
+    loss (None without test data), wall seconds and training samples per second."""
+    iteration_loss: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+    samples_per_second: list = field(default_factory=list)
+
+    @property
+    def epochs(self):
+        return len(self.train_loss)
+
+    def to_dict(self):
+        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{name: list(data.get(name, [])) for name in cls.__dataclass_fields__})
+
+
+def _images_of(batch):
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=True, history=None,
+        on_epoch_end=None):
+    """Train ``model`` to reconstruct its input for ``epochs`` more epochs; returns the History.
+
+    train_loader yields image batches (or (images, labels) tuples). test_data, an array of images,
+    is evaluated after each epoch. ``history`` continues an earlier run's record (resuming).
+    ``on_epoch_end(epoch, history)`` runs after each epoch (e.g. to write a checkpoint).
+    Raises TrainingDiverged when the loss stops being finite.
+    """
+    history = history if history is not None else History()
+    progress_bar = _progress_bar(progress, epochs, len(train_loader))
+    try:
+        for _ in range(epochs):
+            epoch = history.epochs + 1
+            model.train()
+            started = time.perf_counter()
+            total, samples = 0.0, 0
+            for iteration, batch in enumerate(train_loader, start=1):
+                x = _images_of(batch)
+                value = float(loss(model(x), x)) + model.penalty
+                if not math.isfinite(value):
+                    raise TrainingDiverged(epoch, iteration, value)
+                optimizer.zero_grad()
+                model.backward(loss.backward(), need_input_grad=False)
+                optimizer.step()
+                history.iteration_loss.append(value)
+                total += value * x.shape[0]
+                samples += x.shape[0]
+                if progress_bar is not None:
+                    progress_bar.update(1)
+                    if iteration % 20 == 0:
+                        progress_bar.set_postfix(epoch=epoch, loss=f"{value:.5f}")
+            seconds = time.perf_counter() - started
+            history.train_loss.append(total / max(samples, 1))
+            history.epoch_seconds.append(seconds)
+            history.samples_per_second.append(samples / seconds if seconds > 0 else float("inf"))
+            history.test_loss.append(evaluate(model, test_data, loss) if test_data is not None else None)
+            if progress_bar is not None:
+                test = history.test_loss[-1]
+                progress_bar.set_postfix(epoch=epoch, train=f"{history.train_loss[-1]:.5f}",
+                                         test="-" if test is None else f"{test:.5f}")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, history)
+    finally:
+        if progress_bar is not None:
+            progress_bar.close()
+    return history
+
+
+def _progress_bar(progress, epochs, batches_per_epoch):
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=epochs * batches_per_epoch, unit="batch", dynamic_ncols=True, leave=True)
+
+
+def predict(model, images, batch_size=1000):
+    """model(images) in eval mode, in batches so that large sets fit in memory."""
+    model.eval()
+    xp = backend.get_array_module(images)
+    outputs = [model(images[start:start + batch_size]) for start in range(0, images.shape[0], batch_size)]
+    return xp.concatenate(outputs) if outputs else images[:0]
+
+
+def encode(model, images, batch_size=1000):
+    """The codes of ``images`` in eval mode, batched."""
+    model.eval()
+    xp = backend.get_array_module(images)
+    return xp.concatenate([model.encode(images[start:start + batch_size])
+                           for start in range(0, images.shape[0], batch_size)])
+
+
+def evaluate(model, images, loss, batch_size=1000):
+    """The loss of the model's reconstructions of ``images``, averaged over images (eval mode)."""
+    total = 0.0
+    model.eval()
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start:start + batch_size]
+        total += float(loss(model(x), x)) * x.shape[0]
+    return total / images.shape[0]
+
+
+def per_image_mse(model, images, batch_size=1000):
+    """Mean squared error of each image's reconstruction, as a NumPy array of shape (N,)."""
+    reconstructions = backend.to_numpy(predict(model, images, batch_size)).astype(numpy.float64)
+    return ((reconstructions - backend.to_numpy(images)) ** 2).mean(axis=1)
