@@ -6,7 +6,7 @@ Keys:  format_version, config (JSON), epoch, history (JSON), model/<name>, optim
 """
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy
@@ -37,7 +37,9 @@ def save_checkpoint(path, model, optimizer, epoch, config, history, states=None)
 def atomic_write(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
     directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    temporary = os.path.join(directory, f".tmp-{secrets.token_hex(8)}{os.path.splitext(path)[1]}")
+    # os.open with 0o666, not tempfile.mkstemp: the file gets the umask's permissions, not a private 0600.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
@@ -53,6 +55,8 @@ def load_checkpoint(path):
     with the reason for anything that is not one of ours."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist")
+    if not zipfile.is_zipfile(path):  # numpy.load would take it for a .npy or a pickle
+        raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file (not a zip archive)")
     try:
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}

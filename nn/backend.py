@@ -11,7 +11,11 @@ GPU (CuPy). CuPy is imported only when a GPU is asked for or a CuPy array is met
 Devices are named ``"cpu"`` and ``"gpu"`` (``"cuda"`` is accepted as a synonym for ``"gpu"``).
 """
 import contextlib
+import ctypes
+import ctypes.util
 import importlib
+import os
+import sys
 
 import numpy
 
@@ -112,7 +116,8 @@ def to_numpy(array):
 
 
 def check_same_device(layer, expected, given):
-    """Raise a clear error when an input lives on another device than the layer's parameters."""
+    """Raise a clear error when an input lives on another device than the layer's parameters
+    (``layer`` is the module or a name; it is formatted only when the error is raised)."""
     if device_of(expected) != device_of(given):
         raise BackendError(
             f"{layer}: input is on {device_of(given)!r} but the parameters are on {device_of(expected)!r}; "
@@ -165,8 +170,38 @@ def erf(x):
     return special.erf(x)
 
 
-def ignore_divide_by_zero(array):
-    """A context in which log(0) = -inf is expected, not warned about (NumPy warns; CuPy never does)."""
+def expected_infinities(array):
+    """A context in which infinities are expected results, not warned about: log(0) = -inf and
+    exp(1000) = inf (NumPy warns; CuPy never does). Invalid operations (NaN) still warn."""
     if device_of(array) == "gpu":
         return contextlib.nullcontext()
-    return numpy.errstate(divide="ignore")
+    return numpy.errstate(divide="ignore", over="ignore")
+
+
+# --- memory -----------------------------------------------------------------------------------
+_allocator_tuned = False
+
+
+def keep_freed_memory():
+    """Ask glibc to keep freed large blocks for reuse instead of returning them to the system.
+
+    A training step allocates activations of a few MB and frees them again. By default glibc
+    serves such blocks with fresh mmaps, so every step page-faults them in anew, which costs
+    about ten times the arithmetic on them (measured: 1.6 ms against 0.16 ms for a 6 MB add).
+    Raising the mmap and trim thresholds lets the next step reuse the same memory. It applies to
+    the whole process (the heap then stays at its peak size), runs once, only on Linux with glibc,
+    and is skipped when the environment variable NN_KEEP_FREED_MEMORY is 0.
+    """
+    global _allocator_tuned
+    if _allocator_tuned or os.environ.get("NN_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return
+    _allocator_tuned = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if not mallopt(m_mmap_threshold, 1 << 30):  # older glibc caps the threshold at 32 MiB
+        mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, (1 << 31) - 1)

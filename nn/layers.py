@@ -48,7 +48,7 @@ class Linear(Module):
         if x.dtype != weight.dtype:
             raise TypeError(f"{self!r}: input is {x.dtype} but the weights are {weight.dtype}; "
                             f"convert the input with x.astype('{weight.dtype}') or the model with .to(dtype='{x.dtype}')")
-        backend.check_same_device(repr(self), weight, x)
+        backend.check_same_device(self, weight, x)
         self._input = x
         y = x @ weight.T
         if self.bias is not None:

@@ -10,6 +10,8 @@ from .layers import _require_forward
 from .module import Module
 
 REDUCTIONS = ("mean", "sum")
+# torch clamps p (1 - p) at a C++ float 1e-12, i.e. 9.99999996e-13: the same number keeps float64 parity.
+_BCE_EPSILON = 9.999999960041972e-13
 
 
 class Loss(Module):
@@ -25,7 +27,7 @@ class Loss(Module):
         if tuple(pred.shape) != tuple(target.shape):
             raise ValueError(f"{type(self).__name__}: prediction has shape {tuple(pred.shape)} but target has "
                              f"{tuple(target.shape)}; they must match exactly (no broadcasting)")
-        backend.check_same_device(type(self).__name__, pred, target)
+        backend.check_same_device(self, pred, target)
         target = target.astype(pred.dtype, copy=False)
         total, self._cache = self._forward(pred, target)
         self._scale = 1.0 / pred.size if self.reduction == "mean" else 1.0
@@ -71,16 +73,16 @@ class BCELoss(Loss):
     """Binary cross-entropy of probabilities p in [0, 1] against targets t:
 
         l = R(-(t log p + (1 - t) log(1 - p))),  each log clamped at -100 as torch does (so p = 0 or 1 is finite)
-        dl/dp = (p - t) / max(p (1 - p), 1e-12) [/ M]
+        dl/dp = (p - t) / max(p (1 - p), eps) [/ M],  eps = 1e-12 rounded to float32, as torch's
     """
 
     def _forward(self, pred, target):
         xp = backend.get_array_module(pred)
         low, high = float(pred.min()), float(pred.max())
-        if low < 0 or high > 1:
+        if not (low >= 0 and high <= 1):  # written so that NaN (min and max are NaN) fails too, as in torch
             raise ValueError(f"BCELoss: predictions must lie in [0, 1], got values in [{low:g}, {high:g}]; "
                              "apply Sigmoid first, or use BCEWithLogitsLoss on the raw outputs")
-        with backend.ignore_divide_by_zero(pred):  # log(0) = -inf, then clamped to -100
+        with backend.expected_infinities(pred):  # log(0) = -inf, then clamped to -100
             log_p = xp.maximum(xp.log(pred), -100)
             log_one_minus_p = xp.maximum(xp.log1p(-pred), -100)
         total = -(target * log_p + (1 - target) * log_one_minus_p).sum()
@@ -89,7 +91,7 @@ class BCELoss(Loss):
     def _backward(self, cache, scale):
         pred, target = cache
         xp = backend.get_array_module(pred)
-        return (pred - target) / xp.maximum(pred * (1 - pred), 1e-12) * scale
+        return (pred - target) / xp.maximum(pred * (1 - pred), _BCE_EPSILON) * scale
 
 
 class BCEWithLogitsLoss(Loss):

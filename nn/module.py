@@ -7,6 +7,7 @@ A module is a function with a hand-written derivative:
 
 Parameters and submodules are found by looking at the module's attributes in the order they were
 assigned, which gives torch's state-dict names ("encoder.0.weight") without any registration call.
+Attributes whose names start with an underscore are private (caches, shortcuts) and are skipped.
 """
 from collections import OrderedDict
 
@@ -66,7 +67,7 @@ class Module:
     # --- walking the tree ---------------------------------------------------------------------
     def named_children(self):
         for name, value in vars(self).items():
-            if isinstance(value, Module):
+            if isinstance(value, Module) and not name.startswith("_"):
                 yield name, value
 
     def children(self):
@@ -81,6 +82,8 @@ class Module:
     def named_parameters(self, prefix=""):
         """(name, Parameter) pairs with torch's dotted names, in assignment order."""
         for name, value in vars(self).items():
+            if name.startswith("_"):
+                continue
             if isinstance(value, Parameter):
                 yield prefix + name, value
             elif isinstance(value, Module):

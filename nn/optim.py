@@ -7,6 +7,8 @@ makes small models fast. Layers never notice: they read ``p.data`` and add into 
 """
 import math
 
+import numpy
+
 from . import backend
 from .module import Parameter
 
@@ -66,6 +68,8 @@ class Optimizer:
         self.parameters = [parameter for parameter, _, _ in self.flat._views]
         self.step_count = 0
         xp = backend.get_array_module(self.flat.data)
+        if xp is numpy:
+            backend.keep_freed_memory()  # training is about to allocate and free activations every step
         for name in self.state_names:
             setattr(self, name, xp.zeros_like(self.flat.data))
         # Scratch space for the update, allocated once rather than on every step.
@@ -204,11 +208,12 @@ class Adam(Optimizer):
         if self.amsgrad:
             xp.maximum(self.max_exp_avg_sq, v, out=self.max_exp_avg_sq)
             v = self.max_exp_avg_sq
-        xp.sqrt(v, out=work)                           # work = sqrt(v) / sqrt(1 - beta2^t) + eps
-        work /= bias_correction2_sqrt
-        work += self.eps
-        xp.divide(m, work, out=work)                   # p = p - step_size m / work
-        work *= step_size
+        # p -= step_size m / (sqrt(v) / c + eps) with c = sqrt(1 - beta2^t), computed as
+        # p -= (step_size c) m / (sqrt(v) + eps c): the same number in one pass fewer.
+        xp.sqrt(v, out=work)
+        work += self.eps * bias_correction2_sqrt
+        xp.divide(m, work, out=work)
+        work *= step_size * bias_correction2_sqrt
         param -= work
 
 
