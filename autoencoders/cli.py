@@ -98,7 +98,8 @@ def command_train(args):
     checkpoint_path = os.path.join(out, "checkpoint.npz")
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
-        config = dict(checkpoint["config"], epochs=args.epochs or checkpoint["config"]["epochs"])
+        config = _checkpoint_config(checkpoint, args.resume)
+        config["epochs"] = args.epochs or config["epochs"]
         if args.device:
             config["device"] = args.device
     else:
@@ -126,8 +127,10 @@ def command_train(args):
 
     started = time.perf_counter()
     try:
-        fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-            history=history, on_epoch_end=save)
+        # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
+                history=history, on_epoch_end=save)
     except TrainingDiverged as error:
         if checkpoint_path in saved:
             kept = f"the last good checkpoint is {checkpoint_path}"
@@ -181,9 +184,22 @@ def draw_figures(model, config, history, test, test_images, out):
     return paths
 
 
+def _checkpoint_config(checkpoint, path):
+    """The run configuration stored in a checkpoint, checked to have every field a run needs."""
+    config = checkpoint["config"]
+    required = set(PRESETS["default"]) | set(DEFAULTS) | {"preset"}
+    missing = sorted(required - set(config)) if isinstance(config, dict) else sorted(required)
+    if missing:
+        raise CheckpointError(f"checkpoint {path!r} has an incomplete configuration (missing {', '.join(missing)})")
+    if config["model"] not in MODELS or config["dataset"] not in DATASETS:
+        raise CheckpointError(f"checkpoint {path!r} names an unknown model {config['model']!r} or dataset "
+                              f"{config['dataset']!r}")
+    return dict(config)
+
+
 def _model_from_checkpoint(args):
     checkpoint = load_checkpoint(args.checkpoint)
-    config = dict(checkpoint["config"], device=args.device or "cpu")
+    config = dict(_checkpoint_config(checkpoint, args.checkpoint), device=args.device or "cpu")
     model = build_model(config)
     restore(checkpoint, model, path=args.checkpoint)
     _restore_states(checkpoint["states"], None, model)
