@@ -1,0 +1,191 @@
+"""No NumPy leaks out of the backend: with StrictArray (CuPy's refusal to mix with NumPy arrays, on the
+CPU) every module, loss, optimizer and gradcheck must stay on the array's own namespace.
+
+Every layer, activation and loss also runs on the "strict" backend in the torch parity tests
+(test_nn_parity.py); here: the strict type itself, training steps, gradcheck, and proof that the check bites.
+"""
+import numpy
+import pytest
+
+import nn
+from helpers_nn import STRICT_NAMESPACE, ArrayBackend, StrictArray, strict
+
+STRICT = ArrayBackend("strict")
+
+
+# --- the strict type itself ----------------------------------------------------------------------------
+def test_strict_array_refuses_plain_arrays():
+    a = strict(numpy.arange(6.0).reshape(2, 3))
+    plain = numpy.ones((2, 3))
+    for operation in (lambda: a + plain, lambda: plain * a, lambda: a @ plain.T, lambda: numpy.maximum(a, plain),
+                      lambda: a + numpy.array(1.0),  # 0-d arrays too: CuPy refuses them
+                      lambda: numpy.where(a > 0, a, plain), lambda: numpy.dot(a.ravel(), plain.ravel()),
+                      lambda: numpy.add(a, 1, out=plain), lambda: STRICT_NAMESPACE.maximum(plain, 0),
+                      lambda: STRICT_NAMESPACE.zeros_like(plain)):
+        with pytest.raises(TypeError, match="plain numpy.ndarray"):
+            operation()
+
+
+def test_strict_array_allows_scalars_and_stays_strict():
+    a = strict(numpy.arange(6.0).reshape(2, 3))
+    results = [a + 1, 2.0 * a, a * numpy.float32(3), a - numpy.float64(1), numpy.exp(a), a.sum(axis=0), a > 2,
+               numpy.where(a > 2, a, a * 0.5), a @ a.T, a.T, a.reshape(3, 2), a.astype("float32"), a.copy(),
+               STRICT_NAMESPACE.asarray(numpy.ones(3)), STRICT_NAMESPACE.asarray(numpy.float64(2.0)),
+               STRICT_NAMESPACE.zeros_like(a), STRICT_NAMESPACE.empty(4, dtype="float32"), nn.backend.erf(a)]
+    for result in results:
+        assert type(result) is StrictArray
+    out = STRICT_NAMESPACE.empty_like(a)
+    assert numpy.add(a, 1, out=out) is out and (out == a + 1).all()
+    assert float(a.max()) == 5.0
+    assert nn.get_array_module(a) is STRICT_NAMESPACE
+    assert nn.device_of(a) == "cpu"
+
+
+# --- training on strict arrays ---------------------------------------------------------------------------
+OPTIMIZERS = [
+    pytest.param(lambda parameters: nn.Adam(parameters, lr=0.01), id="Adam"),
+    pytest.param(lambda parameters: nn.Adam(parameters, lr=0.01, weight_decay=0.1, amsgrad=True),
+                 id="Adam-amsgrad-weight_decay"),
+    pytest.param(lambda parameters: nn.AdamW(parameters, lr=0.01, amsgrad=True), id="AdamW-amsgrad"),
+    pytest.param(lambda parameters: nn.SGD(parameters, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                 id="SGD-momentum-nesterov-weight_decay"),
+    pytest.param(lambda parameters: nn.SGD(parameters, lr=0.1, momentum=0.9, dampening=0.3), id="SGD-dampening"),
+]
+
+
+def training_model(seed):
+    nn.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, 8, dtype="float64"), nn.LeakyReLU(),
+                         nn.Dropout(0.25, seed=seed), nn.Linear(8, 6, dtype="float64"), nn.GELU(),
+                         nn.Linear(6, 4, dtype="float64"), nn.Sigmoid())
+
+
+def train(backend, make_optimizer, nn_rng_seed, steps=4):
+    """A few full steps: forward, BCE loss, backward, optimizer step. Returns the model and optimizer."""
+    rng = numpy.random.default_rng(nn_rng_seed)
+    model = backend.module(training_model(0))  # StrictArray parameters before the optimizer packs them
+    optimizer = make_optimizer(model.parameters())
+    loss = nn.BCELoss()
+    for _ in range(steps):
+        x, target = rng.standard_normal((5, 3, 4)), rng.uniform(0, 1, (5, 4))
+        optimizer.zero_grad()
+        value = loss(model(backend.array(x)), backend.array(target))
+        assert backend.owns(value)
+        model.backward(loss.backward())
+        optimizer.step()
+    return model, optimizer
+
+
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS)
+def test_training_steps_stay_strict_and_match_numpy(make_optimizer):
+    model, optimizer = train(STRICT, make_optimizer, 3)
+    for name, parameter in model.named_parameters():
+        assert type(parameter.data) is StrictArray and type(parameter.grad) is StrictArray, name
+    assert type(optimizer.flat.data) is StrictArray and type(optimizer.flat.grad) is StrictArray
+    for name in optimizer.state_names:
+        assert type(getattr(optimizer, name)) is StrictArray, name
+    reference, _ = train(ArrayBackend("numpy"), make_optimizer, 3)
+    for (name, parameter), expected in zip(model.named_parameters(), reference.parameters()):
+        numpy.testing.assert_array_equal(parameter.data.view(numpy.ndarray), expected.data, err_msg=name)
+
+
+@pytest.mark.parametrize("mode", ["elementwise", "directional"])
+def test_gradcheck_runs_on_strict_arrays(mode, nn_rng):
+    model = nn.Sequential(nn.Linear(4, 3, dtype="float64"), nn.Softplus(), nn.Linear(3, 2, dtype="float64"))
+    report = nn.gradcheck(STRICT.module(model), strict(nn_rng.standard_normal((3, 4))), mode=mode)
+    assert report.passed and len(report.checks) == 5
+    assert type(model[0].weight.data) is StrictArray  # gradcheck worked on a copy
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_mask_is_strict(dtype, nn_rng):
+    dropout = nn.Dropout(0.5, seed=1)
+    y = dropout(strict(nn_rng.standard_normal((6, 7)).astype(dtype)))
+    grad_input = dropout.backward(strict(nn_rng.standard_normal((6, 7)).astype(dtype)))
+    assert type(y) is StrictArray and type(grad_input) is StrictArray
+    assert type(dropout._scaled_mask) is StrictArray and dropout._scaled_mask.dtype == dtype
+
+
+# --- proof that the check bites ------------------------------------------------------------------------------
+class LeakyZeros(nn.Module):
+    """Builds a constant with numpy instead of the input's namespace."""
+
+    def forward(self, x):
+        return x + numpy.zeros(x.shape)
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+class LeakyNoise(nn.Module):
+    """Draws from numpy.random directly instead of the backend's generator."""
+
+    def forward(self, x):
+        self._mask = numpy.random.default_rng(0).random(x.shape) > 0.5
+        return x * self._mask
+
+    def backward(self, grad_output):
+        return grad_output * self._mask
+
+
+class LeakyNamespace(nn.Module):
+    """Asks the namespace, but for numpy.random, which hands back plain arrays."""
+
+    def forward(self, x):
+        xp = nn.get_array_module(x)
+        return x * xp.random.default_rng(0).random(x.shape)
+
+
+class LeakyConversion(nn.Module):
+    """Converts to NumPy and computes there: no mixing, but the result has left the backend."""
+
+    def forward(self, x):
+        return numpy.asarray(x) * 2
+
+
+class LeakyBackward(nn.Linear):
+    """A correct forward, a backward that builds its bias gradient with numpy."""
+
+    def backward(self, grad_output):
+        self.bias.grad += numpy.ones(self.out_features) * 0 + grad_output.sum(axis=0)
+        return super().backward(grad_output)
+
+
+class LeakySGD(nn.SGD):
+    """A parameter update with a step-size array made by numpy."""
+
+    def _update(self, param, grad):
+        param -= numpy.full(param.shape, self.lr) * grad
+
+
+@pytest.mark.parametrize("leaky", [LeakyZeros, LeakyNoise, LeakyNamespace], ids=lambda cls: cls.__name__)
+def test_a_numpy_leak_in_forward_raises(leaky, nn_rng):
+    x = nn_rng.standard_normal((3, 4))
+    leaky()(x)  # fine on plain NumPy: the leak only shows on another backend
+    with pytest.raises(TypeError, match="plain numpy.ndarray"):
+        leaky()(strict(x))
+
+
+def test_a_result_that_left_the_backend_is_caught(nn_rng):
+    y = LeakyConversion()(strict(nn_rng.standard_normal((3, 4))))
+    assert not STRICT.owns(y)
+
+
+def test_a_numpy_leak_in_backward_raises(nn_rng):
+    layer = STRICT.module(LeakyBackward(4, 3, dtype="float64"))
+    y = layer(strict(nn_rng.standard_normal((2, 4))))
+    with pytest.raises(TypeError, match="plain numpy.ndarray"):
+        layer.backward(STRICT.array(numpy.ones_like(y.view(numpy.ndarray))))
+
+
+def test_a_numpy_leak_in_an_optimizer_raises():
+    model = STRICT.module(nn.Linear(3, 2, dtype="float64"))
+    optimizer = LeakySGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="plain numpy.ndarray"):
+        optimizer.step()
+
+
+def test_a_parameter_left_on_numpy_is_caught(nn_rng):
+    """Mixing a strict input with plain NumPy weights: the model was not moved to the backend."""
+    with pytest.raises(TypeError, match="plain numpy.ndarray"):
+        nn.Linear(4, 3, dtype="float64")(strict(nn_rng.standard_normal((2, 4))))
