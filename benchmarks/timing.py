@@ -1,0 +1,61 @@
+"""How the throughput benchmark times things: warm-up, block sizes, interleaved repeats, medians.
+
+Each backend first runs its warm-up steps, then a block size is chosen so that one timed block of
+steps lasts at least ``target_seconds`` (one step at the least). Then the repeats are interleaved:
+repeat 1 of every backend, repeat 2 of every backend, ... so that a slow spell of the machine
+(another process, thermal throttling) lands on all of them alike and the pairs (repeat i of the
+engine, repeat i of torch) see the same conditions. The garbage collector is off while blocks run.
+"""
+import gc
+import math
+import statistics
+
+MAX_CALIBRATION_STEPS = 1 << 20
+
+
+def summary(values):
+    """{"median", "min", "max"} of a list of numbers."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def paired_ratios(numerators, denominators):
+    """numerators[i] / denominators[i] for each repeat i."""
+    return [numerator / denominator for numerator, denominator in zip(numerators, denominators)]
+
+
+def calibrate(runner, kind, target_seconds):
+    """Steps per block so that a block lasts about ``target_seconds``: trial blocks double in
+    length until one lasts a quarter of the target, and the count is scaled up from that one."""
+    steps = 1
+    while True:
+        elapsed = runner.time_block(kind, steps)
+        if elapsed >= target_seconds / 4 or steps >= MAX_CALIBRATION_STEPS:
+            break
+        steps *= 2
+    return max(1, math.ceil(steps * target_seconds / max(elapsed, 1e-9)))
+
+
+def measure_interleaved(runners, kind, repeats, warmup, target_seconds, progress=None):
+    """Time ``repeats`` blocks of ``kind`` steps ("train" or "forward") of every runner, interleaved.
+
+    Returns ({backend: steps per block}, {backend: [block seconds, one per repeat]}).
+    """
+    steps = {}
+    for runner in runners:
+        if warmup:
+            runner.time_block(kind, warmup)
+        steps[runner.backend] = calibrate(runner, kind, target_seconds)
+    seconds = {runner.backend: [] for runner in runners}
+    collecting = gc.isenabled()
+    gc.collect()
+    gc.disable()  # a collection inside one block and not its pair's would show up as noise
+    try:
+        for repeat in range(repeats):
+            for runner in runners:
+                seconds[runner.backend].append(runner.time_block(kind, steps[runner.backend]))
+            if progress is not None:
+                progress(repeat + 1)
+    finally:
+        if collecting:
+            gc.enable()
+    return steps, seconds

@@ -1,0 +1,195 @@
+"""Smoke test of the throughput benchmark: ``python -m benchmarks.throughput --quick`` runs, prints
+its table, and writes a JSON file whose numbers agree with each other and a readable PNG.
+
+Benchmarks are scripts that nothing imports, so this runs them as a user would, in a subprocess.
+No test asserts a speed: the numbers depend on the machine and on whatever else runs on it.
+"""
+import importlib.util
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK_MODELS = ("deep", "simple")
+QUICK_BATCH_SIZES = (32, 256)
+GPU_BACKENDS = ("engine-cupy", "torch-cuda")
+TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
+
+
+def _run(*options, timeout):
+    # One BLAS / OpenMP thread: the smoke test shares the machine with other tests, and a
+    # multithreaded BLAS whose threads wait for a busy core makes every step many times slower.
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "benchmarks.throughput", *options], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """(completed process, parsed JSON or None, PNG path) of one --quick run, shared by the tests."""
+    folder = tmp_path_factory.mktemp("throughput")
+    json_path, png_path = folder / "out" / "x.json", folder / "out" / "x.png"
+    done = _run("--quick", "--json", str(json_path), "--plot", str(png_path), timeout=300)
+    results = json.loads(json_path.read_text()) if json_path.exists() else None
+    return done, results, png_path
+
+
+def _rows(results, backend=None):
+    return [row for row in results["measurements"] if backend is None or row["backend"] == backend]
+
+
+def _close(a, b, rtol=1e-9):
+    return abs(a - b) <= rtol * max(abs(a), abs(b))
+
+
+def test_quick_run_succeeds_and_prints_the_table(quick):
+    done, _, _ = quick
+    assert done.returncode == 0, f"exit status {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    lines = done.stdout.splitlines()
+    header = next((line for line in lines if line.startswith("model") and "backend" in line), None)
+    assert header is not None, done.stdout
+    for column in ("batch", "train samples/s", "ms/step", "vs torch", "% ceiling", "fwd samples/s", "peak RSS MiB"):
+        assert column in header
+    backends = ["engine-numpy"] + (["torch-cpu"] if TORCH_INSTALLED else [])
+    for model in QUICK_MODELS:
+        for batch_size in QUICK_BATCH_SIZES:
+            for backend in backends:
+                assert any(line.split()[:3] == [model, str(batch_size), backend] for line in lines), \
+                    f"no table row for {model} {batch_size} {backend}:\n{done.stdout}"
+    assert "targets" in done.stdout
+
+
+def test_unavailable_backends_are_skipped_with_a_reason(quick):
+    done, results, _ = quick
+    assert results is not None, done.stderr
+    candidates = GPU_BACKENDS + (() if TORCH_INSTALLED else ("torch-cpu",))
+    for backend in candidates:
+        if backend in results["skipped"]:
+            reason = results["skipped"][backend]
+            assert isinstance(reason, str) and len(reason) > 10
+            assert f"skipped {backend}: {reason}" in done.stdout
+            assert not _rows(results, backend)
+        else:  # a machine with the library and the GPU: then it is measured
+            assert len(_rows(results, backend)) == len(QUICK_MODELS) * len(QUICK_BATCH_SIZES)
+
+
+def test_json_describes_machine_method_and_models(quick):
+    _, results, _ = quick
+    for key in ("machine", "method", "config", "skipped", "models", "ceiling", "measurements", "gpu_speedup",
+                "targets", "errors"):
+        assert key in results, key
+    assert results["errors"] == []
+    machine = results["machine"]
+    assert machine["cpu"]["model"] and machine["cpu"]["logical"] >= 1
+    assert machine["blas_threads"] >= 1
+    assert machine["versions"]["numpy"] and machine["versions"]["python"] and machine["date"]
+    assert "gpu" in machine and "torch" in machine["versions"] and "cupy" in machine["versions"]
+    assert "input gradients" in results["method"]["flops"]
+    assert results["config"]["models"] == list(QUICK_MODELS)
+    assert results["config"]["batch_sizes"] == list(QUICK_BATCH_SIZES)
+    # The FLOP count of the docstring: forward 2S, weight gradients 2S, input gradients 2(S - first layer).
+    deep = results["models"]["deep"]
+    products = [size_in * size_out for size_in, size_out in deep["linear_layers"]]
+    assert deep["linear_layers"][0] == [784, 128] and len(products) == 10
+    assert deep["forward_flops_per_sample"] == 2 * sum(products)
+    assert deep["train_flops_per_sample"] == 6 * sum(products) - 2 * products[0] == 1_139_192
+    ceiling = results["ceiling"]["cpu"]
+    assert ceiling["library"] == "numpy"
+    rates = ceiling["flops_per_second"]
+    assert all(rate > 0 for rate in rates["per_repeat"])
+    assert _close(rates["median"], statistics.median(rates["per_repeat"]))
+    assert ceiling["median_at_start"] > 0 and ceiling["median_at_end"] > 0  # timed before and after the models
+
+
+def test_every_measurement_is_positive_and_consistent(quick):
+    _, results, _ = quick
+    rows = _rows(results)
+    assert rows
+    for row in rows:
+        where = f"{row['model']} {row['batch_size']} {row['backend']}"
+        for kind in ("train", "forward"):
+            phase = row[kind]
+            steps, seconds = phase["steps_per_block"], phase["block_seconds"]
+            assert steps >= 1 and len(seconds) == results["config"]["repeats"], where
+            assert all(value > 0 for value in seconds), where
+            rates = phase["samples_per_second"]
+            assert all(_close(rate, row["batch_size"] * steps / value)
+                       for rate, value in zip(rates["per_repeat"], seconds)), where
+            assert _close(rates["median"], statistics.median(rates["per_repeat"])), where
+            assert rates["min"] <= rates["median"] <= rates["max"], where
+            milliseconds = [1000 * value / steps for value in seconds]
+            assert _close(phase["ms_per_step"]["median"], statistics.median(milliseconds)), where
+        ceiling = row["ceiling_samples_per_second"]
+        flops = results["models"][row["model"]]["train_flops_per_sample"]
+        assert _close(ceiling, results["ceiling"][row["device"]]["flops_per_second"]["median"] / flops), where
+        assert _close(row["fraction_of_ceiling"], row["train"]["samples_per_second"]["median"] / ceiling), where
+        memory = row["memory"]
+        if "peak_rss_mib" in memory:
+            assert memory["peak_rss_mib"] >= memory["rss_after_imports_mib"] > 0, where
+        else:
+            assert memory.get("skipped"), where
+    assert any("peak_rss_mib" in row["memory"] for row in rows), "no configuration had its memory measured"
+
+
+@pytest.mark.skipif(not TORCH_INSTALLED, reason="PyTorch is not installed: no torch rows to compare with")
+def test_ratios_are_paired_repeat_by_repeat_and_models_start_equal(quick):
+    _, results, _ = quick
+    torch_rows = {(row["model"], row["batch_size"]): row for row in _rows(results, "torch-cpu")}
+    for row in _rows(results, "engine-numpy"):
+        theirs = torch_rows[(row["model"], row["batch_size"])]
+        ratio = row["ratio_to_torch"]
+        assert ratio["against"] == "torch-cpu"
+        for kind in ("train", "forward"):
+            pairs = [ours / other for ours, other in zip(row[kind]["samples_per_second"]["per_repeat"],
+                                                       theirs[kind]["samples_per_second"]["per_repeat"])]
+            assert all(_close(a, b) for a, b in zip(ratio[kind]["per_repeat"], pairs))
+            assert _close(ratio[kind]["median"], statistics.median(pairs))
+            assert min(pairs) <= ratio[kind]["median"] <= max(pairs)
+        # Same weights, same batch: the loss before the first step agrees to float32 rounding.
+        assert _close(row["initial_loss"], theirs["initial_loss"], rtol=1e-4)
+        assert theirs["ratio_to_torch"] is None
+    assert not any("not the same" in warning for warning in results["warnings"])
+
+
+def test_targets_are_reported_and_never_fail_the_run(quick):
+    done, results, _ = quick
+    targets = results["targets"]
+    assert [(target["batch_size"], target["what"]) for target in targets] == \
+        [(32, "ratio"), (256, "ratio"), (2048, "ratio"), (2048, "ceiling")]
+    for target in targets:
+        assert target["status"] in ("PASS", "MISS", "not measured")
+        assert (target["status"] == "not measured") == (target["value"] is None)
+    assert all(target["status"] == "not measured" for target in targets if target["batch_size"] == 2048)
+    assert done.returncode == 0
+
+
+def test_plot_is_a_readable_png(quick):
+    _, _, png_path = quick
+    data = png_path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert 300 <= width <= 5000 and 200 <= height <= 5000, (width, height)
+    assert 5_000 < len(data) < 5_000_000
+    from matplotlib import image
+    assert image.imread(png_path).shape[:2] == (height, width)
+    assert not [name for name in os.listdir(png_path.parent) if name.endswith(".tmp")]  # atomic writes left nothing
+
+
+@pytest.mark.parametrize("options, message", [
+    (("--models", "deep,wide"), "unknown model 'wide'"),
+    (("--batch-sizes", "32,-1"), "must be positive"),
+    (("--backends", "engine-numpy,tpu"), "unknown backend 'tpu'"),
+    (("--repeats", "0"), "--repeats"),
+])
+def test_bad_options_are_one_line_errors_with_status_2(options, message):
+    done = _run(*options, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
