@@ -2,7 +2,7 @@
 never run code. Written to a temporary file and renamed, so a crash never leaves half a file.
 
 Keys:  format_version, config (JSON), epoch, history (JSON), model/<name>, optimizer/<name>,
-       state/<name> (JSON strings: generator states of the loader and the noise).
+       state/<name> (JSON strings: generator states of the loader, the noise and the VAE's eps).
 """
 import json
 import os

@@ -1,4 +1,4 @@
-"""Command line: ``python -m autoencoders {train,evaluate,plot} ...`` (see --help of each)."""
+"""Command line: ``python -m autoencoders {train,evaluate,plot,sample} ...`` (see --help of each)."""
 import argparse
 import json
 import math
@@ -16,11 +16,14 @@ from nn import backend
 
 from . import figures
 from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
+from .convolutional import ConvAutoencoder
 from .models import DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
-from .training import History, TrainingDiverged, evaluate, fit, per_image_mse
+from .sparse import SparseAutoencoder
+from .training import History, TrainingDiverged, encode, evaluate, fit, per_image_mse
+from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
-MODELS = ("simple", "deep", "overcomplete", "denoising")
+MODELS = ("simple", "deep", "overcomplete", "denoising", "conv", "vae", "sparse")
 DATASETS = ("mnist", "fashion-mnist")
 PRESETS = {
     # What trains well: Adam at its usual learning rate.
@@ -31,7 +34,7 @@ PRESETS = {
 DEFAULTS = {"dataset": "mnist", "noise": None, "noise_level": None, "latent_dim": None, "device": "cpu",
             "dtype": "float32", "seed": 0}
 NOISE_LEVELS = {"gaussian": 0.3, "masking": 0.3, "salt-pepper": 0.2}
-LATENT_DIMS = {"simple": 128, "deep": 9, "overcomplete": 1024, "denoising": 9}
+LATENT_DIMS = {"simple": 128, "deep": 9, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
 
 
 class UsageError(Exception):
@@ -63,6 +66,12 @@ def build_model(config):
         model = SimpleAutoencoder(latent_dim=latent_dim)
     elif kind == "overcomplete":
         model = OvercompleteAutoencoder(latent_dim=latent_dim)
+    elif kind == "conv":
+        model = ConvAutoencoder(latent_dim=latent_dim)
+    elif kind == "sparse":
+        model = SparseAutoencoder(latent_dim=latent_dim)
+    elif kind == "vae":
+        model = VariationalAutoencoder(latent_dim=latent_dim, seed=config["seed"] + 1)
     else:
         model = DeepAutoencoder(latent_dim=latent_dim)
     if config["noise"] is not None:
@@ -107,7 +116,9 @@ def command_train(args):
     _check_config(config)
     model = build_model(config)
     optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    loss = nn.MSELoss()
+    vae = isinstance(model, VariationalAutoencoder)
+    # The VAE's objective is torch's example's: BCE summed over pixels and images, plus the KL (model.penalty).
+    loss = nn.BCELoss(reduction="sum") if vae else nn.MSELoss()
     train, test = load_data(config, args.data_root, args.limit)
     loader = datasets.DataLoader(_dtype_images(train.images, config), batch_size=config["batch_size"],
                                  shuffle=True, seed=config["seed"], device=config["device"])
@@ -130,7 +141,7 @@ def command_train(args):
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
         with numpy.errstate(over="ignore", invalid="ignore"):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-                history=history, on_epoch_end=save)
+                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None)
     except TrainingDiverged as error:
         if checkpoint_path in saved:
             kept = f"the last good checkpoint is {checkpoint_path}"
@@ -169,6 +180,7 @@ def write_report(model, config, history, test, test_images, data, out, seconds):
         "training_seconds": seconds,
         "versions": _versions(),
     }
+    metrics.update(_model_metrics(model, test_images))
     metrics_path = os.path.join(out, "metrics.json")
     atomic_write(metrics_path, lambda handle: handle.write(json.dumps(metrics, indent=2).encode()))
     return [metrics_path] + draw_figures(model, config, history, test, test_images, out)
@@ -181,7 +193,24 @@ def draw_figures(model, config, history, test, test_images, out):
              figures.plot_latent(model, test_images, test.labels, os.path.join(out, "latent.png"))]
     if isinstance(model, DenoisingAutoencoder):
         paths.append(figures.plot_denoising(model, test_images, os.path.join(out, "denoising.png")))
+    if isinstance(model, VariationalAutoencoder):
+        paths.append(figures.plot_samples(model, os.path.join(out, "samples.png")))
+        paths.append(figures.plot_interpolation(model, test_images, os.path.join(out, "interpolation.png")))
+        if model.latent_dim == 2:
+            paths.append(figures.plot_manifold(model, os.path.join(out, "manifold.png")))
     return paths
+
+
+def _model_metrics(model, test_images):
+    """What only some models have: the VAE's test loss in nats, the sparse code's mean activation."""
+    if isinstance(model, VariationalAutoencoder):
+        reconstruction, kl = elbo_terms(model, test_images)
+        return {"test_loss_nats": reconstruction + kl, "test_reconstruction_nats": reconstruction, "test_kl_nats": kl}
+    if isinstance(model, SparseAutoencoder):
+        codes = backend.to_numpy(encode(model, test_images)).astype(numpy.float64)
+        target = getattr(model.code_penalty, "target", None)
+        return {"mean_code_activation": float(codes.mean()), "sparsity_target": target}
+    return {}
 
 
 def _checkpoint_config(checkpoint, path):
@@ -217,6 +246,10 @@ def command_evaluate(args):
     print("digit  images  MSE")
     for digit, value in _per_digit(errors, test.labels).items():
         print(f"{digit:>5}  {int((test.labels == int(digit)).sum()):>6}  {value:.6f}")
+    if isinstance(model, VariationalAutoencoder):
+        reconstruction, kl = elbo_terms(model, test_images)
+        print(f"test loss: {reconstruction + kl:.4f} nats per image "
+              f"(BCE {reconstruction:.4f} + KL {kl:.4f}, z sampled)")
     return 0
 
 
@@ -227,6 +260,17 @@ def command_plot(args):
     history = History.from_dict(checkpoint["history"])
     paths = draw_figures(model, config, history, test, _dtype_images(test.images, config), out)
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
+    return 0
+
+
+def command_sample(args):
+    checkpoint, config, model = _model_from_checkpoint(args)
+    if not isinstance(model, VariationalAutoencoder):
+        raise UsageError(f"checkpoint {args.checkpoint!r} holds a {config['model']} model, which cannot draw new "
+                         "images; train one with --model vae")
+    _writable_directory(os.path.dirname(os.path.abspath(args.out)))
+    path = figures.plot_samples(model, args.out, count=args.n, seed=args.seed)
+    print(f"wrote:\n  {path}")
     return 0
 
 
@@ -247,6 +291,8 @@ def _states(loader, model):
     states = {"loader": json.dumps(loader.state_dict())}
     if isinstance(model, DenoisingAutoencoder):
         states["noise"] = model.noise.state()
+    if isinstance(model, VariationalAutoencoder):
+        states["eps"] = model.generator_state()
     return states
 
 
@@ -255,6 +301,8 @@ def _restore_states(states, loader, model):
         loader.load_state_dict(json.loads(states["loader"]))
     if isinstance(model, DenoisingAutoencoder) and "noise" in states:
         model.noise.set_state(states["noise"])
+    if isinstance(model, VariationalAutoencoder) and "eps" in states:
+        model.set_generator_state(states["eps"])
 
 
 def _check_config(config):
@@ -265,6 +313,9 @@ def _check_config(config):
         raise UsageError(f"--lr must be positive, got {config['lr']!r}")
     if not config["weight_decay"] >= 0:
         raise UsageError(f"--weight-decay must be >= 0, got {config['weight_decay']!r}")
+    if config["model"] == "vae" and config["noise"] is not None:
+        raise UsageError(f"--noise {config['noise']} cannot be combined with --model vae (the VAE is not a "
+                         "denoising model); leave --noise out")
     if config["noise_level"] is not None and not config["noise_level"] >= 0:
         raise UsageError(f"--noise-level must be >= 0, got {config['noise_level']!r}")
     if config["noise"] in ("masking", "salt-pepper") and config["noise_level"] > 1:
@@ -331,7 +382,9 @@ def make_parser():
                             "seed: the tutorial's exact setup, lr 0.1 and weight decay 1e-8")
     train.add_argument("--model", choices=MODELS, help="simple (784-128-784 linear), deep (the tutorial's "
                        "784-...-9 model), overcomplete (1024-unit code, L1 penalty), denoising (deep model "
-                       "trained on noisy inputs)")
+                       "trained on noisy inputs), conv (two stride-2 convolutions each way, dense code), "
+                       "vae (variational, torch's example: BCE + KL loss in nats per image; batch 128 and "
+                       "10 epochs as there: --batch-size 128 --epochs 10), sparse (sigmoid code, KL sparsity penalty)")
     train.add_argument("--dataset", choices=DATASETS, help="mnist (default) or fashion-mnist")
     train.add_argument("--epochs", type=_positive(int), help="epochs to train in this run (with --resume: more epochs)")
     train.add_argument("--batch-size", type=_positive(int), help="images per optimizer step")
@@ -340,7 +393,8 @@ def make_parser():
     train.add_argument("--noise", choices=sorted(NOISES), help="corrupt the inputs (makes any model denoising)")
     train.add_argument("--noise-level", type=_non_negative_float,
                        help="gaussian: std (default 0.3); masking, salt-pepper: probability (0.3, 0.2)")
-    train.add_argument("--latent-dim", type=_positive(int), help="code size (simple 128, deep 9, overcomplete 1024)")
+    train.add_argument("--latent-dim", type=_positive(int), help="code size (simple 128, deep 9, overcomplete 1024, "
+                       "conv 32, vae 20 (2 also draws manifold.png), sparse 64)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=int, help="seed of the weights, the shuffling and the noise (0)")
@@ -356,6 +410,14 @@ def make_parser():
     plot.add_argument("--out", default="runs/plots", help="directory for the figures (runs/plots)")
     plot.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
+    sample = commands.add_parser("sample", help="draw new images from a trained VAE into a PNG",
+                                 description="Decode draws from the prior N(0, I) of a VAE checkpoint (--model vae).")
+    sample.add_argument("checkpoint")
+    sample.add_argument("--n", type=_positive(int), default=64, help="how many images (64)")
+    sample.add_argument("--out", default="samples.png", help="the PNG to write (samples.png)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the draws (0)")
+    sample.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
+
     for command in (train, evaluate_, plot):
         command.add_argument("--data-root", metavar="DIR", help="look for the dataset files here first")
         command.add_argument("--limit", type=_positive(int), help="use only the first N train and test images (quick runs)")
@@ -365,7 +427,8 @@ def make_parser():
 
 def main(argv=None):
     args = make_parser().parse_args(argv)
-    command = {"train": command_train, "evaluate": command_evaluate, "plot": command_plot}[args.command]
+    command = {"train": command_train, "evaluate": command_evaluate, "plot": command_plot,
+               "sample": command_sample}[args.command]
     try:
         return command(args)
     except (UsageError, CheckpointError, nn.BackendError) as error:

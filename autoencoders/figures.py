@@ -1,4 +1,5 @@
-"""The figures a run draws: loss curves, reconstructions, the latent space, denoising.
+"""The figures a run draws: loss curves, reconstructions, the latent space, denoising; for a VAE also
+new samples, interpolations in latent space and (2-D latent space) the decoded manifold.
 
 Every figure is drawn on NumPy copies of the data and written atomically as a PNG.
 """
@@ -97,3 +98,67 @@ def plot_latent(model, images, labels, path, limit=5000):
     axes.set_xlabel("component 1")
     axes.set_ylabel("component 2")
     return _save(figure, path)
+
+
+# --- the VAE's generative figures -------------------------------------------------------------------
+def _mosaic(images, columns, side=28, gap=2):
+    """(count, side*side) images tiled row by row into one array, white lines between them: one
+    imshow instead of a subplot per image (hundreds of subplots take seconds to draw)."""
+    images = numpy.asarray(images, dtype=numpy.float64).reshape(-1, side, side)
+    rows = -(-len(images) // columns)
+    mosaic = numpy.ones((rows * (side + gap) - gap, columns * (side + gap) - gap))
+    for index, image in enumerate(images):
+        top, left = (index // columns) * (side + gap), (index % columns) * (side + gap)
+        mosaic[top:top + side, left:left + side] = image
+    return mosaic
+
+
+def _show_mosaic(mosaic, path, title, scale=0.3):
+    height, width = mosaic.shape
+    figure, axes = plt.subplots(figsize=(max(width * scale / 10, 4), height * scale / 10 + 0.6))
+    axes.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_title(title, fontsize=10)
+    return _save(figure, path)
+
+
+def plot_samples(model, path, count=64, seed=0):
+    """``count`` new images decoded from the prior N(0, I) (eps from a generator seeded ``seed``, so
+    the figure is the same each time it is drawn), in a square-ish grid."""
+    images = backend.to_numpy(model.sample(count, backend.new_generator(seed, model.device)))
+    columns = int(numpy.ceil(numpy.sqrt(count)))
+    return _show_mosaic(_mosaic(images, columns), path,
+                        f"{count} new images decoded from the prior N(0, I) of the {model.latent_dim}-D latent space")
+
+
+def plot_interpolation(model, images, path, pairs=6, steps=10):
+    """Straight lines in latent space: each row is a test image, the decodings of ``steps`` evenly
+    spaced points from its mean code mu to the next image's, and that image."""
+    xp = backend.get_array_module(images)
+    ends = images[:2 * pairs]
+    pairs = ends.shape[0] // 2
+    codes = encode(model, ends)
+    start, end = codes[0:2 * pairs:2], codes[1:2 * pairs:2]
+    t = xp.linspace(0, 1, steps, dtype=codes.dtype)[None, :, None]
+    path_codes = (1 - t) * start[:, None, :] + t * end[:, None, :]
+    decoded = backend.to_numpy(model.decode(path_codes.reshape(pairs * steps, -1))).reshape(pairs, steps, -1)
+    ends = backend.to_numpy(ends)
+    rows = [numpy.concatenate([ends[2 * row][None], decoded[row], ends[2 * row + 1][None]]) for row in range(pairs)]
+    return _show_mosaic(_mosaic(numpy.concatenate(rows), steps + 2), path,
+                        f"Interpolation between the codes (mu) of {pairs} pairs of test images (ends: the originals)")
+
+
+def plot_manifold(model, path, size=20):
+    """A 2-D latent space decoded over a size x size grid of the prior's quantiles 5% ... 95% (so each
+    cell covers equal prior probability): z1 grows to the right, z2 upwards."""
+    from scipy.stats import norm
+    if model.latent_dim != 2:
+        raise ValueError(f"plot_manifold needs a 2-D latent space, the model's has {model.latent_dim} dimensions")
+    quantiles = norm.ppf(numpy.linspace(0.05, 0.95, size))
+    z1, z2 = numpy.meshgrid(quantiles, quantiles[::-1])
+    grid = numpy.column_stack([z1.ravel(), z2.ravel()])
+    xp = backend.array_module(model.device)
+    decoded = backend.to_numpy(model.decode(xp.asarray(grid, dtype=model.dtype)))
+    return _show_mosaic(_mosaic(decoded, size), path,
+                        f"The decoded 2-D latent space over the N(0, 1) quantiles 5%..95% ({size} x {size})")

@@ -41,7 +41,7 @@ class Autoencoder(nn.Module):
         self.code_penalty = code_penalty
         self.penalty = 0.0
         self._code = None
-        self._input_layer = _first_linear(encoder)  # found once: walking the tree every step costs time
+        self._input_layer = _data_layer(encoder)  # found once: walking the tree every step costs time
 
     def encode(self, x):
         return self.encoder(x)
@@ -58,7 +58,7 @@ class Autoencoder(nn.Module):
 
     def backward(self, grad_output, need_input_grad=True):
         """dL/dx from dL/dy. ``need_input_grad=False`` (a training step, where x is data) skips the
-        first layer's input gradient and returns None."""
+        first layer's input gradient and returns None (when the encoder starts with a Linear or Conv2d)."""
         grad_code = self.decoder.backward(grad_output)
         if self.code_penalty is not None:
             grad_code = grad_code + self.code_penalty.grad(self._code)
@@ -76,6 +76,15 @@ class Autoencoder(nn.Module):
 
 def _first_linear(module):
     return next((m for m in module.modules() if isinstance(m, nn.Linear)), None)
+
+
+def _data_layer(encoder):
+    """The encoder's first layer when it can skip its input gradient (a Linear or Conv2d), else None:
+    a later layer must not skip it, or the layers before it would get no gradient."""
+    first = encoder
+    while isinstance(first, nn.Sequential) and len(first):
+        first = first[0]
+    return first if hasattr(first, "needs_input_grad") else None
 
 
 class SimpleAutoencoder(Autoencoder):

@@ -53,15 +53,21 @@ def _images_of(batch):
 
 
 def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=True, history=None,
-        on_epoch_end=None):
+        on_epoch_end=None, test_loss=None):
     """Train ``model`` to reconstruct its input for ``epochs`` more epochs; returns the History.
 
     train_loader yields image batches (or (images, labels) tuples). test_data, an array of images,
-    is evaluated after each epoch. ``history`` continues an earlier run's record (resuming).
+    is evaluated after each epoch, by ``test_loss(model, images)`` when given (the VAE's negative_elbo),
+    else by ``evaluate(model, images, loss)``. ``history`` continues an earlier run's record (resuming).
     ``on_epoch_end(epoch, history)`` runs after each epoch (e.g. to write a checkpoint).
-    Raises TrainingDiverged when the loss stops being finite.
+    The History holds means over images: with a sum-reduced loss (reduction="sum", the VAE's BCE
+    summed over pixels and images) the objective the optimizer sees is the batch's sum, and what is
+    recorded is that sum divided by the batch size. Raises TrainingDiverged when the loss stops being finite.
     """
     history = history if history is not None else History()
+    if test_loss is None:
+        def test_loss(model, images):
+            return evaluate(model, images, loss)
     progress_bar = _progress_bar(progress, epochs, len(train_loader))
     try:
         for _ in range(epochs):
@@ -72,6 +78,8 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
             for iteration, batch in enumerate(train_loader, start=1):
                 x = _images_of(batch)
                 value = float(loss(model(x), x)) + model.penalty
+                if _sums_images(loss):
+                    value /= x.shape[0]
                 if not math.isfinite(value):
                     raise TrainingDiverged(epoch, iteration, value)
                 optimizer.zero_grad()
@@ -88,7 +96,7 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
             history.train_loss.append(total / max(samples, 1))
             history.epoch_seconds.append(seconds)
             history.samples_per_second.append(samples / seconds if seconds > 0 else float("inf"))
-            history.test_loss.append(evaluate(model, test_data, loss) if test_data is not None else None)
+            history.test_loss.append(test_loss(model, test_data) if test_data is not None else None)
             if progress_bar is not None:
                 test = history.test_loss[-1]
                 progress_bar.set_postfix(epoch=epoch, train=f"{history.train_loss[-1]:.5f}",
@@ -99,6 +107,11 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
         if progress_bar is not None:
             progress_bar.close()
     return history
+
+
+def _sums_images(loss):
+    """Whether the loss's value is a sum over the batch's images (a mean-reduced loss is a mean over them)."""
+    return getattr(loss, "reduction", "mean") == "sum"
 
 
 def _progress_bar(progress, epochs, batches_per_epoch):
@@ -125,12 +138,14 @@ def encode(model, images, batch_size=1000):
 
 
 def evaluate(model, images, loss, batch_size=1000):
-    """The loss of the model's reconstructions of ``images``, averaged over images (eval mode)."""
+    """The loss of the model's reconstructions of ``images``, averaged over images (eval mode; a
+    sum-reduced loss is summed over each image and averaged over the images)."""
     total = 0.0
     model.eval()
     for start in range(0, images.shape[0], batch_size):
         x = images[start:start + batch_size]
-        total += float(loss(model(x), x)) * x.shape[0]
+        value = float(loss(model(x), x))
+        total += value if _sums_images(loss) else value * x.shape[0]
     return total / images.shape[0]
 
 

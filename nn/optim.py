@@ -254,7 +254,7 @@ _adam_kernels = {}
 def adam_kernel_source(amsgrad):
     """(input parameters, output parameters, body) of the fused Adam kernel, in CUDA C."""
     outputs = "T param, T exp_avg, T exp_avg_sq" + (", T max_exp_avg_sq" if amsgrad else "")
-    amsgrad_lines = ("max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq); second_moment = max_exp_avg_sq;"
+    amsgrad_lines = ("max_exp_avg_sq = fmax(max_exp_avg_sq, exp_avg_sq); second_moment = max_exp_avg_sq;"
                      if amsgrad else "")
     return _ADAM_PARAMETERS, outputs, _ADAM_OPERATION.replace("AMSGRAD", amsgrad_lines)
 

@@ -1,0 +1,123 @@
+"""The fused GPU Adam kernel, checked without a GPU.
+
+Its body is CUDA C, but plain C as well: compiled here with the C compiler (T = double) and put in
+the place of the CuPy kernel, nn.Adam's GPU path (the same arguments, in the same order) must take
+the same 50 steps as torch.optim.Adam / AdamW. This catches a wrong formula, a misnamed variable
+or a swapped argument before the kernel ever meets a GPU.
+"""
+import ctypes
+import re
+import shutil
+import subprocess
+
+import numpy
+import pytest
+
+import nn
+from nn import optim
+
+torch = pytest.importorskip("torch")
+compiler = shutil.which("cc") or shutil.which("gcc")
+pytestmark = pytest.mark.skipif(compiler is None, reason="no C compiler to build the kernel body")
+
+
+def _names(parameters):
+    return [re.fullmatch(r"T (\w+)", part.strip()).group(1) for part in parameters.split(",")]
+
+
+def build_kernel(tmp_path, amsgrad):
+    """Wrap the kernel body in a C loop, in the argument order CuPy's ElementwiseKernel uses."""
+    inputs, outputs, body = optim.adam_kernel_source(amsgrad)
+    inputs, outputs = _names(inputs), _names(outputs)
+    arrays = ["grad"] + outputs
+    arguments = ", ".join(f"T *{name}_array" if name in arrays else f"T {name}" for name in inputs + outputs)
+    loads = "\n".join(f"        T {name} = {name}_array[i];" for name in arrays)
+    stores = "\n".join(f"        {name}_array[i] = {name};" for name in outputs)
+    source = f"""
+#include <math.h>
+typedef double T;
+void kernel(long n, {arguments}) {{
+    for (long i = 0; i < n; i++) {{
+{loads}
+{body}
+{stores}
+    }}
+}}
+"""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "adam.c").write_text(source)
+    library = tmp_path / "adam.so"
+    subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-o", str(library), str(tmp_path / "adam.c"), "-lm"],
+                   check=True, capture_output=True)
+    kernel = ctypes.CDLL(str(library)).kernel
+    return kernel, inputs, outputs
+
+
+def as_fake_gpu_kernel(kernel):
+    """A callable taking what CuPy's ElementwiseKernel takes (inputs, then outputs; NumPy arrays
+    and NumPy scalars here) and running the compiled body over the arrays."""
+    pointer = ctypes.POINTER(ctypes.c_double)
+
+    def call(*arguments):
+        size = next(argument.size for argument in arguments if isinstance(argument, numpy.ndarray))
+        converted = [argument.ctypes.data_as(pointer) if isinstance(argument, numpy.ndarray)
+                     else ctypes.c_double(float(argument)) for argument in arguments]
+        kernel(ctypes.c_long(size), *converted)
+    return call
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch, tmp_path):
+    """Route nn.Adam's step through its GPU path, with the kernel body compiled for the CPU."""
+    kernels = {amsgrad: build_kernel(tmp_path / str(amsgrad), amsgrad)[0] for amsgrad in (False, True)}
+    monkeypatch.setattr(optim, "_adam_kernels", {amsgrad: as_fake_gpu_kernel(kernel) for amsgrad, kernel in kernels.items()})
+    monkeypatch.setattr(optim.backend, "device_of", lambda array: "gpu")
+    calls = []
+    original = optim._fused_adam_gpu
+    monkeypatch.setattr(optim, "_fused_adam_gpu", lambda *arguments: calls.append(1) or original(*arguments))
+    return calls
+
+
+@pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
+@pytest.mark.parametrize("decoupled,weight_decay", [(False, 0.0), (False, 0.1), (True, 0.01)],
+                         ids=["no-decay", "l2", "adamw"])
+def test_gpu_adam_path_takes_torchs_steps(fake_gpu, amsgrad, decoupled, weight_decay):
+    rng = numpy.random.default_rng(7)
+    size, lr, betas, eps = 257, 3e-3, (0.8, 0.95), 1e-6
+    parameter = nn.Parameter(rng.standard_normal(size))
+    reference = torch.nn.Parameter(torch.from_numpy(parameter.data.copy()))
+    ours_class, torch_class = (nn.AdamW, torch.optim.AdamW) if decoupled else (nn.Adam, torch.optim.Adam)
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+    optimizer, reference_optimizer = ours_class([parameter], **options), torch_class([reference], **options)
+    for _ in range(50):
+        grad = rng.standard_normal(size) * rng.uniform(0.01, 3)
+        parameter.grad[...] = grad
+        optimizer.step()
+        reference.grad = torch.from_numpy(grad.copy())
+        reference_optimizer.step()
+    assert len(fake_gpu) == 50  # every step went through the GPU path
+    expected = reference.detach().numpy()
+    assert numpy.max(numpy.abs(parameter.data - expected)) <= 1e-10 * numpy.max(numpy.abs(expected))
+    state = reference_optimizer.state[reference]
+    for name in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ()):
+        ours, theirs = getattr(optimizer, name), state[name].numpy()
+        assert numpy.max(numpy.abs(ours - theirs)) <= 1e-10 * numpy.max(numpy.abs(theirs))
+
+
+def test_a_wrong_kernel_body_is_caught(monkeypatch, tmp_path):
+    """The check bites: a kernel that forgets the bias correction of the second moment fails."""
+    monkeypatch.setattr(optim, "_ADAM_OPERATION",
+                        optim._ADAM_OPERATION.replace("sqrt(second_moment) / bias_correction2_sqrt", "sqrt(second_moment)"))
+    monkeypatch.setattr(optim, "_adam_kernels", {False: as_fake_gpu_kernel(build_kernel(tmp_path, False)[0])})
+    monkeypatch.setattr(optim.backend, "device_of", lambda array: "gpu")
+    rng = numpy.random.default_rng(1)
+    parameter = nn.Parameter(rng.standard_normal(64))
+    reference = torch.nn.Parameter(torch.from_numpy(parameter.data.copy()))
+    optimizer, reference_optimizer = nn.Adam([parameter], lr=1e-2), torch.optim.Adam([reference], lr=1e-2)
+    for _ in range(5):
+        grad = rng.standard_normal(64)
+        parameter.grad[...] = grad
+        optimizer.step()
+        reference.grad = torch.from_numpy(grad.copy())
+        reference_optimizer.step()
+    assert numpy.max(numpy.abs(parameter.data - reference.detach().numpy())) > 1e-4
