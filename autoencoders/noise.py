@@ -1,7 +1,5 @@
 """Input corruptions for denoising autoencoders. Each keeps values in [0, 1] and its own seeded
 generator per device, whose state can be saved and restored for exact resumption."""
-import json
-
 from nn import backend
 
 
@@ -13,13 +11,11 @@ class Noise:
             raise ValueError(f"{type(self).__name__}: noise level must be >= 0, got {level!r}")
         self.level = float(level)
         self.seed = seed
-        self._generators = {}
+        self._generators = backend.SeededGenerators(seed)
 
     def generator(self, x):
-        device = backend.device_of(x)
-        if device not in self._generators:
-            self._generators[device] = backend.new_generator(self.seed, device)
-        return self._generators[device]
+        """This noise's generator on x's device."""
+        return self._generators.on(backend.device_of(x))
 
     def uniform(self, x):
         """Uniform [0, 1) numbers of x's shape, dtype and device."""
@@ -28,15 +24,10 @@ class Noise:
 
     def state(self):
         """The CPU generator's state as a JSON string (GPU generators are not saved)."""
-        generator = self._generators.get("cpu")
-        return json.dumps(generator.bit_generator.state if generator is not None else None)
+        return self._generators.state()
 
     def set_state(self, text):
-        state = json.loads(text)
-        if state is not None:
-            generator = backend.new_generator(self.seed, "cpu")
-            generator.bit_generator.state = state
-            self._generators["cpu"] = generator
+        self._generators.set_state(text)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.level})"

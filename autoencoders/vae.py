@@ -18,8 +18,6 @@ is the KL of the last forward (a sum over the batch), and ``model.backward`` add
 Training is the usual loop with ``loss = nn.BCELoss(reduction="sum")``: ``loss(model(x), x) + model.penalty``
 is torch's objective exactly (``autoencoders.fit`` reports it divided by the batch size: nats per image).
 """
-import json
-
 import nn
 from nn import backend
 
@@ -50,7 +48,7 @@ class VariationalAutoencoder(nn.Module):
         self.sigmoid = nn.Sigmoid()
         self.seed = seed
         self.penalty = 0.0
-        self._generators = {}
+        self._generators = backend.SeededGenerators(seed)
         self._clear_cache()
 
     @property
@@ -130,22 +128,14 @@ class VariationalAutoencoder(nn.Module):
     # --- the noise generator --------------------------------------------------------------------
     def generator(self, device):
         """The model's own generator of eps on a device ('cpu' or 'gpu'), created from ``seed``."""
-        device = backend.normalize_device(device)
-        if device not in self._generators:
-            self._generators[device] = backend.new_generator(self.seed, device)
-        return self._generators[device]
+        return self._generators.on(device)
 
     def generator_state(self):
         """The CPU generator's state as a JSON string (GPU generators are not saved)."""
-        generator = self._generators.get("cpu")
-        return json.dumps(generator.bit_generator.state if generator is not None else None)
+        return self._generators.state()
 
     def set_generator_state(self, text):
-        state = json.loads(text)
-        if state is not None:
-            generator = backend.new_generator(self.seed, "cpu")
-            generator.bit_generator.state = state
-            self._generators["cpu"] = generator
+        self._generators.set_state(text)
 
     def extra_repr(self):
         return f"latent_dim={self.latent_dim}, seed={self.seed}"

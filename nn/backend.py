@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import importlib
+import json
 import os
 import sys
 
@@ -153,6 +154,34 @@ def new_generator(seed, device="cpu"):
         return numpy.random.default_rng(seed)
     cupy = _cupy()
     return cupy.random.default_rng(seed)
+
+
+class SeededGenerators:
+    """A module's own random stream: one generator per device, each created from ``seed`` when
+    first asked for (dropout masks, input noise, a VAE's eps). The CPU generator's state can be
+    saved as JSON and restored, so a run resumed from a checkpoint draws the same numbers."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self._by_device = {}
+
+    def on(self, device):
+        device = normalize_device(device)
+        if device not in self._by_device:
+            self._by_device[device] = new_generator(self.seed, device)
+        return self._by_device[device]
+
+    def state(self):
+        """The CPU generator's state as a JSON string; "null" when it has drawn nothing yet."""
+        generator = self._by_device.get("cpu")
+        return json.dumps(generator.bit_generator.state if generator is not None else None)
+
+    def set_state(self, text):
+        state = json.loads(text)
+        if state is not None:
+            generator = new_generator(self.seed, "cpu")
+            generator.bit_generator.state = state
+            self._by_device["cpu"] = generator
 
 
 def compile_elementwise(in_params, out_params, operation, name):

@@ -133,15 +133,13 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
         self.p = float(p)
         self.seed = seed
-        self._generators = {}
+        self._generators = backend.SeededGenerators(seed) if seed is not None else None
         self._scaled_mask = None
 
     def _generator(self, device):
-        if self.seed is None:
+        if self._generators is None:
             return backend.default_generator(device)
-        if device not in self._generators:
-            self._generators[device] = backend.new_generator(self.seed, device)
-        return self._generators[device]
+        return self._generators.on(device)
 
     def forward(self, x):
         if not self.training or self.p == 0.0:

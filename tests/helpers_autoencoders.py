@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from conftest import assert_close, relative_error  # noqa: F401  (one definition, shared by all tests)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -20,28 +21,6 @@ MNIST_TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 def have_real_mnist():
     return all((SHARED_MNIST / name).is_file() for name in MNIST_TEST_FILES)
-
-
-# --- comparisons -----------------------------------------------------------------------------------
-def relative_error(ours, reference):
-    """max|a - b| / max|b| in float64 (norm-wise: one number per tensor); inf when b is 0 and a is not."""
-    if hasattr(reference, "detach"):
-        reference = reference.detach().cpu().numpy()
-    if hasattr(ours, "detach"):
-        ours = ours.detach().cpu().numpy()
-    a = numpy.asarray(ours, dtype=numpy.float64)
-    b = numpy.asarray(reference, dtype=numpy.float64)
-    assert a.shape == b.shape, f"shape {a.shape} != reference shape {b.shape}"
-    error = float(numpy.max(numpy.abs(a - b), initial=0.0))
-    scale = float(numpy.max(numpy.abs(b), initial=0.0))
-    if scale == 0.0:
-        return 0.0 if error == 0.0 else numpy.inf
-    return error / scale
-
-
-def assert_close(ours, reference, rtol, what="value"):
-    error = relative_error(ours, reference)
-    assert numpy.isfinite(error) and error <= rtol, f"{what}: relative error {error:.3e} > {rtol:.0e}"
 
 
 # --- images ----------------------------------------------------------------------------------------
