@@ -60,10 +60,11 @@ def table_rows(results):
     return rows
 
 
-def format_table(header, rows):
-    """Columns padded to their widest cell; text left-aligned, numbers right-aligned."""
+def format_table(header, rows, left=(0, 2)):
+    """Columns padded to their widest cell; text (the columns numbered in ``left``) left-aligned,
+    numbers right-aligned."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
-    left = {0, 2}
+    left = set(left)
 
     def line(cells):
         return "  ".join(cell.ljust(width) if index in left else cell.rjust(width)
@@ -225,9 +226,16 @@ def write_plot(results, path):
                     f"BLAS threads: {machine['blas_threads']}"
                     + (f", {machine['gpu']['name']}" if machine.get("gpu") else ""), fontsize=10)
     figure.tight_layout()
+    save_figure(figure, path)
+
+
+def save_figure(figure, path, dpi=110):
+    """Write a matplotlib figure as a PNG atomically, then close it (also when writing fails)."""
+    from matplotlib import pyplot
+
     temporary = _atomic_target(path)
     try:
-        figure.savefig(temporary, format="png", dpi=110)
+        figure.savefig(temporary, format="png", dpi=dpi)
         _replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
