@@ -70,8 +70,12 @@ def load_checkpoint(path):
     missing = [key for key in ("format_version", "epoch", "config", "history") if key not in arrays]
     if missing:
         raise CheckpointError(f"{path!r} is not a checkpoint of this project (missing {', '.join(missing)})")
-    if int(arrays["format_version"]) != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path!r} has format version {int(arrays['format_version'])}; "
+    try:
+        version, epoch = int(arrays["format_version"]), int(arrays["epoch"])
+    except (TypeError, ValueError):
+        raise CheckpointError(f"checkpoint {path!r} has a malformed format_version or epoch") from None
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path!r} has format version {version}; "
                               f"this version reads {FORMAT_VERSION}")
     try:
         config = json.loads(str(arrays["config"]))
@@ -83,7 +87,7 @@ def load_checkpoint(path):
         prefix, _, key = name.partition("/")
         if prefix in sections:
             sections[prefix][key] = str(value) if prefix == "state" else value
-    return {"config": config, "epoch": int(arrays["epoch"]), "history": history,
+    return {"config": config, "epoch": epoch, "history": history,
             "model": sections["model"], "optimizer": sections["optimizer"], "states": sections["state"]}
 
 

@@ -86,7 +86,10 @@ def load_data(config, root, limit=None, train=True):
     splits = ("train", "test") if train else ("test",)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        parts = [datasets.load(config["dataset"], split, root=root) for split in splits]
+        try:
+            parts = [datasets.load(config["dataset"], split, root=root) for split in splits]
+        except ValueError as error:  # a corrupt or foreign file where the data was looked for
+            raise UsageError(f"the {config['dataset']} data could not be read: {error}") from None
     for warning in caught:
         print(f"note: {warning.message}", file=sys.stderr)
     for part in parts:
@@ -108,18 +111,20 @@ def command_train(args):
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         config = _checkpoint_config(checkpoint, args.resume)
+        _check_resume_options(args, config)
         config["epochs"] = args.epochs or config["epochs"]
         if args.device:
             config["device"] = args.device
     else:
         checkpoint, config = None, resolve_config(args)
+        config["limit"] = args.limit
     _check_config(config)
     model = build_model(config)
     optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     vae = isinstance(model, VariationalAutoencoder)
     # The VAE's objective is torch's example's: BCE summed over pixels and images, plus the KL (model.penalty).
     loss = nn.BCELoss(reduction="sum") if vae else nn.MSELoss()
-    train, test = load_data(config, args.data_root, args.limit)
+    train, test = load_data(config, args.data_root, config.get("limit"))
     loader = datasets.DataLoader(_dtype_images(train.images, config), batch_size=config["batch_size"],
                                  shuffle=True, seed=config["seed"], device=config["device"])
     test_images = _dtype_images(test.images, config)
@@ -213,6 +218,18 @@ def _model_metrics(model, test_images):
     return {}
 
 
+def _check_resume_options(args, config):
+    """A resumed run keeps its configuration: an option given that contradicts it is an error."""
+    fixed = ("model", "dataset", "batch_size", "lr", "weight_decay", "noise", "noise_level", "latent_dim",
+             "dtype", "seed", "limit")
+    for name in fixed:
+        given = getattr(args, name, None)
+        if given is not None and given != config.get(name):
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} {given} differs from the resumed run's {config.get(name)!r}; a resumed run "
+                             f"keeps its configuration: leave {option} out, or start a new run without --resume")
+
+
 def _checkpoint_config(checkpoint, path):
     """The run configuration stored in a checkpoint, checked to have every field a run needs."""
     config = checkpoint["config"]
@@ -220,9 +237,14 @@ def _checkpoint_config(checkpoint, path):
     missing = sorted(required - set(config)) if isinstance(config, dict) else sorted(required)
     if missing:
         raise CheckpointError(f"checkpoint {path!r} has an incomplete configuration (missing {', '.join(missing)})")
-    if config["model"] not in MODELS or config["dataset"] not in DATASETS:
-        raise CheckpointError(f"checkpoint {path!r} names an unknown model {config['model']!r} or dataset "
-                              f"{config['dataset']!r}")
+    known = {"model": MODELS, "dataset": DATASETS, "noise": (None, *NOISES), "dtype": ("float32", "float64")}
+    for name, values in known.items():
+        if config[name] not in values:
+            raise CheckpointError(f"checkpoint {path!r} has an unknown {name} {config[name]!r}")
+    try:
+        _check_config(config)
+    except UsageError as error:
+        raise CheckpointError(f"checkpoint {path!r} has an invalid configuration: {error}") from None
     return dict(config)
 
 
@@ -268,6 +290,8 @@ def command_sample(args):
     if not isinstance(model, VariationalAutoencoder):
         raise UsageError(f"checkpoint {args.checkpoint!r} holds a {config['model']} model, which cannot draw new "
                          "images; train one with --model vae")
+    if os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is a directory; give the PNG file to write, e.g. {args.out}/samples.png")
     _writable_directory(os.path.dirname(os.path.abspath(args.out)))
     path = figures.plot_samples(model, args.out, count=args.n, seed=args.seed)
     print(f"wrote:\n  {path}")
@@ -360,6 +384,16 @@ def _positive(kind):
     return parse
 
 
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _non_negative_float(text):
     try:
         value = float(text)
@@ -397,7 +431,7 @@ def make_parser():
                        "conv 32, vae 20 (2 also draws manifold.png), sparse 64)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
-    train.add_argument("--seed", type=int, help="seed of the weights, the shuffling and the noise (0)")
+    train.add_argument("--seed", type=_non_negative_int, help="seed of the weights, the shuffling and the noise (0)")
     train.add_argument("--out", default="runs/latest", help="directory for the outputs (runs/latest)")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
 
@@ -415,7 +449,7 @@ def make_parser():
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=_positive(int), default=64, help="how many images (64)")
     sample.add_argument("--out", default="samples.png", help="the PNG to write (samples.png)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the draws (0)")
+    sample.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the draws (0)")
     sample.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
     for command in (train, evaluate_, plot):

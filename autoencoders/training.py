@@ -74,24 +74,15 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
             epoch = history.epochs + 1
             model.train()
             started = time.perf_counter()
-            total, samples = 0.0, 0
-            for iteration, batch in enumerate(train_loader, start=1):
-                x = _images_of(batch)
-                value = float(loss(model(x), x)) + model.penalty
-                if _sums_images(loss):
-                    value /= x.shape[0]
-                if not math.isfinite(value):
-                    raise TrainingDiverged(epoch, iteration, value)
-                optimizer.zero_grad()
-                model.backward(loss.backward(), need_input_grad=False)
-                optimizer.step()
-                history.iteration_loss.append(value)
-                total += value * x.shape[0]
-                samples += x.shape[0]
-                if progress_bar is not None:
-                    progress_bar.update(1)
-                    if iteration % 20 == 0:
-                        progress_bar.set_postfix(epoch=epoch, loss=f"{value:.5f}")
+            epoch_start = len(history.iteration_loss)
+            try:
+                iterations, total, samples = _train_epoch(model, train_loader, loss, optimizer, history, epoch,
+                                                          progress_bar)
+            except KeyboardInterrupt:
+                del history.iteration_loss[epoch_start:]  # whole epochs only, so that a resumed run lines up
+                raise
+            if not _finite_weights(model):  # the last step can make the weights NaN after a finite loss
+                raise TrainingDiverged(epoch, iterations, "NaN or infinite weights")
             seconds = time.perf_counter() - started
             history.train_loss.append(total / max(samples, 1))
             history.epoch_seconds.append(seconds)
@@ -107,6 +98,37 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
         if progress_bar is not None:
             progress_bar.close()
     return history
+
+
+def _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_bar):
+    """One pass over the loader: the steps, each loss appended to the history.
+    Returns (iterations, sum of loss * images, images)."""
+    total, samples, iteration = 0.0, 0, 0
+    for iteration, batch in enumerate(train_loader, start=1):
+        x = _images_of(batch)
+        value = float(loss(model(x), x)) + model.penalty
+        if _sums_images(loss):
+            value /= x.shape[0]
+        if not math.isfinite(value):
+            raise TrainingDiverged(epoch, iteration, value)
+        optimizer.zero_grad()
+        model.backward(loss.backward(), need_input_grad=False)
+        optimizer.step()
+        history.iteration_loss.append(value)
+        total += value * x.shape[0]
+        samples += x.shape[0]
+        if progress_bar is not None:
+            progress_bar.update(1)
+            if iteration % 20 == 0:
+                progress_bar.set_postfix(epoch=epoch, loss=f"{value:.5f}")
+    return iteration, total, samples
+
+
+def _finite_weights(model):
+    for parameter in model.parameters():
+        if not bool(backend.get_array_module(parameter.data).isfinite(parameter.data).all()):
+            return False
+    return True
 
 
 def _sums_images(loss):

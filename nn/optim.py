@@ -86,6 +86,10 @@ class Optimizer:
     def _update(self, param, grad):
         raise NotImplementedError
 
+    @classmethod
+    def _check(cls, **hyperparameters):
+        """Raise ValueError for hyperparameters the update cannot use (the constructor's checks)."""
+
     def state_dict(self):
         state = {"step": self.step_count}
         for name in self.hyperparameter_names:
@@ -102,11 +106,17 @@ class Optimizer:
         for name in self.state_names:
             if name in state and tuple(state[name].shape) != tuple(self.flat.data.shape):
                 problems.append(f"key {name!r} has shape {tuple(state[name].shape)}, expected {tuple(self.flat.data.shape)}")
+        hyperparameters = {name: _as_python(state[name]) for name in self.hyperparameter_names if name in state}
+        if not problems:
+            try:
+                self._check(**hyperparameters)
+            except (ValueError, TypeError) as error:
+                problems.append(str(error))
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + "; nothing was loaded")
         self.step_count = int(state["step"])
-        for name in self.hyperparameter_names:
-            setattr(self, name, _as_python(state[name]))
+        for name, value in hyperparameters.items():
+            setattr(self, name, value)
         device = backend.device_of(self.flat.data)
         for name in self.state_names:
             getattr(self, name)[...] = backend.to_device(state[name], device).astype(self.flat.data.dtype, copy=False)
@@ -142,15 +152,19 @@ class SGD(Optimizer):
     hyperparameter_names = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        self._check(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        self.lr, self.momentum, self.dampening = lr, momentum, dampening
+        self.weight_decay, self.nesterov = weight_decay, nesterov
+        self.state_names = ("momentum_buffer",) if momentum else ()
+        super().__init__(params)
+
+    @classmethod
+    def _check(cls, lr, momentum, dampening, weight_decay, nesterov):
         _check_hyperparameters("SGD", lr, weight_decay)
         if not momentum >= 0:
             raise ValueError(f"SGD: momentum must be >= 0, got {momentum!r}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0")
-        self.lr, self.momentum, self.dampening = lr, momentum, dampening
-        self.weight_decay, self.nesterov = weight_decay, nesterov
-        self.state_names = ("momentum_buffer",) if momentum else ()
-        super().__init__(params)
 
     def _update(self, param, grad):
         direction = grad
@@ -179,11 +193,17 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        _check_hyperparameters(type(self).__name__, lr, weight_decay, eps, betas)
+        self._check(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         self.lr, self.betas, self.eps = lr, tuple(betas), eps
         self.weight_decay, self.amsgrad = weight_decay, amsgrad
         self.state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if amsgrad else ("exp_avg", "exp_avg_sq")
         super().__init__(params)
+
+    @classmethod
+    def _check(cls, lr, betas, eps, weight_decay, amsgrad):
+        if len(tuple(betas)) != 2:
+            raise ValueError(f"{cls.__name__}: betas must be a pair (beta1, beta2), got {betas!r}")
+        _check_hyperparameters(cls.__name__, lr, weight_decay, eps, tuple(betas))
 
     def _update(self, param, grad):
         beta1, beta2 = self.betas

@@ -325,6 +325,7 @@ BAD_OPTIONS = [
     (["--noise", "masking", "--noise-level", "1.5"], ["--noise-level", "1.5"]),
     (["--noise", "speckle"], ["--noise", "speckle"]),
     (["--latent-dim", "0"], ["--latent-dim"]),
+    (["--seed", "-1"], ["--seed", "-1"]),
 ]
 
 
@@ -552,3 +553,60 @@ def test_python_dash_m_autoencoders(runs, data_dir, tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--epochs" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "never").exists()
+
+
+# --- mistakes found in review: each once a traceback or a silent wrong run -------------------------------
+@pytest.mark.parametrize("option,value", [("--lr", 5), ("--batch-size", 7), ("--model", "simple"), ("--limit", 64),
+                                          ("--seed", 3)])
+def test_resume_refuses_options_that_contradict_the_run(runs, sandbox, occupied, option, value):
+    """A resumed run keeps its configuration; an option that says otherwise is refused, not ignored."""
+    out, code, _, _ = runs("deep")
+    assert code == 0
+    before = snapshot(occupied)
+    code, _, stderr = run_cli(["train", "--quiet", "--limit", LIMIT, "--resume", out / "checkpoint.npz",
+                               "--out", occupied, option, value] if option != "--limit" else
+                              ["train", "--quiet", "--resume", out / "checkpoint.npz", "--out", occupied, option, value])
+    assert_one_line_error(code, stderr, option, "resumed run")
+    assert snapshot(occupied) == before
+
+
+def test_resume_without_limit_reuses_the_runs_limit(runs, sandbox, no_figures, tmp_path):
+    out, code, _, _ = runs("deep")
+    assert code == 0
+    code, stdout, stderr = run_cli(["train", "--quiet", "--resume", out / "checkpoint.npz", "--epochs", 1,
+                                    "--out", tmp_path / "more"])
+    assert code == 0, stderr
+    assert f"{LIMIT:,} images" in stdout
+
+
+def test_corrupt_data_file_is_a_one_line_error(sandbox, occupied, tmp_path):
+    broken = tmp_path / "broken-data"
+    write_data_dir(broken, train_count=64, test_count=32)
+    (broken / "train-images-idx3-ubyte").write_bytes(b"not an IDX file at all")
+    before = snapshot(occupied)
+    code, _, stderr = run_cli(["train", "--quiet", "--data-root", broken, "--out", occupied])
+    assert_one_line_error(code, stderr, "could not be read", "train-images-idx3-ubyte")
+    assert snapshot(occupied) == before
+
+
+@pytest.mark.parametrize("edit,fragment", [
+    (lambda arrays: arrays.__setitem__("config", _edited_config(arrays, noise="speckle")), "unknown noise"),
+    (lambda arrays: arrays.__setitem__("config", _edited_config(arrays, lr=-1)), "--lr"),
+    (lambda arrays: arrays.__setitem__("format_version", numpy.array("one")), "format_version"),
+    (lambda arrays: arrays.__setitem__("optimizer/betas", numpy.array([0.9, 0.99, 0.5])), "betas"),
+], ids=["unknown-noise", "negative-lr", "text-version", "three-betas"])
+def test_tampered_checkpoints_are_one_line_errors(runs, sandbox, occupied, tmp_path, edit, fragment):
+    out, code, _, _ = runs("deep")
+    assert code == 0
+    arrays = checkpoint_of(out)
+    edit(arrays)
+    path = tmp_path / "tampered.npz"
+    numpy.savez(path, **arrays)
+    before = snapshot(occupied)
+    code, _, stderr = run_cli(["train", "--quiet", "--limit", LIMIT, "--resume", path, "--out", occupied])
+    assert_one_line_error(code, stderr, fragment)
+    assert snapshot(occupied) == before
+
+
+def _edited_config(arrays, **changes):
+    return numpy.array(json.dumps(dict(json.loads(str(arrays["config"])), **changes)))

@@ -161,3 +161,54 @@ def test_evaluate_and_per_image_mse_average_over_images_whatever_the_batch_size(
     assert errors.shape == (TEST,)
     assert errors.mean() == pytest.approx(expected, rel=1e-12)
     assert errors[3] == pytest.approx(float(((model(images[3:4]) - images[3:4]) ** 2).mean()), rel=1e-12)
+
+
+class _PoisoningAdam(nn.Adam):
+    """Adam whose ``poison_at``-th step leaves NaN in the weights, after a finite loss."""
+
+    def __init__(self, params, poison_at):
+        super().__init__(params, lr=1e-3)
+        self.poison_at = poison_at
+
+    def step(self):
+        super().step()
+        if self.step_count == self.poison_at:
+            self.flat.data[0] = numpy.nan
+
+
+def test_nan_weights_after_the_last_step_of_an_epoch_stop_before_the_epoch_is_saved(data):
+    train, test = data
+    model = DeepAutoencoder()
+    optimizer = _PoisoningAdam(model.parameters(), poison_at=4)  # the last step of epoch 1 (4 batches)
+    saved = []
+    with pytest.raises(TrainingDiverged) as raised:
+        fit(model, DataLoader(train, batch_size=32, seed=0), nn.MSELoss(), optimizer, 3, test_data=test,
+            progress=False, on_epoch_end=lambda epoch, history: saved.append(epoch))
+    assert raised.value.epoch == 1 and raised.value.iteration == 4
+    assert saved == []  # no checkpoint of NaN weights is ever offered as "the last good one"
+
+
+class _InterruptedLoader:
+    """A loader whose second epoch is cut short by Ctrl-C after two batches."""
+
+    def __init__(self, images):
+        self.loader, self.epochs = DataLoader(images, batch_size=32, seed=0), 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.epochs += 1
+        for index, batch in enumerate(self.loader):
+            if self.epochs == 2 and index == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def test_an_interrupted_epoch_leaves_only_whole_epochs_in_the_history(data):
+    model = DeepAutoencoder()
+    history = History()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, _InterruptedLoader(data[0]), nn.MSELoss(), nn.Adam(model.parameters()), 3, progress=False,
+            history=history)
+    assert history.epochs == 1 and len(history.iteration_loss) == 4

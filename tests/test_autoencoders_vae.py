@@ -398,6 +398,19 @@ def test_sample_command_refuses_a_model_that_is_not_a_vae(data_dir, sandbox, tmp
     assert code == 2 and len(error_lines(stderr)) == 1 and "does not exist" in stderr and str(missing) in stderr
     code, _, stderr = run_cli(["sample", out / "checkpoint.npz", "--n", 0])
     assert code == 2 and len(error_lines(stderr)) == 1 and "--n" in stderr
+    code, _, stderr = run_cli(["sample", out / "checkpoint.npz", "--seed", -3])
+    assert code == 2 and len(error_lines(stderr)) == 1 and "--seed" in stderr
+
+
+def test_sample_command_refuses_a_directory_as_its_output(vae_run, sandbox, tmp_path):
+    out, code, _, _ = vae_run
+    assert code == 0
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    code, _, stderr = run_cli(["sample", out / "checkpoint.npz", "--out", folder])
+    assert code == 2 and len(error_lines(stderr)) == 1 and "Traceback" not in stderr
+    assert "is a directory" in stderr and str(folder) in stderr
+    assert list(folder.iterdir()) == []
 
 
 def test_vae_with_noise_is_a_one_line_usage_error(sandbox, tmp_path):
