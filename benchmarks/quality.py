@@ -1,10 +1,11 @@
 """Reconstruction quality of the engine beside PyTorch for the same run.
 
-    python -m benchmarks.quality [--preset default|seed] [--epochs N] [--json PATH]
+    python -m benchmarks.quality [--model deep|vae] [--preset default|seed] [--epochs N] [--json PATH]
 
 Both sides start from the same weights (ours, copied into an identical torch model), see the same
-batches in the same order (one shuffled DataLoader feeds both), use Adam with the same settings and
-MSE, in float32. After every epoch each is scored on the same test images. The data is whatever
+batches in the same order (one shuffled DataLoader feeds both), use Adam with the same settings, in
+float32; the deep autoencoder's loss is MSE, the VAE's PyTorch's example loss (BCE summed + KL) with
+the same eps drawn on both sides. After every epoch each is scored on the same test images. The data is whatever
 ``datasets.load`` finds (the full MNIST, or the offline sample, which is printed).
 """
 import argparse
@@ -16,9 +17,9 @@ import numpy
 
 import datasets
 import nn
-from autoencoders import DeepAutoencoder, fit
+from autoencoders import DeepAutoencoder, fit, negative_elbo
 from autoencoders.checkpoint import atomic_write
-from autoencoders.cli import PRESETS, load_data
+from autoencoders.cli import PRESETS, build_model, load_data, make_parser, resolve_config
 
 
 def torch_twin(model, torch):
@@ -59,10 +60,106 @@ def train_torch(twin, torch, loader, test_images, lr, weight_decay, epochs):
     return test_losses
 
 
+def torch_vae(model, torch):
+    """PyTorch's example VAE with our VariationalAutoencoder's weights; eps is passed in."""
+    functional = torch.nn.functional
+
+    class VAE(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc21, self.fc22 = (torch.nn.Linear(784, 400), torch.nn.Linear(400, 20),
+                                              torch.nn.Linear(400, 20))
+            self.fc3, self.fc4 = torch.nn.Linear(20, 400), torch.nn.Linear(400, 784)
+
+        def forward(self, x, eps):
+            hidden = functional.relu(self.fc1(x))
+            mu, logvar = self.fc21(hidden), self.fc22(hidden)
+            z = mu + eps * torch.exp(0.5 * logvar)
+            return torch.sigmoid(self.fc4(functional.relu(self.fc3(z)))), mu, logvar
+
+    twin = VAE()
+    twin.load_state_dict({name: torch.from_numpy(value.copy()) for name, value in model.state_dict().items()})
+    return twin
+
+
+def train_torch_vae(twin, torch, loader, test_images, lr, epochs, eps_seed, test_seed=0):
+    """The example's loop (BCE summed + KL), drawing eps from the same streams as the engine's VAE:
+    its training generator (seeded eps_seed) and a fresh one per test pass (seeded test_seed)."""
+    functional = torch.nn.functional
+
+    def loss_function(reconstruction, x, mu, logvar):
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return functional.binary_cross_entropy(reconstruction, x, reduction="sum") + kl
+
+    optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
+    train_eps = numpy.random.default_rng(eps_seed)
+    test = torch.from_numpy(test_images)
+    test_losses = []
+    for _ in range(epochs):
+        for batch in loader:
+            x = torch.from_numpy(batch)
+            eps = torch.from_numpy(train_eps.standard_normal((x.shape[0], 20), dtype=batch.dtype))
+            optimizer.zero_grad()
+            reconstruction, mu, logvar = twin(x, eps)
+            loss_function(reconstruction, x, mu, logvar).backward()
+            optimizer.step()
+        test_eps, total = numpy.random.default_rng(test_seed), 0.0
+        with torch.no_grad():
+            for start in range(0, len(test), 1000):
+                x = test[start:start + 1000]
+                eps = torch.from_numpy(test_eps.standard_normal((x.shape[0], 20), dtype=test_images.dtype))
+                reconstruction, mu, logvar = twin(x, eps)
+                total += float(loss_function(reconstruction, x, mu, logvar))
+        test_losses.append(total / len(test))
+    return test_losses
+
+
+def compare_deep(args, torch, train, test):
+    config = dict(PRESETS[args.preset], seed=args.seed, dataset="mnist")
+    epochs = args.epochs or config["epochs"]
+    nn.manual_seed(args.seed)
+    model = DeepAutoencoder()
+    twin = torch_twin(model, torch)
+    optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    started = time.perf_counter()
+    history = fit(model, _loader(train, config), nn.MSELoss(), optimizer, epochs, test_data=test.images,
+                  progress=False)
+    engine_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    theirs = train_torch(twin, torch, _loader(train, config), test.images, config["lr"], config["weight_decay"], epochs)
+    title = (f"preset {args.preset}: deep autoencoder, lr {config['lr']:g}, weight decay {config['weight_decay']:g}, "
+             f"batch {config['batch_size']}, {epochs} epochs, float32, seed {args.seed}")
+    return config, epochs, title, "test MSE", history.test_loss, theirs, engine_seconds, time.perf_counter() - started
+
+
+def compare_vae(args, torch, train, test):
+    config = resolve_config(make_parser().parse_args(["train", "--model", "vae", "--batch-size", "128",
+                                                      "--seed", str(args.seed)]))
+    epochs = args.epochs or 10
+    model = build_model(config)  # the command line's VAE: eps from its generator seeded seed + 1
+    twin = torch_vae(model, torch)
+    optimizer = nn.Adam(model.parameters(), lr=config["lr"])
+    started = time.perf_counter()
+    history = fit(model, _loader(train, config), nn.BCELoss(reduction="sum"), optimizer, epochs,
+                  test_data=test.images, progress=False, test_loss=negative_elbo)
+    engine_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    theirs = train_torch_vae(twin, torch, _loader(train, config), test.images, config["lr"], epochs, args.seed + 1)
+    title = (f"VAE 784-400-20 (PyTorch's example): BCE + KL, Adam lr {config['lr']:g}, batch {config['batch_size']}, "
+             f"{epochs} epochs, float32, seed {args.seed}")
+    return config, epochs, title, "test loss (nats per image)", history.test_loss, theirs, engine_seconds, \
+        time.perf_counter() - started
+
+
+def _loader(train, config):
+    return datasets.DataLoader(train.images, batch_size=config["batch_size"], shuffle=True, seed=config["seed"])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    parser.add_argument("--epochs", type=int, help="epochs (the preset's by default)")
+    parser.add_argument("--model", choices=("deep", "vae"), default="deep")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="for the deep model")
+    parser.add_argument("--epochs", type=int, help="epochs (the preset's, or 10 for the VAE, by default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="write the results here")
     args = parser.parse_args(argv)
@@ -71,38 +168,25 @@ def main(argv=None):
     except ImportError:
         print("benchmarks.quality needs PyTorch: pip install -e .[dev]", file=sys.stderr)
         return 2
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the step order and sums stay deterministic
-    config = dict(PRESETS[args.preset], seed=args.seed, dataset="mnist")
-    epochs = args.epochs or config["epochs"]
-    train, test = load_data(config, None)
-    nn.manual_seed(args.seed)
-    model = DeepAutoencoder()
-    twin = torch_twin(model, torch)
-
-    def loader():
-        return datasets.DataLoader(train.images, batch_size=config["batch_size"], shuffle=True, seed=args.seed)
-
-    started = time.perf_counter()
-    optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    history = fit(model, loader(), nn.MSELoss(), optimizer, epochs, test_data=test.images, progress=False)
-    engine_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    torch_losses = train_torch(twin, torch, loader(), test.images, config["lr"], config["weight_decay"], epochs)
-    torch_seconds = time.perf_counter() - started
-
-    print(f"preset {args.preset}: deep autoencoder, lr {config['lr']:g}, weight decay {config['weight_decay']:g}, "
-          f"batch {config['batch_size']}, {epochs} epochs, float32, seed {args.seed}")
-    print("epoch  engine test MSE  torch test MSE  relative difference")
-    for epoch, (ours, theirs) in enumerate(zip(history.test_loss, torch_losses), start=1):
-        print(f"{epoch:>5}  {ours:>15.6f}  {theirs:>14.6f}  {abs(ours - theirs) / theirs:>19.2%}")
-    print(f"final test MSE: engine {history.test_loss[-1]:.6f}, torch {torch_losses[-1]:.6f} "
+    try:
+        train, test = load_data({"dataset": "mnist"}, None)
+        compare = compare_vae if args.model == "vae" else compare_deep
+        config, epochs, title, measure, ours, theirs, engine_seconds, torch_seconds = compare(args, torch, train, test)
+    finally:
+        torch.set_num_threads(threads)
+    print(title)
+    print(f"epoch  engine {measure}  torch {measure}  relative difference")
+    for epoch, (mine, reference) in enumerate(zip(ours, theirs), start=1):
+        print(f"{epoch:>5}  {mine:>12.6f}  {reference:>12.6f}  {abs(mine - reference) / reference:>10.3%}")
+    print(f"final {measure}: engine {ours[-1]:.6f}, torch {theirs[-1]:.6f} "
           f"(training took {engine_seconds:.1f} s and {torch_seconds:.1f} s)")
     if args.json:
-        result = {"preset": args.preset, "config": config, "epochs": epochs,
+        result = {"model": args.model, "preset": args.preset, "config": config, "epochs": epochs, "measure": measure,
                   "train": {"source": train.source, "images": len(train.images)},
                   "test": {"source": test.source, "images": len(test.images)},
-                  "engine_test_mse": history.test_loss, "torch_test_mse": torch_losses,
-                  "seconds": {"engine": engine_seconds, "torch": torch_seconds},
+                  "engine": ours, "torch": theirs, "seconds": {"engine": engine_seconds, "torch": torch_seconds},
                   "versions": {"numpy": numpy.__version__, "torch": torch.__version__}}
         atomic_write(args.json, lambda handle: handle.write(json.dumps(result, indent=2).encode()))
     return 0
