@@ -25,8 +25,12 @@ def _names(parameters):
     return [re.fullmatch(r"T (\w+)", part.strip()).group(1) for part in parameters.split(",")]
 
 
-def build_kernel(tmp_path, amsgrad):
-    """Wrap the kernel body in a C loop, in the argument order CuPy's ElementwiseKernel uses."""
+C_TYPES = {numpy.dtype("float64"): ("double", ctypes.c_double), numpy.dtype("float32"): ("float", ctypes.c_float)}
+
+
+def build_kernel(tmp_path, amsgrad, dtype=numpy.dtype("float64")):
+    """Wrap the kernel body in a C loop, in the argument order CuPy's ElementwiseKernel uses, with
+    T the C type of ``dtype``."""
     inputs, outputs, body = optim.adam_kernel_source(amsgrad)
     inputs, outputs = _names(inputs), _names(outputs)
     arrays = ["grad"] + outputs
@@ -35,7 +39,7 @@ def build_kernel(tmp_path, amsgrad):
     stores = "\n".join(f"        {name}_array[i] = {name};" for name in outputs)
     source = f"""
 #include <math.h>
-typedef double T;
+typedef {C_TYPES[dtype][0]} T;
 void kernel(long n, {arguments}) {{
     for (long i = 0; i < n; i++) {{
 {loads}
@@ -53,24 +57,27 @@ void kernel(long n, {arguments}) {{
     return kernel, inputs, outputs
 
 
-def as_fake_gpu_kernel(kernel):
+def as_fake_gpu_kernel(kernels):
     """A callable taking what CuPy's ElementwiseKernel takes (inputs, then outputs; NumPy arrays
-    and NumPy scalars here) and running the compiled body over the arrays."""
-    pointer = ctypes.POINTER(ctypes.c_double)
-
+    and NumPy scalars here) and running the body compiled for the arrays' dtype ({dtype: kernel})."""
     def call(*arguments):
-        size = next(argument.size for argument in arguments if isinstance(argument, numpy.ndarray))
+        first = next(argument for argument in arguments if isinstance(argument, numpy.ndarray))
+        assert all(argument.dtype == first.dtype for argument in arguments), "one type T throughout"
+        scalar = C_TYPES[first.dtype][1]
+        pointer = ctypes.POINTER(scalar)
         converted = [argument.ctypes.data_as(pointer) if isinstance(argument, numpy.ndarray)
-                     else ctypes.c_double(float(argument)) for argument in arguments]
-        kernel(ctypes.c_long(size), *converted)
+                     else scalar(float(argument)) for argument in arguments]
+        kernels[first.dtype](ctypes.c_long(first.size), *converted)
     return call
 
 
 @pytest.fixture
 def fake_gpu(monkeypatch, tmp_path):
     """Route nn.Adam's step through its GPU path, with the kernel body compiled for the CPU."""
-    kernels = {amsgrad: build_kernel(tmp_path / str(amsgrad), amsgrad)[0] for amsgrad in (False, True)}
-    monkeypatch.setattr(optim, "_adam_kernels", {amsgrad: as_fake_gpu_kernel(kernel) for amsgrad, kernel in kernels.items()})
+    kernels = {amsgrad: as_fake_gpu_kernel({dtype: build_kernel(tmp_path / f"{amsgrad}-{dtype}", amsgrad, dtype)[0]
+                                            for dtype in C_TYPES})
+               for amsgrad in (False, True)}
+    monkeypatch.setattr(optim, "_adam_kernels", kernels)
     monkeypatch.setattr(optim.backend, "device_of", lambda array: "gpu")
     calls = []
     original = optim._fused_adam_gpu
@@ -78,37 +85,40 @@ def fake_gpu(monkeypatch, tmp_path):
     return calls
 
 
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-5)], ids=["float64", "float32"])
 @pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
 @pytest.mark.parametrize("decoupled,weight_decay", [(False, 0.0), (False, 0.1), (True, 0.01)],
                          ids=["no-decay", "l2", "adamw"])
-def test_gpu_adam_path_takes_torchs_steps(fake_gpu, amsgrad, decoupled, weight_decay):
+def test_gpu_adam_path_takes_torchs_steps(fake_gpu, amsgrad, decoupled, weight_decay, dtype, rtol):
     rng = numpy.random.default_rng(7)
     size, lr, betas, eps = 257, 3e-3, (0.8, 0.95), 1e-6
-    parameter = nn.Parameter(rng.standard_normal(size))
+    parameter = nn.Parameter(rng.standard_normal(size).astype(dtype))
     reference = torch.nn.Parameter(torch.from_numpy(parameter.data.copy()))
     ours_class, torch_class = (nn.AdamW, torch.optim.AdamW) if decoupled else (nn.Adam, torch.optim.Adam)
     options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
     optimizer, reference_optimizer = ours_class([parameter], **options), torch_class([reference], **options)
     for _ in range(50):
-        grad = rng.standard_normal(size) * rng.uniform(0.01, 3)
+        grad = (rng.standard_normal(size) * rng.uniform(0.01, 3)).astype(dtype)
         parameter.grad[...] = grad
         optimizer.step()
         reference.grad = torch.from_numpy(grad.copy())
         reference_optimizer.step()
     assert len(fake_gpu) == 50  # every step went through the GPU path
+    assert parameter.data.dtype == dtype and optimizer.exp_avg.dtype == dtype
     expected = reference.detach().numpy()
-    assert numpy.max(numpy.abs(parameter.data - expected)) <= 1e-10 * numpy.max(numpy.abs(expected))
+    assert numpy.max(numpy.abs(parameter.data - expected)) <= rtol * numpy.max(numpy.abs(expected))
     state = reference_optimizer.state[reference]
     for name in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ()):
         ours, theirs = getattr(optimizer, name), state[name].numpy()
-        assert numpy.max(numpy.abs(ours - theirs)) <= 1e-10 * numpy.max(numpy.abs(theirs))
+        assert numpy.max(numpy.abs(ours - theirs)) <= rtol * numpy.max(numpy.abs(theirs))
 
 
 def test_a_wrong_kernel_body_is_caught(monkeypatch, tmp_path):
     """The check bites: a kernel that forgets the bias correction of the second moment fails."""
     monkeypatch.setattr(optim, "_ADAM_OPERATION",
                         optim._ADAM_OPERATION.replace("sqrt(second_moment) / bias_correction2_sqrt", "sqrt(second_moment)"))
-    monkeypatch.setattr(optim, "_adam_kernels", {False: as_fake_gpu_kernel(build_kernel(tmp_path, False)[0])})
+    monkeypatch.setattr(optim, "_adam_kernels",
+                        {False: as_fake_gpu_kernel({numpy.dtype("float64"): build_kernel(tmp_path, False)[0]})})
     monkeypatch.setattr(optim.backend, "device_of", lambda array: "gpu")
     rng = numpy.random.default_rng(1)
     parameter = nn.Parameter(rng.standard_normal(64))
