@@ -197,6 +197,7 @@ class Adam(Optimizer):
         self.lr, self.betas, self.eps = lr, tuple(betas), eps
         self.weight_decay, self.amsgrad = weight_decay, amsgrad
         self.state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if amsgrad else ("exp_avg", "exp_avg_sq")
+        self._decayed_grad = None  # allocated on the first step with L2 weight decay
         super().__init__(params)
 
     @classmethod
@@ -229,17 +230,16 @@ class Adam(Optimizer):
             xp.maximum(self.max_exp_avg_sq, v, out=self.max_exp_avg_sq)
             v = self.max_exp_avg_sq
         # p -= step_size m / (sqrt(v) / c + eps) with c = sqrt(1 - beta2^t), computed as
-        # p -= (step_size c) m / (sqrt(v) + eps c): the same number in one pass fewer.
+        # p -= (step_size c) m / (sqrt(v) + eps c): the same value up to rounding, in one pass fewer.
         xp.sqrt(v, out=work)
         work += self.eps * bias_correction2_sqrt
         xp.divide(m, work, out=work)
         work *= step_size * bias_correction2_sqrt
         param -= work
 
-
     def _l2_grad(self, grad, param):
         """g + weight_decay * p, in a second scratch buffer kept for the purpose."""
-        if getattr(self, "_decayed_grad", None) is None:
+        if self._decayed_grad is None:
             self._decayed_grad = backend.get_array_module(param).empty_like(param)
         backend.get_array_module(param).multiply(param, self.weight_decay, out=self._decayed_grad)
         self._decayed_grad += grad
