@@ -20,7 +20,7 @@ from .convolutional import ConvAutoencoder
 from .models import DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
 from .sparse import SparseAutoencoder
-from .training import History, TrainingDiverged, encode, evaluate, fit, per_image_mse
+from .training import History, TrainingDiverged, encode, fit, per_image_mse
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 MODELS = ("simple", "deep", "overcomplete", "denoising", "conv", "vae", "sparse")

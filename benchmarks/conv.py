@@ -32,11 +32,9 @@ compared with its torch counterpart (outputs and every gradient; the autoencoder
 and a disagreement is printed as a warning. Exit status: 0; 1 when a measurement failed; 2 for bad
 options. No speed is a pass or a fail.
 """
-import argparse
 import collections
 import contextlib
 import gc
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -324,18 +322,8 @@ def _log(message):
 
 def run(settings):
     started = time.perf_counter()
-    available, skipped, torch, cupy = workloads.probe_backends(settings["backends"])
-    for backend, reason in skipped.items():
-        _log(f"skipping {backend}: {reason}")
-    threads, _ = machine.numpy_blas_threads()
-    if torch is not None:
-        torch.set_num_threads(threads)
-    description = machine.describe(torch, cupy)
-    errors, warnings, rows = [], [], []
-    load, usable = description["load_average_at_start"], description["cpu"].get("usable") or os.cpu_count()
-    if load and load[0] > 0.5 * usable:
-        warnings.append(f"the machine was busy at the start (load average {load[0]} on {usable} usable cores): "
-                        "timings are noisy")
+    available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], _log)
+    errors, rows = [], []
     configurations = [(name, batch_size) for name in settings["cases"] for batch_size in settings["batch_sizes"]]
     for index, (name, batch_size) in enumerate(configurations, start=1):
         if not available:

@@ -128,3 +128,23 @@ def describe(torch=None, cupy=None):
         "versions": versions,
         "load_average_at_start": load_average(),
     }
+
+
+def prepare(backends, log):
+    """What every benchmark does first: find the backends (logging each skipped one with its reason),
+    give torch as many threads as NumPy's BLAS, describe the machine, and warn when it is busy.
+    Returns (available, skipped, torch, cupy, description, warnings)."""
+    from . import workloads
+    available, skipped, torch, cupy = workloads.probe_backends(backends)
+    for backend, reason in skipped.items():
+        log(f"skipping {backend}: {reason}")
+    threads, _ = numpy_blas_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    description = describe(torch, cupy)
+    warnings = []
+    load, usable = description["load_average_at_start"], description["cpu"].get("usable") or os.cpu_count()
+    if load and load[0] > 0.5 * usable:
+        warnings.append(f"the machine was busy at the start (load average {load[0]} on {usable} usable cores): "
+                        "timings are noisy, and multithreaded BLAS slows down badly when its threads wait for a core")
+    return available, skipped, torch, cupy, description, warnings

@@ -378,18 +378,8 @@ METHOD = {
 
 def run(settings):
     started = time.perf_counter()
-    available, skipped, torch, cupy = workloads.probe_backends(settings["backends"])
-    for backend, reason in skipped.items():
-        _log(f"skipping {backend}: {reason}")
-    threads, _ = machine.numpy_blas_threads()
-    if torch is not None:
-        torch.set_num_threads(threads)
-    description = machine.describe(torch, cupy)
-    errors, warnings, rows = [], [], []
-    load, usable = description["load_average_at_start"], description["cpu"].get("usable") or os.cpu_count()
-    if load and load[0] > 0.5 * usable:
-        warnings.append(f"the machine was busy at the start (load average {load[0]} on {usable} usable cores): "
-                        "timings are noisy, and multithreaded BLAS slows down badly when its threads wait for a core")
+    available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], _log)
+    errors, rows = [], []
     summaries = {name: workloads.model_summary(MODELS[name]) for name in settings["models"]}
     libraries = ceiling_libraries(available, cupy)
     if libraries:

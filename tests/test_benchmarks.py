@@ -5,47 +5,23 @@ Benchmarks are scripts that nothing imports, so this runs them as a user would, 
 No test asserts a speed: the numbers depend on the machine and on whatever else runs on it.
 """
 import importlib.util
-import json
 import os
 import statistics
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers_benchmarks import GPU_BACKENDS, close, quick_run, rows_of, run_script
+
 QUICK_MODELS = ("deep", "simple")
 QUICK_BATCH_SIZES = (32, 256)
-GPU_BACKENDS = ("engine-cupy", "torch-cuda")
 TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
-
-
-def _run(*options, timeout):
-    # One BLAS / OpenMP thread: the smoke test shares the machine with other tests, and a
-    # multithreaded BLAS whose threads wait for a busy core makes every step many times slower.
-    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "benchmarks.throughput", *options], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """(completed process, parsed JSON or None, PNG path) of one --quick run, shared by the tests."""
-    folder = tmp_path_factory.mktemp("throughput")
-    json_path, png_path = folder / "out" / "x.json", folder / "out" / "x.png"
-    done = _run("--quick", "--json", str(json_path), "--plot", str(png_path), timeout=300)
-    results = json.loads(json_path.read_text()) if json_path.exists() else None
-    return done, results, png_path
-
-
-def _rows(results, backend=None):
-    return [row for row in results["measurements"] if backend is None or row["backend"] == backend]
-
-
-def _close(a, b, rtol=1e-9):
-    return abs(a - b) <= rtol * max(abs(a), abs(b))
+    return quick_run("benchmarks.throughput", tmp_path_factory.mktemp("throughput"), "x")
 
 
 def test_quick_run_succeeds_and_prints_the_table(quick):
@@ -74,9 +50,9 @@ def test_unavailable_backends_are_skipped_with_a_reason(quick):
             reason = results["skipped"][backend]
             assert isinstance(reason, str) and len(reason) > 10
             assert f"skipped {backend}: {reason}" in done.stdout
-            assert not _rows(results, backend)
+            assert not rows_of(results, backend)
         else:  # a machine with the library and the GPU: then it is measured
-            assert len(_rows(results, backend)) == len(QUICK_MODELS) * len(QUICK_BATCH_SIZES)
+            assert len(rows_of(results, backend)) == len(QUICK_MODELS) * len(QUICK_BATCH_SIZES)
 
 
 def test_json_describes_machine_method_and_models(quick):
@@ -103,13 +79,13 @@ def test_json_describes_machine_method_and_models(quick):
     assert ceiling["library"] == "numpy"
     rates = ceiling["flops_per_second"]
     assert all(rate > 0 for rate in rates["per_repeat"])
-    assert _close(rates["median"], statistics.median(rates["per_repeat"]))
+    assert close(rates["median"], statistics.median(rates["per_repeat"]))
     assert ceiling["median_at_start"] > 0 and ceiling["median_at_end"] > 0  # timed before and after the models
 
 
 def test_every_measurement_is_positive_and_consistent(quick):
     _, results, _ = quick
-    rows = _rows(results)
+    rows = rows_of(results)
     assert rows
     for row in rows:
         where = f"{row['model']} {row['batch_size']} {row['backend']}"
@@ -119,16 +95,16 @@ def test_every_measurement_is_positive_and_consistent(quick):
             assert steps >= 1 and len(seconds) == results["config"]["repeats"], where
             assert all(value > 0 for value in seconds), where
             rates = phase["samples_per_second"]
-            assert all(_close(rate, row["batch_size"] * steps / value)
+            assert all(close(rate, row["batch_size"] * steps / value)
                        for rate, value in zip(rates["per_repeat"], seconds)), where
-            assert _close(rates["median"], statistics.median(rates["per_repeat"])), where
+            assert close(rates["median"], statistics.median(rates["per_repeat"])), where
             assert rates["min"] <= rates["median"] <= rates["max"], where
             milliseconds = [1000 * value / steps for value in seconds]
-            assert _close(phase["ms_per_step"]["median"], statistics.median(milliseconds)), where
+            assert close(phase["ms_per_step"]["median"], statistics.median(milliseconds)), where
         ceiling = row["ceiling_samples_per_second"]
         flops = results["models"][row["model"]]["train_flops_per_sample"]
-        assert _close(ceiling, results["ceiling"][row["device"]]["flops_per_second"]["median"] / flops), where
-        assert _close(row["fraction_of_ceiling"], row["train"]["samples_per_second"]["median"] / ceiling), where
+        assert close(ceiling, results["ceiling"][row["device"]]["flops_per_second"]["median"] / flops), where
+        assert close(row["fraction_of_ceiling"], row["train"]["samples_per_second"]["median"] / ceiling), where
         memory = row["memory"]
         if "peak_rss_mib" in memory:
             assert memory["peak_rss_mib"] >= memory["rss_after_imports_mib"] > 0, where
@@ -140,19 +116,19 @@ def test_every_measurement_is_positive_and_consistent(quick):
 @pytest.mark.skipif(not TORCH_INSTALLED, reason="PyTorch is not installed: no torch rows to compare with")
 def test_ratios_are_paired_repeat_by_repeat_and_models_start_equal(quick):
     _, results, _ = quick
-    torch_rows = {(row["model"], row["batch_size"]): row for row in _rows(results, "torch-cpu")}
-    for row in _rows(results, "engine-numpy"):
+    torch_rows = {(row["model"], row["batch_size"]): row for row in rows_of(results, "torch-cpu")}
+    for row in rows_of(results, "engine-numpy"):
         theirs = torch_rows[(row["model"], row["batch_size"])]
         ratio = row["ratio_to_torch"]
         assert ratio["against"] == "torch-cpu"
         for kind in ("train", "forward"):
             pairs = [ours / other for ours, other in zip(row[kind]["samples_per_second"]["per_repeat"],
                                                        theirs[kind]["samples_per_second"]["per_repeat"])]
-            assert all(_close(a, b) for a, b in zip(ratio[kind]["per_repeat"], pairs))
-            assert _close(ratio[kind]["median"], statistics.median(pairs))
+            assert all(close(a, b) for a, b in zip(ratio[kind]["per_repeat"], pairs))
+            assert close(ratio[kind]["median"], statistics.median(pairs))
             assert min(pairs) <= ratio[kind]["median"] <= max(pairs)
         # Same weights, same batch: the loss before the first step agrees to float32 rounding.
-        assert _close(row["initial_loss"], theirs["initial_loss"], rtol=1e-4)
+        assert close(row["initial_loss"], theirs["initial_loss"], rtol=1e-4)
         assert theirs["ratio_to_torch"] is None
     assert not any("not the same" in warning for warning in results["warnings"])
 
@@ -188,7 +164,7 @@ def test_plot_is_a_readable_png(quick):
     (("--repeats", "0"), "--repeats"),
 ])
 def test_bad_options_are_one_line_errors_with_status_2(options, message):
-    done = _run(*options, timeout=60)
+    done = run_script("benchmarks.throughput", *options, timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

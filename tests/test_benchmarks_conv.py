@@ -6,48 +6,24 @@ The benchmark is a script that nothing imports, so this runs it as a user would,
 No test asserts a speed: the numbers depend on the machine and on whatever else runs on it.
 """
 import importlib.util
-import json
 import os
 import statistics
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers_benchmarks import GPU_BACKENDS, close, quick_run, rows_of, run_script
+
 CASES = ("conv1", "conv2", "convt1", "convt2", "maxpool", "upsample", "autoencoder")
 QUICK_BATCH_SIZES = (32,)
 QUICK_REPEATS = 3
-GPU_BACKENDS = ("engine-cupy", "torch-cuda")
 TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
-
-
-def _run(*options, timeout):
-    # One BLAS / OpenMP thread: the smoke test shares the machine with other tests, and threads
-    # that wait for a busy core make every step many times slower.
-    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "benchmarks.conv", *options], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """(completed process, parsed JSON or None, PNG path) of one --quick run, shared by the tests."""
-    folder = tmp_path_factory.mktemp("conv")
-    json_path, png_path = folder / "out" / "conv.json", folder / "out" / "conv.png"
-    done = _run("--quick", "--json", str(json_path), "--plot", str(png_path), timeout=300)
-    results = json.loads(json_path.read_text()) if json_path.exists() else None
-    return done, results, png_path
-
-
-def _rows(results, backend=None):
-    return [row for row in results["measurements"] if backend is None or row["backend"] == backend]
-
-
-def _close(a, b, rtol=1e-9):
-    return abs(a - b) <= rtol * max(abs(a), abs(b))
+    return quick_run("benchmarks.conv", tmp_path_factory.mktemp("conv"), "conv")
 
 
 def _measured_backends():
@@ -86,10 +62,10 @@ def test_gpu_backends_are_skipped_with_a_reason(quick):
             assert isinstance(reason, str) and len(reason) > 10
             assert f"skipped {backend}: {reason}" in done.stdout
             assert f"skipping {backend}: {reason}" in done.stderr
-            assert not _rows(results, backend)
+            assert not rows_of(results, backend)
             assert not any(line.split()[2:3] == [backend] for line in done.stdout.splitlines())
         else:  # a machine with the library and the GPU: then it is measured
-            assert len(_rows(results, backend)) == len(CASES) * len(QUICK_BATCH_SIZES)
+            assert len(rows_of(results, backend)) == len(CASES) * len(QUICK_BATCH_SIZES)
 
 
 def test_json_describes_machine_method_and_config(quick):
@@ -118,7 +94,7 @@ def test_json_describes_machine_method_and_config(quick):
 
 def test_every_measurement_is_positive_and_consistent(quick):
     _, results, _ = quick
-    rows = _rows(results)
+    rows = rows_of(results)
     assert len(rows) == len(CASES) * len(QUICK_BATCH_SIZES) * len(_measured_backends())
     for row in rows:
         where = f"{row['case']} {row['batch_size']} {row['backend']}"
@@ -127,30 +103,30 @@ def test_every_measurement_is_positive_and_consistent(quick):
         assert all(value > 0 for value in seconds), where
         rates = row["samples_per_second"]
         assert len(rates["per_repeat"]) == QUICK_REPEATS, where
-        assert all(_close(rate, row["batch_size"] * steps / value)
+        assert all(close(rate, row["batch_size"] * steps / value)
                    for rate, value in zip(rates["per_repeat"], seconds)), where
-        assert _close(rates["median"], statistics.median(rates["per_repeat"])), where
-        assert _close(rates["min"], min(rates["per_repeat"])) and _close(rates["max"], max(rates["per_repeat"])), where
+        assert close(rates["median"], statistics.median(rates["per_repeat"])), where
+        assert close(rates["min"], min(rates["per_repeat"])) and close(rates["max"], max(rates["per_repeat"])), where
         assert 0 < rates["min"] <= rates["median"] <= rates["max"], where
         milliseconds = [1000 * value / steps for value in seconds]
-        assert all(_close(a, b) for a, b in zip(row["ms_per_step"]["per_repeat"], milliseconds)), where
-        assert _close(row["ms_per_step"]["median"], statistics.median(milliseconds)), where
+        assert all(close(a, b) for a, b in zip(row["ms_per_step"]["per_repeat"], milliseconds)), where
+        assert close(row["ms_per_step"]["median"], statistics.median(milliseconds)), where
 
 
 @pytest.mark.skipif(not TORCH_INSTALLED, reason="PyTorch is not installed: no torch rows to compare with")
 def test_ratios_are_paired_repeat_by_repeat_and_both_sides_compute_the_same(quick):
     _, results, _ = quick
-    theirs_by_key = {(row["case"], row["batch_size"]): row for row in _rows(results, "torch-cpu")}
-    for row in _rows(results, "engine-numpy"):
+    theirs_by_key = {(row["case"], row["batch_size"]): row for row in rows_of(results, "torch-cpu")}
+    for row in rows_of(results, "engine-numpy"):
         theirs = theirs_by_key[(row["case"], row["batch_size"])]
         ratio = row["ratio_to_torch"]
         assert ratio["against"] == "torch-cpu"
         pairs = [ours / other for ours, other in zip(row["samples_per_second"]["per_repeat"],
                                                    theirs["samples_per_second"]["per_repeat"])]
         assert len(ratio["per_repeat"]) == len(pairs) == QUICK_REPEATS
-        assert all(_close(a, b) for a, b in zip(ratio["per_repeat"], pairs))
-        assert _close(ratio["median"], statistics.median(pairs))
-        assert _close(ratio["min"], min(pairs)) and _close(ratio["max"], max(pairs))
+        assert all(close(a, b) for a, b in zip(ratio["per_repeat"], pairs))
+        assert close(ratio["median"], statistics.median(pairs))
+        assert close(ratio["min"], min(pairs)) and close(ratio["max"], max(pairs))
         assert theirs["ratio_to_torch"] is None and theirs["agreement"] is None
         # Same weights, input and upstream gradient: outputs and gradients agree to float32 rounding.
         agreement = row["agreement"]
@@ -188,7 +164,7 @@ def test_plot_is_a_readable_png(quick):
     (("--frobnicate",), "unrecognized arguments"),
 ])
 def test_bad_options_are_one_line_errors_with_status_2(options, message):
-    done = _run(*options, timeout=60)
+    done = run_script("benchmarks.conv", *options, timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()

@@ -1,0 +1,33 @@
+"""Shared by the benchmark scripts' smoke tests: run a script once with --quick, read its rows."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU_BACKENDS = ("engine-cupy", "torch-cuda")
+
+
+def run_script(module, *options, timeout):
+    # One BLAS / OpenMP thread: the smoke test shares the machine with other tests, and a
+    # multithreaded BLAS whose threads wait for a busy core makes every step many times slower.
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", module, *options], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def quick_run(module, folder, name):
+    """(completed process, parsed JSON or None, PNG path) of one --quick run of ``module``."""
+    json_path, png_path = folder / "out" / f"{name}.json", folder / "out" / f"{name}.png"
+    done = run_script(module, "--quick", "--json", str(json_path), "--plot", str(png_path), timeout=300)
+    results = json.loads(json_path.read_text()) if json_path.exists() else None
+    return done, results, png_path
+
+
+def rows_of(results, backend=None):
+    return [row for row in results["measurements"] if backend is None or row["backend"] == backend]
+
+
+def close(a, b, rtol=1e-9):
+    return abs(a - b) <= rtol * max(abs(a), abs(b))
