@@ -124,13 +124,14 @@ def command_train(args):
     vae = isinstance(model, VariationalAutoencoder)
     # The VAE's objective is torch's example's: BCE summed over pixels and images, plus the KL (model.penalty).
     loss = nn.BCELoss(reduction="sum") if vae else nn.MSELoss()
+    if checkpoint is not None:  # before the data: a checkpoint that does not fit fails at once
+        restore(checkpoint, model, optimizer, args.resume)
     train, test = load_data(config, args.data_root, config.get("limit"))
     loader = datasets.DataLoader(_dtype_images(train.images, config), batch_size=config["batch_size"],
                                  shuffle=True, seed=config["seed"], device=config["device"])
     test_images = _dtype_images(test.images, config)
     history = History()
     if checkpoint is not None:
-        restore(checkpoint, model, optimizer, args.resume)
         history = History.from_dict(checkpoint["history"])
         _restore_states(checkpoint["states"], loader, model)
         print(f"resuming {args.resume} after epoch {checkpoint['epoch']}")

@@ -7,6 +7,7 @@ a proxy or with a private mirror) can replace an entry:
     SPLITS       "train" and "test", and the two IDX files of each
     MIRRORS      base URLs tried in order; file URL = mirror + file name + ".gz"
     MD5          md5 of each published `.gz` file
+    CONTENT_MD5  md5 of the unpacked IDX bytes, where known: checks unpacked and re-gzipped files
     SYSTEM_DIRS  folders where Linux distributions install the sets (<dir>/<name>)
     TIMEOUT      seconds urllib waits on a silent server
 """
@@ -51,6 +52,22 @@ MD5 = {
     },
 }
 
+# md5 of the IDX bytes inside each file: the same whether a file is unpacked or gzipped again
+# (Debian's dataset-fashion-mnist, for one, recompresses the published files). Computed from the
+# published MNIST test set and from that Debian package; MNIST's training files were not at hand.
+CONTENT_MD5 = {
+    "mnist": {
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
+
 # Debian's dataset-fashion-mnist package installs /usr/share/datasets/fashion-mnist.
 SYSTEM_DIRS = [Path("/usr/share/datasets")]
 
@@ -76,10 +93,17 @@ def known_md5(name: str, file_name: str):
     return MD5.get(name, {}).get(file_name)
 
 
+def known_content_md5(name: str, file_name: str):
+    """The md5 of the unpacked IDX bytes of `file_name` (".gz" or not) in set `name`, or None."""
+    return CONTENT_MD5.get(name, {}).get(file_name.removesuffix(".gz"))
+
+
 def identify_md5(digest: str):
-    """Which (set, file name) a digest belongs to, or None: catches MNIST files filed as Fashion-MNIST."""
-    for name, table in MD5.items():
-        for file_name, known in table.items():
-            if known == digest:
-                return name, file_name
+    """Which (set, file name) a digest of a `.gz` file or of unpacked IDX bytes belongs to, or None:
+    catches MNIST files filed as Fashion-MNIST."""
+    for tables in (MD5, CONTENT_MD5):
+        for name, table in tables.items():
+            for file_name, known in table.items():
+                if known == digest:
+                    return name, file_name
     return None

@@ -17,6 +17,7 @@ that fails its md5 is reported, deleted and downloaded again, never used.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 from dataclasses import dataclass
@@ -191,22 +192,26 @@ def _split_files(directory: Path, split: str):
 
 
 def _check_local_md5(name: str, paths) -> str:
-    """Warn about each `.gz` whose md5 is not the published one; return why to skip the folder, or ''.
+    """Check each file against the known md5s; return why to skip the folder, or ''.
 
-    A file whose md5 is that of another published file (say MNIST's, found while
-    looking for Fashion-MNIST) is the wrong data, so its folder is skipped.
+    A `.gz` file is first compared with the published file's md5; failing that (it may have been
+    gzipped again), and for an unpacked file, the md5 of its IDX bytes is compared with the known
+    content. A file that is another set's (say MNIST's, found while looking for Fashion-MNIST) is the
+    wrong data, so its folder is skipped; a file that matches nothing known is used, with a warning.
     """
     for path in paths:
-        expected = catalog.known_md5(name, path.name)
-        if path.suffix != ".gz" or expected is None:
+        gzipped = path.suffix == ".gz"
+        if gzipped and _md5(path) == catalog.known_md5(name, path.name):
             continue
-        digest = _md5(path)
+        expected = catalog.known_content_md5(name, path.name)
+        digest = _content_md5(path) if gzipped else _md5(path)
         if digest == expected:
             continue
-        owner = catalog.identify_md5(digest)
-        if owner is not None:
+        owner = catalog.identify_md5(digest) or (catalog.identify_md5(_md5(path)) if gzipped else None)
+        if owner is not None and owner[0] != name:
             return f"{path.name} is {owner[0]}'s {owner[1]} by its md5"
-        warn(f"{path} has md5 {digest}, not the published {expected}; using it anyway if it parses")
+        if (catalog.known_md5(name, path.name) if gzipped else expected) is not None:
+            warn(f"{path} has md5 {_md5(path)}, not the published file's; using it anyway if it parses")
     return ""
 
 
@@ -242,6 +247,18 @@ def _dataset(images, labels, name, split, source, flatten) -> Dataset:
 
 def _absence(directory: Path) -> str:
     return "no such folder" if not directory.is_dir() else "files missing"
+
+
+def _content_md5(path: Path) -> str:
+    """md5 of the bytes inside a `.gz` file ('' when it is not valid gzip: the reader reports that)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with gzip.open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError):
+        return ""
+    return digest.hexdigest()
 
 
 def _md5(path: Path) -> str:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -151,7 +152,8 @@ def test_root_is_used_first_and_named_as_source(tmp_path, monkeypatch):
     write_split(tmp_path / "mine", "test", images, labels, suffix="")
     write_split(tmp_path / "env" / "mnist", "test", *fake_split(seed=3))
     monkeypatch.setenv(catalog.ENV_VAR, str(tmp_path / "env"))
-    dataset = load("mnist", split="test", root=tmp_path / "mine")
+    with pytest.warns(DatasetWarning, match="not the published"):  # fake files, real contents table
+        dataset = load("mnist", split="test", root=tmp_path / "mine")
     assert_matches(dataset, images, labels)
     assert dataset.source == str(tmp_path / "mine")
     assert (dataset.name, dataset.split, len(dataset)) == ("mnist", "test", 5)
@@ -174,7 +176,8 @@ def test_system_folder_is_searched_after_the_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(catalog, "SYSTEM_DIRS", [tmp_path / "usr-share"])
     images, labels = fake_split(seed=5)
     write_split(tmp_path / "usr-share" / "fashion-mnist", "test", images, labels, suffix="")
-    assert load("fashion-mnist", "test", download=False).source == str(tmp_path / "usr-share" / "fashion-mnist")
+    with pytest.warns(DatasetWarning, match="not the published"):
+        assert load("fashion-mnist", "test", download=False).source == str(tmp_path / "usr-share" / "fashion-mnist")
     cached_images, cached_labels = fake_split(seed=6)
     write_split(catalog.cache_dir("fashion-mnist"), "test", cached_images, cached_labels)
     publish(monkeypatch, catalog.cache_dir("fashion-mnist"), "fashion-mnist", "test")
@@ -186,7 +189,8 @@ def test_system_folder_is_searched_before_the_network(tmp_path, monkeypatch, ser
     monkeypatch.setattr(catalog, "SYSTEM_DIRS", [tmp_path / "usr-share"])
     images, labels = fake_split(seed=11)
     write_split(tmp_path / "usr-share" / "mnist", "test", images, labels, suffix="")
-    assert_matches(load("mnist", "test"), images, labels)
+    with pytest.warns(DatasetWarning, match="not the published"):
+        assert_matches(load("mnist", "test"), images, labels)
     assert server.requests == [] and cache_listing("mnist") == []
 
 
@@ -379,3 +383,43 @@ def test_real_mnist_test_set():
     assert dataset.images.min() == 0.0 and dataset.images.max() == 1.0
     counts = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert np.bincount(dataset.labels, minlength=10).tolist() == counts
+
+
+def _real_test_files_as(directory, gzip_level=None):
+    """The real MNIST test files copied into `directory`: unpacked, or gzipped again at `gzip_level`
+    (a different file from the published one, with the same IDX bytes inside)."""
+    import gzip
+    directory.mkdir(parents=True)
+    for file_name in TEST_FILES:
+        source = real_mnist_dir() / (file_name + ".gz")
+        content = gzip.decompress(source.read_bytes()) if source.is_file() else (real_mnist_dir() / file_name).read_bytes()
+        if gzip_level is None:
+            (directory / file_name).write_bytes(content)
+        else:
+            (directory / (file_name + ".gz")).write_bytes(gzip.compress(content, compresslevel=gzip_level, mtime=0))
+
+
+@pytest.mark.skipif(real_mnist_dir() is None, reason=f"no MNIST test files in {SHARED_MNIST} or $NN_DATA_DIR")
+def test_unpacked_mnist_files_are_not_taken_for_fashion_mnist(tmp_path, monkeypatch):
+    """Unpacked files have no published md5, but their contents are known: MNIST's are refused as Fashion-MNIST."""
+    _real_test_files_as(tmp_path / "data")
+    monkeypatch.setenv(catalog.ENV_VAR, str(tmp_path / "data"))
+    with pytest.warns(DatasetWarning, match="is mnist's t10k-images-idx3-ubyte"):
+        with pytest.raises(DatasetNotFoundError, match="is mnist's t10k-images-idx3-ubyte by its md5"):
+            load("fashion-mnist", "test", download=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for as MNIST, the same files load without a word
+        assert len(load("mnist", "test", download=False, fallback=False).labels) == 10000
+
+
+@pytest.mark.skipif(real_mnist_dir() is None, reason=f"no MNIST test files in {SHARED_MNIST} or $NN_DATA_DIR")
+def test_regzipped_files_with_the_published_contents_load_without_a_warning(tmp_path):
+    _real_test_files_as(tmp_path / "regzipped", gzip_level=1)
+    assert md5_of(tmp_path / "regzipped" / "t10k-images-idx3-ubyte.gz") != catalog.MD5["mnist"]["t10k-images-idx3-ubyte.gz"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load("mnist", "test", root=tmp_path / "regzipped", download=False, fallback=False)
+    assert np.bincount(dataset.labels, minlength=10).tolist()[:2] == [980, 1135]
+    with pytest.warns(DatasetWarning, match="is mnist's t10k-images-idx3-ubyte"):
+        with pytest.raises(DatasetNotFoundError):
+            load("fashion-mnist", "test", root=tmp_path / "regzipped", download=False)
