@@ -196,7 +196,8 @@ def draw_figures(model, config, history, test, test_images, out):
     title = f"{config['model']} autoencoder, lr {config['lr']:g}, batch {config['batch_size']} ({config['preset']} preset)"
     paths = [figures.plot_loss(history, os.path.join(out, "loss.png"), title),
              figures.plot_reconstructions(model, test_images, os.path.join(out, "reconstructions.png")),
-             figures.plot_latent(model, test_images, test.labels, os.path.join(out, "latent.png"))]
+             figures.plot_latent(model, test_images, test.labels, os.path.join(out, "latent.png"),
+                                 label_name="digit" if config["dataset"] == "mnist" else "class")]
     if isinstance(model, DenoisingAutoencoder):
         paths.append(figures.plot_denoising(model, test_images, os.path.join(out, "denoising.png")))
     if isinstance(model, VariationalAutoencoder):

@@ -84,15 +84,15 @@ def project_2d(codes):
     return centred @ components[:2].T
 
 
-def plot_latent(model, images, labels, path, limit=5000):
-    """The test set's codes in 2-D (PCA when wider), coloured by digit, with a colour bar."""
+def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
+    """The test set's codes in 2-D (PCA when wider), coloured by label (digit, or class), with a colour bar."""
     codes = backend.to_numpy(encode(model, images[:limit]))
     points = project_2d(codes)
     figure, axes = plt.subplots(figsize=(7, 6))
     scatter = axes.scatter(points[:, 0], points[:, 1], c=backend.to_numpy(labels[:limit]), cmap="tab10",
                            vmin=-0.5, vmax=9.5, s=4, alpha=0.7)
     bar = figure.colorbar(scatter, ax=axes, ticks=range(10))
-    bar.set_label("digit")
+    bar.set_label(label_name)
     how = "the code itself" if codes.shape[1] == 2 else f"first two principal components of the {codes.shape[1]}-D code"
     axes.set_title(f"Latent space of {len(points)} test images ({how})")
     axes.set_xlabel("component 1")
