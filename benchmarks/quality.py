@@ -1,6 +1,7 @@
 """Reconstruction quality of the engine beside PyTorch for the same run.
 
-    python -m benchmarks.quality [--model deep|vae] [--preset default|seed] [--epochs N] [--json PATH]
+    python -m benchmarks.quality [--model deep|vae] [--dataset mnist|fashion-mnist] [--preset default|seed]
+                                 [--epochs N] [--json PATH]
 
 Both sides start from the same weights (ours, copied into an identical torch model), see the same
 batches in the same order (one shuffled DataLoader feeds both), use Adam with the same settings, in
@@ -115,7 +116,7 @@ def train_torch_vae(twin, torch, loader, test_images, lr, epochs, eps_seed, test
 
 
 def compare_deep(args, torch, train, test):
-    config = dict(PRESETS[args.preset], seed=args.seed, dataset="mnist")
+    config = dict(PRESETS[args.preset], seed=args.seed, dataset=args.dataset)
     epochs = args.epochs or config["epochs"]
     nn.manual_seed(args.seed)
     model = DeepAutoencoder()
@@ -134,7 +135,7 @@ def compare_deep(args, torch, train, test):
 
 def compare_vae(args, torch, train, test):
     config = resolve_config(make_parser().parse_args(["train", "--model", "vae", "--batch-size", "128",
-                                                      "--seed", str(args.seed)]))
+                                                      "--seed", str(args.seed), "--dataset", args.dataset]))
     epochs = args.epochs or 10
     model = build_model(config)  # the command line's VAE: eps from its generator seeded seed + 1
     twin = torch_vae(model, torch)
@@ -158,6 +159,7 @@ def _loader(train, config):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=("deep", "vae"), default="deep")
+    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="for the deep model")
     parser.add_argument("--epochs", type=int, help="epochs (the preset's, or 10 for the VAE, by default)")
     parser.add_argument("--seed", type=int, default=0)
@@ -171,7 +173,7 @@ def main(argv=None):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the step order and sums stay deterministic
     try:
-        train, test = load_data({"dataset": "mnist"}, None)
+        train, test = load_data({"dataset": args.dataset}, None)
         compare = compare_vae if args.model == "vae" else compare_deep
         config, epochs, title, measure, ours, theirs, engine_seconds, torch_seconds = compare(args, torch, train, test)
     finally:
@@ -183,7 +185,7 @@ def main(argv=None):
     print(f"final {measure}: engine {ours[-1]:.6f}, torch {theirs[-1]:.6f} "
           f"(training took {engine_seconds:.1f} s and {torch_seconds:.1f} s)")
     if args.json:
-        result = {"model": args.model, "preset": args.preset, "config": config, "epochs": epochs, "measure": measure,
+        result = {"model": args.model, "dataset": args.dataset, "preset": args.preset, "config": config, "epochs": epochs, "measure": measure,
                   "train": {"source": train.source, "images": len(train.images)},
                   "test": {"source": test.source, "images": len(test.images)},
                   "engine": ours, "torch": theirs, "seconds": {"engine": engine_seconds, "torch": torch_seconds},
