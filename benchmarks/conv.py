@@ -112,10 +112,6 @@ class EngineLayerRunner(workloads.Runner):
         layer(self.x)
         layer.backward(self.grad_output)
 
-    def synchronize(self):
-        if self._synchronize is not None:
-            self._synchronize()
-
     @contextlib.contextmanager
     def mode(self, kind):
         self.layer.train(True)
@@ -144,10 +140,6 @@ class TorchLayerRunner(workloads.Runner):
         self.x.grad = None  # otherwise each backward adds onto the last dL/dx
         self.layer.zero_grad()
         self.layer(self.x).backward(self.grad_output)
-
-    def synchronize(self):
-        if self._synchronize is not None:
-            self._synchronize()
 
     @contextlib.contextmanager
     def mode(self, kind):

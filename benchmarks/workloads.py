@@ -118,15 +118,18 @@ class Runner:
     """
 
     backend = None
+    _synchronize = None  # set by a GPU runner to its library's device synchronize
 
     def train_step(self):
         raise NotImplementedError
 
     def forward_step(self):
-        raise NotImplementedError
+        self.model(self.x)
 
     def synchronize(self):
         """Wait for queued device work (nothing to wait for on the CPU)."""
+        if self._synchronize is not None:
+            self._synchronize()
 
     def mode(self, kind):
         """A context for a block of ``kind`` steps: the model in train or eval mode (and, for torch,
@@ -167,13 +170,6 @@ class EngineRunner(Runner):
         model.backward(loss.backward(), need_input_grad=False)
         self.optimizer.step()
 
-    def forward_step(self):
-        self.model(self.x)
-
-    def synchronize(self):
-        if self._synchronize is not None:
-            self._synchronize()
-
     @contextlib.contextmanager
     def mode(self, kind):
         self.model.train(kind == "train")
@@ -199,13 +195,6 @@ class TorchRunner(Runner):
         value = loss(model(x), x)
         value.backward()
         self.optimizer.step()
-
-    def forward_step(self):
-        self.model(self.x)
-
-    def synchronize(self):
-        if self._synchronize is not None:
-            self._synchronize()
 
     @contextlib.contextmanager
     def mode(self, kind):

@@ -25,6 +25,19 @@ def quick_run(module, folder, name):
     return done, results, png_path
 
 
+def assert_readable_png(png_path):
+    """A PNG of sane size that matplotlib reads back, and no temporary file left beside it."""
+    import struct
+    from matplotlib import image
+    data = png_path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert 300 <= width <= 5000 and 200 <= height <= 5000, (width, height)
+    assert 5_000 < len(data) < 5_000_000
+    assert image.imread(png_path).shape[:2] == (height, width)
+    assert not [name for name in os.listdir(png_path.parent) if name.endswith(".tmp")]  # atomic writes left nothing
+
+
 def rows_of(results, backend=None):
     return [row for row in results["measurements"] if backend is None or row["backend"] == backend]
 

@@ -5,13 +5,11 @@ Benchmarks are scripts that nothing imports, so this runs them as a user would, 
 No test asserts a speed: the numbers depend on the machine and on whatever else runs on it.
 """
 import importlib.util
-import os
 import statistics
-import struct
 
 import pytest
 
-from helpers_benchmarks import GPU_BACKENDS, close, quick_run, rows_of, run_script
+from helpers_benchmarks import GPU_BACKENDS, assert_readable_png, close, quick_run, rows_of, run_script
 
 QUICK_MODELS = ("deep", "simple")
 QUICK_BATCH_SIZES = (32, 256)
@@ -147,14 +145,7 @@ def test_targets_are_reported_and_never_fail_the_run(quick):
 
 def test_plot_is_a_readable_png(quick):
     _, _, png_path = quick
-    data = png_path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    assert 300 <= width <= 5000 and 200 <= height <= 5000, (width, height)
-    assert 5_000 < len(data) < 5_000_000
-    from matplotlib import image
-    assert image.imread(png_path).shape[:2] == (height, width)
-    assert not [name for name in os.listdir(png_path.parent) if name.endswith(".tmp")]  # atomic writes left nothing
+    assert_readable_png(png_path)
 
 
 @pytest.mark.parametrize("options, message", [
