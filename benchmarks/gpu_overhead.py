@@ -1,0 +1,63 @@
+"""Where one GPU training step's time goes: the host issuing kernels, or the device running them.
+
+    python -m benchmarks.gpu_overhead [--models deep,simple] [--batch-sizes 256,2048,8192]
+
+For the engine on CuPy and for PyTorch on CUDA, per model and batch size, ``cupyx.profiler.benchmark``
+times each call of the training step twice: on the host (from the call to its return, no
+synchronization) and on the device (CUDA events around the call on the null stream, which both
+libraries use). When host time is close to device time the step is launch-bound: the GPU waits for
+Python to issue the next kernel, and fewer or cheaper launches are what speeds it up. Also counts the
+kernels of one step (torch.profiler for both, as it sees every CUDA launch in the process).
+Needs CuPy, PyTorch and a GPU; prints a table (milliseconds per step, medians over the repeats).
+"""
+import argparse
+import statistics
+import sys
+
+from benchmarks import workloads
+
+
+def _kernels_per_step(torch, step):
+    """CUDA kernel launches during one call of ``step`` (torch.profiler sees CuPy's launches too)."""
+    from torch.profiler import ProfilerActivity, profile
+    step()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as profiler:
+        step()
+        torch.cuda.synchronize()
+    return sum(1 for event in profiler.events() if event.device_type.name == "CUDA")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_overhead", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="deep,simple")
+    parser.add_argument("--batch-sizes", default="256,2048,8192")
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args(argv)
+    try:
+        import cupyx.profiler
+        import torch
+    except ImportError as error:
+        print(f"gpu_overhead: needs CuPy and PyTorch with a GPU ({error})", file=sys.stderr)
+        return 2
+    print(f"{'model':8} {'batch':>6} {'backend':12} {'host ms':>9} {'device ms':>10} {'kernels':>8}")
+    for name in args.models.split(","):
+        spec = workloads.MODELS[name]
+        for batch_size in (int(size) for size in args.batch_sizes.split(",")):
+            for backend in ("engine-cupy", "torch-cuda"):
+                runner = workloads.make_runner(backend, spec, batch_size, seed=0, torch=torch)
+                with runner.mode("train"):
+                    result = cupyx.profiler.benchmark(runner.train_step, n_repeat=args.repeats, n_warmup=20)
+                    try:
+                        kernels = _kernels_per_step(torch, runner.train_step)
+                    except Exception as error:  # a profiler that cannot start leaves the times standing
+                        print(f"kernel count failed: {type(error).__name__}: {error}", file=sys.stderr)
+                        kernels = -1
+                host = 1000 * statistics.median(result.cpu_times.tolist())
+                device = 1000 * statistics.median(result.gpu_times[0].tolist())
+                print(f"{name:8} {batch_size:6d} {backend:12} {host:9.3f} {device:10.3f} {kernels:8d}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
