@@ -141,13 +141,15 @@ class VariationalAutoencoder(nn.Module):
         return f"latent_dim={self.latent_dim}, seed={self.seed}"
 
 
-def elbo_terms(model, images, batch_size=1000, seed=0):
+def elbo_terms(model, images, batch_size=1000, seed=0, generator=None):
     """(reconstruction, KL) of ``images``, each in nats per image: BCE summed over the pixels and the KL
     to N(0, I), averaged over the images. As the test loop of torch's example, z is sampled (in eval
-    mode); eps comes from a fresh generator seeded ``seed``, so the numbers are reproducible."""
+    mode); eps comes from a fresh generator seeded ``seed``, so the numbers are reproducible, or from
+    ``generator`` when given (anything with ``standard_normal(shape, dtype=...)``)."""
     model.eval()
     xp = backend.get_array_module(images)
-    generator = backend.new_generator(seed, backend.device_of(images))
+    if generator is None:
+        generator = backend.new_generator(seed, backend.device_of(images))
     loss = nn.BCELoss(reduction="sum")
     reconstruction = kl = 0.0
     for start in range(0, images.shape[0], batch_size):
@@ -158,7 +160,7 @@ def elbo_terms(model, images, batch_size=1000, seed=0):
     return reconstruction / images.shape[0], kl / images.shape[0]
 
 
-def negative_elbo(model, images, batch_size=1000, seed=0):
+def negative_elbo(model, images, batch_size=1000, seed=0, generator=None):
     """The VAE's test loss in nats per image: BCE (sum over pixels) + KL, z sampled (see elbo_terms)."""
-    reconstruction, kl = elbo_terms(model, images, batch_size, seed)
+    reconstruction, kl = elbo_terms(model, images, batch_size, seed, generator)
     return reconstruction + kl

@@ -427,7 +427,7 @@ def write_plot(results, path, scale="log"):
     axis.legend(fontsize=8)
     machine_info = results["machine"]
     torch_info = machine_info.get("torch") or {}
-    axis.set_title(f"Conv layers, forward + backward, float32: {machine_info['cpu']['model']}, BLAS threads "
+    axis.set_title(f"Conv layers, forward + backward, float32\n{machine_info['cpu']['model']}, BLAS threads "
                    f"{machine_info['blas_threads']}, torch threads {torch_info.get('threads', '-')}"
                    + (f", {machine_info['gpu']['name']}" if machine_info.get("gpu") else ""), fontsize=9)
     figure.tight_layout()

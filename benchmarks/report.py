@@ -222,7 +222,7 @@ def write_plot(results, path):
     for axis in list(axes.flat)[len(models):]:
         axis.set_visible(False)
     machine = results["machine"]
-    figure.suptitle(f"Training throughput, float32, Adam, MSE: {machine['cpu']['model']}, "
+    figure.suptitle(f"Training throughput, float32, Adam, MSE\n{machine['cpu']['model']}, "
                     f"BLAS threads: {machine['blas_threads']}"
                     + (f", {machine['gpu']['name']}" if machine.get("gpu") else ""), fontsize=10)
     figure.tight_layout()

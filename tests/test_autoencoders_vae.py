@@ -303,6 +303,9 @@ def test_negative_elbo_samples_z_reproducibly_in_nats_per_image():
     assert value == pytest.approx(total / 30, rel=1e-12)
     reconstruction, kl = elbo_terms(model, x, batch_size=20, seed=3)
     assert reconstruction + kl == value and kl > 0
+    # A given generator replaces the seeded one: the same stream gives the same value, another does not.
+    assert negative_elbo(model, x, batch_size=20, generator=numpy.random.default_rng(3)) == value
+    assert negative_elbo(model, x, batch_size=20, seed=3, generator=numpy.random.default_rng(5)) != value
 
 
 def test_evaluate_with_a_sum_reduced_loss_averages_per_image_sums():

@@ -64,6 +64,8 @@ def test_json_describes_machine_method_and_models(quick):
     assert machine["blas_threads"] >= 1
     assert machine["versions"]["numpy"] and machine["versions"]["python"] and machine["date"]
     assert "gpu" in machine and "torch" in machine["versions"] and "cupy" in machine["versions"]
+    if TORCH_INSTALLED:  # torch on a GPU computes in full float32, as the engine does
+        assert machine["torch"]["tf32"] == {"matmul": False, "cudnn": False}
     assert "input gradients" in results["method"]["flops"]
     assert results["config"]["models"] == list(QUICK_MODELS)
     assert results["config"]["batch_sizes"] == list(QUICK_BATCH_SIZES)
