@@ -25,7 +25,7 @@ tail -1 "$out/versions.txt"
 phases="${PHASES:-tests overhead throughput conv}"
 if [[ " $phases " == *" tests "* ]]; then
   echo "== tests"
-  timeout "${TESTS_SECONDS:-300}" python3 -m pytest -q -p no:cacheprovider -rfE 2>&1 | tee "$out/pytest.txt" | tail -25
+  timeout "${TESTS_SECONDS:-300}" python3 -m pytest -q -p no:cacheprovider -rfEs 2>&1 | tee "$out/pytest.txt" | tail -25
 fi
 if [[ " $phases " == *" overhead "* ]]; then
   echo "== host vs device time per GPU training step"
