@@ -15,6 +15,7 @@ import nn
 from nn import backend
 
 from . import figures
+from .arguments import number_type
 from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
 from .convolutional import ConvAutoencoder
 from .models import DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
@@ -374,38 +375,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return parse
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def make_parser():
     parser = _Parser(prog="python -m autoencoders",
                      description="Train, evaluate and plot autoencoders built on the hand-written nn engine.")
@@ -422,18 +391,18 @@ def make_parser():
                        "vae (variational, torch's example: BCE + KL loss in nats per image; batch 128 and "
                        "10 epochs as there: --batch-size 128 --epochs 10), sparse (sigmoid code, KL sparsity penalty)")
     train.add_argument("--dataset", choices=DATASETS, help="mnist (default) or fashion-mnist")
-    train.add_argument("--epochs", type=_positive(int), help="epochs to train in this run (with --resume: more epochs)")
-    train.add_argument("--batch-size", type=_positive(int), help="images per optimizer step")
-    train.add_argument("--lr", type=_positive(float), help="Adam learning rate")
-    train.add_argument("--weight-decay", type=_non_negative_float, help="Adam L2 weight decay")
+    train.add_argument("--epochs", type=number_type(int, above=0), help="epochs to train in this run (with --resume: more epochs)")
+    train.add_argument("--batch-size", type=number_type(int, above=0), help="images per optimizer step")
+    train.add_argument("--lr", type=number_type(float, above=0), help="Adam learning rate")
+    train.add_argument("--weight-decay", type=number_type(float, at_least=0), help="Adam L2 weight decay")
     train.add_argument("--noise", choices=sorted(NOISES), help="corrupt the inputs (makes any model denoising)")
-    train.add_argument("--noise-level", type=_non_negative_float,
+    train.add_argument("--noise-level", type=number_type(float, at_least=0),
                        help="gaussian: std (default 0.3); masking, salt-pepper: probability (0.3, 0.2)")
-    train.add_argument("--latent-dim", type=_positive(int), help="code size (simple 128, deep 9, overcomplete 1024, "
+    train.add_argument("--latent-dim", type=number_type(int, above=0), help="code size (simple 128, deep 9, overcomplete 1024, "
                        "conv 32, vae 20 (2 also draws manifold.png), sparse 64)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
-    train.add_argument("--seed", type=_non_negative_int, help="seed of the weights, the shuffling and the noise (0)")
+    train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")
     train.add_argument("--out", default="runs/latest", help="directory for the outputs (runs/latest)")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
 
@@ -449,14 +418,14 @@ def make_parser():
     sample = commands.add_parser("sample", help="draw new images from a trained VAE into a PNG",
                                  description="Decode draws from the prior N(0, I) of a VAE checkpoint (--model vae).")
     sample.add_argument("checkpoint")
-    sample.add_argument("--n", type=_positive(int), default=64, help="how many images (64)")
+    sample.add_argument("--n", type=number_type(int, above=0), default=64, help="how many images (64)")
     sample.add_argument("--out", default="samples.png", help="the PNG to write (samples.png)")
-    sample.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the draws (0)")
+    sample.add_argument("--seed", type=number_type(int, at_least=0), default=0, help="seed of the draws (0)")
     sample.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
     for command in (train, evaluate_, plot):
         command.add_argument("--data-root", metavar="DIR", help="look for the dataset files here first")
-        command.add_argument("--limit", type=_positive(int), help="use only the first N train and test images (quick runs)")
+        command.add_argument("--limit", type=number_type(int, above=0), help="use only the first N train and test images (quick runs)")
         command.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

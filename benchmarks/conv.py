@@ -43,10 +43,11 @@ import numpy
 
 import nn
 from autoencoders import ConvAutoencoder
+from autoencoders.arguments import number_type
 
 from . import machine, report, timing, workloads
 # The option parsing of the throughput benchmark: one-line errors with status 2, the same checks.
-from .throughput import _batch_sizes, _integer, _names, _Parser, _seconds, check_output_path
+from .throughput import _batch_sizes, _names, _Parser, check_output_path
 from .workloads import BACKENDS, DEVICE_OF_BACKEND, TORCH_COUNTERPART
 
 PROG = "python -m benchmarks.conv"
@@ -445,9 +446,9 @@ def build_parser():
     parser.add_argument("--batch-sizes", type=_batch_sizes, help="comma-separated positive integers")
     parser.add_argument("--backends", type=_names(BACKENDS, "backend"), default=list(BACKENDS),
                         help=f"comma-separated, from {','.join(BACKENDS)} (default: all; missing ones are skipped)")
-    parser.add_argument("--repeats", type=_integer(1), help="timed blocks per backend, case and batch size")
-    parser.add_argument("--warmup", type=_integer(0), help="untimed steps before calibration")
-    parser.add_argument("--block-seconds", type=_seconds, help="the shortest a timed block may last")
+    parser.add_argument("--repeats", type=number_type(int, at_least=1), help="timed blocks per backend, case and batch size")
+    parser.add_argument("--warmup", type=number_type(int, at_least=0), help="untimed steps before calibration")
+    parser.add_argument("--block-seconds", type=number_type(float, above=0, at_most=60), help="the shortest a timed block may last")
     parser.add_argument("--quick", action="store_true", help="batch 32 only, 3 repeats, short blocks (for CI)")
     parser.add_argument("--json", metavar="PATH", help="write every measurement, the method and the machine here")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the engine/torch ratios")

@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+from autoencoders.arguments import number_type
+
 from . import machine, report, timing, workloads
 from .workloads import BACKENDS, DEVICE_OF_BACKEND, MODELS, TORCH_COUNTERPART
 
@@ -92,28 +94,6 @@ def _batch_sizes(text):
     return sizes
 
 
-def _integer(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
-        return value
-    return parse
-
-
-def _seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError(f"{value} must be in (0, 60]")
-    return value
-
-
 def build_parser():
     parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0],
                      epilog="Defaults: " + ", ".join(f"{key}={value}" for key, value in FULL.items())
@@ -124,9 +104,9 @@ def build_parser():
     parser.add_argument("--batch-sizes", type=_batch_sizes, help="comma-separated positive integers")
     parser.add_argument("--backends", type=_names(BACKENDS, "backend"), default=list(BACKENDS),
                         help=f"comma-separated, from {','.join(BACKENDS)} (default: all; missing ones are skipped)")
-    parser.add_argument("--repeats", type=_integer(1), help="timed blocks per backend and configuration")
-    parser.add_argument("--warmup", type=_integer(0), help="untimed steps before calibration")
-    parser.add_argument("--block-seconds", type=_seconds, help="the shortest a timed block may last")
+    parser.add_argument("--repeats", type=number_type(int, at_least=1), help="timed blocks per backend and configuration")
+    parser.add_argument("--warmup", type=number_type(int, at_least=0), help="untimed steps before calibration")
+    parser.add_argument("--block-seconds", type=number_type(float, above=0, at_most=60), help="the shortest a timed block may last")
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (a smoke test for CI)")
     parser.add_argument("--json", metavar="PATH", help="write every measurement, the method and the machine here")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of training throughput against batch size")
