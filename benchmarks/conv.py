@@ -316,17 +316,12 @@ def _log(message):
 def run(settings):
     started = time.perf_counter()
     available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], _log)
-    errors, rows = [], []
+    errors = []
     configurations = [(name, batch_size) for name in settings["cases"] for batch_size in settings["batch_sizes"]]
-    for index, (name, batch_size) in enumerate(configurations, start=1):
-        if not available:
-            break
-        begun = time.perf_counter()
-        try:
-            rows += measure_case(CASES[name], batch_size, available, settings, torch, errors, warnings)
-        except Exception as error:
-            errors.append(f"{name} batch {batch_size}: {type(error).__name__}: {error}")
-        _log(f"[{index}/{len(configurations)}] {name} batch {batch_size}: {time.perf_counter() - begun:.1f} s")
+    rows = timing.measure_each(
+        configurations if available else [],
+        lambda name, batch_size: measure_case(CASES[name], batch_size, available, settings, torch, errors, warnings),
+        errors, _log)
     description["load_average_at_end"] = machine.load_average()
     return {
         "schema": "benchmarks.conv/1",

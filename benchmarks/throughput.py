@@ -359,7 +359,7 @@ METHOD = {
 def run(settings):
     started = time.perf_counter()
     available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], _log)
-    errors, rows = [], []
+    errors = []
     summaries = {name: workloads.model_summary(MODELS[name]) for name in settings["models"]}
     libraries = ceiling_libraries(available, cupy)
     if libraries:
@@ -367,15 +367,11 @@ def run(settings):
     ceilings_at_start = {device: gemm_entry(library, settings, torch, cupy) for device, library in libraries.items()}
     reference = {"torch-cpu": gemm_entry("torch-cpu", settings, torch, cupy)} if "torch-cpu" in available else {}
     configurations = [(name, batch_size) for name in settings["models"] for batch_size in settings["batch_sizes"]]
-    for index, (name, batch_size) in enumerate(configurations, start=1):
-        if not available:
-            break
-        begun = time.perf_counter()
-        try:
-            rows += measure_configuration(MODELS[name], batch_size, available, settings, torch, errors, warnings)
-        except Exception as error:
-            errors.append(f"{name} batch {batch_size}: {type(error).__name__}: {error}")
-        _log(f"[{index}/{len(configurations)}] {name} batch {batch_size}: {time.perf_counter() - begun:.1f} s")
+    rows = timing.measure_each(
+        configurations if available else [],
+        lambda name, batch_size: measure_configuration(MODELS[name], batch_size, available, settings, torch,
+                                                       errors, warnings),
+        errors, _log)
     if libraries:
         _log("measuring the GEMM ceiling again ...")
     ceilings_at_end = {device: gemm_entry(library, settings, torch, cupy) for device, library in libraries.items()}

@@ -9,6 +9,7 @@ engine, repeat i of torch) see the same conditions. The garbage collector is off
 import gc
 import math
 import statistics
+import time
 
 MAX_CALIBRATION_STEPS = 1 << 20
 
@@ -59,3 +60,17 @@ def measure_interleaved(runners, kind, repeats, warmup, target_seconds, progress
         if collecting:
             gc.enable()
     return steps, seconds
+
+
+def measure_each(configurations, measure, errors, log):
+    """The rows of ``measure(name, batch_size)`` for each (name, batch size), in order. An error in one
+    configuration is recorded in ``errors`` and the others still run; each one's time is logged."""
+    rows = []
+    for index, (name, batch_size) in enumerate(configurations, start=1):
+        begun = time.perf_counter()
+        try:
+            rows += measure(name, batch_size)
+        except Exception as error:
+            errors.append(f"{name} batch {batch_size}: {type(error).__name__}: {error}")
+        log(f"[{index}/{len(configurations)}] {name} batch {batch_size}: {time.perf_counter() - begun:.1f} s")
+    return rows
