@@ -20,7 +20,7 @@ from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore,
 from .convolutional import ConvAutoencoder
 from .models import DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
-from .sparse import SparseAutoencoder
+from .sparse import SPARSITIES, SparseAutoencoder
 from .training import History, TrainingDiverged, encode, fit, per_image_mse
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
@@ -33,7 +33,10 @@ PRESETS = {
     "seed": {"model": "deep", "epochs": 20, "batch_size": 32, "lr": 0.1, "weight_decay": 1e-8},
 }
 DEFAULTS = {"dataset": "mnist", "noise": None, "noise_level": None, "latent_dim": None, "device": "cpu",
-            "dtype": "float32", "seed": 0}
+            "dtype": "float32", "seed": 0, "sparsity": None, "sparsity_weight": None, "sparsity_target": None}
+# --model sparse only; its defaults. A checkpoint written before these options existed holds a KL model
+# with these defaults.
+SPARSE_DEFAULTS = {"sparsity": "kl", "sparsity_weight": 1e-3, "sparsity_target": 0.05}
 NOISE_LEVELS = {"gaussian": 0.3, "masking": 0.3, "salt-pepper": 0.2}
 LATENT_DIMS = {"simple": 128, "deep": 9, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
 
@@ -56,6 +59,12 @@ def resolve_config(args):
         config["noise_level"] = NOISE_LEVELS[config["noise"]]
     if config["latent_dim"] is None:
         config["latent_dim"] = LATENT_DIMS[config["model"]]
+    if config["model"] == "sparse":
+        config["sparsity"] = config["sparsity"] or SPARSE_DEFAULTS["sparsity"]
+        if config["sparsity_weight"] is None:
+            config["sparsity_weight"] = SPARSE_DEFAULTS["sparsity_weight"]
+        if config["sparsity"] == "kl" and config["sparsity_target"] is None:
+            config["sparsity_target"] = SPARSE_DEFAULTS["sparsity_target"]
     return config
 
 
@@ -70,7 +79,9 @@ def build_model(config):
     elif kind == "conv":
         model = ConvAutoencoder(latent_dim=latent_dim)
     elif kind == "sparse":
-        model = SparseAutoencoder(latent_dim=latent_dim)
+        target = {"target": config["sparsity_target"]} if config["sparsity"] == "kl" else {}
+        model = SparseAutoencoder(latent_dim=latent_dim, sparsity=config["sparsity"], weight=config["sparsity_weight"],
+                                  **target)
     elif kind == "vae":
         model = VariationalAutoencoder(latent_dim=latent_dim, seed=config["seed"] + 1)
     else:
@@ -224,7 +235,7 @@ def _model_metrics(model, test_images):
 def _check_resume_options(args, config):
     """A resumed run keeps its configuration: an option given that contradicts it is an error."""
     fixed = ("model", "dataset", "batch_size", "lr", "weight_decay", "noise", "noise_level", "latent_dim",
-             "dtype", "seed", "limit")
+             "dtype", "seed", "limit", "sparsity", "sparsity_weight", "sparsity_target")
     for name in fixed:
         given = getattr(args, name, None)
         if given is not None and given != config.get(name):
@@ -236,11 +247,16 @@ def _check_resume_options(args, config):
 def _checkpoint_config(checkpoint, path):
     """The run configuration stored in a checkpoint, checked to have every field a run needs."""
     config = checkpoint["config"]
+    if isinstance(config, dict):  # written before the sparse options existed: the defaults it was trained with
+        sparse = config.get("model") == "sparse"
+        for name, default in SPARSE_DEFAULTS.items():
+            config.setdefault(name, default if sparse else None)
     required = set(PRESETS["default"]) | set(DEFAULTS) | {"preset"}
     missing = sorted(required - set(config)) if isinstance(config, dict) else sorted(required)
     if missing:
         raise CheckpointError(f"checkpoint {path!r} has an incomplete configuration (missing {', '.join(missing)})")
-    known = {"model": MODELS, "dataset": DATASETS, "noise": (None, *NOISES), "dtype": ("float32", "float64")}
+    known = {"model": MODELS, "dataset": DATASETS, "noise": (None, *NOISES), "dtype": ("float32", "float64"),
+             "sparsity": (None, *SPARSITIES)}
     for name, values in known.items():
         if config[name] not in values:
             raise CheckpointError(f"checkpoint {path!r} has an unknown {name} {config[name]!r}")
@@ -347,6 +363,29 @@ def _check_config(config):
         raise UsageError(f"--noise-level must be >= 0, got {config['noise_level']!r}")
     if config["noise"] in ("masking", "salt-pepper") and config["noise_level"] > 1:
         raise UsageError(f"--noise-level for {config['noise']} noise is a probability in [0, 1], got {config['noise_level']}")
+    _check_sparse_config(config)
+
+
+def _check_sparse_config(config):
+    given = [name for name in SPARSE_DEFAULTS if config[name] is not None]
+    if config["model"] != "sparse":
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{option} is an option of --model sparse, not of --model {config['model']}; "
+                             f"leave {option} out, or add --model sparse")
+        return
+    if config["sparsity"] not in SPARSITIES:
+        raise UsageError(f"--sparsity must be one of {', '.join(SPARSITIES)}, got {config['sparsity']!r}")
+    weight = config["sparsity_weight"]
+    if not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+        raise UsageError(f"--sparsity-weight must be a finite number >= 0, got {weight!r}")
+    target = config["sparsity_target"]
+    if config["sparsity"] == "l1" and target is not None:
+        raise UsageError(f"--sparsity-target {target} is the KL penalty's mean activation; the L1 penalty has none: "
+                         "leave --sparsity-target out, or use --sparsity kl")
+    if config["sparsity"] == "kl" and not (isinstance(target, (int, float)) and 0 < target < 1):
+        raise UsageError(f"--sparsity-target is the mean code activation the KL penalty aims at, a number in (0, 1); "
+                         f"got {target!r}")
 
 
 def _writable_directory(path):
@@ -389,7 +428,7 @@ def make_parser():
                        "784-...-9 model), overcomplete (1024-unit code, L1 penalty), denoising (deep model "
                        "trained on noisy inputs), conv (two stride-2 convolutions each way, dense code), "
                        "vae (variational, torch's example: BCE + KL loss in nats per image; batch 128 and "
-                       "10 epochs as there: --batch-size 128 --epochs 10), sparse (sigmoid code, KL sparsity penalty)")
+                       "10 epochs as there: --batch-size 128 --epochs 10), sparse (sigmoid code, KL or L1 sparsity penalty)")
     train.add_argument("--dataset", choices=DATASETS, help="mnist (default) or fashion-mnist")
     train.add_argument("--epochs", type=number_type(int, above=0), help="epochs to train in this run (with --resume: more epochs)")
     train.add_argument("--batch-size", type=number_type(int, above=0), help="images per optimizer step")
@@ -400,6 +439,13 @@ def make_parser():
                        help="gaussian: std (default 0.3); masking, salt-pepper: probability (0.3, 0.2)")
     train.add_argument("--latent-dim", type=number_type(int, above=0), help="code size (simple 128, deep 9, overcomplete 1024, "
                        "conv 32, vae 20 (2 also draws manifold.png), sparse 64)")
+    train.add_argument("--sparsity", choices=SPARSITIES,
+                       help="--model sparse: kl (the code's mean activation pulled to --sparsity-target; default) "
+                            "or l1 (the sum of |code| per image, averaged)")
+    train.add_argument("--sparsity-weight", type=number_type(float, at_least=0),
+                       help="--model sparse: the penalty's weight in the loss (1e-3; 0 turns it off)")
+    train.add_argument("--sparsity-target", type=number_type(float, above=0),
+                       help="--model sparse, kl: the mean activation each code unit is pulled to, in (0, 1) (0.05)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")

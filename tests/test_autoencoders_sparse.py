@@ -13,6 +13,8 @@ except ImportError:
 
 import nn
 from autoencoders import KLSparsityPenalty, L1CodePenalty, SparseAutoencoder, fit
+from autoencoders.checkpoint import load_checkpoint
+from autoencoders.cli import _checkpoint_config, build_model
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
 from helpers_autoencoders import (assert_close, cli_sandbox, copy_torch_weights, load_npz, mnist_images, run_cli,
@@ -210,3 +212,72 @@ def test_train_sparse_from_the_command_line(tmp_path):
     assert checkpoint["model/encoder.0.weight"].shape == (64, 784)
     # The training loss includes the penalty, the test loss is the reconstruction's MSE alone.
     assert metrics["final_test_mse"] == pytest.approx(metrics["epochs"][-1]["test_loss"], rel=1e-4)
+
+
+def _train_sparse(tmp_path, *options, out_name="run", resume=None):
+    data = tmp_path / "data"
+    if not data.exists():
+        write_data_dir(data, train_count=96, test_count=64)
+    out = tmp_path / out_name
+    arguments = ["train", "--quiet", "--limit", 64, "--epochs", 1, "--out", out, *options]
+    if resume is not None:
+        arguments += ["--resume", resume]
+    with cli_sandbox(data, tmp_path):
+        code, stdout, stderr = run_cli(arguments)
+    return code, stdout, stderr, out
+
+
+def test_sparsity_options_choose_the_penalty_and_are_kept_in_the_checkpoint(tmp_path):
+    code, _, stderr, out = _train_sparse(tmp_path, "--model", "sparse", "--sparsity", "l1", "--sparsity-weight", "1e-4")
+    assert code == 0, stderr
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert (config["sparsity"], config["sparsity_weight"], config["sparsity_target"]) == ("l1", 1e-4, None)
+    checkpoint = load_checkpoint(str(out / "checkpoint.npz"))
+    model = build_model(_checkpoint_config(checkpoint, "run"))
+    assert isinstance(model.code_penalty, L1CodePenalty) and model.code_penalty.weight == 1e-4
+    code, _, stderr, kl_out = _train_sparse(tmp_path, "--model", "sparse", "--sparsity-target", "0.2",
+                                            out_name="kl")
+    assert code == 0, stderr
+    metrics = json.loads((kl_out / "metrics.json").read_text())
+    assert metrics["config"]["sparsity"] == "kl" and metrics["sparsity_target"] == 0.2
+    assert metrics["config"]["sparsity_weight"] == 1e-3
+    # Resuming keeps them: a contradicting value is refused, the same value is accepted.
+    code, _, stderr, _ = _train_sparse(tmp_path, "--sparsity-weight", "1e-2", out_name="kl",
+                                       resume=kl_out / "checkpoint.npz")
+    assert code == 2 and "--sparsity-weight 0.01 differs from the resumed run's 0.001" in stderr
+    code, _, stderr, _ = _train_sparse(tmp_path, "--sparsity-target", "0.2", out_name="kl",
+                                       resume=kl_out / "checkpoint.npz")
+    assert code == 0, stderr
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--model", "deep", "--sparsity", "l1"], "--sparsity is an option of --model sparse, not of --model deep"),
+    (["--sparsity-weight", "0.1"], "--sparsity-weight is an option of --model sparse, not of --model deep"),
+    (["--model", "sparse", "--sparsity-target", "1"], "a number in (0, 1); got 1.0"),
+    (["--model", "sparse", "--sparsity", "l1", "--sparsity-target", "0.1"], "the L1 penalty has none"),
+    (["--model", "sparse", "--sparsity-weight", "-1"], "must be finite and >= 0, got -1"),
+    (["--model", "sparse", "--sparsity", "tv"], "invalid choice: 'tv'"),
+])
+def test_bad_sparsity_options_are_one_line_errors(tmp_path, options, message):
+    code, stdout, stderr, out = _train_sparse(tmp_path, *options)
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not (out / "checkpoint.npz").exists()
+
+
+def test_a_checkpoint_from_before_the_sparsity_options_loads_as_the_default_kl_model(tmp_path):
+    code, _, stderr, out = _train_sparse(tmp_path, "--model", "sparse")
+    assert code == 0, stderr
+    path = out / "checkpoint.npz"
+    with numpy.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    config = json.loads(str(arrays["config"]))
+    for name in ("sparsity", "sparsity_weight", "sparsity_target"):
+        del config[name]
+    arrays["config"] = numpy.array(json.dumps(config))
+    numpy.savez(path, **arrays)
+    restored = _checkpoint_config(load_checkpoint(str(path)), str(path))
+    assert (restored["sparsity"], restored["sparsity_weight"], restored["sparsity_target"]) == ("kl", 1e-3, 0.05)
+    data = tmp_path / "data"
+    with cli_sandbox(data, tmp_path):
+        code, stdout, stderr = run_cli(["evaluate", path, "--limit", 64])
+    assert code == 0 and "test MSE" in stdout, stderr
