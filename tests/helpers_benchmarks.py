@@ -44,3 +44,19 @@ def rows_of(results, backend=None):
 
 def close(a, b, rtol=1e-9):
     return abs(a - b) <= rtol * max(abs(a), abs(b))
+
+
+def assert_unavailable_backends_skipped(done, results, torch_installed, rows_when_measured):
+    """Each GPU backend (and torch-cpu without torch) is either skipped, with its reason in the JSON,
+    on stdout and on stderr and no row anywhere, or, where it can run, measured in every configuration."""
+    assert results is not None, done.stderr
+    for backend in GPU_BACKENDS + (() if torch_installed else ("torch-cpu",)):
+        if backend in results["skipped"]:
+            reason = results["skipped"][backend]
+            assert isinstance(reason, str) and len(reason) > 10
+            assert f"skipped {backend}: {reason}" in done.stdout
+            assert f"skipping {backend}: {reason}" in done.stderr
+            assert not rows_of(results, backend)
+            assert not any(line.split()[2:3] == [backend] for line in done.stdout.splitlines())
+        else:  # a machine with the library and the GPU: then it is measured
+            assert len(rows_of(results, backend)) == rows_when_measured

@@ -9,7 +9,8 @@ import statistics
 
 import pytest
 
-from helpers_benchmarks import GPU_BACKENDS, assert_readable_png, close, quick_run, rows_of, run_script
+from helpers_benchmarks import (assert_readable_png, assert_unavailable_backends_skipped, close, quick_run, rows_of,
+                                run_script)
 
 QUICK_MODELS = ("deep", "simple")
 QUICK_BATCH_SIZES = (32, 256)
@@ -41,16 +42,7 @@ def test_quick_run_succeeds_and_prints_the_table(quick):
 
 def test_unavailable_backends_are_skipped_with_a_reason(quick):
     done, results, _ = quick
-    assert results is not None, done.stderr
-    candidates = GPU_BACKENDS + (() if TORCH_INSTALLED else ("torch-cpu",))
-    for backend in candidates:
-        if backend in results["skipped"]:
-            reason = results["skipped"][backend]
-            assert isinstance(reason, str) and len(reason) > 10
-            assert f"skipped {backend}: {reason}" in done.stdout
-            assert not rows_of(results, backend)
-        else:  # a machine with the library and the GPU: then it is measured
-            assert len(rows_of(results, backend)) == len(QUICK_MODELS) * len(QUICK_BATCH_SIZES)
+    assert_unavailable_backends_skipped(done, results, TORCH_INSTALLED, len(QUICK_MODELS) * len(QUICK_BATCH_SIZES))
 
 
 def test_json_describes_machine_method_and_models(quick):
