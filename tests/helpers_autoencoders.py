@@ -1,5 +1,6 @@
 """Shared by tests/test_autoencoders_*.py: the PyTorch twins of our models, test images, tiny IDX
-data sets for the command line, and a sandbox in which the command line can never reach the network.
+data sets for the command line, a sandbox in which the command line can never reach the network, and
+a model-plus-loss objective for gradcheck.
 
 The PyTorch reference lives only in the tests (DESIGN.md); torch is imported lazily, so the files that
 do not compare with it run without it.
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy
 import pytest
+
+import nn
 from conftest import assert_close, relative_error  # noqa: F401  (one definition, shared by all tests)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,3 +224,25 @@ def single_threaded_blas():
         yield
     if torch is not None:
         torch.set_num_threads(threads)
+
+
+class PenalizedObjective(nn.Module):
+    """J(x, *more) = loss(model(x, *more), target) [+ model.penalty] as a (1,) array (MSE unless another
+    loss is given): gradcheck then sees the code penalty's gradient (or the VAE's KL) through
+    model.backward, which a plain <u, model(x)> check could not. Extra inputs (the VAE's eps) carry
+    no gradient: gradcheck holds them constant."""
+
+    def __init__(self, model, target, loss=None, with_penalty=True):
+        self.model, self.target, self.with_penalty = model, target, with_penalty
+        self.loss = loss if loss is not None else nn.MSELoss()
+
+    def forward(self, x, *more):
+        value = float(self.loss(self.model(x, *more), self.target.astype(x.dtype)))
+        return numpy.array([value + (self.model.penalty if self.with_penalty else 0.0)], dtype=x.dtype)
+
+    def backward(self, grad_output):
+        scale = float(grad_output[0])
+        grad_input = self.model.backward(self.loss.backward(1.0)) * scale
+        for parameter in self.model.parameters():
+            parameter.grad *= scale
+        return grad_input

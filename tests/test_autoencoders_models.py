@@ -13,8 +13,8 @@ import nn
 from autoencoders import (Autoencoder, DeepAutoencoder, DenoisingAutoencoder, GaussianNoise, L1CodePenalty,
                           OvercompleteAutoencoder, SimpleAutoencoder)
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import (assert_close, copy_torch_weights, mnist_images, torch_autoencoder,
-                                  torch_state_as_numpy)
+from helpers_autoencoders import (PenalizedObjective, assert_close, copy_torch_weights, mnist_images,
+                                  torch_autoencoder, torch_state_as_numpy)
 
 DEEP_KEYS = [f"{half}.{index}.{kind}" for half in ("encoder", "decoder") for index in (0, 2, 4, 6, 8)
              for kind in ("weight", "bias")]
@@ -224,27 +224,6 @@ def test_gradcheck_small_deep_autoencoder():
     # sizes 20-8-6-3 and back: three Linear layers each way, every weight and bias checked, and the input
     assert {check.name for check in report.checks} == {"input 0", *model.state_dict()}
     assert len(report.checks) == 13
-
-
-class PenalizedObjective(nn.Module):
-    """J(x) = mse(model(x), target) + the model's code penalty, as a (1,) array: its gradient through
-    model.backward must include the penalty's, which a plain <u, model(x)> check could not see."""
-
-    def __init__(self, model, target):
-        self.model = model
-        self.loss = nn.MSELoss()
-        self.target = target
-
-    def forward(self, x):
-        value = float(self.loss(self.model(x), self.target.astype(x.dtype))) + self.model.penalty
-        return numpy.array([value], dtype=x.dtype)
-
-    def backward(self, grad_output):
-        scale = float(grad_output[0])
-        grad_input = self.model.backward(self.loss.backward(1.0)) * scale
-        for parameter in self.model.parameters():
-            parameter.grad *= scale
-        return grad_input
 
 
 def penalized_overcomplete():

@@ -17,7 +17,7 @@ from autoencoders.checkpoint import load_checkpoint
 from autoencoders.cli import _checkpoint_config, build_model
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import (assert_close, cli_sandbox, copy_torch_weights, load_npz, mnist_images, run_cli,
+from helpers_autoencoders import (PenalizedObjective, assert_close, cli_sandbox, copy_torch_weights, load_npz, mnist_images, run_cli,
                                   torch_state_as_numpy, write_data_dir)
 
 RTOL = 1e-8
@@ -137,24 +137,6 @@ def test_twenty_adam_steps_through_fit_match_torch(sparsity):
     theirs = torch_state_as_numpy(reference)
     for name, value in ours.state_dict().items():
         assert_close(value, theirs[name], RTOL, f"parameter {name} after {steps} Adam steps")
-
-
-class PenalizedObjective(nn.Module):
-    """J(x) = mse(model(x), target) + model.penalty as a (1,) array, so gradcheck sees the penalty."""
-
-    def __init__(self, model, target):
-        self.model, self.target, self.loss = model, target, nn.MSELoss()
-
-    def forward(self, x):
-        value = float(self.loss(self.model(x), self.target.astype(x.dtype))) + self.model.penalty
-        return numpy.array([value], dtype=x.dtype)
-
-    def backward(self, grad_output):
-        scale = float(grad_output[0])
-        grad_input = self.model.backward(self.loss.backward(1.0)) * scale
-        for parameter in self.model.parameters():
-            parameter.grad *= scale
-        return grad_input
 
 
 def small_objective(sparsity):

@@ -20,7 +20,7 @@ import nn
 from autoencoders import VariationalAutoencoder, elbo_terms, fit, negative_elbo
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import (assert_close, cli_sandbox, copy_torch_weights, error_lines, load_npz, mnist_images,
+from helpers_autoencoders import (PenalizedObjective, assert_close, cli_sandbox, copy_torch_weights, error_lines, load_npz, mnist_images,
                                   run_cli, torch_state_as_numpy, write_data_dir)
 
 RTOL = 1e-8
@@ -179,32 +179,12 @@ def test_twenty_adam_steps_through_fit_match_torchs_training_loop():
 
 
 # --- finite differences, eps held fixed -------------------------------------------------------------
-class VAEObjective(nn.Module):
-    """J(x, eps) = BCE_sum(model(x, eps), target) [+ model.penalty], as a (1,) array. eps is a second
-    input without a gradient: gradcheck holds it constant, so J is a deterministic function."""
-
-    def __init__(self, model, target, with_kl=True):
-        self.model, self.target, self.with_kl = model, target, with_kl
-        self.loss = nn.BCELoss(reduction="sum")
-
-    def forward(self, x, eps=None):
-        value = float(self.loss(self.model(x, eps), self.target.astype(x.dtype)))
-        return numpy.array([value + (self.model.penalty if self.with_kl else 0.0)], dtype=x.dtype)
-
-    def backward(self, grad_output):
-        scale = float(grad_output[0])
-        grad_input = self.model.backward(self.loss.backward(1.0)) * scale
-        for parameter in self.model.parameters():
-            parameter.grad *= scale
-        return grad_input
-
-
 def small_objective(with_kl=True):
     nn.manual_seed(3)
     model = VariationalAutoencoder(input_dim=12, hidden=8, latent_dim=3, dtype="float64", seed=0)
     rng = numpy.random.default_rng(4)
     x, target, eps = rng.uniform(0, 1, (5, 12)), rng.uniform(0, 1, (5, 12)), rng.standard_normal((5, 3))
-    return VAEObjective(model, target, with_kl), x, eps
+    return PenalizedObjective(model, target, nn.BCELoss(reduction="sum"), with_penalty=with_kl), x, eps
 
 
 def test_gradcheck_small_vae_with_eps_held_fixed():
