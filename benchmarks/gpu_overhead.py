@@ -10,11 +10,16 @@ Python to issue the next kernel, and fewer or cheaper launches are what speeds i
 kernels of one step (torch.profiler for both, as it sees every CUDA launch in the process).
 Needs CuPy, PyTorch and a GPU; prints a table (milliseconds per step, medians over the repeats).
 """
-import argparse
 import statistics
 import sys
 
-from benchmarks import workloads
+import nn
+from autoencoders.arguments import number_type
+
+from . import workloads
+from .throughput import _batch_sizes, _names, _Parser
+
+PROG = "python -m benchmarks.gpu_overhead"
 
 
 def _kernels_per_step(torch, step):
@@ -29,21 +34,28 @@ def _kernels_per_step(torch, step):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_overhead", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="deep,simple")
-    parser.add_argument("--batch-sizes", default="256,2048,8192")
-    parser.add_argument("--repeats", type=int, default=200)
+    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=_names(list(workloads.MODELS), "model"), default=["deep", "simple"],
+                        help="comma-separated, from " + ",".join(workloads.MODELS) + " (deep,simple)")
+    parser.add_argument("--batch-sizes", type=_batch_sizes, default=[256, 2048, 8192],
+                        help="comma-separated positive integers (256,2048,8192)")
+    parser.add_argument("--repeats", type=number_type(int, at_least=1), default=200, help="timed calls per row (200)")
     args = parser.parse_args(argv)
     try:
         import cupyx.profiler
         import torch
     except ImportError as error:
-        print(f"gpu_overhead: needs CuPy and PyTorch with a GPU ({error})", file=sys.stderr)
+        print(f"{PROG}: needs CuPy and PyTorch with a GPU ({error}); run it on a machine with an NVIDIA GPU",
+              file=sys.stderr)
+        return 2
+    if not nn.gpu_available() or not torch.cuda.is_available():
+        print(f"{PROG}: CuPy or PyTorch {torch.__version__} sees no CUDA GPU; run it on a machine with an NVIDIA GPU",
+              file=sys.stderr)
         return 2
     print(f"{'model':8} {'batch':>6} {'backend':12} {'host ms':>9} {'device ms':>10} {'kernels':>8}")
-    for name in args.models.split(","):
+    for name in args.models:
         spec = workloads.MODELS[name]
-        for batch_size in (int(size) for size in args.batch_sizes.split(",")):
+        for batch_size in args.batch_sizes:
             for backend in ("engine-cupy", "torch-cuda"):
                 runner = workloads.make_runner(backend, spec, batch_size, seed=0, torch=torch)
                 with runner.mode("train"):
