@@ -198,7 +198,7 @@ def write_report(model, config, history, test, test_images, data, out, seconds):
         "training_seconds": seconds,
         "versions": _versions(),
     }
-    metrics.update(_model_metrics(model, test_images))
+    metrics.update(_model_metrics(model, test_images, config))
     metrics_path = os.path.join(out, "metrics.json")
     atomic_write(metrics_path, lambda handle: handle.write(json.dumps(metrics, indent=2).encode()))
     return [metrics_path] + draw_figures(model, config, history, test, test_images, out)
@@ -220,15 +220,15 @@ def draw_figures(model, config, history, test, test_images, out):
     return paths
 
 
-def _model_metrics(model, test_images):
-    """What only some models have: the VAE's test loss in nats, the sparse code's mean activation."""
+def _model_metrics(model, test_images, config):
+    """What only some models have: the VAE's test loss in nats, the sparse code's mean activation
+    (also when the sparse model is wrapped for denoising, hence the configuration decides)."""
     if isinstance(model, VariationalAutoencoder):
         reconstruction, kl = elbo_terms(model, test_images)
         return {"test_loss_nats": reconstruction + kl, "test_reconstruction_nats": reconstruction, "test_kl_nats": kl}
-    if isinstance(model, SparseAutoencoder):
+    if config["model"] == "sparse":
         codes = backend.to_numpy(encode(model, test_images)).astype(numpy.float64)
-        target = getattr(model.code_penalty, "target", None)
-        return {"mean_code_activation": float(codes.mean()), "sparsity_target": target}
+        return {"mean_code_activation": float(codes.mean()), "sparsity_target": config["sparsity_target"]}
     return {}
 
 
@@ -240,8 +240,11 @@ def _check_resume_options(args, config):
         given = getattr(args, name, None)
         if given is not None and given != config.get(name):
             option = "--" + name.replace("_", "-")
-            raise UsageError(f"{option} {given} differs from the resumed run's {config.get(name)!r}; a resumed run "
-                             f"keeps its configuration: leave {option} out, or start a new run without --resume")
+            stored = (f"the resumed run's {config.get(name)!r}" if config.get(name) is not None
+                      else f"the resumed run, which has no {option} (a {config['model']} model"
+                           + (f", {config['sparsity']} penalty)" if config.get("sparsity") else ")"))
+            raise UsageError(f"{option} {given} differs from {stored}; a resumed run keeps its configuration: "
+                             f"leave {option} out, or start a new run without --resume")
 
 
 def _checkpoint_config(checkpoint, path):
@@ -444,7 +447,7 @@ def make_parser():
                             "or l1 (the sum of |code| per image, averaged)")
     train.add_argument("--sparsity-weight", type=number_type(float, at_least=0),
                        help="--model sparse: the penalty's weight in the loss (1e-3; 0 turns it off)")
-    train.add_argument("--sparsity-target", type=number_type(float, above=0),
+    train.add_argument("--sparsity-target", type=number_type(float, above=0, below=1),
                        help="--model sparse, kl: the mean activation each code unit is pulled to, in (0, 1) (0.05)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")

@@ -7,7 +7,8 @@ times each call of the training step twice: on the host (from the call to its re
 synchronization) and on the device (CUDA events around the call on the null stream, which both
 libraries use). When host time is close to device time the step is launch-bound: the GPU waits for
 Python to issue the next kernel, and fewer or cheaper launches are what speeds it up. Also counts the
-kernels of one step (torch.profiler for both, as it sees every CUDA launch in the process).
+kernels of one step (torch.profiler for both, as it sees every CUDA launch in the process); the count
+varies a little with the batch size, as cuBLAS picks other kernels (one or two per product) per shape.
 Needs CuPy, PyTorch and a GPU; prints a table (milliseconds per step, medians over the repeats).
 """
 import statistics
@@ -52,6 +53,8 @@ def main(argv=None):
         print(f"{PROG}: CuPy or PyTorch {torch.__version__} sees no CUDA GPU; run it on a machine with an NVIDIA GPU",
               file=sys.stderr)
         return 2
+    torch.backends.cuda.matmul.allow_tf32 = False  # full float32, as in the other benchmarks
+    torch.backends.cudnn.allow_tf32 = False
     print(f"{'model':8} {'batch':>6} {'backend':12} {'host ms':>9} {'device ms':>10} {'kernels':>8}")
     for name in args.models:
         spec = workloads.MODELS[name]

@@ -230,12 +230,23 @@ def test_sparsity_options_choose_the_penalty_and_are_kept_in_the_checkpoint(tmp_
     code, _, stderr, _ = _train_sparse(tmp_path, "--sparsity-target", "0.2", out_name="kl",
                                        resume=kl_out / "checkpoint.npz")
     assert code == 0, stderr
+    code, _, stderr, _ = _train_sparse(tmp_path, "--sparsity-target", "0.05", out_name="run",
+                                       resume=out / "checkpoint.npz")
+    assert code == 2 and "which has no --sparsity-target (a sparse model, l1 penalty)" in stderr, stderr
+
+
+def test_a_denoising_sparse_run_reports_its_code_activation(tmp_path):
+    code, _, stderr, out = _train_sparse(tmp_path, "--model", "sparse", "--noise", "masking", "--sparsity-weight", "0")
+    assert code == 0, stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["noise"] == "masking" and metrics["config"]["sparsity_weight"] == 0
+    assert 0 < metrics["mean_code_activation"] < 1 and metrics["sparsity_target"] == 0.05
 
 
 @pytest.mark.parametrize("options, message", [
     (["--model", "deep", "--sparsity", "l1"], "--sparsity is an option of --model sparse, not of --model deep"),
     (["--sparsity-weight", "0.1"], "--sparsity-weight is an option of --model sparse, not of --model deep"),
-    (["--model", "sparse", "--sparsity-target", "1"], "a number in (0, 1); got 1.0"),
+    (["--model", "sparse", "--sparsity-target", "1"], "--sparsity-target: must be finite and in (0, 1), got 1"),
     (["--model", "sparse", "--sparsity", "l1", "--sparsity-target", "0.1"], "the L1 penalty has none"),
     (["--model", "sparse", "--sparsity-weight", "-1"], "must be finite and >= 0, got -1"),
     (["--model", "sparse", "--sparsity", "tv"], "invalid choice: 'tv'"),
