@@ -43,11 +43,9 @@ import numpy
 
 import nn
 from autoencoders import ConvAutoencoder
-from autoencoders.arguments import number_type
 
-from . import machine, report, timing, workloads
+from . import machine, options, report, timing, workloads
 # The option parsing of the throughput benchmark: one-line errors with status 2, the same checks.
-from .throughput import _batch_sizes, _names, _Parser, check_output_path
 from .workloads import BACKENDS, DEVICE_OF_BACKEND, TORCH_COUNTERPART
 
 PROG = "python -m benchmarks.conv"
@@ -309,19 +307,15 @@ METHOD = {
 }
 
 
-def _log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
 def run(settings):
     started = time.perf_counter()
-    available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], _log)
+    available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], options.log)
     errors = []
     configurations = [(name, batch_size) for name in settings["cases"] for batch_size in settings["batch_sizes"]]
     rows = timing.measure_each(
         configurations if available else [],
         lambda name, batch_size: measure_case(CASES[name], batch_size, available, settings, torch, errors, warnings),
-        errors, _log)
+        errors, options.log)
     description["load_average_at_end"] = machine.load_average()
     return {
         "schema": "benchmarks.conv/1",
@@ -432,31 +426,22 @@ def write_plot(results, path, scale="log"):
 
 # --- options ------------------------------------------------------------------------------------------------
 def build_parser():
-    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+    parser = options.Parser(prog=PROG, description=__doc__.split("\n\n")[0],
                      epilog="Defaults: " + ", ".join(f"{key}={value}" for key, value in FULL.items())
                      + "; --quick: " + ", ".join(f"{key}={value}" for key, value in QUICK.items())
                      + ". Options given explicitly override --quick.")
-    parser.add_argument("--cases", type=_names(list(CASES), "case"), default=list(CASES),
+    parser.add_argument("--cases", type=options.names(list(CASES), "case"), default=list(CASES),
                         help=f"comma-separated, from {','.join(CASES)} (default: all)")
-    parser.add_argument("--batch-sizes", type=_batch_sizes, help="comma-separated positive integers")
-    parser.add_argument("--backends", type=_names(BACKENDS, "backend"), default=list(BACKENDS),
-                        help=f"comma-separated, from {','.join(BACKENDS)} (default: all; missing ones are skipped)")
-    parser.add_argument("--repeats", type=number_type(int, at_least=1), help="timed blocks per backend, case and batch size")
-    parser.add_argument("--warmup", type=number_type(int, at_least=0), help="untimed steps before calibration")
-    parser.add_argument("--block-seconds", type=number_type(float, above=0, at_most=60), help="the shortest a timed block may last")
-    parser.add_argument("--quick", action="store_true", help="batch 32 only, 3 repeats, short blocks (for CI)")
-    parser.add_argument("--json", metavar="PATH", help="write every measurement, the method and the machine here")
-    parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the engine/torch ratios")
+    options.add_timing_options(parser, "backend, case and batch size",
+                               quick_help="batch 32 only, 3 repeats, short blocks (for CI)",
+                               plot_help="write a PNG bar chart of the engine/torch ratios")
     parser.add_argument("--plot-scale", choices=("log", "linear"), default="log",
                         help="the ratio axis of the plot (default: log)")
     return parser
 
 
 def resolve_settings(args):
-    settings = dict(QUICK if args.quick else FULL)
-    for key in ("batch_sizes", "repeats", "warmup", "block_seconds"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
+    settings = options.settings_from(args, FULL, QUICK, ("batch_sizes", "repeats", "warmup", "block_seconds"))
     settings.update(cases=args.cases, backends=args.backends, quick=args.quick, seed=SEED)
     return settings
 
@@ -464,19 +449,19 @@ def resolve_settings(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_output_path(parser, "--json", args.json)
-    check_output_path(parser, "--plot", args.plot)
+    options.check_output_path(parser, "--json", args.json)
+    options.check_output_path(parser, "--plot", args.plot)
     results = run(resolve_settings(args))
     print(format_results(results), flush=True)
     if args.json:
         report.write_json(results, args.json)
-        _log(f"wrote {args.json}")
+        options.log(f"wrote {args.json}")
     if args.plot:
         if any(row["ratio_to_torch"] for row in results["measurements"]):
             write_plot(results, args.plot, args.plot_scale)
-            _log(f"wrote {args.plot}")
+            options.log(f"wrote {args.plot}")
         else:
-            _log(f"no engine/torch pairs measured: {args.plot} not written")
+            options.log(f"no engine/torch pairs measured: {args.plot} not written")
     return 1 if results["errors"] else 0
 
 

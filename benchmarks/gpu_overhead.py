@@ -17,8 +17,7 @@ import sys
 import nn
 from autoencoders.arguments import number_type
 
-from . import workloads
-from .throughput import _batch_sizes, _names, _Parser
+from . import options, workloads
 
 PROG = "python -m benchmarks.gpu_overhead"
 
@@ -35,10 +34,10 @@ def _kernels_per_step(torch, step):
 
 
 def main(argv=None):
-    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=_names(list(workloads.MODELS), "model"), default=["deep", "simple"],
+    parser = options.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=options.names(list(workloads.MODELS), "model"), default=["deep", "simple"],
                         help="comma-separated, from " + ",".join(workloads.MODELS) + " (deep,simple)")
-    parser.add_argument("--batch-sizes", type=_batch_sizes, default=[256, 2048, 8192],
+    parser.add_argument("--batch-sizes", type=options.batch_sizes, default=[256, 2048, 8192],
                         help="comma-separated positive integers (256,2048,8192)")
     parser.add_argument("--repeats", type=number_type(int, at_least=1), default=200, help="timed calls per row (200)")
     args = parser.parse_args(argv)

@@ -40,13 +40,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
-from autoencoders.arguments import number_type
-
-from . import machine, report, timing, workloads
-from .workloads import BACKENDS, DEVICE_OF_BACKEND, MODELS, TORCH_COUNTERPART
+from . import machine, options, report, timing, workloads
+from .workloads import DEVICE_OF_BACKEND, MODELS, TORCH_COUNTERPART
 
 PROG = "python -m benchmarks.throughput"
 GEMM_SIZE = 2048
@@ -59,93 +56,27 @@ REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # --- options -------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        """One line on stderr and exit status 2 (argparse would print the usage first)."""
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _names(choices, what):
-    def parse(text):
-        names = [name.strip() for name in text.split(",")]
-        for name in names:
-            if not name:
-                raise argparse.ArgumentTypeError(f"empty {what} name in {text!r}")
-            if name not in choices:
-                raise argparse.ArgumentTypeError(f"unknown {what} {name!r}: choose from {','.join(choices)}")
-        if len(set(names)) != len(names):
-            raise argparse.ArgumentTypeError(f"a {what} is listed twice in {text!r}")
-        return names
-    return parse
-
-
-def _batch_sizes(text):
-    sizes = []
-    for item in text.split(","):
-        try:
-            size = int(item.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"batch size {item.strip()!r} in {text!r} is not an integer") from None
-        if size <= 0:
-            raise argparse.ArgumentTypeError(f"batch size {size} in {text!r} must be positive")
-        sizes.append(size)
-    if len(set(sizes)) != len(sizes):
-        raise argparse.ArgumentTypeError(f"a batch size is listed twice in {text!r}")
-    return sizes
-
-
 def build_parser():
-    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+    parser = options.Parser(prog=PROG, description=__doc__.split("\n\n")[0],
                      epilog="Defaults: " + ", ".join(f"{key}={value}" for key, value in FULL.items())
                      + "; --quick: " + ", ".join(f"{key}={value}" for key, value in QUICK.items())
                      + ". Options given explicitly override --quick.")
-    parser.add_argument("--models", type=_names(list(MODELS), "model"),
+    parser.add_argument("--models", type=options.names(list(MODELS), "model"),
                         help=f"comma-separated, from {','.join(MODELS)}")
-    parser.add_argument("--batch-sizes", type=_batch_sizes, help="comma-separated positive integers")
-    parser.add_argument("--backends", type=_names(BACKENDS, "backend"), default=list(BACKENDS),
-                        help=f"comma-separated, from {','.join(BACKENDS)} (default: all; missing ones are skipped)")
-    parser.add_argument("--repeats", type=number_type(int, at_least=1), help="timed blocks per backend and configuration")
-    parser.add_argument("--warmup", type=number_type(int, at_least=0), help="untimed steps before calibration")
-    parser.add_argument("--block-seconds", type=number_type(float, above=0, at_most=60), help="the shortest a timed block may last")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and few repeats (a smoke test for CI)")
-    parser.add_argument("--json", metavar="PATH", help="write every measurement, the method and the machine here")
-    parser.add_argument("--plot", metavar="PATH", help="write a PNG of training throughput against batch size")
+    options.add_timing_options(parser, "backend and configuration",
+                               quick_help="tiny sizes and few repeats (a smoke test for CI)",
+                               plot_help="write a PNG of training throughput against batch size")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--child", nargs=4, metavar=("MODEL", "BATCH", "BACKEND", "STEPS"), help=argparse.SUPPRESS)
     return parser
 
 
-def check_output_path(parser, option, path):
-    """Fail before measuring, not after, when an output file cannot be written: make its folder
-    and a temporary file in it (removed at once)."""
-    if path is None:
-        return
-    if os.path.isdir(path):
-        parser.error(f"{option} {path!r} is a directory; give a file name")
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        descriptor, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
-        os.close(descriptor)
-        os.remove(probe)
-    except OSError as error:
-        parser.error(f"{option} {path!r} cannot be written: {error.strerror or error}")
-
-
 def resolve_settings(args):
     """The options with --quick or the full defaults filled in where none was given."""
-    defaults = QUICK if args.quick else FULL
-    settings = dict(defaults)
-    for key in ("models", "batch_sizes", "repeats", "warmup", "block_seconds"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
+    settings = options.settings_from(args, FULL, QUICK, ("models", "batch_sizes", "repeats", "warmup", "block_seconds"))
     settings.update(backends=args.backends, quick=args.quick, memory=not args.no_memory, seed=SEED,
                     gemm_size=GEMM_SIZE)
     return settings
-
-
-def _log(message):
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- peak memory, one process per configuration -----------------------------------------------------------
@@ -358,12 +289,12 @@ METHOD = {
 
 def run(settings):
     started = time.perf_counter()
-    available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], _log)
+    available, skipped, torch, cupy, description, warnings = machine.prepare(settings["backends"], options.log)
     errors = []
     summaries = {name: workloads.model_summary(MODELS[name]) for name in settings["models"]}
     libraries = ceiling_libraries(available, cupy)
     if libraries:
-        _log(f"measuring the GEMM ceiling ({settings['gemm_size']}^3, float32) ...")
+        options.log(f"measuring the GEMM ceiling ({settings['gemm_size']}^3, float32) ...")
     ceilings_at_start = {device: gemm_entry(library, settings, torch, cupy) for device, library in libraries.items()}
     reference = {"torch-cpu": gemm_entry("torch-cpu", settings, torch, cupy)} if "torch-cpu" in available else {}
     configurations = [(name, batch_size) for name in settings["models"] for batch_size in settings["batch_sizes"]]
@@ -371,9 +302,9 @@ def run(settings):
         configurations if available else [],
         lambda name, batch_size: measure_configuration(MODELS[name], batch_size, available, settings, torch,
                                                        errors, warnings),
-        errors, _log)
+        errors, options.log)
     if libraries:
-        _log("measuring the GEMM ceiling again ...")
+        options.log("measuring the GEMM ceiling again ...")
     ceilings_at_end = {device: gemm_entry(library, settings, torch, cupy) for device, library in libraries.items()}
     ceilings = combine_ceilings(ceilings_at_start, ceilings_at_end, warnings)
     apply_ceilings(rows, ceilings, summaries)
@@ -385,7 +316,7 @@ def run(settings):
                 row["memory"] = {"skipped": f"--quick measures memory at the largest batch size ({largest}) only"}
         cpu_rows = [row for row in cpu_rows if row["batch_size"] == largest]
     if settings["memory"] and cpu_rows:
-        _log(f"measuring peak memory in {len(cpu_rows)} subprocesses ...")
+        options.log(f"measuring peak memory in {len(cpu_rows)} subprocesses ...")
         workers = max(1, min(4, description["cpu"].get("usable") or 1))
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             memories = pool.map(lambda row: measure_memory(row["model"], row["batch_size"], row["backend"],
@@ -429,20 +360,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         return run_child(*args.child)
-    check_output_path(parser, "--json", args.json)
-    check_output_path(parser, "--plot", args.plot)
+    options.check_output_path(parser, "--json", args.json)
+    options.check_output_path(parser, "--plot", args.plot)
     settings = resolve_settings(args)
     results = run(settings)
     print(report.format_results(results), flush=True)
     if args.json:
         report.write_json(results, args.json)
-        _log(f"wrote {args.json}")
+        options.log(f"wrote {args.json}")
     if args.plot:
         if results["measurements"]:
             report.write_plot(results, args.plot)
-            _log(f"wrote {args.plot}")
+            options.log(f"wrote {args.plot}")
         else:
-            _log(f"no measurements: {args.plot} not written")
+            options.log(f"no measurements: {args.plot} not written")
     return 1 if results["errors"] else 0
 
 
