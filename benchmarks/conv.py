@@ -297,13 +297,7 @@ METHOD = {
                  "max|engine - torch| / max|torch| (max|engine - torch| where torch's is all zeros) of the "
                  "output, dL/dx and each parameter gradient (for the autoencoder: the initial loss); a value "
                  f"above {AGREEMENT_RTOL} is reported as a warning",
-    "timing": timing.__doc__.strip().replace("\n", " "),
-    "synchronization": "GPU rows: cupy.cuda.Device().synchronize() / torch.cuda.synchronize() before each clock read",
-    "samples_per_second": "batch size * steps per block / block seconds, per repeat; median, min and max over repeats",
-    "ratio": "per repeat i: (engine samples/s in repeat i) / (torch samples/s in repeat i), same device; "
-             "the median, min and max of those pairs; above 1 the engine is faster",
-    "threads": "NumPy's BLAS keeps its own thread count (read with threadpoolctl); torch.set_num_threads is "
-               "given the same number; both run in one process",
+    **timing.METHOD,
 }
 
 

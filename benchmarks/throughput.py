@@ -268,11 +268,6 @@ METHOD = {
                       "model is a torch.nn.Sequential with the engine model's structure and state-dict names, "
                       "loaded with its initial weights; one batch of uniform [0, 1) values, 784 per sample, the "
                       "same for every backend, reused every step; the loss is never read back inside a block",
-    "timing": timing.__doc__.strip().replace("\n", " "),
-    "synchronization": "GPU rows: cupy.cuda.Device().synchronize() / torch.cuda.synchronize() before each clock read",
-    "samples_per_second": "batch size * steps per block / block seconds, per repeat; median, min and max over repeats",
-    "ratio": "per repeat i: (engine samples/s in repeat i) / (torch samples/s in repeat i), same device; "
-             "the median of those pairs",
     "flops": workloads.flops_per_sample.__doc__.strip(),
     "ceiling": "float32 GEMM (n x n) @ (n x n), 2 n^3 FLOPs, one untimed then a few timed, before the models and "
                "again after them; the median of all timed ones; NumPy for CPU rows, CuPy for GPU rows; "
@@ -282,8 +277,7 @@ METHOD = {
               "process per CPU configuration that imports the libraries, builds the model, optimizer and "
               "batch, runs a few training steps and one forward pass; rss_after_imports_mib is the same measure "
               "before the model is built",
-    "threads": "NumPy's BLAS keeps its own thread count (read with threadpoolctl); torch.set_num_threads is "
-               "given the same number; both run in one process, so process-wide settings apply to both",
+    **timing.METHOD,
 }
 
 

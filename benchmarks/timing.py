@@ -13,6 +13,17 @@ import time
 
 MAX_CALIBRATION_STEPS = 1 << 20
 
+# The method entries every benchmark's JSON shares (each adds its own steps, data and extras).
+METHOD = {
+    "timing": __doc__.strip().replace("\n", " "),
+    "synchronization": "GPU rows: cupy.cuda.Device().synchronize() / torch.cuda.synchronize() before each clock read",
+    "samples_per_second": "batch size * steps per block / block seconds, per repeat; median, min and max over repeats",
+    "ratio": "per repeat i: (engine samples/s in repeat i) / (torch samples/s in repeat i), same device; "
+             "the median, min and max of those pairs; above 1 the engine is faster",
+    "threads": "NumPy's BLAS keeps its own thread count (read with threadpoolctl); torch.set_num_threads is "
+               "given the same number; both run in one process, so process-wide settings apply to both",
+}
+
 
 def summary(values):
     """{"median", "min", "max"} of a list of numbers."""
