@@ -60,3 +60,18 @@ def assert_unavailable_backends_skipped(done, results, torch_installed, rows_whe
             assert not any(line.split()[2:3] == [backend] for line in done.stdout.splitlines())
         else:  # a machine with the library and the GPU: then it is measured
             assert len(rows_of(results, backend)) == rows_when_measured
+
+
+def assert_machine_described(results, torch_installed):
+    """The machine block both benchmarks write, and the method entries they share (timing.METHOD)."""
+    assert results["errors"] == []
+    machine = results["machine"]
+    assert machine["cpu"]["model"] and machine["cpu"]["logical"] >= 1
+    assert machine["blas_threads"] >= 1
+    assert machine["versions"]["numpy"] and machine["versions"]["python"] and machine["date"]
+    assert "gpu" in machine and "torch" in machine["versions"] and "cupy" in machine["versions"]
+    if torch_installed:  # torch got NumPy's BLAS thread count, and computes in full float32 on a GPU
+        assert machine["torch"]["threads"] == machine["blas_threads"]
+        assert machine["torch"]["tf32"] == {"matmul": False, "cudnn": False}
+    for key in ("timing", "synchronization", "samples_per_second", "ratio", "threads"):
+        assert isinstance(results["method"][key], str) and len(results["method"][key]) > 40, key

@@ -10,8 +10,8 @@ import statistics
 
 import pytest
 
-from helpers_benchmarks import (GPU_BACKENDS, assert_readable_png, assert_unavailable_backends_skipped, close, quick_run,
-                                rows_of, run_script)
+from helpers_benchmarks import (GPU_BACKENDS, assert_machine_described, assert_readable_png,
+                                assert_unavailable_backends_skipped, close, quick_run, rows_of, run_script)
 
 CASES = ("conv1", "conv2", "convt1", "convt2", "maxpool", "upsample", "autoencoder")
 QUICK_BATCH_SIZES = (32,)
@@ -66,14 +66,7 @@ def test_json_describes_machine_method_and_config(quick):
                 "measurements", "errors", "warnings"):
         assert key in results, key
     assert results["schema"] == "benchmarks.conv/1"
-    assert results["errors"] == []
-    machine = results["machine"]
-    assert machine["cpu"]["model"] and machine["cpu"]["logical"] >= 1
-    assert machine["blas_threads"] >= 1
-    assert machine["versions"]["numpy"] and machine["versions"]["python"] and machine["date"]
-    assert "gpu" in machine and "torch" in machine["versions"] and "cupy" in machine["versions"]
-    if TORCH_INSTALLED:  # torch got NumPy's BLAS thread count
-        assert machine["torch"]["threads"] == machine["blas_threads"]
+    assert_machine_described(results, TORCH_INSTALLED)
     config = results["config"]
     assert config["quick"] is True and config["cases"] == list(CASES)
     assert config["batch_sizes"] == list(QUICK_BATCH_SIZES) and config["repeats"] == QUICK_REPEATS
