@@ -176,15 +176,25 @@ def test_the_penalty_makes_the_code_sparser():
 
 
 # --- the command line ----------------------------------------------------------------------------------
-def test_train_sparse_from_the_command_line(tmp_path):
+def _train_sparse(tmp_path, *options, out_name="run", resume=None, epochs=1):
+    """``python -m autoencoders train`` on a tiny data set in a sandbox -> (code, stdout, stderr, out folder);
+    a download attempt fails the test."""
     data = tmp_path / "data"
-    write_data_dir(data, train_count=96, test_count=64)
-    out = tmp_path / "run"
+    if not data.exists():
+        write_data_dir(data, train_count=96, test_count=64)
+    out = tmp_path / out_name
+    arguments = ["train", "--quiet", "--limit", 64, "--epochs", epochs, "--out", out, *options]
+    if resume is not None:
+        arguments += ["--resume", resume]
     with cli_sandbox(data, tmp_path) as downloads:
-        code, stdout, stderr = run_cli(["train", "--quiet", "--model", "sparse", "--limit", 64, "--epochs", 2,
-                                        "--out", out])
-    assert code == 0, stderr
+        code, stdout, stderr = run_cli(arguments)
     assert downloads == []
+    return code, stdout, stderr, out
+
+
+def test_train_sparse_from_the_command_line(tmp_path):
+    code, _, stderr, out = _train_sparse(tmp_path, "--model", "sparse", epochs=2)
+    assert code == 0, stderr
     assert set(os.listdir(out)) == {"loss.png", "reconstructions.png", "latent.png", "metrics.json", "checkpoint.npz"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["model"] == "sparse" and metrics["config"]["latent_dim"] == 64
@@ -194,19 +204,6 @@ def test_train_sparse_from_the_command_line(tmp_path):
     assert checkpoint["model/encoder.0.weight"].shape == (64, 784)
     # The training loss includes the penalty, the test loss is the reconstruction's MSE alone.
     assert metrics["final_test_mse"] == pytest.approx(metrics["epochs"][-1]["test_loss"], rel=1e-4)
-
-
-def _train_sparse(tmp_path, *options, out_name="run", resume=None):
-    data = tmp_path / "data"
-    if not data.exists():
-        write_data_dir(data, train_count=96, test_count=64)
-    out = tmp_path / out_name
-    arguments = ["train", "--quiet", "--limit", 64, "--epochs", 1, "--out", out, *options]
-    if resume is not None:
-        arguments += ["--resume", resume]
-    with cli_sandbox(data, tmp_path):
-        code, stdout, stderr = run_cli(arguments)
-    return code, stdout, stderr, out
 
 
 def test_sparsity_options_choose_the_penalty_and_are_kept_in_the_checkpoint(tmp_path):
