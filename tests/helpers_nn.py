@@ -1,5 +1,6 @@
 """Helpers of the nn test suite: the strict array backend, the backends parity tests run on, and the
-catalogues of modules and losses with their torch counterparts.
+catalogues of modules and losses with their torch counterparts, and the one parity check of a module
+against its torch twin.
 
 The strict backend stands in for CuPy where there is no GPU: ``StrictArray`` is a NumPy array that,
 like a CuPy array, refuses to meet a plain NumPy array in any operation. A layer that leaks NumPy
@@ -12,6 +13,7 @@ from typing import Callable
 import numpy
 import pytest
 import torch
+from conftest import assert_close
 
 import nn
 
@@ -197,6 +199,27 @@ def random_shape(rng, size):
 
 def torch_parameters(reference):
     return dict(reference.named_parameters())
+
+
+def check_against_torch(ours, reference, x, backend, dtype, rng):
+    """Forward, input gradient and every parameter gradient of ours against torch, one random upstream."""
+    x_torch = torch.from_numpy(x.copy()).requires_grad_()
+    y = ours(backend.array(x))
+    y_torch = reference(x_torch)
+    grad_output = rng.standard_normal(tuple(y_torch.shape)).astype(dtype)
+    grad_input = ours.backward(backend.array(grad_output))
+    y_torch.backward(torch.from_numpy(grad_output))
+
+    rtol = RTOL[dtype]
+    assert tuple(y.shape) == tuple(y_torch.shape)
+    assert_close(y, y_torch, rtol, "output")
+    assert_close(grad_input, x_torch.grad, rtol, "input gradient")
+    assert_backend(backend, dtype, output=y, input_gradient=grad_input)
+    torch_named = torch_parameters(reference)
+    assert [name for name, _ in ours.named_parameters()] == list(torch_named)
+    for name, parameter in ours.named_parameters():
+        assert_close(parameter.grad, torch_named[name].grad, rtol, f"gradient of {name}")
+        assert_backend(backend, dtype, **{name: parameter.data, f"{name}.grad": parameter.grad})
 
 
 def copy_torch_into_ours(reference, ours):

@@ -12,7 +12,7 @@ import torch
 
 import nn
 from conftest import assert_close
-from helpers_nn import BACKENDS, DTYPES, RTOL, TORCH_DTYPES, assert_backend, copy_torch_into_ours
+from helpers_nn import BACKENDS, DTYPES, TORCH_DTYPES, check_against_torch, copy_torch_into_ours
 
 
 # --- the cases -------------------------------------------------------------------------------------------
@@ -111,27 +111,6 @@ def distinct_values(rng, shape):
 
 
 # --- torch parity --------------------------------------------------------------------------------------
-def check_against_torch(ours, reference, x, backend, dtype, rng):
-    """Forward, input gradient and every parameter gradient of ours against torch, one random upstream."""
-    x_torch = torch.from_numpy(x.copy()).requires_grad_()
-    y = ours(backend.array(x))
-    y_torch = reference(x_torch)
-    grad_output = rng.standard_normal(tuple(y_torch.shape)).astype(dtype)
-    grad_input = ours.backward(backend.array(grad_output))
-    y_torch.backward(torch.from_numpy(grad_output))
-
-    rtol = RTOL[dtype]
-    assert tuple(y.shape) == tuple(y_torch.shape)
-    assert_close(y, y_torch, rtol, "output")
-    assert_close(grad_input, x_torch.grad, rtol, "input gradient")
-    assert_backend(backend, dtype, output=y, input_gradient=grad_input)
-    torch_named = dict(reference.named_parameters())
-    assert [name for name, _ in ours.named_parameters()] == list(torch_named)
-    for name, parameter in ours.named_parameters():
-        assert_close(parameter.grad, torch_named[name].grad, rtol, f"gradient of {name}")
-        assert_backend(backend, dtype, **{name: parameter.data, f"{name}.grad": parameter.grad})
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)

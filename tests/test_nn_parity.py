@@ -10,7 +10,7 @@ import torch
 import nn
 from conftest import assert_close
 from helpers_nn import (BACKENDS, DTYPES, LOSS_CASES, MODULE_CASES, RTOL, TORCH_DTYPES, assert_backend,
-                        copy_torch_into_ours, module_input, random_shape, torch_parameters)
+                        check_against_torch, copy_torch_into_ours, module_input, random_shape)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -20,24 +20,7 @@ def test_module_matches_torch(case, dtype, backend, nn_rng):
     ours, reference, shape = case.build(nn_rng, dtype, "medium")
     copy_torch_into_ours(reference, ours)
     ours = backend.module(ours)
-    x = module_input(case, nn_rng, shape, dtype)
-    x_torch = torch.from_numpy(x.copy()).requires_grad_()
-
-    y = ours(backend.array(x))
-    y_torch = reference(x_torch)
-    grad_output = nn_rng.standard_normal(y_torch.shape).astype(dtype)
-    grad_input = ours.backward(backend.array(grad_output))
-    y_torch.backward(torch.from_numpy(grad_output))
-
-    rtol = RTOL[dtype]
-    assert_close(y, y_torch, rtol, "output")
-    assert_close(grad_input, x_torch.grad, rtol, "input gradient")
-    assert_backend(backend, dtype, output=y, input_gradient=grad_input)
-    torch_named = torch_parameters(reference)
-    assert [name for name, _ in ours.named_parameters()] == list(torch_named)
-    for name, parameter in ours.named_parameters():
-        assert_close(parameter.grad, torch_named[name].grad, rtol, f"gradient of {name}")
-        assert_backend(backend, dtype, **{name: parameter.data, f"{name}.grad": parameter.grad})
+    check_against_torch(ours, reference, module_input(case, nn_rng, shape, dtype), backend, dtype, nn_rng)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
