@@ -227,14 +227,6 @@ def make_runner(backend, case, x, grad_output, seed, torch=None):
 
 
 # --- the measurements -------------------------------------------------------------------------------------
-def _rates(batch_size, steps, block_seconds):
-    per_repeat = [batch_size * steps / seconds for seconds in block_seconds]
-    milliseconds = [1000 * seconds / steps for seconds in block_seconds]
-    return {"steps_per_block": steps, "block_seconds": block_seconds,
-            "samples_per_second": {**timing.summary(per_repeat), "per_repeat": per_repeat},
-            "ms_per_step": {**timing.summary(milliseconds), "per_repeat": milliseconds}}
-
-
 def agreement(engine_runner, torch_runner):
     """{quantity: max|engine - torch| / max|torch|} after one untimed step of each."""
     ours, theirs = engine_runner.reference_values(), torch_runner.reference_values()
@@ -268,7 +260,7 @@ def measure_case(case, batch_size, backends, settings, torch, errors, warnings):
     for runner in runners:
         rows[runner.backend] = {"case": case.name, "batch_size": batch_size, "backend": runner.backend,
                                 "device": DEVICE_OF_BACKEND[runner.backend],
-                                **_rates(batch_size, steps[runner.backend], seconds[runner.backend]),
+                                **timing.rates(batch_size, steps[runner.backend], seconds[runner.backend]),
                                 "ratio_to_torch": None, "agreement": agreements.get(runner.backend)}
     for engine, torch_backend in TORCH_COUNTERPART.items():
         if engine in rows and torch_backend in rows:

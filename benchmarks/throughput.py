@@ -143,14 +143,6 @@ def measure_memory(model, batch_size, backend, steps):
 
 
 # --- the measurements -------------------------------------------------------------------------------------
-def _phase(batch_size, steps, block_seconds):
-    per_repeat = [batch_size * steps / seconds for seconds in block_seconds]
-    milliseconds = [1000 * seconds / steps for seconds in block_seconds]
-    return {"steps_per_block": steps, "block_seconds": block_seconds,
-            "samples_per_second": {**timing.summary(per_repeat), "per_repeat": per_repeat},
-            "ms_per_step": {**timing.summary(milliseconds), "per_repeat": milliseconds}}
-
-
 def _ratio(numerator_row, denominator_row):
     result = {}
     for kind in ("train", "forward"):
@@ -182,7 +174,7 @@ def measure_configuration(spec, batch_size, backends, settings, torch, errors, w
                "initial_loss": initial_loss[runner.backend]}
         for kind in ("train", "forward"):
             steps, seconds = timed[kind]
-            row[kind] = _phase(batch_size, steps[runner.backend], seconds[runner.backend])
+            row[kind] = timing.rates(batch_size, steps[runner.backend], seconds[runner.backend])
         row["ratio_to_torch"] = None
         row["memory"] = None
         rows[runner.backend] = row

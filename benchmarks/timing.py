@@ -35,6 +35,16 @@ def paired_ratios(numerators, denominators):
     return [numerator / denominator for numerator, denominator in zip(numerators, denominators)]
 
 
+def rates(batch_size, steps, block_seconds):
+    """Samples per second and milliseconds per step of timed blocks of ``steps`` steps each:
+    every repeat, and their median, min and max."""
+    per_repeat = [batch_size * steps / seconds for seconds in block_seconds]
+    milliseconds = [1000 * seconds / steps for seconds in block_seconds]
+    return {"steps_per_block": steps, "block_seconds": block_seconds,
+            "samples_per_second": {**summary(per_repeat), "per_repeat": per_repeat},
+            "ms_per_step": {**summary(milliseconds), "per_repeat": milliseconds}}
+
+
 def calibrate(runner, kind, target_seconds):
     """Steps per block so that a block lasts about ``target_seconds``: trial blocks double in
     length until one lasts a quarter of the target, and the count is scaled up from that one."""
