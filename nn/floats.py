@@ -11,8 +11,14 @@ benchmarks/subnormal.py).
 processor treat subnormal inputs as zero (DAZ) and write zero where a result would be subnormal
 (FTZ), as ``torch.set_flush_denormal`` does. What it changes: every float result or input whose
 magnitude is below the smallest normal number becomes 0 (with its sign); all other results are
-bit for bit the same. It applies to the calling thread only (NumPy's elementwise operations run
-there; BLAS worker threads keep their own setting) and does nothing on the GPU.
+bit for bit the same. In training that means: an m or v of a dead unit ends at 0, or stops
+decaying once its per-step decrement would be subnormal (Adam's m += (1 - beta1)(g - m), as torch
+computes it, stops below tiny / (1 - beta1), 1.2e-37 in float32), instead of creeping on through
+the subnormals; the step such an m makes, lr m_hat / (sqrt(v_hat) + eps), is below 1e-28 and
+vanishes in the rounding of any parameter above 1e-20 (tests/test_nn_floats.py checks both). It
+applies to the calling thread only (NumPy's elementwise operations run there; BLAS worker threads
+keep their own setting) and does nothing on the GPU, whose float32 units handle subnormals at
+full speed. The command line trains with it on; in Python it is off unless asked for.
 """
 import ctypes
 import ctypes.util

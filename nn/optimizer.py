@@ -10,6 +10,7 @@ small models fast. Layers never notice: they read ``p.data`` and add into ``p.gr
 """
 import math
 import numbers
+import operator
 
 from . import backend
 from .module import Parameter
@@ -94,6 +95,7 @@ class Optimizer:
         if not isinstance(entries[0], dict):
             entries = [{"params": entries}]
         self.param_groups, self._flat, self._state, self._scratch = [], [], [], []
+        self._checked = []  # per group, the hyperparameter values last checked (step re-checks any replaced)
         seen = set()
         for index, entry in enumerate(entries):
             self._add_group(entry, index, seen)
@@ -130,6 +132,7 @@ class Optimizer:
         self._flat.append(flat)
         self._state.append({"step": 0, **{name: xp.zeros_like(flat.data) for name in self.state_names(group)}})
         self._scratch.append(Scratch(flat.data))
+        self._checked.append([group[name] for name in self.defaults])
 
     def add_param_group(self, param_group):
         """Add a group (a dict with 'params' and any hyperparameters; the rest from the defaults)."""
@@ -183,10 +186,12 @@ class Optimizer:
             flat.grad.fill(0)
 
     def step(self):
-        where = type(self).__name__
         for index, (group, flat, state, scratch) in enumerate(zip(self.param_groups, self._flat, self._state,
                                                                     self._scratch)):
-            self.check_group(group, f"{where} (group {index})" if index else where)  # a scheduler may have written it
+            values = [group[name] for name in self.defaults]
+            if any(map(operator.is_not, values, self._checked[index])):  # a scheduler wrote a new value: check it
+                self.check_group(group, f"{type(self).__name__} (group {index})" if index else type(self).__name__)
+                self._checked[index] = values
             flat.check()
             state["step"] += 1
             self.update(flat.data, flat.grad, state, scratch, group)

@@ -76,3 +76,37 @@ def test_the_check_bites():
     wrong_param, _ = run(off_by_a_little, ADAM_DEFAULTS, names, BACKENDS[0], fast=True)
     with pytest.raises(AssertionError):
         numpy.testing.assert_allclose(wrong_param, plain_param, rtol=1e-13, atol=1e-15)
+
+
+class CountingArray(numpy.ndarray):
+    """Counts ufunc calls: each is one pass over the buffer."""
+    calls = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        CountingArray.calls += 1
+        outputs = kwargs.get("out")
+        plain = [x.view(numpy.ndarray) if isinstance(x, CountingArray) else x for x in inputs]
+        if outputs is not None:
+            kwargs["out"] = tuple(x.view(numpy.ndarray) if isinstance(x, CountingArray) else x for x in outputs)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return outputs[0] if outputs is not None else result
+
+
+PASSES = [  # (rule, changed options, passes) as the docstrings of optim_fast count them
+    ("sgd", {}, 2), ("sgd", dict(momentum=0.9), 4), ("sgd", dict(momentum=0.9, dampening=0.1), 5),
+    ("sgd", dict(momentum=0.9, nesterov=True), 6), ("sgd", dict(momentum=0.9, weight_decay=0.1), 6),
+    ("adam", {}, 12), ("adam", dict(amsgrad=True), 13), ("adam", dict(weight_decay=0.1), 14),
+    ("adam", dict(weight_decay=0.1, decoupled_weight_decay=True), 13), ("adam", dict(maximize=True), 13),
+]
+
+
+@pytest.mark.parametrize("rule_name, changes, passes", PASSES, ids=[f"{r}-{c}" for r, c, _ in PASSES])
+def test_whole_buffer_passes_per_step(rule_name, changes, passes):
+    _, fast, defaults, state_names = RULES[rule_name]
+    options = {**defaults, **changes}
+    views = [numpy.ones(50).view(CountingArray) for _ in range(2)]
+    state = {"step": 1, **{name: numpy.zeros(50).view(CountingArray) for name in state_names(options)}}
+    fast(*views, state, Scratch(views[0]), **options)  # the first step may copy into the momentum buffer
+    state["step"], CountingArray.calls = 2, 0
+    fast(*views, state, Scratch(views[0]), **options)
+    assert CountingArray.calls == passes
