@@ -17,7 +17,6 @@ Measurement only: it prints microseconds per step (medians) and the subnormal/fr
 flush mode, and writes them as JSON when asked.
 """
 import argparse
-import json
 import statistics
 import time
 

@@ -25,14 +25,13 @@ class SGD(Optimizer):
     """
 
     unsupported = {"foreach": None, "differentiable": False, "fused": None}
+    optional = {"maximize": False}
 
     def __init__(self, params, lr=0.001, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize, foreach=foreach,
                                       differentiable=differentiable, fused=fused))
-
-    optional = {"maximize": False}
 
     @classmethod
     def check_group(cls, group, where):
@@ -75,7 +74,7 @@ class Adam(Optimizer):
         g = g + weight_decay * p            (L2; decoupled_weight_decay: p = p - lr * weight_decay * p)
         m = beta1 * m + (1 - beta1) * g     the running mean of g       (state 'exp_avg')
         v = beta2 * v + (1 - beta2) * g^2   the running mean of g^2     (state 'exp_avg_sq')
-        amsgrad: v = max(v_max, v), kept as v_max                        (state 'max_exp_avg_sq')
+        amsgrad: v_max = max(v_max, v), used for v below                (state 'max_exp_avg_sq')
         m_hat = m / (1 - beta1^t)           v_hat = v / (1 - beta2^t)   (the bias corrections)
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
     """
@@ -103,7 +102,6 @@ class Adam(Optimizer):
         else:
             optim_fast.adam_fast(param, grad, state, scratch, **options)
 
-
     @staticmethod
     def decoupled(group):
         return group["decoupled_weight_decay"]
@@ -127,10 +125,10 @@ def adam(param, grad, state, lr, betas, eps, weight_decay, amsgrad, maximize, de
     v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g ** 2
     state["exp_avg"][...], state["exp_avg_sq"][...] = m, v
     if amsgrad:
-        v = xp.maximum(state["max_exp_avg_sq"], v)
-        state["max_exp_avg_sq"][...] = v
+        v_max = xp.maximum(state["max_exp_avg_sq"], v)
+        state["max_exp_avg_sq"][...] = v_max
     m_hat = m / (1 - beta1 ** t)
-    v_hat = v / (1 - beta2 ** t)
+    v_hat = (v_max if amsgrad else v) / (1 - beta2 ** t)
     param -= lr * m_hat / (xp.sqrt(v_hat) + eps)
 
 

@@ -12,17 +12,25 @@ import math
 from . import backend
 
 
-def sgd_fast(param, grad, state, scratch, lr, momentum, dampening, weight_decay, nesterov, maximize):
-    """optim.sgd in 2 passes (plain), 4 (momentum), 5 (dampening), 6 (nesterov), +2 with weight decay."""
+def _gradient_with_decay(param, grad, scratch, weight_decay, maximize):
+    """g + weight_decay * p, with g = -grad under maximize: grad itself (no pass) when neither applies,
+    else 1 pass (maximize) or 2 (weight decay) into a scratch buffer."""
+    if not (weight_decay or maximize):
+        return grad
     xp = backend.get_array_module(param)
-    d = grad
-    if weight_decay or maximize:  # d = g + weight_decay * p, with g = -grad under maximize
-        d = scratch("direction")
-        if weight_decay:
-            xp.multiply(param, weight_decay, out=d)
-            (xp.subtract if maximize else xp.add)(d, grad, out=d)
-        else:
-            xp.negative(grad, out=d)
+    g = scratch("g")
+    if weight_decay:
+        xp.multiply(param, weight_decay, out=g)
+        (xp.subtract if maximize else xp.add)(g, grad, out=g)
+    else:
+        xp.negative(grad, out=g)
+    return g
+
+
+def sgd_fast(param, grad, state, scratch, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """optim.sgd in 2 passes (plain), 4 (momentum), 5 (dampening), 6 (nesterov); +2 weight decay, +1 maximize."""
+    xp = backend.get_array_module(param)
+    d = _gradient_with_decay(param, grad, scratch, weight_decay, maximize)
     work = scratch("work")
     if momentum:
         b = state["momentum_buffer"]
@@ -60,15 +68,7 @@ def adam_fast(param, grad, state, scratch, lr, betas, eps, weight_decay, amsgrad
     work = scratch("work")
     if weight_decay and decoupled_weight_decay:
         param *= 1 - lr * weight_decay
-    l2 = 0 if decoupled_weight_decay else weight_decay
-    g = grad
-    if l2 or maximize:  # g = (-)grad + l2 * p
-        g = scratch("g")
-        if l2:
-            xp.multiply(param, l2, out=g)
-            (xp.subtract if maximize else xp.add)(g, grad, out=g)
-        else:
-            xp.negative(grad, out=g)
+    g = _gradient_with_decay(param, grad, scratch, 0 if decoupled_weight_decay else weight_decay, maximize)
     xp.subtract(g, m, out=work)  # m = beta1 m + (1 - beta1) g, as m += (1 - beta1)(g - m): 3 passes
     work *= 1 - beta1
     m += work
@@ -77,9 +77,9 @@ def adam_fast(param, grad, state, scratch, lr, betas, eps, weight_decay, amsgrad
     v *= beta2
     v += work
     if amsgrad:
-        v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])  # v_max
+        v_max = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
     c = math.sqrt(1 - beta2 ** t)
-    xp.sqrt(v, out=work)  # p -= (lr c / (1 - beta1^t)) m / (sqrt(v) + eps c): 5 passes
+    xp.sqrt(v_max if amsgrad else v, out=work)  # p -= (lr c / (1 - beta1^t)) m / (sqrt(v) + eps c): 5 passes
     work += eps * c
     xp.divide(m, work, out=work)
     work *= lr * c / (1 - beta1 ** t)

@@ -24,7 +24,8 @@ class FlatParameters:
         for parameter in parameters:
             if parameter.dtype != first.dtype or backend.device_of(parameter.data) != backend.device_of(first):
                 raise ValueError(f"{where}: parameters mix {first.dtype} on {backend.device_of(first)!r} with "
-                                 f"{parameter.dtype} on {backend.device_of(parameter.data)!r}; move the whole model with .to()")
+                                 f"{parameter.dtype} on {backend.device_of(parameter.data)!r}; "
+                                 "move the whole model with .to()")
         xp = backend.get_array_module(first)
         total = sum(parameter.size for parameter in parameters)
         self.data = xp.empty(total, dtype=first.dtype)
