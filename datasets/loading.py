@@ -36,7 +36,8 @@ from .sample import SampleUnavailable, load_sample
 
 @dataclass(repr=False)
 class Dataset:
-    """One split of a set: `images` float32 in [0, 1], (N, 784) or (N, 28, 28); `labels` int64 (N,).
+    """One split of a set: `images` float32 in [0, 1], (N, 784) or (N, 28, 28); `labels` int64 (N,),
+    or None for one's own images (`load_images`), which have none.
 
     `source` says where the data came from: a folder, a URL, or the offline sample.
     """
@@ -48,7 +49,7 @@ class Dataset:
     source: str
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
 
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}, {self.split!r}, {len(self)} images {self.images.shape[1:]}, from {self.source!r})"
