@@ -33,7 +33,12 @@ _USER_AGENT = "nn-autoencoders (Python urllib)"
 
 
 class DownloadError(OSError):
-    """A file could not be had from any mirror; the message says why."""
+    """A file could not be had from any mirror; the message says why, `reason` the original failure
+    (the same for every download that a remembered failure stops)."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 # Why the network failed earlier in this process, or None: later downloads are not tried.
@@ -54,7 +59,7 @@ def download_files(name: str, file_names, directory: Path, quiet: bool = False) 
     """
     global _failure
     if _failure is not None:
-        raise DownloadError(f"not tried again after an earlier failure in this process: {_failure}")
+        raise DownloadError(f"not tried again after an earlier failure in this process: {_failure}", _failure)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -39,7 +39,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # The most bytes read_idx gives unless told otherwise: 20 times MNIST's largest file (47 MB), so a
 # header that states absurd dimensions is refused before anything is allocated for them.
 MAX_BYTES = 1 << 30
-_CHUNK_BYTES = 1 << 24
+_CHUNK_BYTES = 1 << 20  # reads grow a buffer by at most this much beyond the bytes really there
 
 
 class IDXError(ValueError):

