@@ -134,9 +134,12 @@ def _say(part, words) -> str:
 
 
 def _go_online(network_off, words) -> str:
-    if network_off is not None and not callable(network_off):
-        return f"unset {OFFLINE_VAR} while online"
-    return words["download"]
+    """How to let the network supply the files, given why it did not."""
+    if network_off is None:  # it was tried and failed
+        return "run again while online"
+    if callable(network_off):  # download=False, or --offline
+        return words["download"]
+    return f"unset {OFFLINE_VAR} while online"
 
 
 def _warn_sample(network_off, download_failure) -> None:

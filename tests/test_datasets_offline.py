@@ -156,6 +156,7 @@ def test_cli_failed_download_is_one_note_for_both_splits(empty_sandbox, tmp_path
     assert code == 0, stderr
     notes = [line for line in error_lines(stderr) if line.startswith("note:")]
     assert len(notes) == 1 and "the download failed" in notes[0] and "--data-root DIR" in notes[0], stderr
+    assert "--offline" not in notes[0] and "run again while online" in notes[0]  # it was not offline
 
 
 def test_cli_missing_fashion_mnist_names_options_and_the_debian_package(empty_sandbox, tmp_path):
