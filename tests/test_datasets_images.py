@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from datasets import DataError, images as images_module, load_images, words
-from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+from helpers_autoencoders import cli_sandbox_without_data, error_lines, run_cli
 
 
 def write_folder(folder, count=12, side=20, seed=0, suffix=".png", mode="L"):
@@ -167,9 +167,7 @@ def test_bad_arguments(tmp_path, arguments, fragment):
 # --- the command line ------------------------------------------------------------------------------------
 @pytest.fixture
 def sandbox(tmp_path):
-    empty = tmp_path / "no-mnist"
-    empty.mkdir()
-    with cli_sandbox(empty, tmp_path) as downloads:
+    with cli_sandbox_without_data(tmp_path) as downloads:
         yield tmp_path
     assert downloads == []
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from datasets import DatasetNotFoundError, DatasetWarning, catalog, download, load, words
-from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+from helpers_autoencoders import cli_sandbox, cli_sandbox_without_data, error_lines, run_cli
 
 DEFAULT_TIMEOUT = catalog.TIMEOUT  # before the fixture shortens it
 
@@ -131,9 +131,7 @@ def test_errors_speak_python_in_python_and_options_on_the_command_line():
 # --- on the command line ------------------------------------------------------------------------------
 @pytest.fixture
 def empty_sandbox(tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with cli_sandbox(empty, tmp_path) as downloads:
+    with cli_sandbox_without_data(tmp_path) as downloads:
         yield downloads
 
 
