@@ -114,6 +114,10 @@ def load_data(config, root, limit=None, train=True, offline=False, images=None):
         except (ValueError, OSError) as error:  # a corrupt, foreign or oversized file where the data was looked for
             raise UsageError(f"the {'--images' if images else config['dataset']} data could not be read: "
                              f"{in_words(error, CLI)}") from None
+    side = math.isqrt(parts[0].images.shape[1])
+    if side != config.get("image_size", 28):  # --images given to a model built for another size
+        raise UsageError(f"--images {images} are {side}x{side} pixels, but the model takes "
+                         f"{config.get('image_size', 28)}x{config.get('image_size', 28)} images; give images of that size")
     for message in dict.fromkeys(in_words(warning.message, CLI) for warning in caught):  # each note once
         print(f"note: {message}", file=sys.stderr)
     for part in parts:

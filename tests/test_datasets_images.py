@@ -195,6 +195,11 @@ def test_train_evaluate_plot_on_own_images(sandbox, model, source):
     assert "test MSE:" in stdout and "digit" not in stdout
     code, _, stderr = run_cli(["plot", out / "checkpoint.npz", "--out", sandbox / "plots"])
     assert code == 0 and (sandbox / "plots" / "latent.png").is_file(), stderr
+    np.save(sandbox / "other.npy", np.zeros((5, 12, 12), np.uint8))
+    code, _, stderr = run_cli(["evaluate", out / "checkpoint.npz", "--images", sandbox / "other.npy"])
+    assert code == 2 and error_lines(stderr) == [
+        f"autoencoders: error: --images {sandbox / 'other.npy'} are 12x12 pixels, but the model takes "
+        f"{side}x{side} images; give images of that size"]
 
 
 @pytest.mark.parametrize("setup, options, fragment", [
