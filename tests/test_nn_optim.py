@@ -397,3 +397,28 @@ def test_unimplemented_torch_options_are_refused_by_name(name, option, value):
         OPTIMIZERS[name][0](parameters, **{option: value})
     with pytest.raises(ValueError, match=rf"{option}={value!r} in group 0 is not supported"):
         OPTIMIZERS[name][0]([dict(params=parameters, **{option: value})])
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_add_param_group_matches_torch(name):
+    """A group added after 10 steps counts its own steps from 0 (torch's per-parameter 'step')."""
+    ours_class, torch_class = OPTIMIZERS[name]
+    reference = small_model(torch.nn, dtype=torch.float64)
+    model = small_model(nn, dtype="float64")
+    copy_torch_into_ours(reference, model)
+    ours_parameters, torch_parameters = list(model.parameters()), list(reference.parameters())
+    options = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    ours, theirs = ours_class(ours_parameters[:2], **options), torch_class(torch_parameters[:2], **options)
+    for step, gradients in enumerate(gradient_sequence(6, [p.shape for p in ours_parameters], 20)):
+        if step == 10:
+            ours.add_param_group(dict(params=ours_parameters[2:], lr=0.003))
+            theirs.add_param_group(dict(params=torch_parameters[2:], lr=0.003))
+        count = 2 if step < 10 else 3
+        feed(ours_parameters[:count], gradients[:count], ArrayBackend("numpy"))
+        for parameter, gradient in zip(torch_parameters[:count], gradients):
+            parameter.grad = torch.from_numpy(gradient.copy())
+        ours.step()
+        theirs.step()
+    for parameter, torch_parameter in zip(ours_parameters, torch_parameters):
+        assert_close(parameter.data, torch_parameter, 1e-10, "after add_param_group")
+    assert ours.state[ours_parameters[2]]["step"] == 10 and ours.step_count == 20
