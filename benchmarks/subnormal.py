@@ -28,36 +28,37 @@ from . import machine, report, workloads
 
 
 def _optimizer_and_snapshot(dead, subnormal, seed=0):
-    """An Adam over the deep model after 5 steps of random gradients; with ``subnormal``, ``dead``
+    """An Adam over the deep model after 5 steps of random gradients; with ``subnormal``, about ``dead``
     entries (chosen at random) then hold a subnormal m and get zero gradients from then on.
-    Returns (optimizer, snapshot, gradients)."""
+    Returns (optimizer, snapshot, gradients), per parameter."""
     rng = numpy.random.default_rng(seed)
-    model = workloads.MODELS["deep"].build()
-    parameters = list(model.parameters())
+    parameters = list(workloads.MODELS["deep"].build().parameters())
     optimizer = nn.Adam(parameters, lr=workloads.LEARNING_RATE)
-    flat_data, flat_grad = optimizer._flat[0].data, optimizer._flat[0].grad
     for _ in range(5):
-        flat_grad[...] = rng.standard_normal(flat_grad.size).astype(flat_grad.dtype) * 1e-2
+        for parameter in parameters:
+            parameter.grad[...] = rng.standard_normal(parameter.shape) * 1e-2
         optimizer.step()
-    state = optimizer._state[0]
-    gradients = (rng.standard_normal(flat_grad.size) * 1e-2).astype(flat_grad.dtype)
-    if subnormal:
-        chosen = rng.choice(flat_grad.size, size=dead, replace=False)
-        smallest_normal = numpy.finfo(flat_grad.dtype).tiny
-        state["exp_avg"][chosen] = (smallest_normal * rng.uniform(0.01, 0.9, dead)).astype(flat_grad.dtype)
-        gradients[chosen] = 0
-    snapshot = {"data": flat_data.copy(), "step": state["step"],
-                **{name: state[name].copy() for name in ("exp_avg", "exp_avg_sq")}}
+    fraction = dead / sum(parameter.size for parameter in parameters)
+    gradients, snapshot = [], []
+    for parameter in parameters:
+        gradient = (rng.standard_normal(parameter.shape) * 1e-2).astype(parameter.dtype)
+        state = optimizer.state[parameter]
+        if subnormal:
+            chosen = rng.random(parameter.shape) < fraction
+            smallest_normal = numpy.finfo(parameter.dtype).tiny
+            state["exp_avg"][chosen] = smallest_normal * rng.uniform(0.01, 0.9, int(chosen.sum()))
+            gradient[chosen] = 0
+        gradients.append(gradient)
+        snapshot.append({"data": parameter.data.copy(), "exp_avg": state["exp_avg"].copy(),
+                         "exp_avg_sq": state["exp_avg_sq"].copy()})
     return optimizer, snapshot, gradients
 
 
 def _restore(optimizer, snapshot, gradients):
-    state = optimizer._state[0]
-    optimizer._flat[0].data[...] = snapshot["data"]
-    optimizer._flat[0].grad[...] = gradients
-    state["step"] = snapshot["step"]
-    for name in ("exp_avg", "exp_avg_sq"):
-        state[name][...] = snapshot[name]
+    for parameter, saved, gradient in zip(optimizer.param_groups[0]["params"], snapshot, gradients):
+        state = optimizer.state[parameter]  # views of the optimizer's buffers: written in place
+        parameter.data[...], parameter.grad[...] = saved["data"], gradient
+        state["exp_avg"][...], state["exp_avg_sq"][...] = saved["exp_avg"], saved["exp_avg_sq"]
 
 
 def count_subnormal(array):
@@ -67,7 +68,8 @@ def count_subnormal(array):
 
 def measure(dead, repeats, steps, log=print):
     conditions = {name: _optimizer_and_snapshot(dead, name == "subnormal") for name in ("fresh", "subnormal")}
-    subnormal_entries = {name: count_subnormal(snapshot["exp_avg"]) for name, (_, snapshot, _) in conditions.items()}
+    subnormal_entries = {name: sum(count_subnormal(saved["exp_avg"]) for saved in snapshot)
+                         for name, (_, snapshot, _) in conditions.items()}
     times = {(state, flush): [] for state in conditions for flush in (False, True)}
     supported = nn.set_flush_denormal(False)
     try:
@@ -93,7 +95,7 @@ def measure(dead, repeats, steps, log=print):
                      "subnormal_us": statistics.median(subnormal), "subnormal_over_fresh": statistics.median(ratios)})
         log(f"flush {'on ' if flush else 'off'}: fresh {rows[-1]['fresh_us']:8.1f} µs/step   subnormal "
             f"{rows[-1]['subnormal_us']:8.1f} µs/step   subnormal/fresh {rows[-1]['subnormal_over_fresh']:.2f}x")
-    return {"flush_supported": supported, "parameters": int(conditions["fresh"][1]["data"].size),
+    return {"flush_supported": supported, "parameters": sum(saved["data"].size for saved in conditions["fresh"][1]),
             "subnormal_entries_of_m": subnormal_entries, "steps_per_block": steps, "repeats": repeats, "rows": rows}
 
 
