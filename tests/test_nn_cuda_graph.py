@@ -1,0 +1,213 @@
+"""nn.cuda_graph.CapturedStep, checked without a GPU.
+
+CUDA is replaced by a test double: its capture records the step's Python callable without running
+it (as CUDA records kernels without running them) and each launch runs it again. On NumPy arrays a
+captured step must then take exactly the engine's eager steps (bit for bit), through warm-up,
+capture, replays and a partial batch, always through the same input buffer. The GPU form of the
+update (the step counter and Adam kernels, compiled as C) must take torch's Adam steps.
+"""
+import numpy
+import pytest
+
+import nn
+from autoencoders.models import DeepAutoencoder
+from nn import cuda_graph
+
+from helpers_c_kernels import COMPILER, c_elementwise
+
+
+class FakeStream:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __enter__(self):
+        self.calls.append("enter")
+        return self
+
+    def __exit__(self, *exception):
+        self.calls.append("exit")
+
+
+class FakeGraph:
+    def __init__(self, body, calls):
+        self.body, self.calls = body, calls
+
+    def launch(self, stream):
+        self.calls.append("launch")
+        self.body()
+
+
+class FakeGraphs:
+    """CudaGraphs' interface, recording calls; capture keeps the callable and does not run it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def stream(self):
+        return FakeStream(self.calls)
+
+    def allocations(self):
+        return FakeStream(self.calls)
+
+    def capture(self, stream, body):
+        self.calls.append("capture")
+        return FakeGraph(body, self.calls)
+
+
+class FrozenStepCountGraphs(FakeGraphs):
+    """As FakeGraphs, but each replay sees the host's step counts as they were at capture, as the
+    kernels of a real graph see every host number: an update that took t from the host would stall."""
+
+    def __init__(self, optimizer_states):
+        super().__init__()
+        self.states = optimizer_states
+
+    def capture(self, stream, body):
+        counts = [state["step"] for state in self.states]
+
+        def replay():
+            now = [state["step"] for state in self.states]
+            for state, count in zip(self.states, counts):
+                state["step"] = count
+            try:
+                body()
+            finally:
+                for state, count in zip(self.states, now):
+                    state["step"] = count
+        return super().capture(stream, replay)
+
+
+def small_model(kind, dtype):
+    nn.manual_seed(3)
+    if kind == "deep":
+        return DeepAutoencoder(input_dim=20, hidden=(12, 8), latent_dim=3, dtype=dtype)
+    return nn.Sequential(nn.Linear(20, 7, dtype=dtype), nn.ReLU(), nn.Linear(7, 20, dtype=dtype), nn.Sigmoid())
+
+
+OPTIMIZERS = {"adam": lambda p: nn.Adam(p, lr=1e-2),
+              "adamw-amsgrad": lambda p: nn.AdamW(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
+              "sgd-nesterov": lambda p: nn.SGD(p, lr=0.1, momentum=0.9, nesterov=True)}
+
+
+def batches(count, size, dtype, seed=0):
+    rng = numpy.random.default_rng(seed)
+    return [rng.random((size, 20)).astype(dtype) for _ in range(count)]
+
+
+def eager_step(model, loss, optimizer, x):
+    value = loss(model(x), x)
+    optimizer.zero_grad()
+    model.backward(loss.backward())
+    optimizer.step()
+    return value
+
+
+def twins(kind, optimizer_name, dtype, warmup_steps=2, frozen_host=False):
+    """(captured step over one model, (model, loss, optimizer) of an identical second one, fake graphs)."""
+    model, reference = small_model(kind, dtype), small_model(kind, dtype)
+    optimizer = OPTIMIZERS[optimizer_name](model.parameters())
+    graphs = FrozenStepCountGraphs(optimizer._state) if frozen_host else FakeGraphs()
+    captured = cuda_graph.CapturedStep(model, nn.MSELoss(), optimizer, (5, 20), warmup_steps=warmup_steps,
+                                       graphs=graphs)
+    return captured, (reference, nn.MSELoss(), OPTIMIZERS[optimizer_name](reference.parameters())), graphs
+
+
+def assert_same_training(captured, reference):
+    model, _, optimizer = reference
+    for ours, theirs in zip(captured.model.parameters(), model.parameters()):
+        numpy.testing.assert_array_equal(ours.data, theirs.data)
+    ours, theirs = captured.optimizer.state_dict(), optimizer.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        numpy.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("kind", ["deep", "sequential"])
+def test_replays_take_the_eager_steps_bit_for_bit(kind, optimizer_name, dtype):
+    captured, reference, graphs = twins(kind, optimizer_name, dtype)
+    buffer = captured.input
+    for index, x in enumerate(batches(6, 5, dtype)):
+        value = captured.step(x)
+        expected = eager_step(*reference, x)
+        assert captured.captured == (index >= 2)
+        assert value is captured.loss_value and captured.input is buffer
+        numpy.testing.assert_array_equal(value, expected)
+        assert_same_training(captured, reference)
+    assert graphs.calls.count("capture") == 1 and graphs.calls.count("launch") == 4
+    assert graphs.calls.index("capture") < graphs.calls.index("launch")
+
+
+def test_the_input_is_copied_into_one_buffer():
+    captured, _, _ = twins("sequential", "adam", "float64", warmup_steps=1)
+    address = captured.input.ctypes.data
+    for x in batches(3, 5, "float64"):
+        captured.step(x)
+        numpy.testing.assert_array_equal(captured.input, x)
+        assert captured.input.ctypes.data == address and captured.input is not x
+        x[...] = numpy.nan  # the caller's array may change afterwards: the step kept its own copy
+    assert not numpy.isnan(captured.input).any()
+
+
+def test_a_partial_batch_takes_an_eager_step_and_replays_continue():
+    captured, reference, graphs = twins("deep", "adam", "float64")
+    for x in batches(3, 5, "float64") + batches(1, 2, "float64", seed=1) + batches(2, 5, "float64", seed=2):
+        if x.shape == captured.batch_shape:
+            captured.step(x)
+        else:
+            captured.eager_step(x)
+        eager_step(*reference, x)
+        assert_same_training(captured, reference)
+    assert graphs.calls.count("launch") == 3
+
+
+def test_refusals_name_the_problem_and_the_fix():
+    captured, _, _ = twins("sequential", "adam", "float64", warmup_steps=1)
+    with pytest.raises(ValueError, match=r"shape \(2, 20\).*\(5, 20\).*eager_step"):
+        captured.step(numpy.zeros((2, 20)))
+    for _ in range(2):  # one warm-up step, then the captured one
+        captured.step(numpy.zeros((5, 20)))
+    captured.optimizer.param_groups[0]["lr"] = 5e-3
+    with pytest.raises(RuntimeError, match="lr of parameter group 0 changed from 0.01 to 0.005.*new CapturedStep"):
+        captured.step(numpy.zeros((5, 20)))
+    model = nn.Sequential(nn.Linear(4, 4, dtype="float64"), nn.Dropout(0.5))
+    with pytest.raises(ValueError, match="Dropout"):
+        cuda_graph.CapturedStep(model, nn.MSELoss(), nn.Adam(model.parameters()), (2, 4), graphs=FakeGraphs())
+    with pytest.raises(ValueError, match="warmup_steps must be at least 1, got 0"):
+        linear = nn.Linear(4, 4, dtype="float64")
+        cuda_graph.CapturedStep(linear, nn.MSELoss(), nn.Adam(linear.parameters()), (2, 4), warmup_steps=0,
+                                graphs=FakeGraphs())
+
+
+# --- the GPU form of the update, its kernels compiled as C -------------------------------------------
+@pytest.mark.skipif(COMPILER is None, reason="no C compiler to build the kernel bodies")
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("optimizer_name", ["adam", "adamw-amsgrad"])
+def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_name, dtype, rtol):
+    """With the device counter and the fused Adam kernel (as C) in place of CuPy's, a captured step
+    follows the eager NumPy steps; the counter reaches the host's step count."""
+    from nn import optim_fast
+
+    def compiled(name, inputs, outputs, body, scalars):
+        return lambda *arguments: c_elementwise(inputs, outputs, body, dtype, scalars,
+                                                tmp_path / name)(*arguments)
+
+    counter = cuda_graph.STEP_COUNTER
+    adam_scalars = ("sign", "l2", "decay", "beta1", "beta2", "lr", "eps")
+    kernels = {"nn_step_counter": compiled("counter", counter.inputs, counter.outputs, counter.body, counter.scalars)}
+    for amsgrad in (False, True):
+        kernels[f"nn_fused_adam_{amsgrad}"] = compiled(f"adam{amsgrad}", *optim_fast.adam_kernel_source(amsgrad),
+                                                        adam_scalars)
+    captured, reference, graphs = twins("deep", optimizer_name, dtype, frozen_host=True)
+    monkeypatch.setattr(cuda_graph, "_kernels", kernels)
+    monkeypatch.setattr(cuda_graph.backend, "device_of", lambda array: "gpu")
+    for x in batches(8, 5, dtype):
+        captured.step(x)
+        with monkeypatch.context() as cpu:
+            cpu.setattr(cuda_graph.backend, "device_of", lambda array: "cpu")
+            eager_step(*reference, x)
+    assert graphs.calls.count("launch") == 6
+    for ours, theirs in zip(captured.model.parameters(), reference[0].parameters()):
+        assert numpy.max(numpy.abs(ours.data - theirs.data)) <= rtol * numpy.max(numpy.abs(theirs.data))
+    assert float(captured._counters[0]["t"]) == captured.optimizer.state_dict()["step"] == 8
