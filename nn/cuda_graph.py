@@ -6,7 +6,8 @@ whole graph again with one call; the kernels then run back to back with the argu
 recorded. ``CapturedStep`` records the engine's own eager step (forward, loss, backward, optimizer;
 nothing rewritten) and replays it:
 
-    step = nn.CapturedStep(model, nn.MSELoss(), optimizer, batch_shape=(256, 784))
+    from nn.cuda_graph import CapturedStep
+    step = CapturedStep(model, nn.MSELoss(), optimizer, batch_shape=(256, 784))
     for x in batches:                      # CuPy (or NumPy) arrays of the model's dtype
         if x.shape == step.batch_shape:
             step.step(x)                   # copy x into step.input, replay the graph
