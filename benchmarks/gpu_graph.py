@@ -1,0 +1,211 @@
+"""The GPU training step eager and replayed as a CUDA graph, on this engine and on PyTorch.
+
+    python -m benchmarks.gpu_graph [--configs deep:32,deep:256,deep:2048,deep-x4:8192] [--json PATH]
+
+Four rows per model and batch size, the same step (Adam lr 1e-3, MSE, float32, TF32 off), the same
+initial weights and batch:
+
+    engine-cupy         the engine's eager step (as benchmarks.throughput times it)
+    engine-cupy-graph   nn.cuda_graph.CapturedStep over that step: x copied into its input buffer, one replay
+    torch-cuda          PyTorch eager
+    torch-cuda-graph    torch.cuda.CUDAGraph over the same step (Adam(capturable=True)), x copied into a
+                        static input, one replay
+
+Timing as in benchmarks.timing (warm-up, calibrated blocks, interleaved repeats, medians, the device
+synchronized before each clock read). Before timing, 10 captured steps are checked against 10 eager
+steps of the engine from the same weights (the largest parameter difference relative to the largest
+parameter is printed). Targets of issue 12, printed PASS or MISS (never the exit status): on the seed
+model, engine graph >= 2x torch eager and >= 1.0x torch graph at every batch size; on deep-x4 at 8192,
+the engine's faster row >= 1.0x torch eager. Without CuPy, PyTorch or a GPU: one line saying which,
+exit status 0.
+"""
+import argparse
+import sys
+
+import numpy
+
+import nn
+from autoencoders.arguments import number_type
+from nn.cuda_graph import CapturedStep
+
+from . import machine, options, report, timing, workloads
+
+PROG = "python -m benchmarks.gpu_graph"
+ROWS = ("engine-cupy", "engine-cupy-graph", "torch-cuda", "torch-cuda-graph")
+DEFAULT_CONFIGS = [("deep", 32), ("deep", 256), ("deep", 2048), ("deep-x4", 8192)]
+CHECK_STEPS = 10
+
+
+def configs(text):
+    """'deep:32,deep-x4:8192' -> [('deep', 32), ('deep-x4', 8192)]."""
+    result = []
+    for item in text.split(","):
+        name, _, size = item.strip().partition(":")
+        if name not in workloads.MODELS or not size.isdigit() or int(size) <= 0:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r} is not MODEL:BATCH with MODEL one of {','.join(workloads.MODELS)} and BATCH a "
+                "positive integer")
+        result.append((name, int(size)))
+    return result
+
+
+class EngineGraphRunner(workloads.EngineRunner):
+    """The engine's step, captured by CapturedStep and replayed."""
+
+    def __init__(self, model, x):
+        super().__init__("engine-cupy-graph", model, x)
+        self._synchronize = nn.get_array_module(x).cuda.Device().synchronize
+        self.captured = CapturedStep(model, self.loss, self.optimizer, x.shape)
+
+    def train_step(self):
+        self.captured.step(self.x)
+
+
+class TorchGraphRunner(workloads.TorchRunner):
+    """PyTorch's step captured with torch.cuda.graph, the recipe of its documentation: warm-up on a
+    side stream, gradients set to None before capture, a static input copied into before each replay."""
+
+    def __init__(self, model, x, torch):
+        super().__init__("torch-cuda-graph", model, x, torch)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=workloads.LEARNING_RATE, capturable=True)
+        self.static_x = x.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._eager(self.static_x)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self.loss(model(self.static_x), self.static_x).backward()
+            self.optimizer.step()
+
+    def _eager(self, x):
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loss(self.model(x), x).backward()
+        self.optimizer.step()
+
+    def train_step(self):
+        self.static_x.copy_(self.x)
+        self.graph.replay()
+
+
+def runners_for(spec, batch_size, torch):
+    eager = workloads.make_runner("engine-cupy", spec, batch_size, seed=0)
+    graph_model = workloads.build_engine_model(spec, seed=0).to("gpu")
+    graph = EngineGraphRunner(graph_model, nn.to_device(workloads.batch_of(batch_size, seed=0), "gpu"))
+    torch_eager = workloads.make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
+    mirror = workloads.make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
+    torch_graph = TorchGraphRunner(mirror.model, mirror.x, torch)
+    return [eager, graph, torch_eager, torch_graph]
+
+
+def check_against_eager(spec, batch_size):
+    """Largest |captured - eager| over the parameters after CHECK_STEPS steps, relative to the largest parameter."""
+    eager = workloads.make_runner("engine-cupy", spec, batch_size, seed=0)
+    graph = EngineGraphRunner(workloads.build_engine_model(spec, seed=0).to("gpu"), eager.x.copy())
+    for _ in range(CHECK_STEPS):
+        eager.train_step()
+        graph.train_step()
+    ours = [nn.to_numpy(p.data) for p in graph.model.parameters()]
+    theirs = [nn.to_numpy(p.data) for p in eager.model.parameters()]
+    largest = max(float(numpy.max(numpy.abs(array))) for array in theirs)
+    return max(float(numpy.max(numpy.abs(a - b))) for a, b in zip(ours, theirs)) / largest
+
+
+def measure(spec, batch_size, torch, settings):
+    runners = runners_for(spec, batch_size, torch)
+    steps, seconds = timing.measure_interleaved(runners, "train", settings["repeats"], settings["warmup"],
+                                                settings["block_seconds"])
+    rates = {name: timing.rates(batch_size, steps[name], seconds[name]) for name in ROWS}
+    per_repeat = {name: rates[name]["samples_per_second"]["per_repeat"] for name in ROWS}
+
+    def ratio(numerator, denominator):
+        return timing.summary(timing.paired_ratios(per_repeat[numerator], per_repeat[denominator]))["median"]
+
+    return {"model": spec.name, "batch_size": batch_size, "rates": rates,
+            "check_relative_difference": check_against_eager(spec, batch_size),
+            "ratios": {"graph_vs_torch_eager": ratio("engine-cupy-graph", "torch-cuda"),
+                       "graph_vs_torch_graph": ratio("engine-cupy-graph", "torch-cuda-graph"),
+                       "eager_vs_torch_eager": ratio("engine-cupy", "torch-cuda"),
+                       "graph_vs_eager": ratio("engine-cupy-graph", "engine-cupy")}}
+
+
+def targets(row):
+    ratios = row["ratios"]
+    if row["model"] == "deep":
+        return [("engine graph >= 2x torch eager", ratios["graph_vs_torch_eager"] >= 2.0),
+                ("engine graph >= 1.0x torch graph", ratios["graph_vs_torch_graph"] >= 1.0)]
+    if row["model"] == "deep-x4" and row["batch_size"] == 8192:
+        best = max(ratios["graph_vs_torch_eager"], ratios["eager_vs_torch_eager"])
+        return [("engine >= 1.0x torch eager", best >= 1.0)]
+    return []
+
+
+def gpu_array_module():
+    """CuPy, found through the engine (only nn.backend imports it); BackendError without a GPU."""
+    return nn.get_array_module(nn.to_device(numpy.zeros(1, dtype=numpy.float32), "gpu"))
+
+
+def gpu_unavailable(torch):
+    """Why this cannot run here, or None."""
+    if torch is None:
+        return None
+    try:
+        gpu_array_module()
+    except nn.BackendError as error:
+        return str(error)
+    if not torch.cuda.is_available():
+        return f"PyTorch {torch.__version__} sees no CUDA GPU (torch.cuda.is_available() is False)"
+    return None
+
+
+def main(argv=None):
+    parser = options.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", type=configs, default=DEFAULT_CONFIGS,
+                        help="comma-separated MODEL:BATCH (deep:32,deep:256,deep:2048,deep-x4:8192)")
+    parser.add_argument("--repeats", type=number_type(int, at_least=1), default=5, help="timed blocks (5)")
+    parser.add_argument("--warmup", type=number_type(int, at_least=0), default=5,
+                        help="untimed steps before calibration (5)")
+    parser.add_argument("--block-seconds", type=number_type(float, above=0, at_most=60), default=0.1,
+                        help="the shortest a timed block may last (0.1)")
+    parser.add_argument("--json", metavar="PATH", help="write every measurement, the method and the machine here")
+    args = parser.parse_args(argv)
+    options.check_output_path(parser, "--json", args.json)
+    torch, reason = workloads.import_torch()
+    reason = reason or gpu_unavailable(torch)
+    if reason:
+        print(f"{PROG}: skipped: {reason}")
+        return 0
+    torch.backends.cuda.matmul.allow_tf32 = False  # full float32, as in the other benchmarks
+    torch.backends.cudnn.allow_tf32 = False
+    settings = {"repeats": args.repeats, "warmup": args.warmup, "block_seconds": args.block_seconds}
+    rows, errors = [], []
+    header = ["model", "batch"] + [f"{name} ms" for name in ROWS] + ["graph/torch", "graph/torch-graph", "check"]
+    table = []
+    for name, batch_size in args.configs:
+        try:
+            row = measure(workloads.MODELS[name], batch_size, torch, settings)
+        except Exception as error:  # one configuration failing (capture refused, memory) leaves the others
+            errors.append(f"{name} batch {batch_size}: {type(error).__name__}: {error}")
+            options.log(errors[-1])
+            continue
+        rows.append(row)
+        table.append([name, str(batch_size)] + [f"{row['rates'][r]['ms_per_step']['median']:.3f}" for r in ROWS]
+                     + [f"{row['ratios']['graph_vs_torch_eager']:.2f}x", f"{row['ratios']['graph_vs_torch_graph']:.2f}x",
+                        f"{row['check_relative_difference']:.1e}"])
+    print(report.format_table(header, table, left=(0,)))
+    for row in rows:
+        for text, met in targets(row):
+            print(f"{'PASS' if met else 'MISS'}  {row['model']} batch {row['batch_size']}: {text}")
+    if args.json:
+        report.write_json({"machine": machine.describe(torch, gpu_array_module()), "method": timing.METHOD, "rows": rows,
+                           "targets": [{"model": row["model"], "batch_size": row["batch_size"], "target": text,
+                                        "met": met} for row in rows for text, met in targets(row)],
+                           "errors": errors}, args.json)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""benchmarks.gpu_graph on the CPU: without a GPU it skips in one line; its options fail in one line;
+and its measuring, table, targets and JSON run end to end with CPU runners standing in for the GPU ones."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import nn
+from benchmarks import gpu_graph, workloads
+
+from helpers_benchmarks import ROOT, run_script
+
+
+@pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the benchmark runs instead of skipping")
+def test_without_a_gpu_it_skips_in_one_line():
+    done = run_script("benchmarks.gpu_graph", timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m benchmarks.gpu_graph: skipped: ")
+    assert "GPU" in lines[0] or "CuPy" in lines[0] or "PyTorch" in lines[0]
+
+
+@pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the session script would measure")
+def test_the_session_script_runs_the_graph_phase_and_skips(tmp_path):
+    environment = dict(os.environ, PHASES="graph", OUT=str(tmp_path), GRAPH_CONFIGS="deep:32",
+                       GRAPH_TESTS="tests/test_nn_cuda_graph_gpu.py",
+                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    done = subprocess.run(["bash", "benchmarks/gpu_session.sh"], cwd=ROOT, env=environment, capture_output=True,
+                          text=True, timeout=300)
+    assert "skipped: " in (tmp_path / "gpu-graph.txt").read_text()
+    assert " skipped" in (tmp_path / "graph-tests.txt").read_text() and "failed" not in done.stdout
+
+
+@pytest.mark.parametrize("text,message", [("deep:0", "'deep:0' is not MODEL:BATCH"),
+                                          ("wide:32", "'wide:32' is not MODEL:BATCH"),
+                                          ("deep", "'deep' is not MODEL:BATCH")])
+def test_bad_configs_are_one_line_errors(text, message):
+    done = run_script("benchmarks.gpu_graph", "--configs", text, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_measuring_and_reporting_run_with_cpu_stand_ins(monkeypatch, tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+
+    def cpu_runners(spec, batch_size, torch):
+        runners = [workloads.make_runner("engine-numpy", spec, batch_size, seed=0) for _ in gpu_graph.ROWS]
+        for runner, name in zip(runners, gpu_graph.ROWS):
+            runner.backend = name
+        return runners
+
+    monkeypatch.setattr(gpu_graph, "gpu_unavailable", lambda torch: None)
+    monkeypatch.setattr(gpu_graph, "gpu_array_module", lambda: None)
+    monkeypatch.setattr(gpu_graph, "runners_for", cpu_runners)
+    monkeypatch.setattr(gpu_graph, "check_against_eager", lambda spec, batch_size: 0.0)
+    path = tmp_path / "graph.json"
+    status = gpu_graph.main(["--configs", "deep:8,deep-x4:8", "--repeats", "2", "--warmup", "1",
+                             "--block-seconds", "0.001", "--json", str(path)])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "engine-cupy-graph ms" in out and out.count("PASS") + out.count("MISS") == 2
+    results = json.loads(path.read_text())
+    assert [(row["model"], row["batch_size"]) for row in results["rows"]] == [("deep", 8), ("deep-x4", 8)]
+    for row in results["rows"]:
+        assert set(row["rates"]) == set(gpu_graph.ROWS)
+        assert all(value > 0 for value in row["ratios"].values())
+    assert [target["target"] for target in results["targets"]] == ["engine graph >= 2x torch eager",
+                                                                    "engine graph >= 1.0x torch graph"]
