@@ -18,9 +18,15 @@ parameter is printed). Targets of issue 12, printed PASS or MISS (never the exit
 model, engine graph >= 2x torch eager and >= 1.0x torch graph at every batch size; on deep-x4 at 8192,
 the engine's faster row >= 1.0x torch eager. Without CuPy, PyTorch or a GPU: one line saying which,
 exit status 0.
+
+Then, per batch size of the seed model, each fused kernel of nn/fused_gpu.py against its plain form
+on CuPy (ms per call, median of repeats; float32, the shapes the seed model's last layer and first
+ReLU see): what fusing each chain buys outside a graph.
 """
 import argparse
+import statistics
 import sys
+import time
 
 import numpy
 
@@ -132,6 +138,38 @@ def measure(spec, batch_size, torch, settings):
                        "graph_vs_eager": ratio("engine-cupy-graph", "engine-cupy")}}
 
 
+def fused_rows(batch_sizes, repeats, calls=50):
+    """[{kernel, batch_size, plain_ms, fused_ms}] of each fused kernel against its plain form."""
+    from nn import fused_gpu
+    cupy = gpu_array_module()
+    synchronize = cupy.cuda.Device().synchronize
+    rng = numpy.random.default_rng(0)
+    rows = []
+    for batch_size in batch_sizes:
+        pixels = nn.to_device(rng.random((batch_size, workloads.INPUT_DIM), dtype=numpy.float32), "gpu")
+        hidden = nn.to_device(rng.standard_normal((batch_size, 128), dtype=numpy.float32), "gpu")
+        bias = hidden[0].copy()
+        inputs = {"sigmoid_forward": (pixels,), "sigmoid_backward": (pixels, pixels),
+                  "mse_sigmoid_backward": (pixels, pixels, 2.0 / pixels.size), "bias_relu": (hidden, bias)}
+        for name, arguments in inputs.items():
+            times = {}
+            for form, function in (("plain", getattr(fused_gpu, name)),
+                                   ("fused", lambda *a, name=name: fused_gpu.fused(name, *a))):
+                function(*arguments)
+                seconds = []
+                for _ in range(repeats):
+                    synchronize()
+                    started = time.perf_counter()
+                    for _ in range(calls):
+                        function(*arguments)
+                    synchronize()
+                    seconds.append((time.perf_counter() - started) / calls)
+                times[form] = 1000 * statistics.median(seconds)
+            rows.append({"kernel": name, "batch_size": batch_size, "plain_ms": times["plain"],
+                         "fused_ms": times["fused"]})
+    return rows
+
+
 def targets(row):
     ratios = row["ratios"]
     if row["model"] == "deep":
@@ -199,8 +237,21 @@ def main(argv=None):
     for row in rows:
         for text, met in targets(row):
             print(f"{'PASS' if met else 'MISS'}  {row['model']} batch {row['batch_size']}: {text}")
+    fused = []
+    try:
+        fused = fused_rows(sorted({size for name, size in args.configs if name == "deep"}), args.repeats)
+    except Exception as error:
+        errors.append(f"fused kernels: {type(error).__name__}: {error}")
+        options.log(errors[-1])
+    if fused:
+        print()
+        print(report.format_table(["kernel", "batch", "plain ms", "fused ms", "plain/fused"],
+                                  [[row["kernel"], str(row["batch_size"]), f"{row['plain_ms']:.4f}",
+                                    f"{row['fused_ms']:.4f}", f"{row['plain_ms'] / row['fused_ms']:.2f}x"]
+                                   for row in fused], left=(0,)))
     if args.json:
-        report.write_json({"machine": machine.describe(torch, gpu_array_module()), "method": timing.METHOD, "rows": rows,
+        report.write_json({"machine": machine.describe(torch, gpu_array_module()), "method": timing.METHOD,
+                           "rows": rows, "fused": fused,
                            "targets": [{"model": row["model"], "batch_size": row["batch_size"], "target": text,
                                         "met": met} for row in rows for text, met in targets(row)],
                            "errors": errors}, args.json)

@@ -56,16 +56,35 @@ def test_measuring_and_reporting_run_with_cpu_stand_ins(monkeypatch, tmp_path, c
     monkeypatch.setattr(gpu_graph, "gpu_array_module", lambda: None)
     monkeypatch.setattr(gpu_graph, "runners_for", cpu_runners)
     monkeypatch.setattr(gpu_graph, "check_against_eager", lambda spec, batch_size: 0.0)
+    monkeypatch.setattr(gpu_graph, "fused_rows", lambda sizes, repeats: [
+        {"kernel": "sigmoid_forward", "batch_size": size, "plain_ms": 0.02, "fused_ms": 0.01} for size in sizes])
     path = tmp_path / "graph.json"
     status = gpu_graph.main(["--configs", "deep:8,deep-x4:8", "--repeats", "2", "--warmup", "1",
                              "--block-seconds", "0.001", "--json", str(path)])
     assert status == 0
     out = capsys.readouterr().out
     assert "engine-cupy-graph ms" in out and out.count("PASS") + out.count("MISS") == 2
+    assert "sigmoid_forward" in out and "2.00x" in out
     results = json.loads(path.read_text())
     assert [(row["model"], row["batch_size"]) for row in results["rows"]] == [("deep", 8), ("deep-x4", 8)]
     for row in results["rows"]:
         assert set(row["rates"]) == set(gpu_graph.ROWS)
         assert all(value > 0 for value in row["ratios"].values())
+    assert results["fused"][0]["batch_size"] == 8
     assert [target["target"] for target in results["targets"]] == ["engine graph >= 2x torch eager",
                                                                     "engine graph >= 1.0x torch graph"]
+
+
+def test_fused_rows_time_every_kernel_with_a_cpu_stand_in(monkeypatch):
+    from types import SimpleNamespace
+
+    from nn import fused_gpu
+    calls = []
+    device = SimpleNamespace(synchronize=lambda: calls.append("sync"))
+    monkeypatch.setattr(gpu_graph, "gpu_array_module", lambda: SimpleNamespace(cuda=SimpleNamespace(Device=lambda: device)))
+    monkeypatch.setattr(nn, "to_device", lambda array, where: array)
+    monkeypatch.setattr(fused_gpu, "fused", lambda name, *arguments: getattr(fused_gpu, name)(*arguments))
+    rows = gpu_graph.fused_rows([4, 16], repeats=2, calls=3)
+    assert [(row["kernel"], row["batch_size"]) for row in rows] == [
+        (name, size) for size in (4, 16) for name in fused_gpu.KERNELS]
+    assert all(row["plain_ms"] > 0 and row["fused_ms"] > 0 for row in rows) and "sync" in calls
