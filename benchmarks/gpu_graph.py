@@ -231,7 +231,8 @@ def main(argv=None):
             continue
         rows.append(row)
         table.append([name, str(batch_size)] + [f"{row['rates'][r]['ms_per_step']['median']:.3f}" for r in ROWS]
-                     + [f"{row['ratios']['graph_vs_torch_eager']:.2f}x", f"{row['ratios']['graph_vs_torch_graph']:.2f}x",
+                     + [f"{row['ratios']['graph_vs_torch_eager']:.2f}x",
+                        f"{row['ratios']['graph_vs_torch_graph']:.2f}x",
                         f"{row['check_relative_difference']:.1e}"])
     print(report.format_table(header, table, left=(0,)))
     for row in rows:

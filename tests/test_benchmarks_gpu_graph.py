@@ -81,7 +81,8 @@ def test_fused_rows_time_every_kernel_with_a_cpu_stand_in(monkeypatch):
     from nn import fused_gpu
     calls = []
     device = SimpleNamespace(synchronize=lambda: calls.append("sync"))
-    monkeypatch.setattr(gpu_graph, "gpu_array_module", lambda: SimpleNamespace(cuda=SimpleNamespace(Device=lambda: device)))
+    cupy = SimpleNamespace(cuda=SimpleNamespace(Device=lambda: device))
+    monkeypatch.setattr(gpu_graph, "gpu_array_module", lambda: cupy)
     monkeypatch.setattr(nn, "to_device", lambda array, where: array)
     monkeypatch.setattr(fused_gpu, "fused", lambda name, *arguments: getattr(fused_gpu, name)(*arguments))
     rows = gpu_graph.fused_rows([4, 16], repeats=2, calls=3)

@@ -213,3 +213,23 @@ def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_nam
     for ours, theirs in zip(captured.model.parameters(), reference[0].parameters()):
         assert numpy.max(numpy.abs(ours.data - theirs.data)) <= rtol * numpy.max(numpy.abs(theirs.data))
     assert float(captured._counters[0]["t"]) == captured.optimizer.state_dict()["step"] == 8
+
+
+def test_a_captured_step_stays_on_the_arrays_namespace():
+    """On StrictArray (CuPy's refusal to mix with NumPy, on the CPU): no NumPy array leaks into the
+    buffers, the counters or the step, and the plain fused forms stay strict too."""
+    from helpers_nn import ArrayBackend, StrictArray
+    from nn import fused_gpu
+
+    strict = ArrayBackend("strict")
+    model = strict.module(small_model("deep", "float64"))
+    captured = cuda_graph.CapturedStep(model, nn.MSELoss(), nn.Adam(model.parameters(), lr=1e-2), (5, 20),
+                                       warmup_steps=1, graphs=FakeGraphs())
+    for x in batches(3, 5, "float64"):
+        value = captured.step(strict.array(x))
+    assert type(value) is StrictArray and type(captured.input) is StrictArray
+    assert all(type(counter) is StrictArray for counter in captured._counters[0].values())
+    y = fused_gpu.sigmoid_forward(captured.input)
+    results = [y, fused_gpu.sigmoid_backward(y, y), fused_gpu.mse_sigmoid_backward(y, captured.input, 0.1),
+               fused_gpu.bias_relu(captured.input, captured.input[0])]
+    assert all(type(result) is StrictArray for result in results)

@@ -23,7 +23,8 @@ EDGES = numpy.array([-1000.0, -100.0, -88.5, -30.0, -1.0, -1e-30, 0.0, 1e-30, 0.
 
 def compiled(name, dtype, tmp_path, kernel=None):
     kernel = kernel or fused_gpu.KERNELS[name]
-    return c_elementwise(kernel.inputs, kernel.outputs, kernel.body, dtype, kernel.scalars, tmp_path / f"{name}-{dtype}")
+    return c_elementwise(kernel.inputs, kernel.outputs, kernel.body, dtype, kernel.scalars,
+                         tmp_path / f"{name}-{dtype}")
 
 
 def values(dtype, seed=0, count=200):
