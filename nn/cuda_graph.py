@@ -177,7 +177,7 @@ class CapturedStep:
         self._count_step()
         with self.stream:
             if backend.device_of(self.input) == "gpu" and backend.device_of(x) == "cpu":
-                self.input.set(x)  # host to device, on this stream
+                self.input.set(x.astype(self.input.dtype, order="C", copy=False))  # host to device, on this stream
             else:
                 self.input[...] = x
             if self._graph is None and self._warm >= self.warmup_steps:
