@@ -107,6 +107,8 @@ def check_history(history, epoch, path):
                 continue
             if not number or math.isnan(value) or (math.isinf(value) and name != "samples_per_second"):
                 _fail(path, f"has a history {name} holding {value!r}, not a finite number")
+            if value < 0 and name in ("epoch_seconds", "samples_per_second"):
+                _fail(path, f"has a negative history {name} ({value!r})")
         if name != "iteration_loss" and len(values) != epoch:
             _fail(path, f"has {len(values)} entries in history {name} but epoch {epoch}; "
                         "a checkpoint records whole epochs")

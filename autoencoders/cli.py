@@ -205,7 +205,8 @@ def _train_into(folder, args, checkpoint, config):
 
 def print_summary(metrics, config, history, out):
     """The run in a few lines: where it ended, and a note when it collapsed."""
-    print(f"done: {config['model']} model, {history.epochs} epochs; test MSE {metrics['final_test_mse']:.6f}, "
+    epochs = f"{history.epochs} epoch{'' if history.epochs == 1 else 's'}"
+    print(f"done: {config['model']} model, {epochs}; test MSE {metrics['final_test_mse']:.6f}, "
           f"PSNR {_psnr_text(metrics['test_psnr_db'])}; files in {out}")
     if metrics.get("collapse_note"):
         print(metrics["collapse_note"])
