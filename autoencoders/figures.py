@@ -147,6 +147,8 @@ def plot_interpolation(model, images, path, pairs=6, steps=10):
     spaced points from its mean code mu to the next image's, and that image."""
     xp = backend.get_array_module(images)
     ends = images[:2 * pairs]
+    if ends.shape[0] < 2:  # one test image (--limit 1): its line to itself
+        ends = xp.concatenate([ends, ends])
     pairs = ends.shape[0] // 2
     codes = encode(model, ends)
     start, end = codes[0:2 * pairs:2], codes[1:2 * pairs:2]
