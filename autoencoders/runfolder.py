@@ -11,7 +11,7 @@ A run folder (``train --out DIR``, ``plot --out DIR``) is used like this:
 removes the earlier run's files that this run did not write (RUN_FILES: an old ``samples.png`` never
 lingers beside a new run's figures). Leaving the ``with`` block without a commit (an error, NaN,
 Ctrl-C) removes the staging folder: DIR keeps the finished run it held, plus what the caller chose
-to ``keep`` (``interrupted.npz``).
+to ``keep`` (``interrupted.npz``); a DIR this run created and left empty is removed again.
 
 The lock is ``fcntl.flock`` on DIR/.lock: the kernel drops it when its process dies, so a lock left by
 a killed run is no lock at all. The file holds the owner's process id, for the message. Staging
@@ -129,6 +129,7 @@ class RunFolder:
 
     # --- the lock -------------------------------------------------------------------------------
     def __enter__(self):
+        self.created = not os.path.lexists(self.path)
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as error:
@@ -147,6 +148,11 @@ class RunFolder:
     def __exit__(self, *exc_info):
         shutil.rmtree(self.staging, ignore_errors=True)
         self._release_lock()
+        if self.created and not self.committed:
+            try:
+                os.rmdir(self.path)  # a folder this run made and left empty (it failed early) goes again
+            except OSError:
+                pass
         return False
 
     def _take_lock(self):

@@ -362,7 +362,8 @@ def test_gpu_without_a_usable_gpu_is_one_line(sandbox, occupied):
         pytest.skip("a GPU is usable here: --device gpu is not an error")
     before = snapshot(occupied)
     code, _, stderr = train(occupied, "--device", "gpu")
-    assert_one_line_error(code, stderr, "gpu")
+    assert_one_line_error(code, stderr, "--device gpu")
+    assert "device=" not in stderr  # the command line's words, not the Python API's
     assert snapshot(occupied) == before
 
 
@@ -466,6 +467,8 @@ def test_missing_data_is_one_line(tmp_path):
     with cli_sandbox(empty, tmp_path):
         code, _, stderr = run_cli(["train", "--quiet", "--dataset", "fashion-mnist", "--out", tmp_path / "out"])
     assert_one_line_error(code, stderr, "fashion-mnist", "NN_DATA_DIR")
+    assert "root=" not in stderr and "download=True" not in stderr
+    assert not (tmp_path / "out").exists()  # a folder the failed run made is removed again
 
 
 # --- the NaN guard --------------------------------------------------------------------------------------

@@ -108,6 +108,26 @@ def test_remove_stale_keeps_live_processes_files(tmp_path):
     assert remove_stale(tmp_path) == []
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_resumed_run_that_diverges_advises_a_new_run(sandbox, no_figures, finished, tmp_path):
+    """--resume refuses --lr, so the advice for a resumed run that diverges is a new run."""
+    with numpy.load(finished["deep"] / "checkpoint.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["config"] = numpy.array(json.dumps(dict(json.loads(str(arrays["config"])), lr=1e4)))
+    arrays["optimizer/lr"] = numpy.array(1e4)
+    numpy.savez(tmp_path / "steep.npz", **arrays)
+    code, _, stderr = run_cli(["train", "--quiet", "--resume", tmp_path / "steep.npz", "--epochs", 3,
+                               "--out", tmp_path / "out"])
+    line = one_line(code, stderr, "--resume keeps the run's --lr", "start a new run (without --resume)", exit_code=1)
+    assert "last good checkpoint" in line
+
+
+def test_errors_speak_command_line_options():
+    assert cli.in_cli_words("no CUDA GPU is usable; use device='cpu'") == "no CUDA GPU is usable; use --device cpu"
+    assert "--data-root <folder>" in cli.in_cli_words("set NN_DATA_DIR, pass root=<folder>, or load with "
+                                                      "download=True while online")
+
+
 # --- replaced only when finished --------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_a_diverging_run_leaves_the_finished_run_untouched(sandbox, finished, tmp_path):
@@ -128,6 +148,8 @@ def test_an_interrupted_run_leaves_the_finished_run_untouched(sandbox, finished,
     with as many test losses as train losses, and resuming it finishes."""
     out = copy_run(finished["deep"], tmp_path / "out")
     before = snapshot(out)
+    if phase != "figures":
+        monkeypatch.setattr(cli, "draw_figures", lambda *args, **kwargs: [])
     interrupt_in(monkeypatch, phase)
     code, _, stderr = train(out, epochs=2)
     one_line(code, stderr, "interrupted", exit_code=130)
@@ -135,6 +157,7 @@ def test_an_interrupted_run_leaves_the_finished_run_untouched(sandbox, finished,
     assert {name: after[name] for name in before} == before
     assert set(after) - set(before) == {"interrupted.npz"}
     monkeypatch.undo()
+    monkeypatch.setattr(cli, "draw_figures", lambda *args, **kwargs: [])  # the resumed run's figures: not the subject
     with numpy.load(out / "interrupted.npz") as archive:
         history = json.loads(str(archive["history"]))
         assert len(history["train_loss"]) == len(history["test_loss"]) == int(archive["epoch"])
