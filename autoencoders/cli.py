@@ -4,8 +4,10 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -544,6 +546,8 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     command = {"train": command_train, "evaluate": command_evaluate, "plot": command_plot,
                "sample": command_sample}[args.command]
+    # SIGTERM (``kill PID``) ends a run as Ctrl-C does: its state saved, its folder left consistent.
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         return command(args)
     except (UsageError, CheckpointError, OutputError, nn.BackendError) as error:
@@ -555,6 +559,17 @@ def main(argv=None):
     except KeyboardInterrupt:  # outside the training loop (loading, plotting): nothing was written
         print("\nautoencoders: interrupted; no output was changed", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _main_thread():
+    return threading.current_thread() is threading.main_thread()
 
 
 # The library's errors speak its Python arguments; on the command line the same advice is an option.

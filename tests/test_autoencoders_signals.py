@@ -161,28 +161,44 @@ def test_two_trainings_into_one_folder(data_dir, tmp_path):
     assert not (out / ".lock").exists()
 
 
-def test_sigkill_leftovers_are_removed_by_the_next_run(data_dir, tmp_path):
-    """A killed run leaves its staging folder (and maybe a temporary file) and no lock that holds; the
-    next run into the folder removes them and runs."""
-    out = tmp_path / "out"
-    env = environment(data_dir, tmp_path)
-    victim = subprocess.Popen([sys.executable, "-m", "autoencoders", *map(str, train_args(out, epochs=100_000))],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_long_run(out, env, cwd):
+    """A training of 100,000 epochs, returned once it has staged its first checkpoint."""
+    process = subprocess.Popen([sys.executable, "-m", "autoencoders", *map(str, train_args(out, epochs=100_000))],
+                               cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def staged_a_checkpoint():
         return out.exists() and any(name.startswith(".staging-") and os.listdir(out / name) for name in os.listdir(out))
 
     deadline = time.monotonic() + 120
     while not staged_a_checkpoint():
-        assert victim.poll() is None and time.monotonic() < deadline
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.05)
+    return process
+
+
+def test_sigkill_leftovers_are_removed_by_the_next_run(data_dir, tmp_path):
+    """A killed run leaves its staging folder (and maybe a temporary file) and no lock that holds; the
+    next run into the folder removes them and runs."""
+    out = tmp_path / "out"
+    env = environment(data_dir, tmp_path)
+    victim = start_long_run(out, env, tmp_path)
     victim.kill()
-    victim.wait()
+    victim.communicate()
     assert any(name.startswith(".staging-") for name in os.listdir(out))
     result = run_module(train_args(out, epochs=1), env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["checkpoint.npz", "latent.png", "loss.png", "metrics.json",
                                        "reconstructions.png"]
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does(data_dir, tmp_path):
+    out = tmp_path / "out"
+    process = start_long_run(out, environment(data_dir, tmp_path), tmp_path)
+    process.terminate()
+    _, stderr = process.communicate(timeout=120)
+    lines = lines_besides_notes(stderr)
+    assert process.returncode == 130 and len(lines) == 1 and "interrupted: state saved" in lines[0], stderr
+    assert sorted(os.listdir(out)) == ["interrupted.npz"]
 
 
 @pytest.mark.parametrize("name", ["datasets", "nn", "benchmarks"])
