@@ -7,6 +7,7 @@ is checked here, and anything else is a CheckpointError naming the key and the v
     MAX_TOTAL_BYTES    1 GiB for all arrays together
     MAX_ENTRIES        1,000 arrays
     MAX_LATENT_DIM     4,096 code units (the overcomplete model's 1,024 four times over)
+    MAX_IMAGE_SIZE     256 pixels a side (--images; a 256 x 256 image is 65,536 inputs)
 
 Two stages: ``check_arrays`` (the file alone: keys, dtypes, finite weights, JSON texts), run by
 ``load_checkpoint``, and ``check_run`` (a run's checkpoint as the command line writes it: the history,
@@ -25,6 +26,7 @@ MAX_ARRAY_BYTES = 256 * 2**20
 MAX_TOTAL_BYTES = 2**30
 MAX_ENTRIES = 1000
 MAX_LATENT_DIM = 4096
+MAX_IMAGE_SIZE = 256
 HISTORY_FIELDS = ("iteration_loss", "train_loss", "test_loss", "epoch_seconds", "samples_per_second")
 STATE_NAMES = ("loader", "noise", "eps")
 
@@ -121,7 +123,9 @@ def check_history(history, epoch, path):
 CONFIG_TYPES = {"model": str, "dataset": str, "preset": str, "device": str, "dtype": str, "epochs": int,
                 "batch_size": int, "latent_dim": int, "seed": int, "lr": float, "weight_decay": float,
                 "noise": (str, None), "noise_level": (float, None), "limit": (int, None),
-                "sparsity": (str, None), "sparsity_weight": (float, None), "sparsity_target": (float, None)}
+                "sparsity": (str, None), "sparsity_weight": (float, None), "sparsity_target": (float, None),
+                "images": (str, None), "image_size": int}
+OPTIONAL = {"limit", "images", "image_size"}  # absent in checkpoints written before they existed
 
 
 def check_config_types(config, path, known):
@@ -129,14 +133,16 @@ def check_config_types(config, path, known):
     ``known`` ({name: allowed values}); sizes within the limits."""
     if not isinstance(config, dict):
         _fail(path, f"has a configuration of type {type(config).__name__}, not a JSON object")
-    missing = sorted(set(CONFIG_TYPES) - set(config) - {"limit"})
+    missing = sorted(set(CONFIG_TYPES) - set(config) - OPTIONAL)
     if missing:
         _fail(path, f"has an incomplete configuration (missing {', '.join(missing)})")
     unknown = sorted(set(config) - set(CONFIG_TYPES))
     if unknown:
         _fail(path, f"has unknown configuration keys {unknown}")
     for name, kinds in CONFIG_TYPES.items():
-        value = config.get(name)
+        if name not in config:
+            continue
+        value = config[name]
         kinds = kinds if isinstance(kinds, tuple) else (kinds,)
         if value is None and None in kinds:
             continue
@@ -148,6 +154,8 @@ def check_config_types(config, path, known):
             _fail(path, f"has an unknown {name} {config[name]!r}")
     if not 0 < config["latent_dim"] <= MAX_LATENT_DIM:
         _fail(path, f"has latent_dim {config['latent_dim']:,}; the limit is {MAX_LATENT_DIM:,}")
+    if not 0 < config.get("image_size", 28) <= MAX_IMAGE_SIZE:
+        _fail(path, f"has image_size {config['image_size']:,}; the limit is {MAX_IMAGE_SIZE} pixels a side")
     if config.get("limit") is not None and config["limit"] <= 0:
         _fail(path, f"has limit {config['limit']}; it must be a positive number of images (or null)")
     if config["seed"] < 0 or config["seed"] >= 2**63:

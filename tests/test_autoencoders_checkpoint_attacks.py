@@ -118,6 +118,8 @@ CRAFTED = {  # name: (model, edit of the arrays, a fragment of the one line)
     "device-tpu": ("denoising", lambda a: a.update({"config": edited_json(a, "config", device="tpu")}), "tpu"),
     "latent-dim-400000": ("denoising", lambda a: a.update({"config": edited_json(a, "config", latent_dim=400_000)}),
                           "4,096"),
+    "image-size-100000": ("denoising", lambda a: a.update({"config": edited_json(a, "config", image_size=100_000)}),
+                          "image_size"),
     "config-limit-negative": ("denoising", lambda a: a.update({"config": edited_json(a, "config", limit=-5)}), "limit"),
     "config-lr-infinity": ("denoising", lambda a: a.update({"config": numpy.array(
         str(a["config"]).replace('"lr": 0.001', '"lr": Infinity'))}), "lr"),

@@ -124,8 +124,6 @@ def test_a_resumed_run_that_diverges_advises_a_new_run(sandbox, no_figures, fini
 
 def test_errors_speak_command_line_options():
     assert cli.in_cli_words("no CUDA GPU is usable; use device='cpu'") == "no CUDA GPU is usable; use --device cpu"
-    assert "--data-root <folder>" in cli.in_cli_words("set NN_DATA_DIR, pass root=<folder>, or load with "
-                                                      "download=True while online")
 
 
 # --- replaced only when finished --------------------------------------------------------------------
