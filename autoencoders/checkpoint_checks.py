@@ -148,7 +148,8 @@ def check_config_types(config, path, known):
             continue
         ok = any(kind is not None and _is(value, kind) for kind in kinds)
         if not ok:
-            _fail(path, f"has config {name} {value!r}, not {' or '.join('null' if k is None else k.__name__ for k in kinds)}")
+            wanted = " or ".join("null" if kind is None else kind.__name__ for kind in kinds)
+            _fail(path, f"has config {name} {value!r}, not {wanted}")
     for name, values in known.items():
         if config[name] not in values:
             _fail(path, f"has an unknown {name} {config[name]!r}")
