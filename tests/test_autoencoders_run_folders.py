@@ -306,6 +306,8 @@ def test_collapse_is_measured_against_the_images():
     assert collapse_note(images * 0.9, images, 1e-3) is None
     assert spread_ratio(images[:1], images[:1]) is None
     assert codes_collapsed(numpy.ones((5, 9))) and not codes_collapsed(rng.random((5, 9)))
+    # A dead encoder's float32 codes (--preset seed on the MNIST test set: spread 1.5e-5 around codes of size 2).
+    assert codes_collapsed(2 + 1.5e-5 * rng.standard_normal((500, 9)))
     assert project_2d(rng.random((1, 9))).shape == (1, 2)
 
 
