@@ -88,6 +88,19 @@ def test_a_dead_runs_lock_staging_and_temporary_files_are_recovered(small_sandbo
     assert sorted(os.listdir(out)) == [".tmp-1-0123456789abcdef.png", "checkpoint.npz", "metrics.json", "notes.txt"]
 
 
+def test_without_flock_a_dead_owners_lock_file_is_removed(tmp_path, monkeypatch):
+    """Where fcntl is missing (Windows) the lock is the file itself: a dead process's is taken over, a
+    live one's refused."""
+    import autoencoders.runfolder as runfolder
+    monkeypatch.setattr(runfolder, "fcntl", None)
+    (tmp_path / ".lock").write_text(f"{2**22 + 12345}\n")
+    with RunFolder(tmp_path) as folder:
+        assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n" and os.path.isdir(folder.staging)
+    (tmp_path / ".lock").write_text("1\n")  # init: alive
+    with pytest.raises(OutputError, match="in use by another run \\(process 1\\)"):
+        RunFolder(tmp_path).__enter__()
+
+
 def test_remove_stale_keeps_live_processes_files(tmp_path):
     (tmp_path / f".tmp-{os.getpid()}-aa.npz").write_bytes(b"")
     (tmp_path / ".tmp-x.npz").write_bytes(b"")  # no pid: not a name we write
