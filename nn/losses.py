@@ -107,7 +107,7 @@ class MSELoss(ElementwiseLoss):
 
     def _sum(self, pred, target):
         xp = backend.get_array_module(pred)
-        difference = pred - target
+        difference = xp.asarray(pred - target)  # on 0-d inputs NumPy's ufuncs give a scalar, not an array
         flat = difference.ravel()
         return xp.dot(flat, flat), difference  # the sum of squares in one BLAS call, no squared array
 
