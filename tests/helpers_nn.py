@@ -302,6 +302,8 @@ MODULE_CASES = [
                                            lambda: torch.nn.Softplus(beta=2, threshold=3)), kinks=(1.5,)),
     ModuleCase("GELU", elementwise(nn.GELU, torch.nn.GELU)),
     ModuleCase("GELU-tanh", elementwise(lambda: nn.GELU("tanh"), lambda: torch.nn.GELU(approximate="tanh"))),
+    ModuleCase("Softmax", elementwise(lambda: nn.Softmax(-1), lambda: torch.nn.Softmax(-1))),
+    ModuleCase("LogSoftmax-0", elementwise(lambda: nn.LogSoftmax(0), lambda: torch.nn.LogSoftmax(0))),
 ]
 
 
