@@ -47,56 +47,50 @@ def softmax(x, dim):
     return exponentials / exponentials.sum(axis=dim, keepdims=True)
 
 
-class Softmax(Module):
+class _AlongDim(Module):
+    """Shared by Softmax and LogSoftmax: the dim, the 0-d case, and the cached output."""
+
+    def __init__(self, dim=None):
+        self.dim = dim
+        self._output = None
+
+    def forward(self, x):
+        x = as_array(x)
+        self._dim = _resolve_dim(type(self).__name__, self.dim, x.ndim)
+        y = self._formula(_as_vectors(x), self._dim) if x.size else x.copy()
+        self._output = y.reshape(x.shape)
+        return self._output
+
+    def backward(self, grad_output):
+        y, grad_output = checked_gradient(self, grad_output, self._output)
+        return self._gradient(_as_vectors(y), _as_vectors(grad_output)).reshape(y.shape)
+
+    def _clear_cache(self):
+        self._output = None
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
     """y = softmax(x) along ``dim``;   dL/dx = y * (g - sum_dim(g * y)).   Any shape; y has x's shape."""
 
+    _formula = staticmethod(softmax)
+
     def __init__(self, dim=None):
-        self.dim = dim
-        self._output = None
+        super().__init__(dim)
 
-    def forward(self, x):
-        x = as_array(x)
-        dim = _resolve_dim("Softmax", self.dim, x.ndim)
-        y = softmax(_as_vectors(x), dim) if x.size else x.copy()
-        self._output, self._dim = y.reshape(x.shape), dim
-        return self._output
-
-    def backward(self, grad_output):
-        y, grad_output = checked_gradient(self, grad_output, self._output)
-        y, g = _as_vectors(y), _as_vectors(grad_output)
-        grad_input = y * (g - (g * y).sum(axis=self._dim, keepdims=True))
-        return grad_input.reshape(self._output.shape)
-
-    def _clear_cache(self):
-        self._output = None
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    def _gradient(self, y, g):
+        return y * (g - (g * y).sum(axis=self._dim, keepdims=True))
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """y = log_softmax(x) along ``dim``;   dL/dx = g - e^y * sum_dim(g).   Any shape; y has x's shape."""
 
+    _formula = staticmethod(log_softmax)
+
     def __init__(self, dim=None):
-        self.dim = dim
-        self._output = None
+        super().__init__(dim)
 
-    def forward(self, x):
-        x = as_array(x)
-        dim = _resolve_dim("LogSoftmax", self.dim, x.ndim)
-        y = log_softmax(_as_vectors(x), dim) if x.size else x.copy()
-        self._output, self._dim = y.reshape(x.shape), dim
-        return self._output
-
-    def backward(self, grad_output):
-        y, grad_output = checked_gradient(self, grad_output, self._output)
-        xp = backend.get_array_module(y)
-        y, g = _as_vectors(y), _as_vectors(grad_output)
-        grad_input = g - xp.exp(y) * g.sum(axis=self._dim, keepdims=True)
-        return grad_input.reshape(self._output.shape)
-
-    def _clear_cache(self):
-        self._output = None
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
+    def _gradient(self, y, g):
+        return g - backend.get_array_module(y).exp(y) * g.sum(axis=self._dim, keepdims=True)

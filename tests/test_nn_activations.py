@@ -151,32 +151,33 @@ def extreme_inputs(rng, dtype):
     return x.astype(dtype)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_fast_sigmoid_is_the_plain_formula_bit_for_bit(dtype, nn_rng):
-    x = extreme_inputs(nn_rng, dtype)
-    grad_output = nn_rng.standard_normal(x.shape).astype(dtype)
-    y = activations.sigmoid(x)
-    numpy.testing.assert_array_equal(activations_fast.sigmoid_in_place_passes(x.copy()), y)
-    numpy.testing.assert_array_equal(activations_fast.sigmoid_backward_in_place_passes(y, grad_output),
-                                     activations.sigmoid_backward(y, grad_output))
-    module = nn.Sigmoid()  # and the class runs them
-    numpy.testing.assert_array_equal(module(x), y)
-    numpy.testing.assert_array_equal(module.backward(grad_output), activations.sigmoid_backward(y, grad_output))
+FORMS = [  # plain forward, fast forward, plain backward, fast backward, the class that runs the fast forms
+    pytest.param(activations.sigmoid, activations_fast.sigmoid_in_place_passes, activations.sigmoid_backward,
+                 activations_fast.sigmoid_backward_in_place_passes, nn.Sigmoid, id="sigmoid"),
+    pytest.param(activations.relu, activations_fast.relu_in_place, activations.relu_backward,
+                 activations_fast.relu_backward_in_place, lambda: nn.ReLU(inplace=True), id="relu"),
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_fast_relu_is_the_plain_formula_bit_for_bit(dtype, nn_rng):
+@pytest.mark.parametrize("plain, fast, plain_backward, fast_backward, module", FORMS)
+def test_fast_form_is_the_plain_formula_bit_for_bit(plain, fast, plain_backward, fast_backward, module, dtype,
+                                                    nn_rng):
     x = extreme_inputs(nn_rng, dtype)
     grad_output = nn_rng.standard_normal(x.shape).astype(dtype)
-    y = activations.relu(x)
-    numpy.testing.assert_array_equal(activations_fast.relu_in_place(x.copy()), y)
-    numpy.testing.assert_array_equal(activations_fast.relu_backward_in_place(y, grad_output.copy()),
-                                     activations.relu_backward(y, grad_output))
-    inplace = nn.ReLU(inplace=True)
-    x_copy, grad_copy = x.copy(), grad_output.copy()
-    assert inplace(x_copy) is x_copy and inplace.backward(grad_copy) is grad_copy  # written in place, as torch
-    numpy.testing.assert_array_equal(x_copy, y)
-    numpy.testing.assert_array_equal(grad_copy, activations.relu_backward(y, grad_output))
+    y, grad_input = plain(x), plain_backward(plain(x), grad_output)
+    numpy.testing.assert_array_equal(fast(x.copy()), y)
+    numpy.testing.assert_array_equal(fast_backward(y, grad_output.copy()), grad_input)
+    layer = module()  # and the class runs them
+    numpy.testing.assert_array_equal(layer(x.copy()), y)
+    numpy.testing.assert_array_equal(layer.backward(grad_output.copy()), grad_input)
+
+
+def test_inplace_relu_writes_into_the_callers_arrays_as_torch(nn_rng):
+    x, grad_output = nn_rng.standard_normal((2, 7, 5))
+    relu = nn.ReLU(inplace=True)
+    assert relu(x) is x and relu.backward(grad_output) is grad_output
+    assert (x >= 0).all() and not grad_output[x == 0].any()
 
 
 @pytest.mark.parametrize("name", ["ReLU", "Sigmoid", "LeakyReLU", "Tanh", "ELU", "Softplus", "GELU"])

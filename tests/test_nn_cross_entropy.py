@@ -42,10 +42,10 @@ def logits(rng, shape, dtype):
     return (rng.standard_normal(shape) * (3 if dtype == "float64" else 1)).astype(dtype)
 
 
-def options(rng, classes, weight, ignore_index, smoothing):
+def options(rng, classes, weight, ignore_index, smoothing, dtype):
     chosen = {}
     if weight:
-        chosen["weight"] = rng.uniform(0.2, 3.0, classes)
+        chosen["weight"] = rng.uniform(0.2, 3.0, classes).astype(dtype)
     if ignore_index is not None:
         chosen["ignore_index"] = ignore_index
     if smoothing:
@@ -59,42 +59,26 @@ def print_worst_error():
     report()
 
 
-INDEX_COMBINATIONS = list(itertools.product([False, True], [None, 1], [0.0, 0.25, 1.0]))
+CROSS_ENTROPY_OPTIONS = (  # target kind, weight, ignore_index, label_smoothing: every combination
+    [("index", *combination) for combination in itertools.product([False, True], [None, 1], [0.0, 0.25, 1.0])]
+    + [("probabilities", weight, None, smoothing) for weight in (False, True) for smoothing in (0.0, 0.3)])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("weight, ignore_index, smoothing", INDEX_COMBINATIONS, ids=str)
-def test_cross_entropy_class_indices_match_torch(weight, ignore_index, smoothing, shape, reduction, dtype, backend,
-                                                 nn_rng):
+@pytest.mark.parametrize("kind, weight, ignore_index, smoothing", CROSS_ENTROPY_OPTIONS, ids=str)
+def test_cross_entropy_matches_torch(kind, weight, ignore_index, smoothing, shape, reduction, dtype, backend, nn_rng):
     classes = shape[1] if len(shape) > 1 else shape[0]
-    chosen = options(nn_rng, classes, weight, ignore_index, smoothing)
-    if "weight" in chosen:
-        chosen["weight"] = chosen["weight"].astype(dtype)
-    x = logits(nn_rng, shape, dtype)
-    target = index_target(nn_rng, shape, ignore_index)
+    chosen = options(nn_rng, classes, weight, ignore_index, smoothing, dtype)
+    if kind == "index":
+        target = index_target(nn_rng, shape, ignore_index)
+    else:
+        target = probability_target(nn_rng, shape).astype(dtype)
     compare_loss(nn.CrossEntropyLoss(reduction=reduction, **chosen),
-                 torch.nn.CrossEntropyLoss(reduction=reduction, **torch_constants(chosen)), x, target, nn_rng,
-                 backend, dtype)
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("weight, smoothing", list(itertools.product([False, True], [0.0, 0.3])), ids=str)
-def test_cross_entropy_class_probabilities_match_torch(weight, smoothing, shape, reduction, dtype, backend, nn_rng):
-    classes = shape[1] if len(shape) > 1 else shape[0]
-    chosen = options(nn_rng, classes, weight, None, smoothing)
-    if "weight" in chosen:
-        chosen["weight"] = chosen["weight"].astype(dtype)
-    x = logits(nn_rng, shape, dtype)
-    target = probability_target(nn_rng, shape).astype(dtype)
-    compare_loss(nn.CrossEntropyLoss(reduction=reduction, **chosen),
-                 torch.nn.CrossEntropyLoss(reduction=reduction, **torch_constants(chosen)), x, target, nn_rng,
-                 backend, dtype)
+                 torch.nn.CrossEntropyLoss(reduction=reduction, **torch_constants(chosen)), logits(nn_rng, shape, dtype),
+                 target, nn_rng, backend, dtype)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -104,9 +88,7 @@ def test_cross_entropy_class_probabilities_match_torch(weight, smoothing, shape,
 @pytest.mark.parametrize("weight, ignore_index", list(itertools.product([False, True], [None, 2])), ids=str)
 def test_nll_matches_torch(weight, ignore_index, shape, reduction, dtype, backend, nn_rng):
     classes = shape[1] if len(shape) > 1 else shape[0]
-    chosen = options(nn_rng, classes, weight, ignore_index, 0.0)
-    if "weight" in chosen:
-        chosen["weight"] = chosen["weight"].astype(dtype)
+    chosen = options(nn_rng, classes, weight, ignore_index, 0.0, dtype)
     log_p = torch.log_softmax(torch.from_numpy(nn_rng.standard_normal(shape) * 2), dim=0 if len(shape) == 1 else 1)
     compare_loss(nn.NLLLoss(reduction=reduction, **chosen),
                  torch.nn.NLLLoss(reduction=reduction, **torch_constants(chosen)), log_p.numpy().astype(dtype),

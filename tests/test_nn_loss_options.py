@@ -9,26 +9,9 @@ import torch
 
 import nn
 from helpers_losses import FixedTarget, compare_loss, report, torch_constants
-from helpers_nn import BACKENDS, DTYPES, nudge
+from helpers_nn import BACKENDS, DTYPES, l1_pair, logit_pair, nudge, probability_pair, real_pair
 
 SHAPES = [(5, 4), (3, 1, 7), (6,), ()]
-
-
-def real_pair(rng, shape):
-    return rng.standard_normal(shape), rng.standard_normal(shape)
-
-
-def l1_pair(rng, shape):  # |pred - target| has its kink where they are equal
-    target = rng.standard_normal(shape)
-    return target + nudge(rng.standard_normal(shape), (0.0,)), target
-
-
-def probability_pair(rng, shape):
-    return rng.uniform(0.02, 0.98, shape), rng.uniform(0, 1, shape)
-
-
-def logit_pair(rng, shape):
-    return rng.standard_normal(shape) * 3, rng.uniform(0, 1, shape)
 
 
 LOSSES = {"MSELoss": real_pair, "L1Loss": l1_pair, "BCELoss": probability_pair, "BCEWithLogitsLoss": logit_pair}
