@@ -30,7 +30,8 @@ def checked_gradient(module, grad_output, saved):
         if shape is None or tuple(shape) != tuple(saved.shape):
             given = tuple(shape) if shape is not None else type(grad_output).__name__
             raise ValueError(f"{type(module).__name__}.backward: grad_output has shape {given} but the output has "
-                             f"{tuple(saved.shape)}; pass dL/dy with exactly the output's shape (it is never broadcast)")
+                             f"{tuple(saved.shape)}; pass dL/dy with exactly the output's shape "
+                             "(it is never broadcast)")
     return saved, grad_output
 
 

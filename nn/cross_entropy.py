@@ -85,7 +85,7 @@ class ClassificationLoss(Loss):
         backend.check_same_device(name, x, target)
         if x.ndim == 0:
             raise ValueError(f"{name}: the input is 0-d; it needs a class dimension: (C,), (N, C) or (N, C, d1, ...)")
-        unbatched = x.ndim == 1
+        unbatched, target_shape = x.ndim == 1, tuple(target.shape)
         if unbatched:
             x, target = x.reshape((1,) + x.shape), target.reshape((1,) + target.shape)
         classes = x.shape[1]
@@ -99,14 +99,16 @@ class ClassificationLoss(Loss):
             return x, target.astype(x.dtype, copy=False), unbatched
         expected = x.shape[:1] + x.shape[2:]
         if target.dtype.kind not in "iu" or tuple(target.shape) != expected:
-            probabilities = f", or class probabilities of shape {tuple(input.shape)}" if self.probabilities_allowed else ""
-            raise ValueError(f"{name}: target has shape {tuple(target.shape)} and dtype {target.dtype}, but for an input "
-                             f"of shape {tuple(input.shape)} it must hold integer class indices of shape "
+            input_shape = tuple(input.shape)
+            probabilities = f", or class probabilities of shape {input_shape}" if self.probabilities_allowed else ""
+            raise ValueError(f"{name}: target has shape {target_shape} and dtype {target.dtype}, but for an input of "
+                             f"shape {input_shape} it must hold integer class indices of shape "
                              f"{expected[1:] if unbatched else expected}{probabilities}")
         wrong = (target != self.ignore_index) & ((target < 0) | (target >= classes))
         if bool(wrong.any()):
-            raise ValueError(f"{name}: target holds class {int(target[wrong].ravel()[0])}, outside [0, {classes}) for "
-                             f"{classes} classes (and not ignore_index={self.ignore_index}); use indices 0 to {classes - 1}")
+            raise ValueError(f"{name}: target holds class {int(target[wrong].ravel()[0])}, outside [0, {classes}) "
+                             f"for {classes} classes (and not ignore_index={self.ignore_index}); "
+                             f"use indices 0 to {classes - 1}")
         if self.reduction == "mean" and target.size == 0:
             raise ValueError(f"{name}: the input holds no samples (shape {tuple(input.shape)}), and their mean is "
                              "undefined; pass at least one, or use reduction='sum'")

@@ -9,6 +9,8 @@ An elementwise loss has one term per element, l_i = f(pred_i, target_i), and a r
 f' is d l_i / d pred_i. The target is a constant: it gets no gradient and is cast to pred's dtype.
 Classification losses (NLLLoss, CrossEntropyLoss) are in nn/cross_entropy.py.
 """
+import numpy
+
 from . import backend
 from .activations import sigmoid
 from .checks import checked_gradient, constant_array, loss_array, on_device_of
@@ -33,8 +35,7 @@ class Loss(Module):
         if reduction not in REDUCTIONS:
             raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self._cache = None
-        self._value_shape = None
+        self._cache = self._prediction = self._value_template = None
 
     def _upstream(self, grad_output):
         """The cache, and dL/dvalue: an array of the value's shape for "none", else a Python number."""
@@ -47,7 +48,7 @@ class Loss(Module):
         return cache, float(grad_output)
 
     def _clear_cache(self):
-        self._cache = None
+        self._cache = self._prediction = self._value_template = None
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
@@ -74,14 +75,15 @@ class ElementwiseLoss(Loss):
 
     def forward(self, pred, target):
         pred, target = check_pair(self, pred, target)
-        self._size, self._namespace = pred.size, backend.get_array_module(pred)
+        self._size, self._prediction = pred.size, pred
+        xp = backend.get_array_module(pred)
         if self.reduction == "none":
             value, self._cache = self._terms(pred, target)
-            self._value_template = value = self._namespace.asarray(value)  # 0-d inputs: an array, not a scalar
+            self._value_template = value = xp.asarray(value)  # 0-d inputs: an array, not a NumPy scalar
             return value
         total, self._cache = self._sum(pred, target)
         value = total / self._size if self.reduction == "mean" else total
-        return self._namespace.asarray(value, dtype=pred.dtype)
+        return xp.asarray(value, dtype=pred.dtype)
 
     def _sum(self, pred, target):
         terms, cache = self._terms(pred, target)
@@ -92,7 +94,7 @@ class ElementwiseLoss(Loss):
         cache, upstream = self._upstream(grad_output)
         if self.reduction == "mean":
             upstream /= self._size
-        return self._namespace.asarray(self._slope(cache, upstream))
+        return backend.get_array_module(self._prediction).asarray(self._slope(cache, upstream))
 
 
 class MSELoss(ElementwiseLoss):
@@ -134,9 +136,8 @@ def _broadcast_weight(loss, name, weight, pred):
     if weight is None:
         return None
     weight = on_device_of(weight, pred)
-    xp = backend.get_array_module(pred)
-    try:
-        if tuple(xp.broadcast_shapes(weight.shape, pred.shape)) == tuple(pred.shape):
+    try:  # shape arithmetic only: NumPy's works for arrays of any backend
+        if numpy.broadcast_shapes(weight.shape, pred.shape) == tuple(pred.shape):
             return weight
     except ValueError:
         pass

@@ -1,10 +1,18 @@
 """Shared by the loss tests: one comparison of a loss of ours with its torch twin, and a record of
 every comparison's error (printed at the end of a module run with ``-s``: the count and the worst)."""
 import numpy
+import pytest
 import torch
 from conftest import relative_error
 
 import nn
+from helpers_nn import BACKENDS
+
+# The grids of options run on NumPy in both dtypes and on the strict and CuPy backends in float64 only:
+# the strict backend catches NumPy leaking in, which does not depend on the dtype, and the grids are large.
+BACKEND_DTYPES = [pytest.param(backend.values[0], dtype, id=f"{dtype}-{backend.id}", marks=backend.marks)
+                  for backend in BACKENDS for dtype in ("float32", "float64")
+                  if dtype == "float64" or backend.id == "numpy"]
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 RTOL = {"float32": 1e-5, "float64": 1e-10}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nn
-from helpers_losses import FixedTarget, compare_loss, report, torch_constants
+from helpers_losses import BACKEND_DTYPES, FixedTarget, compare_loss, report, torch_constants
 from helpers_nn import BACKENDS, DTYPES
 
 SHAPES = [(7, 5), (1, 3), (3, 5, 4), (2, 5, 3, 2), (5,)]
@@ -64,8 +64,7 @@ CROSS_ENTROPY_OPTIONS = (  # target kind, weight, ignore_index, label_smoothing:
     + [("probabilities", weight, None, smoothing) for weight in (False, True) for smoothing in (0.0, 0.3)])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend, dtype", BACKEND_DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("kind, weight, ignore_index, smoothing", CROSS_ENTROPY_OPTIONS, ids=str)
@@ -76,13 +75,12 @@ def test_cross_entropy_matches_torch(kind, weight, ignore_index, smoothing, shap
         target = index_target(nn_rng, shape, ignore_index)
     else:
         target = probability_target(nn_rng, shape).astype(dtype)
-    compare_loss(nn.CrossEntropyLoss(reduction=reduction, **chosen),
-                 torch.nn.CrossEntropyLoss(reduction=reduction, **torch_constants(chosen)), logits(nn_rng, shape, dtype),
-                 target, nn_rng, backend, dtype)
+    reference = torch.nn.CrossEntropyLoss(reduction=reduction, **torch_constants(chosen))
+    compare_loss(nn.CrossEntropyLoss(reduction=reduction, **chosen), reference, logits(nn_rng, shape, dtype), target,
+                 nn_rng, backend, dtype)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend, dtype", BACKEND_DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("weight, ignore_index", list(itertools.product([False, True], [None, 2])), ids=str)
@@ -152,6 +150,9 @@ def test_gradcheck(make, kind, shape, nn_rng):
     (nn.CrossEntropyLoss, numpy.zeros((2, 3)), numpy.zeros((2, 3), dtype=int), r"integer class indices of shape"),
     (nn.NLLLoss, numpy.zeros((2, 3)), numpy.zeros((2, 3)), r"integer class indices of shape \(2,\)$"),
     (nn.CrossEntropyLoss, numpy.zeros((2, 3)), numpy.array([0, 1, 2]), r"target has shape \(3,\)"),
+    (nn.CrossEntropyLoss, numpy.zeros(3), numpy.array([0]), r"target has shape \(1,\) and dtype int64, but for an "
+                                                            r"input of shape \(3,\) it must hold integer class "
+                                                            r"indices of shape \(\)"),
     (nn.CrossEntropyLoss, numpy.zeros(()), numpy.array(0), r"the input is 0-d; it needs a class dimension"),
     (lambda: nn.CrossEntropyLoss(weight=numpy.ones(4)), numpy.zeros((2, 3)), numpy.array([0, 1]),
      r"weight has 4 entries but the input has 3 classes"),

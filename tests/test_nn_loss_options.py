@@ -1,6 +1,7 @@
 """The elementwise losses against torch with every option: reduction 'none', 'mean', 'sum'; BCE's
 weight and BCEWithLogits' pos_weight with torch's broadcasting; 0-d values; gradcheck; and the checks
 every loss makes of its inputs (issue 13: empty, lists, torch tensors, integers: one line each)."""
+import copy
 import itertools
 
 import numpy
@@ -8,8 +9,8 @@ import pytest
 import torch
 
 import nn
-from helpers_losses import FixedTarget, compare_loss, report, torch_constants
-from helpers_nn import BACKENDS, DTYPES, l1_pair, logit_pair, nudge, probability_pair, real_pair
+from helpers_losses import BACKEND_DTYPES, FixedTarget, compare_loss, report, torch_constants
+from helpers_nn import l1_pair, logit_pair, nudge, probability_pair, real_pair
 
 SHAPES = [(5, 4), (3, 1, 7), (6,), ()]
 
@@ -29,8 +30,7 @@ def print_worst_error():
     report()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend, dtype", BACKEND_DTYPES)
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("name", LOSSES)
@@ -50,8 +50,7 @@ def weighted_cases():
                 yield name, shape, reduction, {"weight": weight_shape, "pos_weight": shape[-1:]}
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend, dtype", BACKEND_DTYPES)
 @pytest.mark.parametrize("name, shape, reduction, weights", list(weighted_cases()), ids=str)
 def test_weights_match_torch(name, shape, reduction, weights, dtype, backend, nn_rng):
     pred, target = (numpy.asarray(array, dtype) for array in LOSSES[name](nn_rng, shape))
@@ -141,3 +140,14 @@ def test_legacy_arguments_are_refused_by_name(loss_class):
     for legacy in ("size_average", "reduce"):
         with pytest.raises(ValueError, match=f"{legacy}=True \\(deprecated in torch\\) is not supported"):
             loss_class(**{legacy: True})
+
+
+@pytest.mark.parametrize("make", [nn.MSELoss, lambda: nn.BCEWithLogitsLoss(pos_weight=numpy.ones(3)),
+                                  lambda: nn.CrossEntropyLoss(weight=numpy.ones(3))], ids=["MSE", "BCE", "CE"])
+def test_a_used_loss_can_be_deep_copied(make):
+    """gradcheck and model copies deep-copy losses: nothing unpicklable (a module object) may be cached."""
+    loss = make()
+    target = numpy.array([0, 2]) if isinstance(loss, nn.CrossEntropyLoss) else numpy.zeros((2, 3))
+    loss(numpy.full((2, 3), 0.5), target)
+    twin = copy.deepcopy(loss)
+    numpy.testing.assert_array_equal(twin.backward(), loss.backward())
