@@ -302,6 +302,8 @@ MODULE_CASES = [
                                            lambda: torch.nn.Softplus(beta=2, threshold=3)), kinks=(1.5,)),
     ModuleCase("GELU", elementwise(nn.GELU, torch.nn.GELU)),
     ModuleCase("GELU-tanh", elementwise(lambda: nn.GELU("tanh"), lambda: torch.nn.GELU(approximate="tanh"))),
+    ModuleCase("Softmax", elementwise(lambda: nn.Softmax(-1), lambda: torch.nn.Softmax(-1))),
+    ModuleCase("LogSoftmax-0", elementwise(lambda: nn.LogSoftmax(0), lambda: torch.nn.LogSoftmax(0))),
 ]
 
 
@@ -323,20 +325,20 @@ class LossCase:
         return self.name
 
 
-def _real_pair(rng, shape):
+def real_pair(rng, shape):
     return rng.standard_normal(shape), rng.standard_normal(shape)
 
 
-def _l1_pair(rng, shape):  # |pred - target| has its kink where they are equal
+def l1_pair(rng, shape):  # |pred - target| has its kink where they are equal
     target = rng.standard_normal(shape)
     return target + nudge(rng.standard_normal(shape), (0.0,)), target
 
 
-def _probability_pair(rng, shape):
+def probability_pair(rng, shape):
     return rng.uniform(0.02, 0.98, shape), rng.uniform(0, 1, shape)
 
 
-def _logit_pair(rng, shape):
+def logit_pair(rng, shape):
     return rng.standard_normal(shape) * 3, rng.uniform(0, 1, shape)
 
 
@@ -344,10 +346,10 @@ LOSS_CASES = [
     LossCase(f"{ours.__name__}-{reduction}", lambda ours=ours, reduction=reduction: ours(reduction=reduction),
              lambda reference=reference, reduction=reduction: reference(reduction=reduction), sample)
     for ours, reference, sample in [
-        (nn.MSELoss, torch.nn.MSELoss, _real_pair),
-        (nn.L1Loss, torch.nn.L1Loss, _l1_pair),
-        (nn.BCELoss, torch.nn.BCELoss, _probability_pair),
-        (nn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, _logit_pair),
+        (nn.MSELoss, torch.nn.MSELoss, real_pair),
+        (nn.L1Loss, torch.nn.L1Loss, l1_pair),
+        (nn.BCELoss, torch.nn.BCELoss, probability_pair),
+        (nn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, logit_pair),
     ]
     for reduction in ("mean", "sum")
 ]

@@ -109,6 +109,54 @@ def test_dropout_mask_is_strict(dtype, nn_rng):
     assert type(dropout._scaled_mask) is StrictArray and dropout._scaled_mask.dtype == dtype
 
 
+# --- classification losses, Softmax and the loss options on strict arrays ---------------------------------------
+CLASSIFIER_LOSSES = [
+    pytest.param(lambda: (nn.Identity(), nn.CrossEntropyLoss(weight=numpy.linspace(0.5, 2, 4), ignore_index=1,
+                                                             label_smoothing=0.1)), "index", id="CrossEntropy"),
+    pytest.param(lambda: (nn.Identity(), nn.CrossEntropyLoss(reduction="sum")), "probabilities",
+                 id="CrossEntropy-probabilities"),
+    pytest.param(lambda: (nn.LogSoftmax(1), nn.NLLLoss(weight=numpy.linspace(0.5, 2, 4))), "index", id="NLL"),
+    pytest.param(lambda: (nn.Softmax(1), nn.BCELoss(weight=numpy.linspace(0.5, 2, 4), reduction="none")),
+                 "probabilities", id="Softmax-BCE-none"),
+    pytest.param(lambda: (nn.Identity(), nn.BCEWithLogitsLoss(numpy.ones(4), pos_weight=numpy.arange(1.0, 5.0))),
+                 "probabilities", id="BCEWithLogits-weights"),
+]
+
+
+def classifier_step(backend, make, target_kind, seed):
+    """One step of a (N, 3, 2) -> 4-class classifier: forward, loss, backward. Returns input gradient, weight grad."""
+    rng = numpy.random.default_rng(seed)
+    nn.manual_seed(0)
+    head, loss = make()
+    model = backend.module(nn.Sequential(nn.Flatten(), nn.Linear(6, 4, dtype="float64"), head))
+    x = rng.standard_normal((5, 3, 2))
+    if target_kind == "index":
+        target = rng.integers(0, 4, 5)
+    else:
+        target = rng.uniform(0, 1, (5, 4))
+    value = loss(model(backend.array(x)), backend.array(target))
+    upstream = rng.standard_normal(value.shape) if value.shape else 1.3
+    grad = model.backward(loss.backward(backend.array(upstream) if value.shape else upstream))
+    assert backend.owns(value) and backend.owns(grad)
+    return grad, model[1].weight.grad
+
+
+@pytest.mark.parametrize("make, target_kind", CLASSIFIER_LOSSES)
+def test_classification_losses_stay_strict_and_match_numpy(make, target_kind):
+    strict_grads = classifier_step(STRICT, make, target_kind, 5)
+    for ours, expected in zip(strict_grads, classifier_step(ArrayBackend("numpy"), make, target_kind, 5)):
+        assert type(ours) is StrictArray
+        numpy.testing.assert_array_equal(ours.view(numpy.ndarray), expected)
+
+
+@pytest.mark.parametrize("module", [nn.Softmax(0), nn.LogSoftmax(-1), nn.Sigmoid(), nn.ReLU(), nn.Softplus()],
+                         ids=lambda module: type(module).__name__)
+def test_zero_dimensional_strict_inputs_stay_strict(module):
+    y = module(strict(numpy.array(0.3)))
+    grad = module.backward(strict(numpy.array(-1.2)))
+    assert type(y) is StrictArray and type(grad) is StrictArray and y.shape == grad.shape == ()
+
+
 # --- proof that the check bites ------------------------------------------------------------------------------
 class LeakyZeros(nn.Module):
     """Builds a constant with numpy instead of the input's namespace."""
