@@ -18,11 +18,13 @@ from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .layers import Dropout, Flatten, Linear, Unflatten
 from .losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
 from .module import Module, Parameter, Sequential
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer
 
 __all__ = [
     "Module", "Parameter", "Sequential",
     "Linear", "Flatten", "Unflatten", "Dropout",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "Conv2d", "ConvTranspose2d", "MaxPool2d", "Upsample",
     "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softplus", "GELU", "sigmoid",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
