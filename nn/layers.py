@@ -37,7 +37,7 @@ def _check_grad_shape(module, grad_output, expected):
     """Refuse a gradient of another shape than the output (NumPy would broadcast it silently)."""
     if tuple(grad_output.shape) != tuple(expected):
         raise ValueError(f"{module!r}.backward: grad_output has shape {tuple(grad_output.shape)}, "
-                         f"expected the output's shape {tuple(expected)}")
+                         f"expected {tuple(expected)} (the output's shape)")
 
 
 def _factory_options(owner, device, dtype):
@@ -60,7 +60,7 @@ def _factory_options(owner, device, dtype):
     try:
         return resolved_device, backend.normalize_dtype(str(dtype).replace("torch.", "") if from_torch[1] else dtype)
     except ValueError:
-        raise ValueError(f"{owner}: dtype must be None, 'float32' or 'float64', got {dtype!r}") from None
+        raise ValueError(f"{owner}: unsupported dtype {dtype!r}: use None, 'float32' or 'float64'") from None
 
 
 def _new_parameter(values, device, dtype):
@@ -214,7 +214,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False, *, seed=None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: dropout probability p has to be between 0 and 1, but got {p!r}")
+            raise ValueError(f"Dropout: p must be in [0, 1] (the probability of zeroing an element), got {p!r}")
         if not isinstance(inplace, bool):
             raise TypeError(f"Dropout: inplace must be True or False, got {inplace!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
