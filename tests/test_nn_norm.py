@@ -152,6 +152,36 @@ def test_buffers_are_state_but_not_parameters():
     assert nn.BatchNorm1d(4, track_running_stats=False).running_mean is None
 
 
+class Tally(nn.Module):
+    """A module with each kind of state: a parameter, buffers (one None), a child."""
+
+    def __init__(self):
+        self.scale = nn.Parameter(numpy.ones(2))
+        self.register_buffer("total", numpy.zeros(2))
+        self.register_buffer("nothing", None)
+        self.child = nn.Linear(2, 3, dtype="float64")
+
+
+class TorchTally(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+        self.register_buffer("total", torch.zeros(2, dtype=torch.float64))
+        self.register_buffer("nothing", None)
+        self.child = torch.nn.Linear(2, 3, dtype=torch.float64)
+
+
+def test_a_registered_buffer_is_saved_in_torchs_order():
+    ours, reference = Tally(), TorchTally()
+    assert list(ours.state_dict()) == list(reference.state_dict()) == ["scale", "total", "child.weight", "child.bias"]
+    assert ours.nothing is None and [name for name, _ in ours.named_buffers()] == ["total"]
+    assert [name for name, _ in ours.named_parameters()] == ["scale", "child.weight", "child.bias"]
+    ours.register_buffer("total", numpy.full(2, 3.0))  # registering again replaces the value, keeps one name
+    assert list(ours.state_dict()) == ["scale", "total", "child.weight", "child.bias"]
+    reference.load_state_dict({name: torch.from_numpy(value) for name, value in ours.state_dict().items()})
+    assert reference.total.tolist() == [3.0, 3.0]
+
+
 def test_to_casts_floating_buffers_and_keeps_the_counter(nn_rng):
     layer = nn.BatchNorm1d(3)
     layer(nn_rng.standard_normal((4, 3)).astype("float32"))
