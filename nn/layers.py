@@ -121,7 +121,9 @@ class Linear(Module):
     def backward(self, grad_output):
         x = _require_forward(self, self._input)
         _check_grad_shape(self, grad_output, x.shape[:-1] + (self.out_features,))
-        rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
+        rows_x, rows_g = x, grad_output
+        if x.ndim != 2:  # (*, in): the leading dimensions as one batch of M rows
+            rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
         self.weight.grad += rows_g.T @ rows_x
         if self.bias is not None:
             self.bias.grad += rows_g.sum(axis=0)

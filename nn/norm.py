@@ -18,18 +18,25 @@ from .module import Module
 
 
 def _normalize_backward(grad_x_hat, x_hat, inv_std, axes):
-    """dL/dx when x_hat = (x - mu) * inv_std uses the statistics of x itself, over ``axes`` (M values).
+    """dL/dx when x_hat = (x - mu) * inv_std is normalized with the statistics of x itself.
 
-    g_hat = dL/dx_hat (gamma * dL/dy: the shape of x); x_hat the shape of x; inv_std = 1/sqrt(var + eps)
-    with size 1 along ``axes``. x moves y three ways: directly, through mu, through var. Since
-    d mu/dx_i = 1/M and d var/dx_i = 2 (x_i - mu)/M = 2 x_hat_i / (M inv_std),
+    Shapes: grad_x_hat = dL/dx_hat (that is gamma * dL/dy) and x_hat are the shape of x; mu, var and
+    inv_std = 1 / sqrt(var + eps) have size 1 along ``axes``, the M values each statistic is taken over.
 
-        dL/dx_i = inv_std * (g_hat_i                          direct: x_hat_i = (x_i - mu) inv_std
-                             - mean(g_hat)                    through mu (the var term from mu is 0)
-                             - x_hat_i * mean(g_hat x_hat))   through var
+    Each x_j reaches every x_hat_i of its group three ways: directly, through mu, and through var.
+    With d mu/dx_j = 1/M and d var/dx_j = 2 (x_j - mu) / M (the mu-term of d var vanishes, as the
+    deviations sum to zero), the chain rule d inv_std/dx_j = -inv_std^2 x_hat_j / M gives
 
-    each term the shape of x (the two means are broadcast over ``axes``). Their sum along ``axes``
-    is zero: shifting every x_i by the same amount changes no x_hat.
+        d x_hat_i / d x_j = inv_std * (delta_ij  -  1/M  -  x_hat_i x_hat_j / M)
+
+    and summing grad_x_hat_i times this over the group:
+
+        dL/dx = inv_std * (grad_x_hat                        direct
+                           - mean(grad_x_hat)                through mu
+                           - x_hat * mean(grad_x_hat * x_hat))   through var
+
+    every term the shape of x (the two means, of size 1 along ``axes``, broadcast). Their sum over a
+    group is zero: moving all of a group's x by the same amount changes no x_hat.
     """
     mean_grad = grad_x_hat.mean(axis=axes, keepdims=True)
     mean_grad_x_hat = (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
@@ -41,6 +48,23 @@ def _standardize(x, axes):
     mean = x.mean(axis=axes, keepdims=True)
     centered = x - mean
     return centered, mean, (centered * centered).mean(axis=axes, keepdims=True)
+
+
+def _scale_and_shift(layer, x_hat, shape):
+    """y = gamma * x_hat + beta, with gamma and beta (either may be None) viewed as ``shape``."""
+    y = x_hat * layer.weight.data.reshape(shape) if layer.weight is not None else x_hat
+    return y + layer.bias.data.reshape(shape) if layer.bias is not None else y
+
+
+def _scale_and_shift_backward(layer, grad_output, x_hat, sum_axes, shape):
+    """Add dL/dgamma = sum g * x_hat and dL/dbeta = sum g (over ``sum_axes``) into the parameters;
+    return dL/dx_hat = gamma * g."""
+    if layer.bias is not None:
+        layer.bias.grad += grad_output.sum(axis=sum_axes)
+    if layer.weight is None:
+        return grad_output
+    layer.weight.grad += (grad_output * x_hat).sum(axis=sum_axes)
+    return grad_output * layer.weight.data.reshape(shape)
 
 
 def _flag(owner, name, value):
@@ -79,9 +103,9 @@ class _BatchNorm(Module):
 
     Backward, with g = dL/dy (like x), x_hat = (x - mu) / sqrt(var + eps) and sums over all axes but 1:
 
-        dL/dgamma = sum g * x_hat   (C,)        dL/dbeta = sum g   (C,)
-        dL/dx = gamma * g / sqrt(var + eps)                       eval: mu, var constant
-        dL/dx = _normalize_backward(gamma * g, x_hat, ...)        batch statistics: three terms, see there
+        dL/dgamma = sum g * x_hat   (C,)        dL/dbeta = sum g   (C,)        dL/dx_hat = gamma * g   (like x)
+        dL/dx = dL/dx_hat / sqrt(var + eps)                  running statistics (eval): mu, var are constants
+        dL/dx = _normalize_backward(dL/dx_hat, x_hat, ...)   batch statistics: three terms, derived there
     """
 
     _ranks = ()
@@ -134,10 +158,7 @@ class _BatchNorm(Module):
         inv_std = 1.0 / backend.get_array_module(x).sqrt(var + self.eps)
         x_hat = centered * inv_std
         self._cache = (x_hat, inv_std, axes, batch_statistics)
-        y = x_hat * self.weight.data.reshape(self._channel_shape(x)) if self.weight is not None else x_hat
-        if self.bias is not None:
-            y = y + self.bias.data.reshape(self._channel_shape(x))
-        return y
+        return _scale_and_shift(self, x_hat, self._channel_shape(x))
 
     def _update_running_statistics(self, mean, unbiased_var):
         self.num_batches_tracked += 1
@@ -151,13 +172,7 @@ class _BatchNorm(Module):
     def backward(self, grad_output):
         x_hat, inv_std, axes, batch_statistics = _require_forward(self, self._cache)
         _check_grad_shape(self, grad_output, x_hat.shape)
-        if self.weight is not None:
-            self.weight.grad += (grad_output * x_hat).sum(axis=axes)
-            grad_x_hat = grad_output * self.weight.data.reshape(self._channel_shape(x_hat))
-        else:
-            grad_x_hat = grad_output
-        if self.bias is not None:
-            self.bias.grad += grad_output.sum(axis=axes)
+        grad_x_hat = _scale_and_shift_backward(self, grad_output, x_hat, axes, self._channel_shape(x_hat))
         if batch_statistics:
             return _normalize_backward(grad_x_hat, x_hat, inv_std, axes)
         return grad_x_hat * inv_std
@@ -189,6 +204,7 @@ class LayerNorm(Module):
     and eval alike (no running statistics). Backward, with g = dL/dy and sums over the leading dims (*):
 
         dL/dgamma = sum g * x_hat      dL/dbeta = sum g      dL/dx = _normalize_backward(gamma * g, x_hat, ...)
+        (gamma, beta: normalized_shape; the three terms of dL/dx are derived in _normalize_backward)
     """
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
@@ -218,23 +234,14 @@ class LayerNorm(Module):
         inv_std = 1.0 / backend.get_array_module(x).sqrt(var + self.eps)
         x_hat = centered * inv_std
         self._cache = (x_hat, inv_std, axes)
-        y = x_hat * self.weight.data if self.weight is not None else x_hat
-        if self.bias is not None:
-            y = y + self.bias.data
-        return y
+        return _scale_and_shift(self, x_hat, self.normalized_shape)
 
     def backward(self, grad_output):
         x_hat, inv_std, axes = _require_forward(self, self._cache)
         _check_grad_shape(self, grad_output, x_hat.shape)
         leading = tuple(range(x_hat.ndim - len(axes)))
-        if self.weight is not None:
-            self.weight.grad += (grad_output * x_hat).sum(axis=leading)
-            grad_output_hat = grad_output * self.weight.data
-        else:
-            grad_output_hat = grad_output
-        if self.bias is not None:
-            self.bias.grad += grad_output.sum(axis=leading)
-        return _normalize_backward(grad_output_hat, x_hat, inv_std, axes)
+        grad_x_hat = _scale_and_shift_backward(self, grad_output, x_hat, leading, self.normalized_shape)
+        return _normalize_backward(grad_x_hat, x_hat, inv_std, axes)
 
     def _clear_cache(self):
         self._cache = None
