@@ -100,6 +100,32 @@ def test_layer_norm_matches_torch(normalized_shape, leading, affine, eps, nn_rng
         step(ours, reference, nn_rng.standard_normal(leading + sizes) * 2 + 1, nn_rng, mode)
 
 
+def normalized_model(library, dtype):
+    return library.Sequential(library.Linear(6, 5, dtype=dtype), library.BatchNorm1d(5, dtype=dtype), library.ReLU(),
+                              library.Linear(5, 4, dtype=dtype), library.LayerNorm(4, dtype=dtype), library.Tanh(),
+                              library.Unflatten(1, (1, 2, 2)), library.BatchNorm2d(1, momentum=None, dtype=dtype))
+
+
+def test_a_model_with_normalization_trains_like_torch(nn_rng):
+    """Five SGD steps with momentum, then eval: every parameter and running statistic as torch's."""
+    reference = normalized_model(torch.nn, torch.float64)
+    ours = normalized_model(nn, "float64")
+    copy_torch_into_ours(reference, ours)
+    optimizer = nn.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    torch_optimizer = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    for index in range(5):
+        x, grad_output = nn_rng.standard_normal((7, 6)) * 2, nn_rng.standard_normal((7, 1, 2, 2))
+        optimizer.zero_grad(), torch_optimizer.zero_grad()
+        ours(x)
+        ours.backward(grad_output)
+        reference(torch.from_numpy(x)).backward(torch.from_numpy(grad_output))
+        optimizer.step(), torch_optimizer.step()
+        compare_state(ours, reference, f"step {index}")
+    ours.eval(), reference.eval()
+    x = nn_rng.standard_normal((3, 6))
+    compare(ours(x), reference(torch.from_numpy(x)), "eval output")
+
+
 # --- state dicts ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("track_running_stats", [True, False])
 @pytest.mark.parametrize("kind", list(KINDS))
