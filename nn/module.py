@@ -140,7 +140,8 @@ class Module:
         return parameters[0].data.dtype if parameters else backend.DEFAULT_DTYPE
 
     def to(self, device=None, dtype=None):
-        """Move every parameter (and its gradient) to a device and/or cast it to a dtype, in place.
+        """Move every parameter (and its gradient) and buffer to a device and/or cast it to a dtype, in
+        place. Integer buffers (BatchNorm's num_batches_tracked) keep their dtype, as in torch.
 
         An optimizer holds the parameters it was built with: build it after moving the model.
         """
