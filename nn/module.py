@@ -185,7 +185,7 @@ class Module:
         return OrderedDict((name, array.copy()) for name, array in self._named_state())
 
     def load_state_dict(self, state_dict):
-        """Copy arrays into the parameters, all or nothing.
+        """Copy arrays into the parameters and buffers (each keeps its own array and dtype), all or nothing.
 
         Every missing, unexpected or mis-shaped key is named in one ValueError and no parameter is
         changed. Values may be NumPy or CuPy arrays (or anything ``asarray`` takes, such as a torch
