@@ -3,6 +3,8 @@ every layer shares (torch's ``device``/``dtype`` factory arguments, sizes, gradi
 import math
 import numbers
 
+import numpy
+
 from . import backend
 from .module import Module, Parameter
 
@@ -23,6 +25,13 @@ def _integer(owner, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{owner}: {name} must be an integer, got {value!r}")
     return int(value)
+
+
+def _flag(owner, name, value):
+    """True or False only: a misplaced argument (a dtype string, a seed) must not pass as truthy."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _dimension(owner, name, dim, ndim, shape):
@@ -96,6 +105,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *, rng=None):
         self.in_features = _positive_int("Linear", "in_features", in_features)
         self.out_features = _positive_int("Linear", "out_features", out_features)
+        bias = _flag("Linear", "bias", bias)
         device, dtype = _factory_options("Linear", device, dtype)
         rng = _generator("Linear", rng)
         bound = 1.0 / math.sqrt(in_features)
@@ -217,8 +227,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False, *, seed=None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1] (the probability of zeroing an element), got {p!r}")
-        if not isinstance(inplace, bool):
-            raise TypeError(f"Dropout: inplace must be True or False, got {inplace!r}")
+        inplace = _flag("Dropout", "inplace", inplace)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"Dropout: seed must be None or an integer, got {seed!r}")
         self.p = float(p)

@@ -13,7 +13,7 @@ import numbers
 import numpy
 
 from . import backend
-from .layers import _check_grad_shape, _factory_options, _new_parameter, _positive_int, _require_forward
+from .layers import _check_grad_shape, _factory_options, _flag, _new_parameter, _positive_int, _require_forward
 from .module import Module
 
 
@@ -65,12 +65,6 @@ def _scale_and_shift_backward(layer, grad_output, x_hat, sum_axes, shape):
         return grad_output
     layer.weight.grad += (grad_output * x_hat).sum(axis=sum_axes)
     return grad_output * layer.weight.data.reshape(shape)
-
-
-def _flag(owner, name, value):
-    if not isinstance(value, (bool, numpy.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _eps(owner, eps):

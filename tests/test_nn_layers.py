@@ -32,6 +32,7 @@ def test_torch_dtypes_and_devices_are_taken_by_name():
 
 
 @pytest.mark.parametrize("build, error, message", [
+    (lambda: nn.Linear(3, 2, "float64"), TypeError, "Linear: bias must be True or False, got 'float64'"),
     (lambda: nn.Linear(3, 2, True, 1), ValueError, "Linear: device must be None, 'cpu' or 'gpu' \\('cuda'\\), got 1"),
     (lambda: nn.Linear(3, 2, True, "float64"), ValueError, "Linear: device must be .* got 'float64'"),
     (lambda: nn.Linear(3, 2, True, None, 1), ValueError, "Linear: unsupported dtype 1: use None, 'float32' or"),
