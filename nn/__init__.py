@@ -20,12 +20,14 @@ from .layers import Dropout, Flatten, Linear, Unflatten
 from .cross_entropy import CrossEntropyLoss, NLLLoss
 from .losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
 from .module import Module, Parameter, Sequential
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer
 from .softmax import LogSoftmax, Softmax
 
 __all__ = [
     "Module", "Parameter", "Sequential",
     "Linear", "Flatten", "Unflatten", "Dropout",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "Conv2d", "ConvTranspose2d", "MaxPool2d", "Upsample",
     "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softplus", "GELU", "sigmoid",
     "Softmax", "LogSoftmax",

@@ -157,6 +157,53 @@ def test_zero_dimensional_strict_inputs_stay_strict(module):
     assert type(y) is StrictArray and type(grad) is StrictArray and y.shape == grad.shape == ()
 
 
+NORMALIZATIONS = [
+    pytest.param(lambda: nn.BatchNorm1d(3, dtype="float64"), (5, 3), id="BatchNorm1d"),
+    pytest.param(lambda: nn.BatchNorm1d(3, momentum=None, dtype="float64"), (4, 3, 2), id="BatchNorm1d-NCL-cumulative"),
+    pytest.param(lambda: nn.BatchNorm2d(3, affine=False, dtype="float64"), (2, 3, 2, 2), id="BatchNorm2d-noaffine"),
+    pytest.param(lambda: nn.BatchNorm2d(3, track_running_stats=False, dtype="float64"), (2, 3, 2, 2),
+                 id="BatchNorm2d-untracked"),
+    pytest.param(lambda: nn.LayerNorm((3, 2), dtype="float64"), (4, 3, 2), id="LayerNorm"),
+]
+
+
+def normalization_steps(backend, build, shape, seed):
+    """Two training steps, then one in eval mode; returns the module and every output and input gradient."""
+    rng = numpy.random.default_rng(seed)
+    module = backend.module(build())
+    results = []
+    for mode in ("train", "train", "eval"):
+        getattr(module, mode)()
+        y = module(backend.array(rng.standard_normal(shape) + 1))
+        results += [y, module.backward(backend.array(rng.standard_normal(shape)))]
+    return module, results
+
+
+@pytest.mark.parametrize("build, shape", NORMALIZATIONS)
+def test_normalization_state_stays_strict_and_matches_numpy(build, shape):
+    module, results = normalization_steps(STRICT, build, shape, 5)
+    reference, expected = normalization_steps(ArrayBackend("numpy"), build, shape, 5)
+    for result, plain in zip(results, expected):
+        assert type(result) is StrictArray
+        numpy.testing.assert_array_equal(result.view(numpy.ndarray), plain)
+    state, plain_state = module.state_dict(), reference.state_dict()
+    assert list(state) == list(plain_state)
+    for name, value in state.items():
+        assert type(value) is StrictArray, name
+        numpy.testing.assert_array_equal(value.view(numpy.ndarray), plain_state[name], err_msg=name)
+    for name, parameter in module.named_parameters():
+        assert type(parameter.grad) is StrictArray, name
+    module.load_state_dict(plain_state)  # a host-to-device copy into the strict arrays
+    assert all(type(value) is StrictArray for value in module.state_dict().values())
+
+
+@pytest.mark.parametrize("build, shape", NORMALIZATIONS)
+def test_normalization_gradcheck_runs_on_strict_arrays(build, shape, nn_rng):
+    module = STRICT.module(build())
+    report = nn.gradcheck(module, strict(nn_rng.standard_normal(shape)), mode="directional")
+    assert report.passed and len(report.checks) == 1 + len(module.parameters())
+
+
 # --- proof that the check bites ------------------------------------------------------------------------------
 class LeakyZeros(nn.Module):
     """Builds a constant with numpy instead of the input's namespace."""
