@@ -116,6 +116,9 @@ class CapturedStep:
                 "the model's code penalty reads its value on the host"
             raise ValueError(f"CapturedStep: {what}, which a graph cannot do; use MSELoss and a model without a "
                              "penalty, or eager steps")
+        if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
+            raise ValueError(f"CapturedStep: loss reduction={loss.reduction!r} gives no single loss value to train on; "
+                             "use reduction='mean' or 'sum'")
         if int(warmup_steps) < 1:
             raise ValueError(f"CapturedStep: warmup_steps must be at least 1, got {warmup_steps!r}")
         self.model, self.loss, self.optimizer = model, loss, optimizer

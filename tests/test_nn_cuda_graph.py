@@ -177,6 +177,9 @@ def test_refusals_name_the_problem_and_the_fix():
     linear = nn.Linear(4, 4, dtype="float64")
     with pytest.raises(ValueError, match="BCELoss checks its input on the host.*use MSELoss"):
         cuda_graph.CapturedStep(linear, nn.BCELoss(), nn.Adam(linear.parameters()), (2, 4), graphs=FakeGraphs())
+    with pytest.raises(ValueError, match="reduction='none' gives no single loss value.*'mean' or 'sum'"):
+        cuda_graph.CapturedStep(linear, nn.MSELoss(reduction="none"), nn.Adam(linear.parameters()), (2, 4),
+                                graphs=FakeGraphs())
     with pytest.raises(ValueError, match="warmup_steps must be at least 1, got 0"):
         cuda_graph.CapturedStep(linear, nn.MSELoss(), nn.Adam(linear.parameters()), (2, 4), warmup_steps=0,
                                 graphs=FakeGraphs())
