@@ -13,17 +13,19 @@ NumPy (CPU) or CuPy (GPU) code, torch-shaped so that names, weights and intuitio
 from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, sigmoid
 from .backend import (BackendError, device_of, get_array_module, gpu_available, manual_seed, to_device,
                       to_numpy)
-from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Upsample
+from .conv import Conv2d, ConvTranspose2d
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .layers import Dropout, Flatten, Linear, Unflatten
 from .losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
 from .module import Module, Parameter, Sequential
 from .optim import SGD, Adam, AdamW, Optimizer
+from .pooling import AvgPool2d, MaxPool2d
+from .upsampling import Upsample
 
 __all__ = [
     "Module", "Parameter", "Sequential",
     "Linear", "Flatten", "Unflatten", "Dropout",
-    "Conv2d", "ConvTranspose2d", "MaxPool2d", "Upsample",
+    "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "Upsample",
     "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softplus", "GELU", "sigmoid",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
     "Optimizer", "SGD", "Adam", "AdamW",
