@@ -73,7 +73,7 @@ class _ConvBase(Spatial2d):
         """torch's repr: options shown only where they differ from the default."""
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
-            text += f", padding={self.padding!r}"
+            text += f", padding={self.padding}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if getattr(self, "output_padding", (0, 0)) != (0, 0):

@@ -32,14 +32,16 @@ class _Pool2d(Spatial2d):
 
     def _setup(self, kernel_size, stride, padding, dilation, ceil_mode):
         name = type(self).__name__
-        self.kernel_size = pair(name, "kernel_size", kernel_size, 1)
-        self.stride = pair(name, "stride", stride if stride is not None else kernel_size, 1)
-        self.padding = pair(name, "padding", padding, 0)
+        # torch keeps the arguments as given (3 stays 3); the pairs the arithmetic uses are private.
+        self.kernel_size, self.stride, self.padding = kernel_size, stride if stride is not None else kernel_size, padding
+        self._kernel = pair(name, "kernel_size", kernel_size, 1)
+        self._stride = pair(name, "stride", stride if stride is not None else kernel_size, 1)
+        self._padding = pair(name, "padding", padding, 0)
         self.ceil_mode = flag(name, "ceil_mode", ceil_mode)
         self._dilation = pair(name, "dilation", dilation, 1)
-        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self._dilation))
-        if any(p > r // 2 for p, r in zip(self.padding, reach)):
-            raise ValueError(f"{name}: padding {self.padding} must be at most half the kernel's reach {reach} "
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(self._kernel, self._dilation))
+        if any(p > r // 2 for p, r in zip(self._padding, reach)):
+            raise ValueError(f"{name}: padding {self._padding} must be at most half the kernel's reach {reach} "
                              "(torch's limit); use less padding or a larger kernel")
         self._input_shape = None
 
@@ -47,7 +49,7 @@ class _Pool2d(Spatial2d):
         """(H_out, W_out) and the padding ((top, bottom), (left, right)) that holds every window:
         P on each side, plus the rows and columns the last ceil_mode window reaches past it."""
         out_size, pads = [], []
-        for s, k, st, p, d in zip(size, self.kernel_size, self.stride, self.padding, self._dilation):
+        for s, k, st, p, d in zip(size, self._kernel, self._stride, self._padding, self._dilation):
             reach = d * (k - 1) + 1
             out = (s + 2 * p - reach + (st - 1 if self.ceil_mode else 0)) // st + 1
             if self.ceil_mode and (out - 1) * st >= s + p:
@@ -55,7 +57,7 @@ class _Pool2d(Spatial2d):
             out_size.append(out)
             pads.append((p, max(p, (out - 1) * st + reach - s - p)))
         if min(out_size) <= 0:
-            windowed_size(layer, size, self.kernel_size, self.stride, self._dilation, pads)  # raises, saying why
+            windowed_size(layer, size, self._kernel, self._stride, self._dilation, pads)  # raises, saying why
         return tuple(out_size), tuple(pads)
 
 
@@ -77,7 +79,7 @@ class MaxPool2d(_Pool2d):
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         self._setup(kernel_size, stride, padding, dilation, ceil_mode)
-        self.dilation = self._dilation
+        self.dilation = dilation
         self.return_indices = flag("MaxPool2d", "return_indices", return_indices)
         self._is_max = None
         self._pads = None
@@ -87,7 +89,7 @@ class MaxPool2d(_Pool2d):
         out_size, pads = self._geometry(self, x.shape[2:])
         padded = pads != ((0, 0), (0, 0))
         x_pad = padding_modes.pad(x, pads, "zeros", fill=-math.inf) if padded else x
-        view = windows(x_pad, self.kernel_size, self.stride, self.dilation, out_size)
+        view = windows(x_pad, self._kernel, self._stride, self._dilation, out_size)
         # One contiguous plane per kernel offset, (kH*kW, N, C, H_out, W_out): the reductions over that first
         # axis are then elementwise work on whole planes (xp.argmax over it is many times slower on the CPU).
         planes = view.transpose(4, 5, 0, 1, 2, 3).reshape((-1,) + view.shape[:4])
@@ -110,23 +112,23 @@ class MaxPool2d(_Pool2d):
         (top, bottom), (left, right) = pads
         inside = xp.zeros((1, 1, top + size[0] + bottom, left + size[1] + right), dtype=bool)
         inside[:, :, top:top + size[0], left:left + size[1]] = True
-        view = windows(inside, self.kernel_size, self.stride, self.dilation, out_size)
+        view = windows(inside, self._kernel, self._stride, self._dilation, out_size)
         return view.transpose(4, 5, 0, 1, 2, 3).reshape((-1,) + view.shape[:4])
 
     def _indices(self, xp, size, pads, out_size):
         """The flat position r * W + s in the input plane of each window's (first) maximum."""
         first = xp.argmax(self._is_max, axis=0)           # k = p * kW + q of the maximum, per window
-        p, q = first // self.kernel_size[1], first % self.kernel_size[1]
-        rows = xp.arange(out_size[0])[:, None] * self.stride[0] - pads[0][0] + p * self.dilation[0]
-        cols = xp.arange(out_size[1])[None, :] * self.stride[1] - pads[1][0] + q * self.dilation[1]
+        p, q = first // self._kernel[1], first % self._kernel[1]
+        rows = xp.arange(out_size[0])[:, None] * self._stride[0] - pads[0][0] + p * self._dilation[0]
+        cols = xp.arange(out_size[1])[None, :] * self._stride[1] - pads[1][0] + q * self._dilation[1]
         return (rows * size[1] + cols).astype("int64")
 
     def _backward(self, grad_output):
         is_max = self._is_max
         # (kH*kW, N, C, H_out, W_out): each window's gradient, zero but at its maximum.
         planes = is_max * grad_output
-        window_grads = planes.reshape(self.kernel_size + is_max.shape[1:]).transpose(2, 3, 4, 5, 0, 1)
-        return col2im_windows(window_grads, self._input_shape, self.stride, self.dilation, self._pads,
+        window_grads = planes.reshape(self._kernel + is_max.shape[1:]).transpose(2, 3, 4, 5, 0, 1)
+        return col2im_windows(window_grads, self._input_shape, self._stride, self._dilation, self._pads,
                               channels_last=False)
 
     def _clear_cache(self):
@@ -178,18 +180,18 @@ class AvgPool2d(_Pool2d):
         else:
             (padded_h, inside_h), (padded_w, inside_w) = (
                 _window_counts(s, o, k, st, p) for s, o, k, st, p in
-                zip(x.shape[2:], out_size, self.kernel_size, self.stride, self.padding))
+                zip(x.shape[2:], out_size, self._kernel, self._stride, self._padding))
             rows, cols = (padded_h, padded_w) if self.count_include_pad else (inside_h, inside_w)
             divisor = xp.asarray(numpy.outer(rows, cols).astype(x.dtype))
-        sums = windows(x_pad, self.kernel_size, self.stride, (1, 1), out_size).sum(axis=(4, 5))
+        sums = windows(x_pad, self._kernel, self._stride, (1, 1), out_size).sum(axis=(4, 5))
         self._divisor, self._input_shape, self._pads = divisor, x.shape, pads
         return sums / divisor
 
     def _backward(self, grad_output):
         xp = backend.get_array_module(grad_output)
         share = grad_output / self._divisor
-        window_grads = xp.broadcast_to(share[..., None, None], share.shape + self.kernel_size)
-        return col2im_windows(window_grads, self._input_shape, self.stride, (1, 1), self._pads, channels_last=False)
+        window_grads = xp.broadcast_to(share[..., None, None], share.shape + self._kernel)
+        return col2im_windows(window_grads, self._input_shape, self._stride, (1, 1), self._pads, channels_last=False)
 
     def _clear_cache(self):
         self._divisor = self._input_shape = self._pads = self._output_shape = None
