@@ -76,7 +76,7 @@ class _ConvBase(Spatial2d):
             text += f", padding={self.padding}"
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
-        if getattr(self, "output_padding", (0, 0)) != (0, 0):
+        if self.output_padding != (0, 0):
             text += f", output_padding={self.output_padding}"
         if self.groups != 1:
             text += f", groups={self.groups}"
@@ -128,6 +128,7 @@ class Conv2d(_ConvBase):
         else:
             self.padding = pair("Conv2d", "padding", padding, 0)
             self._pads = symmetric(self.padding)
+        self.output_padding = (0, 0)  # torch's attribute on every convolution; only the transpose uses it
         self._columns = self._input_shape = self._padded_shape = None
 
     def _forward(self, x):
