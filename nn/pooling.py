@@ -17,6 +17,11 @@ the input. That row is padding a window may reach but never reads: max pooling f
 (never a maximum), average pooling leaves it out of the count. A window must start inside the input
 or the left padding, which is the "less one" rule. P is at most half the kernel (torch's limit), so
 every window holds at least one pixel of the input.
+
+Dilation (MaxPool2d) spreads the kernel's taps D pixels apart: a 3x3 kernel with D = 2 takes the
+maximum of 9 pixels spread over a 5x5 area (rows i*S, i*S + 2, i*S + 4), so it sees further without
+more taps. Its reach is D (K - 1) + 1 pixels, which replaces K in the output size; the strided view
+simply steps D pixels between taps, and backward sends the gradient back to the tap that won.
 """
 import math
 
@@ -72,9 +77,13 @@ class MaxPool2d(_Pool2d):
         dL/dx[n, c, i*S + p*D - P, j*S + q*D - P] += dL/dy[n,c,i,j],   (p, q) = argmax of window (i, j)
     A NaN in a window is its maximum, as in torch. The cache is the one-hot position of each maximum.
 
-    return_indices=True returns (y, indices) instead of y: indices[n,c,i,j] is where the maximum sits in
-    its input plane, flattened, r * W + s for pixel (r, s) of the unpadded (H, W) input, as torch gives
-    them (for nn.MaxUnpool2d in torch). Backward still takes dL/dy only: the indices are not differentiable.
+    return_indices=True returns (y, indices) instead of y. indices[n,c,i,j] says which input pixel won
+    window (i, j): the pixel (r, s) of the unpadded (H, W) plane, flattened to r * W + s, as torch gives
+    them (torch's MaxUnpool2d reads them to put each maximum back in place). They are the backward pass
+    written down: dL/dx is dL/dy scattered to those positions, summed where two windows chose the
+    same pixel. Here they are computed from the cached one-hot maxima, (p, q) = the first tap that is
+    a maximum, r = i*S - P + p*D and s = j*S - P + q*D. Backward still takes dL/dy only: the indices are
+    integers and get no gradient.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
