@@ -69,6 +69,15 @@ class _ConvBase(Spatial2d):
     def _expected_channels(self):
         return self.in_channels
 
+    def _check(self, x):
+        """The shape check of every 2-D layer, and the input's dtype and device against the weight's."""
+        super()._check(x)
+        weight = self.weight.data
+        if x.dtype != weight.dtype:
+            raise TypeError(f"{self!r}: input is {x.dtype} but the weights are {weight.dtype}; convert the input "
+                            f"with x.astype('{weight.dtype}') or the model with .to(dtype='{x.dtype}')")
+        backend.check_same_device(self, weight, x)
+
     def extra_repr(self):
         """torch's repr: options shown only where they differ from the default."""
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -39,32 +39,31 @@ class Spatial2d(Module):
         """The channel count the input must have (None: any)."""
         return None
 
-    def _check(self, x, weight=None):
+    def _check(self, x):
+        """x must be (N, C, H, W) or (C, H, W), with the layer's channel count where it has one."""
         channels = self._expected_channels()
         if x.ndim not in (3, 4) or (channels is not None and x.shape[-3] != channels):
             c = channels if channels is not None else "C"
             raise ValueError(f"{self!r}: expected input of shape (N, {c}, H, W) or ({c}, H, W), got {tuple(x.shape)}")
-        if weight is not None:
-            if x.dtype != weight.dtype:
-                raise TypeError(f"{self!r}: input is {x.dtype} but the weights are {weight.dtype}; convert the input "
-                                f"with x.astype('{weight.dtype}') or the model with .to(dtype='{x.dtype}')")
-            backend.check_same_device(repr(self), weight, x)
 
     def forward(self, x):
-        self._check(x, self.weight.data if getattr(self, "weight", None) is not None else None)
-        self._unbatched = x.ndim == 3
-        result = self._forward(x[None] if self._unbatched else x)
-        if self._unbatched:
-            result = tuple(r[0] for r in result) if isinstance(result, tuple) else result[0]
-        self._output_shape = tuple((result[0] if isinstance(result, tuple) else result).shape)
+        self._check(x)
+        self._unbatched = unbatched = x.ndim == 3
+        result = self._forward(x[None] if unbatched else x)
+        if unbatched:
+            result = tuple(r[0] for r in result) if type(result) is tuple else result[0]
+        self._output_shape = (result[0] if type(result) is tuple else result).shape
         return result
 
     def backward(self, grad_output):
         expected = _require_forward(self, self._output_shape)
-        if tuple(grad_output.shape) != expected:
-            raise ValueError(f"{self!r}.backward: grad_output has shape {tuple(grad_output.shape)}, expected {expected}")
-        grad_input = self._backward(grad_output[None] if self._unbatched else grad_output)
-        return grad_input[0] if self._unbatched and grad_input is not None else grad_input
+        if grad_output.shape != expected:
+            raise ValueError(f"{self!r}.backward: grad_output has shape {tuple(grad_output.shape)}, "
+                             f"expected {tuple(expected)}")
+        if self._unbatched:
+            grad_input = self._backward(grad_output[None])
+            return grad_input[0] if grad_input is not None else None
+        return self._backward(grad_output)
 
     def _clear_cache(self):
         self._output_shape = None

@@ -124,11 +124,11 @@ class Upsample(Spatial2d):
         self._matrices = self._blocks = None
         self._plans = {}
 
-    def _check(self, x, weight=None):
+    def _check(self, x):
         if x.ndim == 3:
             raise ValueError(f"{self!r}: got a 3-D input {tuple(x.shape)}, which torch reads as (N, C, L) for "
                              "1-D resizing; give a 4-D (N, C, H, W) image (x[None] adds the batch axis)")
-        super()._check(x, weight)
+        super()._check(x)
 
     def _geometry(self, size):
         """(H_out, W_out) and the scales the source positions use (torch's rules)."""
@@ -148,7 +148,7 @@ class Upsample(Spatial2d):
     def _plan(self, size, dtype):
         """The resizing matrices for an input size and dtype (NumPy, remembered: the layer sees few sizes),
         and the whole block factors when nearest is a plain repeat (else None)."""
-        key = (tuple(size), dtype.str)
+        key = (size, dtype)
         if key not in self._plans:
             out, scales = self._geometry(size)
             if self.mode == "nearest":
@@ -164,11 +164,11 @@ class Upsample(Spatial2d):
         return self._plans[key]
 
     def _forward(self, x):
-        xp = backend.get_array_module(x)
         matrices, blocks = self._plan(x.shape[2:], x.dtype)
         self._blocks, self._matrices = blocks, None
         if blocks is not None:
             return _repeat_forward(x, blocks)
+        xp = backend.get_array_module(x)
         rows_matrix, cols_matrix = self._matrices = tuple(xp.asarray(m) for m in matrices)
         if self.mode == "nearest":
             # A gather rather than the one-hot product: an inf pixel stays inf (0 * inf would be NaN).
