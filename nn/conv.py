@@ -141,13 +141,10 @@ class Conv2d(_ConvBase):
         self._columns = self._input_shape = self._padded_shape = None
 
     def _forward(self, x):
-        pads = self._pads
-        if self.padding_mode != "zeros":
+        pads, self._input_shape = self._pads, x.shape
+        if self.padding_mode != "zeros":  # pad first, then convolve the padded input without padding
             padding_modes.check_fits(repr(self), self.padding_mode, pads, x.shape[2:])
-            self._input_shape = x.shape
             x, pads = padding_modes.pad(x, pads, self.padding_mode), NO_PADDING
-        else:
-            self._input_shape = x.shape
         kernel, groups = self.kernel_size, self.groups
         out_size = windowed_size(self, x.shape[2:], kernel, self.stride, self.dilation, pads)
         columns = im2col_channels_last(x, kernel, self.stride, self.dilation, pads)
