@@ -16,9 +16,7 @@ import os
 import numpy
 
 from .plain_loop import PlainLoop
-from .workloads import LEARNING_RATE, Runner, layer_plan
-
-PEERS = ("numpy-plain", "jax-cpu", "dezero")
+from .workloads import LEARNING_RATE, PEER_BACKENDS as PEERS, Runner, layer_plan
 _INSTALL = "install the peers extra: pip install -e .[peers]"
 
 

@@ -29,7 +29,9 @@ from autoencoders.models import Autoencoder, DeepAutoencoder, SimpleAutoencoder
 INPUT_DIM = 784
 LEARNING_RATE = 1e-3
 DTYPE = "float32"
-BACKENDS = ("engine-numpy", "torch-cpu", "engine-cupy", "torch-cuda", "numpy-plain", "jax-cpu", "dezero")
+ENGINE_AND_TORCH = ("engine-numpy", "torch-cpu", "engine-cupy", "torch-cuda")
+PEER_BACKENDS = ("numpy-plain", "jax-cpu", "dezero")  # dense models only: see benchmarks.peers
+BACKENDS = ENGINE_AND_TORCH + PEER_BACKENDS
 DEVICE_OF_BACKEND = {"engine-numpy": "cpu", "torch-cpu": "cpu", "engine-cupy": "gpu", "torch-cuda": "gpu",
                      "numpy-plain": "cpu", "jax-cpu": "cpu", "dezero": "cpu"}
 # The torch row each engine row is compared with (same device, same model, same data).
@@ -299,7 +301,7 @@ def probe_backends(requested):
     for name in requested:
         if name in skipped:
             continue
-        if name in ("numpy-plain", "jax-cpu", "dezero"):
+        if name in PEER_BACKENDS:
             from . import peers
             library, reason = peers.import_peer(name)
             if library is None:
