@@ -5,7 +5,9 @@ Each is built from an engine model's ``layer_plan`` (Linear, ReLU, Sigmoid), so 
 engine's weights (DeZero stores W as (in, out): the transpose is copied in) and trains on the same
 batch with the same loss (MSE, mean over all elements) and Adam at lr 1e-3. Each optimizer is the
 peer's own: optax's Adam is torch's rule; DeZero's folds the bias corrections into its step size,
-with eps added to sqrt(v) before that correction (a difference of the order of eps).
+with eps added to sqrt(v) before that correction (a difference of the order of eps). DeZero is
+run as its users run it: under NumPy 2 its Sigmoid backward (``1 - y`` with 1 made a 0-d int64
+array) promotes the gradient to float64, so its backward pass from there on is float64 arithmetic.
 
 The libraries are optional (``pip install -e .[peers]``): ``import_peer`` answers (module, None) or
 (None, one line saying why not) and never raises.
@@ -158,11 +160,14 @@ class DezeroRunner(Runner):
             return inputs
 
         self.model, self._forward, self._functions = network, forward, F
+        # 1/M as a float32 array: dividing by the Python int M would make DeZero compute the loss and
+        # every gradient behind it in float64.
+        self._scale = numpy.array(1.0 / x.size, dtype=x.dtype)
         self.optimizer = dezero.optimizers.Adam(alpha=LEARNING_RATE).setup(network)
 
     def _loss(self):
         difference = self._forward(self.x) - self.x
-        return self._functions.sum(difference * difference) / difference.size
+        return self._functions.sum(difference * difference) * self._scale
 
     def train_step(self):
         self.model.cleargrads()
