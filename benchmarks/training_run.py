@@ -21,7 +21,10 @@ opt.step(); v.item()). Per run and backend: the epoch seconds, the whole-run sec
 the late/early ratio (mean of the last 5 epochs / mean of epochs 2-6; with fewer than 11 epochs,
 the last half of epochs 2..N against the first half; epoch 1 is warm-up), the train loss of each epoch, and,
 at the end, how many entries of the parameters and the optimizer state are subnormal floats (the
-values that make float arithmetic slow on x86). Ratios are torch seconds / engine seconds: above 1
+values that make float arithmetic slow on x86). After each epoch pair a fixed piece of float32
+work is timed (MachineSpeed); the late/early ratio of epoch times divided by it ("adjusted") takes
+out a machine that slowed down or sped up during the run (another process, a busy host); the
+target is judged on the plain ratio, the adjusted one says whether a miss was the machine's. Ratios are torch seconds / engine seconds: above 1
 the engine is faster; the median over runs is the reported number.
 """
 import gc
@@ -165,21 +168,49 @@ def late_over_early(seconds):
     return statistics.mean(rest[-count:]) / statistics.mean(rest[:count])
 
 
+class MachineSpeed:
+    """A fixed piece of float32 work (matrix products and an exponential, no subnormals in it) timed
+    after every epoch pair: its time tracks how fast the machine is running just then, so that epoch
+    times divided by it show a slowdown of the training itself rather than of a busy machine."""
+
+    def __init__(self):
+        generator = numpy.random.default_rng(0)
+        self.a, self.b = (generator.random((384, 384), dtype=numpy.float32) for _ in range(2))
+        self.out, self.big = numpy.empty_like(self.a), generator.random(400_000, dtype=numpy.float32)
+        self.seconds()  # the first call pays for page faults and the BLAS threads' start
+
+    def _once(self):
+        started = time.perf_counter()
+        for _ in range(4):
+            numpy.matmul(self.a, self.b, out=self.out)
+            numpy.exp(self.big, out=self.big)
+            self.big *= 1e-3  # back to small normal numbers: exp(1e-3 x) stays near 1
+        return time.perf_counter() - started
+
+    def seconds(self):
+        """The fastest of three timings (a slow one is an interruption, not the machine's speed)."""
+        return min(self._once() for _ in range(3))
+
+
 def one_run(index, backends, images, epochs, torch):
     runs = [EngineRun(images) if backend == "engine-numpy" else TorchRun(images, torch) for backend in backends]
     record = {run.backend: {"epoch_seconds": [], "train_loss": []} for run in runs}
+    record["reference_seconds"], reference = [], MachineSpeed()
     for epoch in range(1, epochs + 1):
         for run in (runs if epoch % 2 else runs[::-1]):
             gc.collect()  # the collector's debt of one backend's epoch is not paid in the other's
             seconds, loss = run.epoch()
             record[run.backend]["epoch_seconds"].append(seconds)
             record[run.backend]["train_loss"].append(loss)
+        record["reference_seconds"].append(reference.seconds())
         options.log(f"run {index} epoch {epoch}/{epochs}: " + ", ".join(
-            f"{backend} {entry['epoch_seconds'][-1]:.3f} s" for backend, entry in record.items()))
+            f"{run.backend} {record[run.backend]['epoch_seconds'][-1]:.3f} s" for run in runs))
     for run in runs:
         entry = record[run.backend]
         entry["whole_run_seconds"] = sum(entry["epoch_seconds"])
         entry["late_over_early"] = late_over_early(entry["epoch_seconds"])
+        entry["late_over_early_machine_adjusted"] = late_over_early(
+            [seconds / speed for seconds, speed in zip(entry["epoch_seconds"], record["reference_seconds"])])
         entry["subnormals_at_end"], entry["state_entries"] = count_subnormals(run.arrays())
     if len(runs) == 2:
         engine, other = record["engine-numpy"], record["torch-cpu"]
@@ -196,8 +227,9 @@ def summarize(runs, backends):
             "epoch_seconds_median": [statistics.median(values) for values in
                                      zip(*(run[backend]["epoch_seconds"] for run in runs))],
         }
-        ratios = [run[backend]["late_over_early"] for run in runs]
-        summary[backend]["late_over_early"] = timing.summary(ratios) if None not in ratios else None
+        for key in ("late_over_early", "late_over_early_machine_adjusted"):
+            ratios = [run[backend][key] for run in runs]
+            summary[backend][key] = timing.summary(ratios) if None not in ratios else None
     if all("ratio" in run for run in runs):
         summary["ratio"] = timing.summary([run["ratio"] for run in runs])
     return summary
@@ -220,6 +252,7 @@ METHOD = {
     "engine_epoch": "autoencoders.training.fit(model, loader, MSELoss(), Adam(lr=1e-3), 1, progress=False)",
     "torch_epoch": "for x in loader: opt.zero_grad(); v = lf(m(x), x); v.backward(); opt.step(); v.item()",
     "threads": timing.METHOD["threads"],
+    "reference": MachineSpeed.__doc__.strip().replace("\n", " "),
     "subnormals": "entries a with 0 < |a| < finfo(float32).tiny among the parameters and the optimizer's "
                   "per-element state after the last epoch",
 }
@@ -279,6 +312,9 @@ def format_results(results):
     late = ["late/early", *(f"{summary[b]['late_over_early']['median']:.2f}" if summary[b]["late_over_early"] else "-"
                             for b in backends)]
     rows.append(late + ([""] if "ratio" in summary else []))
+    adjusted = ["  adjusted", *(f"{summary[b]['late_over_early_machine_adjusted']['median']:.2f}"
+                                if summary[b]["late_over_early_machine_adjusted"] else "-" for b in backends)]
+    rows.append(adjusted + ([""] if "ratio" in summary else []))
     lines += ["", report.format_table(header, rows, left=(0,))]
     if "ratio" in summary:
         ratio = summary["ratio"]

@@ -46,6 +46,9 @@ def test_json_epochs_sums_and_paired_ratios_agree(quick):
             assert all(value > 0 for value in seconds)
             assert close(entry["whole_run_seconds"], sum(seconds))
             assert close(entry["late_over_early"], seconds[2] / seconds[1])  # 3 epochs: epoch 3 against epoch 2
+            speed = run["reference_seconds"]
+            assert len(speed) == QUICK_EPOCHS and all(value > 0 for value in speed)
+            assert close(entry["late_over_early_machine_adjusted"], (seconds[2] / speed[2]) / (seconds[1] / speed[1]))
             assert 0 <= entry["subnormals_at_end"] <= entry["state_entries"]
             assert entry["train_loss"][-1] < entry["train_loss"][0]  # it trains
         if TORCH_INSTALLED:
