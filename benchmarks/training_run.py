@@ -194,12 +194,14 @@ class MachineSpeed:
 
 def one_run(index, backends, images, epochs, torch):
     runs = [EngineRun(images) if backend == "engine-numpy" else TorchRun(images, torch) for backend in backends]
-    record = {run.backend: {"epoch_seconds": [], "train_loss": []} for run in runs}
+    record = {run.backend: {"epoch_seconds": [], "epoch_cpu_seconds": [], "train_loss": []} for run in runs}
     record["reference_seconds"], reference = [], MachineSpeed()
     for epoch in range(1, epochs + 1):
         for run in (runs if epoch % 2 else runs[::-1]):
             gc.collect()  # the collector's debt of one backend's epoch is not paid in the other's
+            cpu_started = time.process_time()
             seconds, loss = run.epoch()
+            record[run.backend]["epoch_cpu_seconds"].append(time.process_time() - cpu_started)
             record[run.backend]["epoch_seconds"].append(seconds)
             record[run.backend]["train_loss"].append(loss)
         record["reference_seconds"].append(reference.seconds())
@@ -208,6 +210,8 @@ def one_run(index, backends, images, epochs, torch):
     for run in runs:
         entry = record[run.backend]
         entry["whole_run_seconds"] = sum(entry["epoch_seconds"])
+        entry["whole_run_cpu_seconds"] = sum(entry["epoch_cpu_seconds"])
+        entry["late_over_early_cpu"] = late_over_early(entry["epoch_cpu_seconds"])
         entry["late_over_early"] = late_over_early(entry["epoch_seconds"])
         entry["late_over_early_machine_adjusted"] = late_over_early(
             [seconds / speed for seconds, speed in zip(entry["epoch_seconds"], record["reference_seconds"])])
@@ -216,6 +220,7 @@ def one_run(index, backends, images, epochs, torch):
         engine, other = record["engine-numpy"], record["torch-cpu"]
         record["ratio"] = other["whole_run_seconds"] / engine["whole_run_seconds"]
         record["epoch_ratios"] = timing.paired_ratios(other["epoch_seconds"], engine["epoch_seconds"])
+        record["cpu_ratio"] = other["whole_run_cpu_seconds"] / engine["whole_run_cpu_seconds"]
     return record
 
 
@@ -227,11 +232,12 @@ def summarize(runs, backends):
             "epoch_seconds_median": [statistics.median(values) for values in
                                      zip(*(run[backend]["epoch_seconds"] for run in runs))],
         }
-        for key in ("late_over_early", "late_over_early_machine_adjusted"):
+        for key in ("late_over_early", "late_over_early_machine_adjusted", "late_over_early_cpu"):
             ratios = [run[backend][key] for run in runs]
             summary[backend][key] = timing.summary(ratios) if None not in ratios else None
     if all("ratio" in run for run in runs):
         summary["ratio"] = timing.summary([run["ratio"] for run in runs])
+        summary["cpu_ratio"] = timing.summary([run["cpu_ratio"] for run in runs])
     return summary
 
 
@@ -275,7 +281,8 @@ def run(settings):
         "schema": "benchmarks.training_run/1",
         "command": [PROG] + sys.argv[1:],
         "machine": description,
-        "method": {**METHOD, "timing": "wall seconds of each epoch (time.perf_counter), gc collected before each"},
+        "method": {**METHOD, "timing": "wall seconds (time.perf_counter) and process CPU seconds (time.process_time) of each "
+                                         "epoch, gc collected before each"},
         "config": {**settings, "batch_size": BATCH_SIZE, "seed": SEED, "shuffle_seed": SHUFFLE_SEED,
                    "model": workloads.MODELS["deep"].description, "lr": workloads.LEARNING_RATE,
                    "images": len(images), "data_source": source},
@@ -315,11 +322,15 @@ def format_results(results):
     adjusted = ["  adjusted", *(f"{summary[b]['late_over_early_machine_adjusted']['median']:.2f}"
                                 if summary[b]["late_over_early_machine_adjusted"] else "-" for b in backends)]
     rows.append(adjusted + ([""] if "ratio" in summary else []))
+    cpu = ["  CPU time", *(f"{summary[b]['late_over_early_cpu']['median']:.2f}"
+                           if summary[b]["late_over_early_cpu"] else "-" for b in backends)]
+    rows.append(cpu + ([""] if "ratio" in summary else []))
     lines += ["", report.format_table(header, rows, left=(0,))]
     if "ratio" in summary:
         ratio = summary["ratio"]
         lines.append(f"whole run: the engine is {ratio['median']:.2f}x PyTorch eager "
-                     f"(median of {len(results['runs'])} run(s), {ratio['min']:.2f}-{ratio['max']:.2f})")
+                     f"(median of {len(results['runs'])} run(s), {ratio['min']:.2f}-{ratio['max']:.2f}); "
+                     f"by CPU time {summary['cpu_ratio']['median']:.2f}x")
     last = results["runs"][-1]
     for backend in backends:
         lines.append(f"{backend}: {last[backend]['subnormals_at_end']:,} of {last[backend]['state_entries']:,} "

@@ -45,6 +45,8 @@ def test_json_epochs_sums_and_paired_ratios_agree(quick):
             assert len(seconds) == len(entry["train_loss"]) == QUICK_EPOCHS
             assert all(value > 0 for value in seconds)
             assert close(entry["whole_run_seconds"], sum(seconds))
+            assert len(entry["epoch_cpu_seconds"]) == QUICK_EPOCHS
+            assert close(entry["whole_run_cpu_seconds"], sum(entry["epoch_cpu_seconds"]))
             assert close(entry["late_over_early"], seconds[2] / seconds[1])  # 3 epochs: epoch 3 against epoch 2
             speed = run["reference_seconds"]
             assert len(speed) == QUICK_EPOCHS and all(value > 0 for value in speed)
@@ -54,6 +56,7 @@ def test_json_epochs_sums_and_paired_ratios_agree(quick):
         if TORCH_INSTALLED:
             engine, torch = run["engine-numpy"], run["torch-cpu"]
             assert close(run["ratio"], torch["whole_run_seconds"] / engine["whole_run_seconds"])
+            assert close(run["cpu_ratio"], torch["whole_run_cpu_seconds"] / engine["whole_run_cpu_seconds"])
             assert all(close(ratio, theirs / ours) for ratio, theirs, ours
                        in zip(run["epoch_ratios"], torch["epoch_seconds"], engine["epoch_seconds"]))
             # Same weights, same batches in the same order, the same arithmetic: the same losses up
