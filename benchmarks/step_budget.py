@@ -8,6 +8,11 @@ One step is the training step of autoencoders.training, split at its phases; the
 between phases (a read costs well under a microsecond). Per-module times come from a second run
 in which every module's forward and backward are wrapped by a timer; they show which modules cost
 more than their arithmetic. Each figure is the median over steps after warm-up.
+
+``--clock thread`` reads this thread's CPU time (time.thread_time) instead of the wall clock: on a
+machine busy with other work it counts the step's work and not the waiting for a core, exactly
+when the BLAS runs in this thread (OPENBLAS_NUM_THREADS=1; with more BLAS threads their share of the
+products is missed).
 """
 import statistics
 import sys
@@ -16,11 +21,12 @@ import time
 import nn
 from autoencoders.arguments import number_type
 
-from . import options, report
+from . import machine, options, report
 from .workloads import MODELS, LEARNING_RATE, batch_of, build_engine_model
 
 PROG = "python -m benchmarks.step_budget"
 PHASES = ("forward", "loss", "zero_grad", "backward", "optimizer")
+CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
 
 
 def build_parser():
@@ -29,13 +35,14 @@ def build_parser():
     parser.add_argument("--batch-size", type=number_type(int, at_least=1), default=32)
     parser.add_argument("--steps", type=number_type(int, at_least=1), default=1000,
                         help="timed steps (after as many warm-up steps as a tenth of these)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall: time.perf_counter; thread: this thread's CPU time (see the description)")
     parser.add_argument("--json", metavar="PATH", help="write the budget here")
     return parser
 
 
-def phase_times(model, loss, optimizer, x, steps):
+def phase_times(model, loss, optimizer, x, steps, clock=time.perf_counter):
     """{phase: [microseconds of each step]}."""
-    clock = time.perf_counter
     samples = {phase: [] for phase in PHASES}
     for _ in range(steps):
         t0 = clock()
@@ -54,10 +61,9 @@ def phase_times(model, loss, optimizer, x, steps):
     return samples
 
 
-def module_times(model, loss, optimizer, x, steps):
+def module_times(model, loss, optimizer, x, steps, clock=time.perf_counter):
     """{(module name, "forward" | "backward"): [microseconds]} for every leaf module, measured by
     wrapping each leaf's bound methods in a timer (instance attributes, removed afterwards)."""
-    clock = time.perf_counter
     samples = {}
     leaves = [(name, module) for name, module in _named_leaves(model)]
 
@@ -75,7 +81,7 @@ def module_times(model, loss, optimizer, x, steps):
         module.forward = timed((name, "forward"), module.forward)
         module.backward = timed((name, "backward"), module.backward)
     try:
-        phase_times(model, loss, optimizer, x, steps)
+        phase_times(model, loss, optimizer, x, steps, clock)
     finally:
         for _, module in leaves:
             del module.forward, module.backward
@@ -90,21 +96,25 @@ def _named_leaves(module, prefix=""):
         yield from _named_leaves(child, prefix + name + ".")
 
 
-def measure(model_name, batch_size, steps):
+def measure(model_name, batch_size, steps, clock_name="wall"):
+    clock = CLOCKS[clock_name]
     model = build_engine_model(MODELS[model_name], 0)
     x = batch_of(batch_size, 0)
     loss, optimizer = nn.MSELoss(), nn.Adam(model.parameters(), lr=LEARNING_RATE)
     model.train()
-    phase_times(model, loss, optimizer, x, max(10, steps // 10))
-    phases = {phase: statistics.median(values) for phase, values in phase_times(model, loss, optimizer, x, steps).items()}
+    phase_times(model, loss, optimizer, x, max(10, steps // 10), clock)
+    phases = {phase: statistics.median(values)
+              for phase, values in phase_times(model, loss, optimizer, x, steps, clock).items()}
     modules = {f"{name} {kind}": statistics.median(values)
-               for (name, kind), values in module_times(model, loss, optimizer, x, steps // 2 or 1).items()}
-    return {"model": model_name, "batch_size": batch_size, "steps": steps,
+               for (name, kind), values in module_times(model, loss, optimizer, x, steps // 2 or 1, clock).items()}
+    return {"model": model_name, "batch_size": batch_size, "steps": steps, "clock": clock_name,
+            "machine": machine.describe(),
             "phases_us": phases, "step_us": sum(phases.values()), "modules_us": modules}
 
 
 def format_budget(result):
-    lines = [f"{result['model']} model, batch {result['batch_size']}, median of {result['steps']} steps (µs):"]
+    lines = [f"{result['model']} model, batch {result['batch_size']}, median of {result['steps']} steps "
+             f"(µs, {result['clock']} clock):"]
     rows = [(phase, f"{value:.1f}") for phase, value in result["phases_us"].items()]
     rows.append(("step (sum)", f"{result['step_us']:.1f}"))
     lines.append(report.format_table(("phase", "µs"), rows, left=(0,)))
@@ -118,7 +128,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     options.check_output_path(parser, "--json", args.json)
-    result = measure(args.model, args.batch_size, args.steps)
+    result = measure(args.model, args.batch_size, args.steps, args.clock)
     print(format_budget(result))
     if args.json:
         report.write_json(result, args.json)
