@@ -88,6 +88,32 @@ def module_times(model, loss, optimizer, x, steps, clock=time.perf_counter):
     return samples
 
 
+class _Nothing(nn.Module):
+    """A module whose forward and backward do no work: timing a Sequential of these times the calls."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+def dispatch_ns(clock, modules=20, calls=20000):
+    """Nanoseconds per module of Sequential.forward and .backward over modules that do nothing:
+    what a Sequential costs per child, apart from the child's own work (fastest of 5 repeats)."""
+    sequence, token = nn.Sequential(*(_Nothing() for _ in range(modules))), object()
+    result = {}
+    for kind, call in (("forward", sequence), ("backward", sequence.backward)):
+        best = float("inf")
+        for _ in range(5):
+            started = clock()
+            for _ in range(calls):
+                call(token)
+            best = min(best, clock() - started)
+        result[kind] = 1e9 * best / (calls * modules)
+    return result
+
+
 def _named_leaves(module, prefix=""):
     children = list(module.named_children())
     if not children:
@@ -108,7 +134,7 @@ def measure(model_name, batch_size, steps, clock_name="wall"):
     modules = {f"{name} {kind}": statistics.median(values)
                for (name, kind), values in module_times(model, loss, optimizer, x, steps // 2 or 1, clock).items()}
     return {"model": model_name, "batch_size": batch_size, "steps": steps, "clock": clock_name,
-            "machine": machine.describe(),
+            "machine": machine.describe(), "sequential_dispatch_ns_per_module": dispatch_ns(clock),
             "phases_us": phases, "step_us": sum(phases.values()), "modules_us": modules}
 
 
@@ -118,6 +144,9 @@ def format_budget(result):
     rows = [(phase, f"{value:.1f}") for phase, value in result["phases_us"].items()]
     rows.append(("step (sum)", f"{result['step_us']:.1f}"))
     lines.append(report.format_table(("phase", "µs"), rows, left=(0,)))
+    dispatch = result["sequential_dispatch_ns_per_module"]
+    lines.append(f"Sequential's own cost per child (modules that do nothing): forward {dispatch['forward']:.0f} ns, "
+                 f"backward {dispatch['backward']:.0f} ns")
     lines.append("")
     rows = [(name, f"{value:.1f}") for name, value in result["modules_us"].items()]
     lines.append(report.format_table(("module call", "µs"), rows, left=(0,)))
