@@ -344,7 +344,8 @@ def format_results(results):
 
 
 def write_plot(results, path):
-    """Epoch seconds against epoch, a line per backend and run."""
+    """Epoch seconds against epoch, a line per backend and run: wall seconds, and process CPU
+    seconds dotted (the two part when the machine is busy with other work)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.ticker
@@ -354,9 +355,12 @@ def write_plot(results, path):
     for backend in results["available"]:
         color, style = report.PLOT_STYLE.get(backend, (None, "-"))
         for index, entry in enumerate(results["runs"]):
-            seconds = entry[backend]["epoch_seconds"]
-            axis.plot(range(1, len(seconds) + 1), seconds, color=color, linestyle=style, marker="o", markersize=3,
-                      alpha=0.9 if index == 0 else 0.45, label=backend if index == 0 else None)
+            seconds, cpu = entry[backend]["epoch_seconds"], entry[backend]["epoch_cpu_seconds"]
+            epochs = range(1, len(seconds) + 1)
+            axis.plot(epochs, seconds, color=color, linestyle=style, marker="o", markersize=3,
+                      alpha=0.9 if index == 0 else 0.45, label=f"{backend}, wall" if index == 0 else None)
+            axis.plot(epochs, cpu, color=color, linestyle=":", linewidth=1, alpha=0.8 if index == 0 else 0.4,
+                      label=f"{backend}, process CPU" if index == 0 else None)
     axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.set_xlabel("epoch")
     axis.set_ylabel("epoch seconds")
