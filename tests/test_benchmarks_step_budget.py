@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from helpers_benchmarks import close, run_script
+from helpers_benchmarks import assert_usage_error, close, run_script
 
 
 @pytest.mark.parametrize("clock", ["wall", "thread"])
@@ -25,5 +25,4 @@ def test_budget_covers_every_phase_and_module(tmp_path, clock):
 
 
 def test_bad_batch_size_is_one_line():
-    done = run_script("benchmarks.step_budget", "--batch-size", "0", timeout=60)
-    assert done.returncode == 2 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
+    assert_usage_error("benchmarks.step_budget", ("--batch-size", "0"), "--batch-size")
