@@ -7,7 +7,8 @@
 
 The main job is ``python -m autoencoders train`` with the default preset: the seed's deep
 autoencoder (784-128-64-36-18-9 and back, ReLU between, Sigmoid last), MSE, Adam lr 1e-3, batch 32,
-20 epochs, on MNIST's training images as ``datasets.load`` finds them (offline, the 4,000-image
+20 epochs, subnormal floats flushed to zero (``nn.set_flush_denormal(True)``, as the command line
+sets it; --engine-flush off computes with them; PyTorch runs at its own default, off), on MNIST's training images as ``datasets.load`` finds them (offline, the 4,000-image
 sample; the first --limit images in any case, so runs on different machines train on as many).
 
 What is measured: each run builds the engine model from one seed and a torch model with the same
@@ -37,6 +38,7 @@ import numpy
 
 import datasets
 import nn
+from nn.floats import flush_denormal
 from autoencoders.arguments import number_type
 from autoencoders.training import History, fit
 
@@ -62,6 +64,10 @@ def build_parser():
                         help="train on the first LIMIT images (0: the whole training split)")
     parser.add_argument("--backends", type=options.names(BACKENDS, "backend"), default=list(BACKENDS),
                         help=f"comma-separated, from {','.join(BACKENDS)}")
+    parser.add_argument("--engine-flush", choices=("on", "off"), default="on",
+                        help="the engine's epochs with subnormal floats flushed to zero (on: as the command line "
+                             "trains) or computed with; PyTorch's epochs always run with the thread's setting "
+                             "restored (torch's default: off)")
     parser.add_argument("--quick", action="store_true", help="few epochs on few images (a smoke test for CI)")
     parser.add_argument("--json", metavar="PATH", help="write every epoch time, the method and the machine here")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG of epoch time against epoch")
@@ -86,20 +92,28 @@ def loader(images):
 
 # --- one epoch of each backend ---------------------------------------------------------------------------
 class EngineRun:
-    """The engine as the command line trains it: autoencoders.training.fit, one epoch per call."""
+    """The engine as the command line trains it: autoencoders.training.fit, one epoch per call,
+    with subnormal floats flushed to zero as the command line sets it (``flush``), and the thread's
+    previous setting restored after each epoch so that PyTorch's epochs run with torch's default."""
 
     backend = "engine-numpy"
 
-    def __init__(self, images):
+    def __init__(self, images, flush):
+        self.flush = flush
         self.model = workloads.build_engine_model(workloads.MODELS["deep"], SEED)
         self.loss, self.optimizer = nn.MSELoss(), nn.Adam(self.model.parameters(), lr=workloads.LEARNING_RATE)
         self.loader, self.history = loader(images), History()
 
     def epoch(self):
         """(seconds, mean train loss) of one more epoch."""
-        started = time.perf_counter()
-        fit(self.model, self.loader, self.loss, self.optimizer, 1, progress=False, history=self.history)
-        return time.perf_counter() - started, self.history.train_loss[-1]
+        previous = flush_denormal()
+        nn.set_flush_denormal(self.flush)
+        try:
+            started = time.perf_counter()
+            fit(self.model, self.loader, self.loss, self.optimizer, 1, progress=False, history=self.history)
+            return time.perf_counter() - started, self.history.train_loss[-1]
+        finally:
+            nn.set_flush_denormal(previous)
 
     def arrays(self):
         state = self.optimizer.state_dict()
@@ -150,11 +164,6 @@ def count_subnormals(arrays):
     return subnormal, total
 
 
-def flushes_subnormals():
-    """Whether this thread's float unit flushes subnormal inputs to zero (a subnormal times 1 gives 0)."""
-    with numpy.errstate(all="ignore"):
-        return bool(numpy.float32(1e-40) * numpy.float32(1.0) == 0)
-
 
 # --- runs, summaries -----------------------------------------------------------------------------------------
 def late_over_early(seconds):
@@ -192,8 +201,8 @@ class MachineSpeed:
         return min(self._once() for _ in range(3))
 
 
-def one_run(index, backends, images, epochs, torch):
-    runs = [EngineRun(images) if backend == "engine-numpy" else TorchRun(images, torch) for backend in backends]
+def one_run(index, backends, images, epochs, torch, flush):
+    runs = [EngineRun(images, flush) if backend == "engine-numpy" else TorchRun(images, torch) for backend in backends]
     record = {run.backend: {"epoch_seconds": [], "epoch_cpu_seconds": [], "train_loss": []} for run in runs}
     record["reference_seconds"], reference = [], MachineSpeed()
     for epoch in range(1, epochs + 1):
@@ -255,7 +264,8 @@ def evaluate_targets(summary):
 
 METHOD = {
     "runs": __doc__.split("\n\n", 3)[3].strip().replace("\n", " "),
-    "engine_epoch": "autoencoders.training.fit(model, loader, MSELoss(), Adam(lr=1e-3), 1, progress=False)",
+    "engine_epoch": "nn.set_flush_denormal(engine_flush); autoencoders.training.fit(model, loader, MSELoss(), "
+                    "Adam(lr=1e-3), 1, progress=False); the thread's previous flush setting restored",
     "torch_epoch": "for x in loader: opt.zero_grad(); v = lf(m(x), x); v.backward(); opt.step(); v.item()",
     "threads": timing.METHOD["threads"],
     "reference": MachineSpeed.__doc__.strip().replace("\n", " "),
@@ -270,12 +280,12 @@ def run(settings):
     available = [backend for backend in BACKENDS if backend in available]  # the engine first: ratios read so
     images, source = load_images(settings["limit"])
     options.log(f"{len(images):,} images from {source}")
-    description["flushes_subnormals_at_start"] = flushes_subnormals()
+    description["flush_denormal_at_start"] = flush_denormal()
     runs = []
     for index in range(1, settings["runs"] + 1):
-        runs.append(one_run(index, available, images, settings["epochs"], torch))
+        runs.append(one_run(index, available, images, settings["epochs"], torch, settings["engine_flush"]))
     summary = summarize(runs, available)
-    description["flushes_subnormals_at_end"] = flushes_subnormals()
+    description["flush_denormal_at_end"] = flush_denormal()
     description["load_average_at_end"] = machine.load_average()
     results = {
         "schema": "benchmarks.training_run/1",
@@ -382,7 +392,7 @@ def main(argv=None):
     options.check_output_path(parser, "--json", args.json)
     options.check_output_path(parser, "--plot", args.plot)
     settings = options.settings_from(args, FULL, QUICK, ("epochs", "runs", "limit"))
-    settings.update(backends=args.backends, quick=args.quick)
+    settings.update(backends=args.backends, quick=args.quick, engine_flush=args.engine_flush == "on")
     results = run(settings)
     print(format_results(results), flush=True)
     if args.json:

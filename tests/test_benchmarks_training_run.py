@@ -7,7 +7,9 @@ import statistics
 
 import pytest
 
-from benchmarks.training_run import count_subnormals, late_over_early
+import nn
+from nn.floats import flush_denormal
+from benchmarks.training_run import EngineRun, count_subnormals, late_over_early
 from helpers_benchmarks import assert_readable_png, assert_usage_error, close, quick_run
 
 TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
@@ -38,6 +40,7 @@ def test_json_epochs_sums_and_paired_ratios_agree(quick):
     assert results["config"]["epochs"] == QUICK_EPOCHS and len(results["runs"]) == results["config"]["runs"] == 1
     assert results["available"][0] == "engine-numpy"
     assert results["config"]["images"] == 512 and results["config"]["batch_size"] == 32
+    assert results["config"]["engine_flush"] is True  # as the command line trains
     for run in results["runs"]:
         for backend in results["available"]:
             entry = run[backend]
@@ -73,6 +76,20 @@ def test_json_epochs_sums_and_paired_ratios_agree(quick):
 
 def test_plot_is_a_readable_png(quick):
     assert_readable_png(quick[2])
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_an_engine_epoch_flushes_as_asked_and_restores_the_thread_setting(flush, monkeypatch):
+    import numpy
+    if not nn.set_flush_denormal(False):
+        pytest.skip("this platform cannot switch subnormal flushing")
+    seen = []
+    from benchmarks import training_run
+    monkeypatch.setattr(training_run, "fit", lambda *arguments, **keywords: (
+        seen.append(flush_denormal()), keywords["history"].train_loss.append(0.0)))
+    run = EngineRun(numpy.zeros((64, 784), dtype=numpy.float32), flush)
+    run.epoch()
+    assert seen == [flush] and flush_denormal() is False  # PyTorch's epochs run at torch's default
 
 
 def test_late_over_early_compares_epochs_2_to_6_with_the_last_5():
