@@ -1,0 +1,8 @@
+"""GANs on the hand-written nn engine: the seed tutorial's next step after autoencoders.
+
+    from gans import Generator, Discriminator, discriminator_step, generator_step
+"""
+from .models import Discriminator, Generator, one_hot
+from .training import discriminator_step, generator_step
+
+__all__ = ["Generator", "Discriminator", "one_hot", "discriminator_step", "generator_step"]
