@@ -2,6 +2,7 @@
 
     python -m autoencoders train            # the deep MNIST autoencoder, figures into runs/latest
 """
+from .aae import AdversarialAutoencoder, adversarial_step
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
 from .models import (Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty, OvercompleteAutoencoder,
@@ -12,7 +13,7 @@ from .training import History, TrainingDiverged, evaluate, fit
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 __all__ = [
-    "Autoencoder", "SimpleAutoencoder", "DeepAutoencoder", "OvercompleteAutoencoder", "DenoisingAutoencoder",
+    "Autoencoder", "SimpleAutoencoder", "AdversarialAutoencoder", "adversarial_step", "DeepAutoencoder", "OvercompleteAutoencoder", "DenoisingAutoencoder",
     "ConvAutoencoder", "VariationalAutoencoder", "SparseAutoencoder",
     "L1CodePenalty", "KLSparsityPenalty", "GaussianNoise", "MaskingNoise", "SaltAndPepperNoise",
     "fit", "evaluate", "negative_elbo", "elbo_terms", "History", "TrainingDiverged",
