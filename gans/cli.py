@@ -105,10 +105,9 @@ def _checked_run(checkpoint, path):
         fail("is not a GAN checkpoint of python -m gans (for an autoencoder's, use python -m autoencoders)")
     for name, default in DEFAULTS.items():
         value = config.get(name)
-        if name == "limit" and value is None:
-            continue
-        if type(value) is not type(default) and not (isinstance(default, float) and type(value) is int):
-            fail(f"has config {name}={value!r}; expected a {type(default).__name__}")
+        kinds = (int, type(None)) if name == "limit" else (int, float) if isinstance(default, float) else type(default)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            fail(f"has config {name}={value!r}; expected {'an int or null' if name == 'limit' else 'a ' + type(default).__name__}")
     if config["model"] not in MODELS or config["dataset"] not in shared.DATASETS or config["device"] not in ("cpu", "gpu") \
             or config["dtype"] not in ("float32", "float64"):
         fail(f"has an unknown model, dataset, device or dtype in its config ({config['model']!r}, "

@@ -117,10 +117,11 @@ def cli_sandbox(data_dir, scratch):
         yield downloads
 
 
-def run_cli(argv):
-    """autoencoders.cli.main(argv) in-process -> (exit code, stdout, stderr). An argparse error
-    (SystemExit) counts as its exit code."""
-    from autoencoders.cli import main
+def run_cli(argv, main=None):
+    """autoencoders.cli.main(argv) (or another command line's ``main``) in-process -> (exit code,
+    stdout, stderr). An argparse error (SystemExit) counts as its exit code."""
+    if main is None:
+        from autoencoders.cli import main
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
