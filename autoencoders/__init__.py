@@ -4,15 +4,16 @@
 """
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
-from .models import (Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty, OvercompleteAutoencoder,
+from .models import (Autoencoder, Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty, OvercompleteAutoencoder,
                      SimpleAutoencoder)
+from .pca import PCA, principal_angles
 from .noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
 from .sparse import KLSparsityPenalty, SparseAutoencoder
 from .training import History, TrainingDiverged, evaluate, fit
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 __all__ = [
-    "Autoencoder", "SimpleAutoencoder", "DeepAutoencoder", "OvercompleteAutoencoder", "DenoisingAutoencoder",
+    "Autoencoder", "SimpleAutoencoder", "DeepAutoencoder", "Deep2006Autoencoder", "PCA", "principal_angles", "OvercompleteAutoencoder", "DenoisingAutoencoder",
     "ConvAutoencoder", "VariationalAutoencoder", "SparseAutoencoder",
     "L1CodePenalty", "KLSparsityPenalty", "GaussianNoise", "MaskingNoise", "SaltAndPepperNoise",
     "fit", "evaluate", "negative_elbo", "elbo_terms", "History", "TrainingDiverged",
