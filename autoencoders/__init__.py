@@ -16,15 +16,17 @@ if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: se
 from .aae import AdversarialAutoencoder, adversarial_step
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
-from .models import (Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty, OvercompleteAutoencoder,
-                     SimpleAutoencoder)
+from .models import (Autoencoder, Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty,
+                     OvercompleteAutoencoder, SimpleAutoencoder)
 from .noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
+from .pca import PCA, principal_angles
 from .sparse import KLSparsityPenalty, SparseAutoencoder
 from .training import History, TrainingDiverged, evaluate, fit
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 __all__ = [
-    "Autoencoder", "SimpleAutoencoder", "AdversarialAutoencoder", "adversarial_step", "DeepAutoencoder", "OvercompleteAutoencoder", "DenoisingAutoencoder",
+    "Autoencoder", "SimpleAutoencoder", "DeepAutoencoder", "Deep2006Autoencoder", "OvercompleteAutoencoder",
+    "DenoisingAutoencoder", "AdversarialAutoencoder", "adversarial_step", "PCA", "principal_angles",
     "ConvAutoencoder", "VariationalAutoencoder", "SparseAutoencoder",
     "L1CodePenalty", "KLSparsityPenalty", "GaussianNoise", "MaskingNoise", "SaltAndPepperNoise",
     "fit", "evaluate", "negative_elbo", "elbo_terms", "History", "TrainingDiverged",
