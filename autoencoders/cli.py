@@ -16,12 +16,12 @@ import numpy
 import nn
 from nn import backend
 
-from . import figures
+from . import figures, pca
 from .arguments import number_type
 from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
 from .checkpoint_checks import MAX_LATENT_DIM, check_config_types, check_run
 from .convolutional import ConvAutoencoder
-from .models import DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
+from .models import Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
 from .sparse import SPARSITIES, SparseAutoencoder
 from .diagnosis import collapse_note
@@ -29,7 +29,7 @@ from .runfolder import FIGURE_FILES, OutputError, RunFolder, check_output_file
 from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
-MODELS = ("simple", "deep", "overcomplete", "denoising", "conv", "vae", "sparse")
+MODELS = ("simple", "deep", "deep-2006", "overcomplete", "denoising", "conv", "vae", "sparse")
 DATASETS = ("mnist", "fashion-mnist")
 PRESETS = {
     # What trains well: Adam at its usual learning rate.
@@ -43,7 +43,7 @@ DEFAULTS = {"dataset": "mnist", "noise": None, "noise_level": None, "latent_dim"
 # with these defaults.
 SPARSE_DEFAULTS = {"sparsity": "kl", "sparsity_weight": 1e-3, "sparsity_target": 0.05}
 NOISE_LEVELS = {"gaussian": 0.3, "masking": 0.3, "salt-pepper": 0.2}
-LATENT_DIMS = {"simple": 128, "deep": 9, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
+LATENT_DIMS = {"simple": 128, "deep": 9, "deep-2006": 30, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
 MAX_SAMPLES = 1024  # sample --n: a 32 x 32 grid; 40,000 would be a 12 GB figure
 
 
@@ -89,6 +89,8 @@ def build_model(config):
         target = {"target": config["sparsity_target"]} if config["sparsity"] == "kl" else {}
         model = SparseAutoencoder(input_dim=side * side, latent_dim=latent_dim, sparsity=config["sparsity"],
                                   weight=config["sparsity_weight"], **target)
+    elif kind == "deep-2006":
+        model = Deep2006Autoencoder(input_dim=side * side, latent_dim=latent_dim)
     elif kind == "vae":
         model = VariationalAutoencoder(input_dim=side * side, latent_dim=latent_dim, seed=config["seed"] + 1)
     else:
@@ -209,7 +211,7 @@ def _train_into(folder, args, checkpoint, config):
     data = {"train": {"source": train.source, "images": int(len(train.images))},
             "test": {"source": test.source, "images": int(len(test.images))}}
     try:
-        metrics = write_report(model, config, history, test, test_images, data, folder.staging, seconds)
+        metrics = write_report(model, config, history, train, test, test_images, data, folder.staging, seconds)
     except KeyboardInterrupt:  # the training is done: keep it, even without its figures
         path = folder.keep("checkpoint.npz", "interrupted.npz")
         print(f"\ninterrupted while writing the report; the trained state is saved to {path} (draw the figures "
@@ -226,6 +228,7 @@ def print_summary(metrics, config, history, out):
     epochs = f"{history.epochs} epoch{'' if history.epochs == 1 else 's'}"
     print(f"done: {config['model']} model, {epochs}; test MSE {metrics['final_test_mse']:.6f}, "
           f"PSNR {_psnr_text(metrics['test_psnr_db'])}; files in {out}")
+    print(pca.summary_line(metrics["pca"], metrics["final_test_mse"]))
     if metrics.get("collapse_note"):
         print(metrics["collapse_note"])
 
@@ -238,7 +241,7 @@ def _untouched(folder):
     return f"nothing else in {folder.path} was changed"
 
 
-def write_report(model, config, history, test, test_images, data, out, seconds):
+def write_report(model, config, history, train, test, test_images, data, out, seconds):
     """metrics.json and the figures into ``out``; returns the metrics."""
     reconstructions = backend.to_numpy(predict(model, test_images)).astype(numpy.float64)
     images = backend.to_numpy(test_images).astype(numpy.float64)
@@ -255,11 +258,12 @@ def write_report(model, config, history, test, test_images, data, out, seconds):
         "collapse_note": collapse_note(reconstructions, images, config["lr"]),
         "versions": _versions(),
     }
+    metrics["pca"], fitted = pca.compare(model, train.images, images, errors)
     metrics.update(_model_metrics(model, test_images, config))
     metrics = _json_safe(metrics)
     text = json.dumps(metrics, indent=2, allow_nan=False)  # strict JSON: no NaN or Infinity
     atomic_write(os.path.join(out, "metrics.json"), lambda handle: handle.write(text.encode()))
-    draw_figures(model, config, history, test, test_images, out)
+    draw_figures(model, config, history, test, test_images, out, fitted)
     return metrics
 
 
@@ -275,10 +279,10 @@ def _json_safe(value):
     return value
 
 
-def draw_figures(model, config, history, test, test_images, out):
+def draw_figures(model, config, history, test, test_images, out, fitted_pca=None):
     title = f"{config['model']} autoencoder, lr {config['lr']:g}, batch {config['batch_size']} ({config['preset']} preset)"
     paths = [figures.plot_loss(history, os.path.join(out, "loss.png"), title),
-             figures.plot_reconstructions(model, test_images, os.path.join(out, "reconstructions.png")),
+             figures.plot_reconstructions(model, test_images, os.path.join(out, "reconstructions.png"), pca=fitted_pca),
              figures.plot_latent(model, test_images, test.labels, os.path.join(out, "latent.png"),
                                  label_name="digit" if config["dataset"] == "mnist" else "class")]
     if isinstance(model, DenoisingAutoencoder):
@@ -349,13 +353,14 @@ def _model_from_checkpoint(args):
 
 def command_evaluate(args):
     checkpoint, config, model = _model_from_checkpoint(args)
-    _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
-                        images=args.images)
+    # The training images too: PCA, the baseline printed beside the model, is fitted on them.
+    train, test = load_data(dict(config), args.data_root, args.limit, offline=args.offline, images=args.images)
     test_images = _dtype_images(test.images, config)
     errors = per_image_mse(model, test_images)
     print(f"checkpoint: {args.checkpoint} ({config['model']} model, {checkpoint['epoch']} epochs)")
     print(f"test MSE:  {errors.mean():.6f}")
     print(f"test PSNR: {_psnr(errors):.2f} dB (mean over images, pixel range [0, 1])")
+    print(pca.summary_line(pca.compare(model, train.images, test.images, errors)[0], float(errors.mean())))
     if test.labels is not None:  # one's own images have no labels, so no per-digit rows
         print("digit  images  MSE")
         for digit, value in _per_digit(errors, test.labels).items():

@@ -60,12 +60,17 @@ def _image_rows(rows, labels, path, title):
     return _save(figure, path)
 
 
-def plot_reconstructions(model, images, path, count=10):
-    """Test originals (top row) above the model's reconstructions (bottom row)."""
+def plot_reconstructions(model, images, path, count=10, pca=None):
+    """Test originals (top row) above the model's reconstructions; with a fitted ``pca``, a third
+    row of PCA's reconstructions with the same code size, the linear baseline."""
     originals = images[:count]
-    reconstructions = predict(model, originals)
-    return _image_rows([backend.to_numpy(originals), backend.to_numpy(reconstructions)],
-                       ["original", "reconstruction"], path, "Test images and their reconstructions")
+    rows = [backend.to_numpy(originals), backend.to_numpy(predict(model, originals))]
+    labels = ["original", "reconstruction"]
+    if pca is not None:
+        rows.append(numpy.clip(pca.reconstruct(rows[0]), 0, 1))
+        labels.append(f"PCA, {pca.n_components} comp.")
+    title = "Test images and their reconstructions" + (" (and PCA's with the same code size)" if pca is not None else "")
+    return _image_rows(rows, labels, path, title)
 
 
 def plot_denoising(model, images, path, count=10):

@@ -116,3 +116,40 @@ def baseline(train_images, test_images, n_components):
     errors = pca.per_image_mse(test_images)
     return {"code_size": n_components, "test_mse": float(errors.mean()), "test_psnr_db": psnr(errors),
             "squared_error_per_image": float(errors.mean() * test_images.shape[1])}
+
+
+def compare(model, train_images, test_images, model_errors):
+    """PCA at the model's code size beside the model, for summaries and metrics.json.
+
+    ``model_errors``: the model's per-image test MSE. Returns baseline()'s entries plus the model's
+    squared error per image and, for a linear autoencoder (one Linear each way), the principal
+    angles (degrees) between its decoder's column space and PCA's subspace. PCA is fitted on the
+    CPU in float64; a code wider than an image is compared with all of the image's dimensions."""
+    train_images, test_images = backend.to_numpy(train_images), backend.to_numpy(test_images)
+    code_size = min(model.latent_dim, train_images.shape[1])
+    pca = PCA(code_size).fit(train_images)
+    errors = pca.per_image_mse(test_images)
+    pixels = test_images.shape[1]
+    result = {"code_size": code_size, "test_mse": float(errors.mean()), "test_psnr_db": psnr(errors),
+              "squared_error_per_image": float(errors.mean() * pixels),
+              "model_squared_error_per_image": float(numpy.mean(model_errors) * pixels)}
+    decoder = getattr(model, "decoder", None)
+    if hasattr(decoder, "weight") and getattr(model.encoder, "weight", None) is not None:  # linear: one Linear each way
+        angles = principal_angles(backend.to_numpy(decoder.weight.data), pca.components.T)
+        result["principal_angles_deg"] = {"max": float(angles.max()), "median": float(numpy.median(angles))}
+    return result, pca
+
+
+def summary_line(result, model_mse):
+    """One line: the model against PCA with the same code size."""
+    ratio = model_mse / result["test_mse"] if result["test_mse"] > 0 else math.inf
+    verdict = (f"the autoencoder's error is {1 - ratio:.0%} lower" if ratio < 1
+               else f"PCA's error is {1 - 1 / ratio:.0%} lower: the autoencoder does not beat the linear baseline")
+    line = (f"PCA with the same {result['code_size']}-dimensional code: test MSE {result['test_mse']:.6f} "
+            f"({result['squared_error_per_image']:.2f} summed over an image's pixels, against the model's "
+            f"{result['model_squared_error_per_image']:.2f}); {verdict}")
+    if "principal_angles_deg" in result:
+        angles = result["principal_angles_deg"]
+        line += (f"; the decoder's columns span PCA's subspace to within {angles['max']:.1f} degrees "
+                 f"(median principal angle {angles['median']:.1f})")
+    return line

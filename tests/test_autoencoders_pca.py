@@ -114,3 +114,31 @@ def test_deep_2006_architecture():
     assert model.latent_dim == 30
     output = model(numpy.random.default_rng(0).random((4, 784), dtype=numpy.float32))
     assert output.shape == (4, 784) and output.dtype == numpy.float32
+
+
+def test_command_line_reports_pca_beside_the_model(tmp_path):
+    """train's summary and metrics.json, and evaluate, carry PCA at the model's code size, fitted on
+    the run's training images; a linear autoencoder also gets its principal angles."""
+    import json
+
+    from helpers_autoencoders import cli_sandbox, run_cli, write_data_dir
+    from autoencoders.pca import PCA
+    from datasets import load
+    data = tmp_path / "data"
+    write_data_dir(data, train_count=100, test_count=50)
+    with cli_sandbox(data, tmp_path):
+        train, test = load("mnist", "train", root=str(data)), load("mnist", "test", root=str(data))
+        for model, code_size in (("simple", 128), ("deep-2006", 30)):
+            out = tmp_path / model
+            code, stdout, stderr = run_cli(["train", "--model", model, "--epochs", "1", "--out", out, "--quiet"])
+            assert code == 0, stderr
+            metrics = json.loads((out / "metrics.json").read_text())
+            expected = PCA(code_size).fit(train.images).per_image_mse(test.images).mean()
+            assert metrics["pca"]["code_size"] == code_size
+            assert metrics["pca"]["test_mse"] == pytest.approx(expected, rel=1e-9)
+            assert metrics["pca"]["model_squared_error_per_image"] == pytest.approx(784 * metrics["final_test_mse"], rel=1e-9)
+            assert f"PCA with the same {code_size}-dimensional code" in stdout
+            assert ("principal_angles_deg" in metrics["pca"]) == (model == "simple")
+        code, stdout, stderr = run_cli(["evaluate", tmp_path / "simple" / "checkpoint.npz"])
+    assert code == 0, stderr
+    assert "PCA with the same 128-dimensional code" in stdout and "degrees" in stdout
