@@ -43,7 +43,8 @@ def atomic_write(path, write):
     holds the process id (``.tmp-<pid>-<hex>``), so that the next run can tell a dead process's leftover."""
     check_output_file(path, option="output file")
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(8)}{os.path.splitext(path)[1]}")
+    name = f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(8)}{os.path.splitext(path)[1]}"
+    temporary = os.path.join(directory, name)
     # os.open with 0o666, not tempfile.mkstemp: the file gets the umask's permissions, not a private 0600.
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:

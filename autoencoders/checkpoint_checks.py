@@ -13,7 +13,6 @@ Two stages: ``check_arrays`` (the file alone: keys, dtypes, finite weights, JSON
 ``load_checkpoint``, and ``check_run`` (a run's checkpoint as the command line writes it: the history,
 the optimizer's hyperparameters against the configuration, the generator states).
 """
-import inspect
 import json
 import math
 
@@ -148,7 +147,8 @@ def check_config_types(config, path, known):
             continue
         ok = any(kind is not None and _is(value, kind) for kind in kinds)
         if not ok:
-            _fail(path, f"has config {name} {value!r}, not {' or '.join('null' if k is None else k.__name__ for k in kinds)}")
+            wanted = " or ".join("null" if kind is None else kind.__name__ for kind in kinds)
+            _fail(path, f"has config {name} {value!r}, not {wanted}")
     for name, values in known.items():
         if config[name] not in values:
             _fail(path, f"has an unknown {name} {config[name]!r}")
@@ -176,19 +176,23 @@ def check_run(checkpoint, config, path):
     state one these generators can take."""
     check_history(checkpoint["history"], checkpoint["epoch"], path)
     optimizer = checkpoint["optimizer"]
-    defaults = {name: parameter.default for name, parameter in inspect.signature(nn.Adam).parameters.items()
-                if parameter.default is not inspect.Parameter.empty}
-    expected = dict(defaults, lr=config["lr"], weight_decay=config["weight_decay"])
-    buffers = ("exp_avg", "exp_avg_sq")
+    # What the run's Adam saves, asked of a one-weight Adam built the way the run builds its own.
+    probe = nn.Adam(nn.Linear(1, 1).parameters(), lr=config["lr"], weight_decay=config["weight_decay"]).state_dict()
+    expected = {name: value for name, value in probe.items() if name != "step" and not hasattr(value, "shape")}
+    buffers = tuple(name for name, value in probe.items() if hasattr(value, "shape"))
+    optional = set(getattr(nn.Adam, "optional", ()))  # options newer than some checkpoints: their default applies
     if optimizer:  # a checkpoint written for evaluation only may have no optimizer
         wanted = {"step", *expected, *buffers}
-        if set(optimizer) != wanted:
-            extra, absent = sorted(set(optimizer) - wanted), sorted(wanted - set(optimizer))
+        absent = sorted(wanted - set(optimizer) - optional)
+        extra = sorted(set(optimizer) - wanted)
+        if extra or absent:
             _fail(path, f"has optimizer entries that are not Adam's (unexpected {extra}, missing {absent})")
         step = optimizer["step"]
         if not _integer(step) or int(step) < 0:
             _fail(path, f"has optimizer step {step.tolist()!r}; it counts steps from 0")
         for name, value in expected.items():
+            if name not in optimizer:
+                continue
             stored = optimizer[name].tolist()
             stored = tuple(stored) if isinstance(stored, list) else stored
             if stored != value:

@@ -139,6 +139,8 @@ def _dtype_images(images, config):
 
 # --- the commands -----------------------------------------------------------------------------
 def command_train(args):
+    nn.keep_freed_memory()  # this process is about to train: reuse freed activation memory (see its docstring)
+    nn.set_flush_denormal(True)  # training's default: subnormal floats become 0 instead of slowing every pass
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         config = _checkpoint_config(checkpoint, args.resume)

@@ -94,10 +94,12 @@ def project_2d(codes):
     return numpy.column_stack([points, numpy.zeros((len(points), 2 - points.shape[1]))])
 
 
-def codes_collapsed(codes):
-    """Whether every code is (nearly) the same point: then no projection shows any structure."""
+def codes_collapsed(codes, relative_spread=1e-4):
+    """Whether every code is (nearly) the same point, each unit's standard deviation across images under
+    ``relative_spread`` of the codes' size (a dead encoder's float32 codes still differ by rounding, ~1e-6):
+    then no projection shows any structure."""
     codes = numpy.asarray(codes, dtype=numpy.float64)
-    return len(codes) > 1 and float(codes.std(axis=0).max()) <= 1e-6 * (1.0 + float(numpy.abs(codes).max()))
+    return len(codes) > 1 and float(codes.std(axis=0).max()) <= relative_spread * (1.0 + float(numpy.abs(codes).max()))
 
 
 def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
@@ -114,9 +116,11 @@ def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
         bar = figure.colorbar(scatter, ax=axes, ticks=range(10))
         bar.set_label(label_name)
     how = "the code itself" if codes.shape[1] == 2 else f"first two principal components of the {codes.shape[1]}-D code"
-    if codes_collapsed(codes):
-        how += ";\nall codes are the same point: the encoder collapsed (see the run's summary)"
     axes.set_title(f"Latent space of {len(points)} test images ({how})")
+    if codes_collapsed(codes):  # a single dot would look like a broken figure: say what it means
+        axes.text(0.5, 0.92, "every image has (nearly) the same code: the encoder collapsed\n"
+                  "(see the run's summary; usually a learning rate too high)", transform=axes.transAxes,
+                  ha="center", va="top", fontsize=10, color="tab:red")
     axes.set_xlabel("component 1")
     axes.set_ylabel("component 2")
     return _save(figure, path)

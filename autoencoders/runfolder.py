@@ -24,7 +24,7 @@ import stat
 
 try:
     import fcntl
-except ImportError:  # not on Windows: an exclusive create stands in (a killed run's lock is then removed by hand)
+except ImportError:  # Windows: an exclusive create stands in, and a lock whose process is gone is removed
     fcntl = None
 
 # Every file a run writes into its folder; a new run's commit removes those of them it did not write.
@@ -160,7 +160,10 @@ class RunFolder:
         for _ in range(10):  # another run may remove the lock file between our open and our lock
             try:
                 descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o666)
-            except FileExistsError:
+            except FileExistsError:  # only without fcntl: the file is the lock, so a dead owner's is removed
+                if self._owner(lock_path) is not None and not process_alive(self._owner(lock_path)):
+                    os.unlink(lock_path)
+                    continue
                 self._refuse(lock_path)
             except OSError as error:
                 raise OutputError(f"{self.option} {self.path} cannot be written ({error.strerror or error}); "
@@ -184,12 +187,17 @@ class RunFolder:
             return
         raise OutputError(f"{self.option} {self.path}: its lock keeps changing hands; try again")
 
-    def _refuse(self, lock_path):
+    @staticmethod
+    def _owner(lock_path):
         try:
             with open(lock_path) as handle:
-                owner = f"process {int(handle.read().strip())}"
+                return int(handle.read().strip())
         except (OSError, ValueError):
-            owner = "another process"
+            return None
+
+    def _refuse(self, lock_path):
+        pid = self._owner(lock_path)
+        owner = "another process" if pid is None else f"process {pid}"
         raise OutputError(f"{self.option} {self.path} is in use by another run ({owner}); wait for it to finish, "
                           f"or choose another {self.option}")
 

@@ -82,13 +82,13 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
             lengths = history.lengths()
             try:
                 _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss)
-                if on_epoch_end is not None:
-                    on_epoch_end(history.epochs, history)
             except KeyboardInterrupt:
-                # Whole epochs only, in every phase (the steps, the test pass, the checkpoint): a resumed
-                # run must find as many test losses as train losses.
+                # Whole epochs only, whatever the phase (the steps, the weight check, the test pass): a
+                # resumed run must find as many test losses as train losses. Once recorded, an epoch is whole.
                 history.truncate(lengths)
                 raise
+            if on_epoch_end is not None:
+                on_epoch_end(history.epochs, history)
     finally:
         if progress_bar is not None:
             progress_bar.close()

@@ -13,40 +13,27 @@ import pytest
 import autoencoders.checkpoint
 import autoencoders.cli as cli
 from autoencoders.checkpoint import CheckpointError, load_checkpoint
-from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import cli_sandbox, error_lines, load_npz, run_cli, write_data_dir
+from helpers_autoencoders import single_threaded_blas, small_data, small_sandbox  # noqa: F401  (fixtures)
+from helpers_autoencoders import SMALL, cli_sandbox, error_lines, load_npz, run_cli
 
-LIMIT = 64
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("data")
-    write_data_dir(directory, train_count=LIMIT, test_count=LIMIT)
-    return directory
+LIMIT = SMALL
 
 
 @pytest.fixture(scope="module")
-def good(tmp_path_factory, data_dir):
+def good(tmp_path_factory, small_data):
     """{model: the arrays of a one-epoch checkpoint} for a small denoising model (the simple one with a 2-D
     code and gaussian noise: small files, so the fuzzer is fast) and a VAE: every kind of state."""
     scratch = tmp_path_factory.mktemp("good")
     arrays = {}
-    with cli_sandbox(data_dir, scratch), pytest.MonkeyPatch.context() as patch:
+    with cli_sandbox(small_data, scratch), pytest.MonkeyPatch.context() as patch:
         patch.setattr(cli, "draw_figures", lambda *args, **kwargs: [])
-        for name, options in (("denoising", ["--model", "simple", "--latent-dim", "2", "--noise", "gaussian"]), ("vae", ["--model", "vae", "--latent-dim", "2"])):
+        for name, options in (("denoising", ["--model", "simple", "--latent-dim", "2", "--noise", "gaussian"]),
+                              ("vae", ["--model", "vae", "--latent-dim", "2"])):
             code, _, stderr = run_cli(["train", "--quiet", "--limit", LIMIT, "--epochs", 1, "--batch-size", 32,
                                        "--out", scratch / name, *options])
             assert code == 0, stderr
             arrays[name] = load_npz(scratch / name / "checkpoint.npz")
     return arrays
-
-
-@pytest.fixture
-def sandbox(data_dir, tmp_path):
-    with cli_sandbox(data_dir, tmp_path) as downloads:
-        yield downloads
-    assert downloads == []
 
 
 def write(path, arrays):
@@ -123,7 +110,8 @@ CRAFTED = {  # name: (model, edit of the arrays, a fragment of the one line)
     "config-limit-negative": ("denoising", lambda a: a.update({"config": edited_json(a, "config", limit=-5)}), "limit"),
     "config-lr-infinity": ("denoising", lambda a: a.update({"config": numpy.array(
         str(a["config"]).replace('"lr": 0.001', '"lr": Infinity'))}), "lr"),
-    "config-epochs-bool": ("denoising", lambda a: a.update({"config": edited_json(a, "config", epochs=True)}), "epochs"),
+    "config-epochs-bool": ("denoising", lambda a: a.update({"config": edited_json(a, "config", epochs=True)}),
+                           "epochs"),
     "config-unknown-key": ("denoising", lambda a: a.update({"config": edited_json(a, "config", hidden=1)}), "hidden"),
     "config-missing-lr": ("denoising", lambda a: a.update({"config": numpy.array(json.dumps(
         {k: v for k, v in json.loads(str(a["config"])).items() if k != "lr"}))}), "lr"),
@@ -131,9 +119,10 @@ CRAFTED = {  # name: (model, edit of the arrays, a fragment of the one line)
     "epoch-float": ("denoising", lambda a: a.update({"epoch": numpy.array(1.0)}), "epoch"),
     "nan-weight": ("denoising", lambda a: a["model/encoder.weight"].__setitem__((0, 0), numpy.nan), "NaN"),
     "inf-weight": ("vae", lambda a: a["model/fc1.weight"].__setitem__((0, 0), numpy.inf), "NaN or infinite"),
-    "int-weights": ("denoising", lambda a: a.update({"model/encoder.weight": a["model/encoder.weight"].astype(numpy.int64)}),
+    "int-weights": ("denoising", lambda a: a.update({"model/encoder.weight": a["model/encoder.weight"].astype(int)}),
                     "int64"),
-    "text-weights": ("denoising", lambda a: a.update({"model/encoder.bias": a["model/encoder.bias"].astype(str)}), "model/encoder.bias"),
+    "text-weights": ("denoising", lambda a: a.update({"model/encoder.bias": a["model/encoder.bias"].astype(str)}),
+                     "model/encoder.bias"),
     "unexpected-entry": ("denoising", lambda a: a.update({"extra": numpy.zeros(3)}), "extra"),
 }
 
@@ -144,7 +133,7 @@ def test_the_good_checkpoints_load(good, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(CRAFTED))
-def test_crafted_checkpoint_is_one_line_before_anything_is_built(good, sandbox, tmp_path, monkeypatch, name):
+def test_crafted_checkpoint_is_one_line_before_anything_is_built(good, small_sandbox, tmp_path, monkeypatch, name):
     model, edit, fragment = CRAFTED[name]
     arrays = {key: value.copy() for key, value in good[model].items()}
     edit(arrays)
@@ -192,12 +181,13 @@ def test_a_member_that_inflates_past_the_limit_is_refused_from_the_zip_directory
 
 
 def test_many_entries_and_total_size_are_limited(tmp_path, monkeypatch):
-    path = _zip(tmp_path / "many.npz", {f"model/{index}.npy": _npy_bytes((1,), payload=bytes(8)) for index in range(1001)},
-                compression=zipfile.ZIP_STORED)
+    entries = {f"model/{index}.npy": _npy_bytes((1,), payload=bytes(8)) for index in range(1001)}
+    path = _zip(tmp_path / "many.npz", entries, compression=zipfile.ZIP_STORED)
     with pytest.raises(CheckpointError, match="1,001 entries"):
         load_checkpoint(str(path))
     monkeypatch.setattr(autoencoders.checkpoint, "MAX_TOTAL_BYTES", 100)
-    path = _zip(tmp_path / "total.npz", {f"model/{index}.npy": _npy_bytes((10,), payload=bytes(80)) for index in range(2)})
+    entries = {f"model/{index}.npy": _npy_bytes((10,), payload=bytes(80)) for index in range(2)}
+    path = _zip(tmp_path / "total.npz", entries)
     with pytest.raises(CheckpointError, match="in all"):
         load_checkpoint(str(path))
 
@@ -297,7 +287,7 @@ def test_fuzzed_checkpoints_load_correctly_or_fail_with_a_checkpoint_error(good,
     assert outcomes["refused"] > CASES // 2, outcomes  # the mutations do bite
 
 
-def test_fuzzed_checkpoints_on_the_command_line_are_one_line_exit_2(good, sandbox, tmp_path):
+def test_fuzzed_checkpoints_on_the_command_line_are_one_line_exit_2(good, small_sandbox, tmp_path):
     rng = numpy.random.default_rng(7)
     for case in range(25):
         path = write(tmp_path / "fuzzed.npz", mutate(good["denoising"], rng))

@@ -16,24 +16,10 @@ from autoencoders.checkpoint import atomic_write
 from autoencoders.diagnosis import collapse_note, spread_ratio
 from autoencoders.figures import codes_collapsed, project_2d
 from autoencoders.runfolder import OutputError, RunFolder, check_output_file, remove_stale
-from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import cli_sandbox, error_lines, run_cli, snapshot, write_data_dir
+from helpers_autoencoders import single_threaded_blas, small_data, small_sandbox  # noqa: F401  (fixtures)
+from helpers_autoencoders import SMALL, cli_sandbox, error_lines, run_cli, snapshot
 
-LIMIT = 64
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("data")
-    write_data_dir(directory, train_count=LIMIT, test_count=LIMIT)
-    return directory
-
-
-@pytest.fixture
-def sandbox(data_dir, tmp_path):
-    with cli_sandbox(data_dir, tmp_path) as downloads:
-        yield downloads
-    assert downloads == []
+LIMIT = SMALL
 
 
 @pytest.fixture
@@ -55,10 +41,10 @@ def one_line(code, stderr, *fragments, exit_code=2):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, data_dir):
+def finished(tmp_path_factory, small_data):
     """A finished deep run with its figures, and a finished VAE run (for sample)."""
     scratch = tmp_path_factory.mktemp("finished")
-    with cli_sandbox(data_dir, scratch):
+    with cli_sandbox(small_data, scratch):
         code, stdout, stderr = run_cli(["train", "--quiet", "--limit", LIMIT, "--epochs", 1, "--out", scratch / "deep"])
         assert code == 0, stderr
         code, _, stderr = run_cli(["train", "--quiet", "--limit", LIMIT, "--epochs", 1, "--model", "vae",
@@ -75,7 +61,7 @@ def copy_run(source, destination):
 
 
 # --- one run at a time ------------------------------------------------------------------------------
-def test_a_held_folder_is_refused_in_one_line_and_left_alone(sandbox, no_figures, finished, tmp_path):
+def test_a_held_folder_is_refused_in_one_line_and_left_alone(small_sandbox, no_figures, finished, tmp_path):
     out = copy_run(finished["deep"], tmp_path / "out")
     before = snapshot(out)
     with RunFolder(out):
@@ -87,7 +73,7 @@ def test_a_held_folder_is_refused_in_one_line_and_left_alone(sandbox, no_figures
     assert not (out / ".lock").exists()  # released with the folder
 
 
-def test_a_dead_runs_lock_staging_and_temporary_files_are_recovered(sandbox, no_figures, tmp_path):
+def test_a_dead_runs_lock_staging_and_temporary_files_are_recovered(small_sandbox, no_figures, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     dead = 2**22 + 12345  # above the usual pid_max: no such process
@@ -102,6 +88,19 @@ def test_a_dead_runs_lock_staging_and_temporary_files_are_recovered(sandbox, no_
     assert sorted(os.listdir(out)) == [".tmp-1-0123456789abcdef.png", "checkpoint.npz", "metrics.json", "notes.txt"]
 
 
+def test_without_flock_a_dead_owners_lock_file_is_removed(tmp_path, monkeypatch):
+    """Where fcntl is missing (Windows) the lock is the file itself: a dead process's is taken over, a
+    live one's refused."""
+    import autoencoders.runfolder as runfolder
+    monkeypatch.setattr(runfolder, "fcntl", None)
+    (tmp_path / ".lock").write_text(f"{2**22 + 12345}\n")
+    with RunFolder(tmp_path) as folder:
+        assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n" and os.path.isdir(folder.staging)
+    (tmp_path / ".lock").write_text("1\n")  # init: alive
+    with pytest.raises(OutputError, match="in use by another run \\(process 1\\)"):
+        RunFolder(tmp_path).__enter__()
+
+
 def test_remove_stale_keeps_live_processes_files(tmp_path):
     (tmp_path / f".tmp-{os.getpid()}-aa.npz").write_bytes(b"")
     (tmp_path / ".tmp-x.npz").write_bytes(b"")  # no pid: not a name we write
@@ -109,7 +108,7 @@ def test_remove_stale_keeps_live_processes_files(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
-def test_a_resumed_run_that_diverges_advises_a_new_run(sandbox, no_figures, finished, tmp_path):
+def test_a_resumed_run_that_diverges_advises_a_new_run(small_sandbox, no_figures, finished, tmp_path):
     """--resume refuses --lr, so the advice for a resumed run that diverges is a new run."""
     with numpy.load(finished["deep"] / "checkpoint.npz") as archive:
         arrays = {name: archive[name] for name in archive.files}
@@ -128,7 +127,7 @@ def test_errors_speak_command_line_options():
 
 # --- replaced only when finished --------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
-def test_a_diverging_run_leaves_the_finished_run_untouched(sandbox, finished, tmp_path):
+def test_a_diverging_run_leaves_the_finished_run_untouched(small_sandbox, finished, tmp_path):
     out = copy_run(finished["deep"], tmp_path / "out")
     before = snapshot(out)
     code, _, stderr = train(out, "--model", "simple", "--lr", "1e12", epochs=3)
@@ -141,7 +140,7 @@ def test_a_diverging_run_leaves_the_finished_run_untouched(sandbox, finished, tm
 
 
 @pytest.mark.parametrize("phase", ["step", "test pass", "checkpoint", "figures"])
-def test_an_interrupted_run_leaves_the_finished_run_untouched(sandbox, finished, tmp_path, monkeypatch, phase):
+def test_an_interrupted_run_leaves_the_finished_run_untouched(small_sandbox, finished, tmp_path, monkeypatch, phase):
     """Ctrl-C in each phase: the finished run's files are as they were; only interrupted.npz is added,
     with as many test losses as train losses, and resuming it finishes."""
     out = copy_run(finished["deep"], tmp_path / "out")
@@ -190,7 +189,7 @@ def interrupt_in(monkeypatch, phase):
         wrap(cli.figures, "plot_latent")
 
 
-def test_old_figures_do_not_linger_and_other_files_stay(sandbox, finished, tmp_path):
+def test_old_figures_do_not_linger_and_other_files_stay(small_sandbox, finished, tmp_path):
     out = copy_run(finished["vae"], tmp_path / "out")
     (out / "interrupted.npz").write_bytes(b"an old interruption")
     (out / "notes.txt").write_text("the user's")
@@ -200,7 +199,7 @@ def test_old_figures_do_not_linger_and_other_files_stay(sandbox, finished, tmp_p
                                        "reconstructions.png"]
 
 
-def test_plot_into_a_run_folder_replaces_only_figures(sandbox, finished, tmp_path):
+def test_plot_into_a_run_folder_replaces_only_figures(small_sandbox, finished, tmp_path):
     out = copy_run(finished["vae"], tmp_path / "out")
     checkpoint, metrics = (out / "checkpoint.npz").read_bytes(), (out / "metrics.json").read_bytes()
     code, _, stderr = run_cli(["plot", finished["deep"] / "checkpoint.npz", "--out", out, "--limit", LIMIT])
@@ -209,7 +208,7 @@ def test_plot_into_a_run_folder_replaces_only_figures(sandbox, finished, tmp_pat
     assert not (out / "samples.png").exists()  # the VAE's figure, not the deep model's
 
 
-def test_permissions_of_replaced_files_are_kept(sandbox, no_figures, finished, tmp_path):
+def test_permissions_of_replaced_files_are_kept(small_sandbox, no_figures, finished, tmp_path):
     out = copy_run(finished["deep"], tmp_path / "out")
     os.chmod(out / "checkpoint.npz", 0o600)
     os.chmod(out / "metrics.json", 0o640)
@@ -237,7 +236,7 @@ def special_files(directory):
     return {"FIFO": fifo, "symbolic link": link, "folder": folder}
 
 
-def test_sample_refuses_a_fifo_a_link_or_a_device(sandbox, finished, tmp_path):
+def test_sample_refuses_a_fifo_a_link_or_a_device(small_sandbox, finished, tmp_path):
     targets = special_files(tmp_path / "targets")
     for kind, path in targets.items():
         code, _, stderr = run_cli(["sample", finished["vae"] / "checkpoint.npz", "--out", path])
@@ -250,7 +249,7 @@ def test_sample_refuses_a_fifo_a_link_or_a_device(sandbox, finished, tmp_path):
         atomic_write(str(targets["FIFO"]), lambda handle: handle.write(b"x"))
 
 
-def test_train_refuses_a_fifo_where_a_run_file_goes_before_training(sandbox, tmp_path, monkeypatch):
+def test_train_refuses_a_fifo_where_a_run_file_goes_before_training(small_sandbox, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     os.mkfifo(out / "metrics.json")
@@ -260,7 +259,7 @@ def test_train_refuses_a_fifo_where_a_run_file_goes_before_training(sandbox, tmp
     assert stat.S_ISFIFO(os.lstat(out / "metrics.json").st_mode)
 
 
-def test_sample_without_out_writes_beside_the_checkpoint_and_says_so(sandbox, finished, tmp_path):
+def test_sample_without_out_writes_beside_the_checkpoint_and_says_so(small_sandbox, finished, tmp_path):
     code, stdout, stderr = run_cli(["sample", finished["vae"] / "checkpoint.npz", "--n", 4, "--seed", 3])
     assert code == 0, stderr
     written = finished["vae"] / "samples-n4-seed3.png"
@@ -269,19 +268,19 @@ def test_sample_without_out_writes_beside_the_checkpoint_and_says_so(sandbox, fi
     written.unlink()
 
 
-def test_sample_n_over_the_limit_is_refused(sandbox, finished):
+def test_sample_n_over_the_limit_is_refused(small_sandbox, finished):
     code, _, stderr = run_cli(["sample", finished["vae"] / "checkpoint.npz", "--n", 40000])
     one_line(code, stderr, "--n", "1024", "40000")
 
 
-def test_latent_dim_over_the_limit_is_refused(sandbox, tmp_path):
+def test_latent_dim_over_the_limit_is_refused(small_sandbox, tmp_path):
     code, _, stderr = train(tmp_path / "out", "--latent-dim", 400000)
     one_line(code, stderr, "--latent-dim", "4096")
 
 
 # --- the end of a run -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ["simple", "deep", "overcomplete", "denoising", "conv", "vae", "sparse"])
-def test_one_image_one_epoch_draws_every_figure(sandbox, tmp_path, model):
+def test_one_image_one_epoch_draws_every_figure(small_sandbox, tmp_path, model):
     code, stdout, stderr = train(tmp_path / "out", "--model", model, "--batch-size", 1, limit=1)
     assert code == 0, stderr
     assert (tmp_path / "out" / "latent.png").is_file()
@@ -303,7 +302,7 @@ def test_metrics_are_strict_json(finished):
     assert cli._json_safe({"a": [float("inf"), 1.0], "b": float("nan")}) == {"a": [None, 1.0], "b": None}
 
 
-def test_a_collapsed_run_says_so_and_why(sandbox, tmp_path):
+def test_a_collapsed_run_says_so_and_why(small_sandbox, tmp_path):
     code, stdout, stderr = train(tmp_path / "out", "--preset", "seed", epochs=2)
     assert code == 0, stderr
     notes = [line for line in stdout.splitlines() if line.startswith("note: the reconstructions are all")]
@@ -320,10 +319,12 @@ def test_collapse_is_measured_against_the_images():
     assert collapse_note(images * 0.9, images, 1e-3) is None
     assert spread_ratio(images[:1], images[:1]) is None
     assert codes_collapsed(numpy.ones((5, 9))) and not codes_collapsed(rng.random((5, 9)))
+    # A dead encoder's float32 codes (--preset seed on the MNIST test set: spread 1.5e-5 around codes of size 2).
+    assert codes_collapsed(2 + 1.5e-5 * rng.standard_normal((500, 9)))
     assert project_2d(rng.random((1, 9))).shape == (1, 2)
 
 
-def test_labels_outside_0_to_9_are_not_digit_rows(sandbox, finished, tmp_path):
+def test_labels_outside_0_to_9_are_not_digit_rows(small_sandbox, finished, tmp_path):
     errors = numpy.arange(4, dtype=float)
     assert cli._per_digit(errors, numpy.array([0, 1, 1, 200])) == {"0": 0.0, "1": 1.5}
     from datasets.idx import read_idx, write_idx
