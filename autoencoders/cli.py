@@ -355,14 +355,19 @@ def _model_from_checkpoint(args):
 
 def command_evaluate(args):
     checkpoint, config, model = _model_from_checkpoint(args)
-    # The training images too: PCA, the baseline printed beside the model, is fitted on them.
-    train, test = load_data(dict(config), args.data_root, args.limit, offline=args.offline, images=args.images)
+    _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
+                        images=args.images)
     test_images = _dtype_images(test.images, config)
     errors = per_image_mse(model, test_images)
     print(f"checkpoint: {args.checkpoint} ({config['model']} model, {checkpoint['epoch']} epochs)")
     print(f"test MSE:  {errors.mean():.6f}")
     print(f"test PSNR: {_psnr(errors):.2f} dB (mean over images, pixel range [0, 1])")
-    print(pca.summary_line(pca.compare(model, train.images, test.images, errors)[0], float(errors.mean())))
+    train = _local_training_images(config, args)
+    if train is None:
+        print("PCA baseline: no training images on this machine to fit it on (train's metrics.json has it)")
+    else:
+        print(pca.summary_line(pca.compare(model, train.images, test.images, errors)[0], float(errors.mean()))
+              + f"; PCA fitted on {len(train.images):,} images from {train.source}")
     if test.labels is not None:  # one's own images have no labels, so no per-digit rows
         print("digit  images  MSE")
         for digit, value in _per_digit(errors, test.labels).items():
@@ -375,6 +380,21 @@ def command_evaluate(args):
         print(f"test loss: {reconstruction + kl:.4f} nats per image "
               f"(BCE {reconstruction:.4f} + KL {kl:.4f}, z sampled)")
     return 0
+
+
+def _local_training_images(config, args):
+    """The training split for fitting PCA in ``evaluate``, only if it is on this machine (never
+    downloaded; MNIST's offline sample counts), quietly; None when there is none."""
+    import datasets
+    if args.images or config.get("images"):
+        return datasets.load_images(args.images or config["images"], seed=config["seed"], limit=args.limit)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return datasets.load(config["dataset"], "train", root=args.data_root, download=False, quiet=True,
+                                 limit=args.limit)
+        except (FileNotFoundError, ValueError, OSError):
+            return None
 
 
 def command_plot(args):
