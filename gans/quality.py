@@ -37,11 +37,13 @@ class DigitClassifier(nn.Module):
 
     def features(self, x, batch_size=1000):
         self.eval()
+        x = x.astype(self.dtype, copy=False)        # samples may come in another precision than the classifier's
         return numpy.concatenate([backend.to_numpy(self.body(x[start:start + batch_size])).astype(numpy.float64)
                                   for start in range(0, x.shape[0], batch_size)])
 
     def predict(self, x, batch_size=1000):
         self.eval()
+        x = x.astype(self.dtype, copy=False)
         return numpy.concatenate([backend.to_numpy(self(x[start:start + batch_size])).argmax(axis=1)
                                   for start in range(0, x.shape[0], batch_size)])
 

@@ -16,13 +16,13 @@ def gans_cli(argv):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One gan and one cgan run of 1 epoch on 128 images, shared by the tests that only read them."""
+    """One run of each GAN, 1 epoch on 128 images, shared by the tests that only read them."""
     scratch = tmp_path_factory.mktemp("gans")
     data = scratch / "data"
     write_data_dir(data, train_count=128, test_count=128)
     runs = {}
     with cli_sandbox(data, scratch):
-        for model in ("gan", "cgan"):
+        for model in ("gan", "cgan", "dcgan"):
             out = scratch / model
             code, stdout, stderr = gans_cli(["train", "--model", model, "--epochs", "1", "--limit", "128",
                                               "--batch-size", "32", "--out", out, "--quiet"])

@@ -177,3 +177,63 @@ def test_generator_step_moves_only_the_generator():
     generator_step(generator, discriminator, optimizer, numpy.random.default_rng(0).standard_normal((4, LATENT)))
     for name, value in discriminator.state_dict().items():
         numpy.testing.assert_array_equal(value, before[name])
+
+
+def torch_layer(layer):
+    """The torch layer equal to one of ours, for the layers the DCGAN uses."""
+    float64 = torch.float64
+    if isinstance(layer, nn.Linear):
+        return torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None, dtype=float64)
+    if isinstance(layer, nn.ConvTranspose2d):
+        return torch.nn.ConvTranspose2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                                        layer.padding, bias=layer.bias is not None, dtype=float64)
+    if isinstance(layer, nn.Conv2d):
+        return torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+                               bias=layer.bias is not None, dtype=float64)
+    if isinstance(layer, nn.BatchNorm1d):
+        return torch.nn.BatchNorm1d(layer.num_features, dtype=float64)
+    if isinstance(layer, nn.BatchNorm2d):
+        return torch.nn.BatchNorm2d(layer.num_features, dtype=float64)
+    if isinstance(layer, nn.Unflatten):
+        return torch.nn.Unflatten(layer.dim, layer.unflattened_size)
+    simple = {nn.ReLU: torch.nn.ReLU, nn.Tanh: torch.nn.Tanh, nn.Flatten: torch.nn.Flatten}
+    if isinstance(layer, nn.LeakyReLU):
+        return torch.nn.LeakyReLU(layer.negative_slope)
+    return simple[type(layer)]()
+
+
+def test_dcgan_twenty_alternating_steps_equal_torch():
+    """The DCGAN (BatchNorm in training mode in both networks, real and fake batches normalized
+    apart) against torch in float64, at small widths."""
+    from gans import DCGANDiscriminator, DCGANGenerator
+    nn.manual_seed(2)
+    generator = DCGANGenerator(latent_dim=LATENT, width=3).to(dtype="float64")
+    discriminator = DCGANDiscriminator(width=3).to(dtype="float64")
+    twins = []
+    for ours in (generator, discriminator):
+        twin = TorchWrapper(torch.nn.Sequential(*[torch_layer(layer) for layer in ours.model]))
+        twin.load_state_dict({name: torch.from_numpy(numpy.array(value)) for name, value in ours.state_dict().items()})
+        twins.append(twin)
+    g_twin, d_twin = twins
+    settings = dict(lr=1e-2, betas=(0.5, 0.999))
+    g_optimizer, d_optimizer = nn.Adam(generator.parameters(), **settings), nn.Adam(discriminator.parameters(), **settings)
+    g_torch, d_torch = torch.optim.Adam(g_twin.parameters(), **settings), torch.optim.Adam(d_twin.parameters(), **settings)
+    bce = torch.nn.BCEWithLogitsLoss()
+    rng = numpy.random.default_rng(11)
+    for step in range(STEPS):
+        real = rng.uniform(-1, 1, (6, 784))
+        noise_d, noise_g = rng.standard_normal((6, LATENT)), rng.standard_normal((6, LATENT))
+        discriminator_step(generator, discriminator, d_optimizer, real, noise_d)
+        generator_step(generator, discriminator, g_optimizer, noise_g)
+
+        d_torch.zero_grad()
+        real_logits = d_twin(torch.from_numpy(real))
+        fake_logits = d_twin(g_twin(torch.from_numpy(noise_d)).detach())
+        (bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))).backward()
+        d_torch.step()
+        g_torch.zero_grad()
+        logits = d_twin(g_twin(torch.from_numpy(noise_g)))
+        bce(logits, torch.ones_like(logits)).backward()
+        g_torch.step()
+        assert_same_parameters(discriminator, d_twin, f"step {step}, discriminator")
+        assert_same_parameters(generator, g_twin, f"step {step}, generator")
