@@ -77,6 +77,10 @@ def check_arrays(arrays, path):
         except (json.JSONDecodeError, RecursionError) as error:
             _fail(path, f"has a corrupt config or history ({name}: {error})")
     for name, value in sections["model"].items():
+        if name.endswith("num_batches_tracked"):  # BatchNorm's step counter: the one integer entry of a model
+            if value.dtype.kind not in "iu" or value.shape != () or int(value) < 0:
+                _fail(path, f"has a malformed model/{name} (not one integer >= 0)")
+            continue
         if value.dtype.kind != "f" or value.dtype.itemsize not in (4, 8):
             _fail(path, f"has weights model/{name} of dtype {value.dtype}; weights are float32 or float64")
         if not numpy.isfinite(value).all():
