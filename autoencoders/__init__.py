@@ -13,7 +13,7 @@ if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: se
         print("\nautoencoders: interrupted while starting; nothing was written", file=_sys.stderr)
         raise SystemExit(130) from None
 
-from .aae import AdversarialAutoencoder, adversarial_step
+from .aae import AdversarialAutoencoder
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
 from .models import (Autoencoder, Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty,
@@ -26,7 +26,7 @@ from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 __all__ = [
     "Autoencoder", "SimpleAutoencoder", "DeepAutoencoder", "Deep2006Autoencoder", "OvercompleteAutoencoder",
-    "DenoisingAutoencoder", "AdversarialAutoencoder", "adversarial_step", "PCA", "principal_angles",
+    "DenoisingAutoencoder", "AdversarialAutoencoder", "PCA", "principal_angles",
     "ConvAutoencoder", "VariationalAutoencoder", "SparseAutoencoder",
     "L1CodePenalty", "KLSparsityPenalty", "GaussianNoise", "MaskingNoise", "SaltAndPepperNoise",
     "fit", "evaluate", "negative_elbo", "elbo_terms", "History", "TrainingDiverged",

@@ -21,6 +21,7 @@ from .arguments import number_type
 from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
 from .checkpoint_checks import MAX_LATENT_DIM, check_config_types, check_run
 from .convolutional import ConvAutoencoder
+from .aae import AdversarialAutoencoder
 from .models import Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
 from .sparse import SPARSITIES, SparseAutoencoder
@@ -29,7 +30,7 @@ from .runfolder import FIGURE_FILES, OutputError, RunFolder, check_output_file
 from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
-MODELS = ("simple", "deep", "deep-2006", "overcomplete", "denoising", "conv", "vae", "sparse")
+MODELS = ("simple", "deep", "deep-2006", "aae", "overcomplete", "denoising", "conv", "vae", "sparse")
 DATASETS = ("mnist", "fashion-mnist")
 PRESETS = {
     # What trains well: Adam at its usual learning rate.
@@ -43,7 +44,7 @@ DEFAULTS = {"dataset": "mnist", "noise": None, "noise_level": None, "latent_dim"
 # with these defaults.
 SPARSE_DEFAULTS = {"sparsity": "kl", "sparsity_weight": 1e-3, "sparsity_target": 0.05}
 NOISE_LEVELS = {"gaussian": 0.3, "masking": 0.3, "salt-pepper": 0.2}
-LATENT_DIMS = {"simple": 128, "deep": 9, "deep-2006": 30, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
+LATENT_DIMS = {"simple": 128, "deep": 9, "deep-2006": 30, "aae": 9, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
 MAX_SAMPLES = 1024  # sample --n: a 32 x 32 grid; 40,000 would be a 12 GB figure
 
 
@@ -89,6 +90,8 @@ def build_model(config):
         target = {"target": config["sparsity_target"]} if config["sparsity"] == "kl" else {}
         model = SparseAutoencoder(input_dim=side * side, latent_dim=latent_dim, sparsity=config["sparsity"],
                                   weight=config["sparsity_weight"], **target)
+    elif kind == "aae":
+        model = AdversarialAutoencoder(input_dim=side * side, latent_dim=latent_dim, seed=config["seed"] + 1)
     elif kind == "deep-2006":
         model = Deep2006Autoencoder(input_dim=side * side, latent_dim=latent_dim)
     elif kind == "vae":
@@ -294,6 +297,9 @@ def draw_figures(model, config, history, test, test_images, out, fitted_pca=None
         paths.append(figures.plot_interpolation(model, test_images, os.path.join(out, "interpolation.png")))
         if model.latent_dim == 2:
             paths.append(figures.plot_manifold(model, os.path.join(out, "manifold.png")))
+    if isinstance(model, AdversarialAutoencoder):
+        paths.append(figures.plot_samples(model, os.path.join(out, "samples.png")))
+        paths.append(figures.plot_codes_against_prior(model, test_images, test.labels, os.path.join(out, "codes.png")))
     return paths
 
 
@@ -412,9 +418,9 @@ def command_plot(args):
 
 def command_sample(args):
     checkpoint, config, model = _model_from_checkpoint(args)
-    if not isinstance(model, VariationalAutoencoder):
+    if not isinstance(model, (VariationalAutoencoder, AdversarialAutoencoder)):
         raise UsageError(f"checkpoint {args.checkpoint!r} holds a {config['model']} model, which cannot draw new "
-                         "images; train one with --model vae")
+                         "images; train one with --model vae or --model aae")
     out = args.out
     if out is None:  # never into the current folder unasked: beside the checkpoint, named by what it holds
         out = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"samples-n{args.n}-seed{args.seed}.png")
@@ -447,6 +453,8 @@ def _states(loader, model):
         states["noise"] = model.noise.state()
     if isinstance(model, VariationalAutoencoder):
         states["eps"] = model.generator_state()
+    if isinstance(model, AdversarialAutoencoder):
+        states["prior"] = model.generator_state()
     return states
 
 
@@ -457,6 +465,8 @@ def _restore_states(states, loader, model):
         model.noise.set_state(states["noise"])
     if isinstance(model, VariationalAutoencoder) and "eps" in states:
         model.set_generator_state(states["eps"])
+    if isinstance(model, AdversarialAutoencoder) and "prior" in states:
+        model.set_generator_state(states["prior"])
 
 
 def _images_config(path, dataset):

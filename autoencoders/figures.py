@@ -196,3 +196,23 @@ def plot_manifold(model, path, size=20):
     decoded = backend.to_numpy(model.decode(xp.asarray(grid, dtype=model.dtype)))
     return _show_mosaic(_mosaic(decoded, size), path,
                         f"The decoded 2-D latent space over the N(0, 1) quantiles 5%..95% ({size} x {size})")
+
+
+def plot_codes_against_prior(model, images, labels, path, limit=5000):
+    """The adversarial autoencoder's codes of test images (coloured by label) over draws from the
+    prior N(0, I), in the code's first two dimensions: if the discriminator did its job the codes
+    fill the prior's disc instead of sitting wherever the reconstruction put them."""
+    codes = backend.to_numpy(encode(model, images[:limit])).astype(numpy.float64)
+    prior = numpy.random.default_rng(0).standard_normal(codes.shape)
+    figure, axes = plt.subplots(figsize=(6, 5.5))
+    axes.scatter(prior[:, 0], prior[:, 1], s=3, color="lightgray", label="prior N(0, I)")
+    colours = None if labels is None else backend.to_numpy(labels)[:limit]
+    points = axes.scatter(codes[:, 0], codes[:, 1], s=3, c=colours, cmap="tab10" if colours is not None else None,
+                          label="codes of test images")
+    if colours is not None:
+        figure.colorbar(points, ax=axes, label="digit")
+    axes.set_xlabel("code dimension 1")
+    axes.set_ylabel("code dimension 2")
+    axes.set_title("Adversarial autoencoder: codes against the prior (first two dimensions)", fontsize=10)
+    axes.legend(loc="upper right", markerscale=4)
+    return _save(figure, path)
