@@ -1,0 +1,113 @@
+"""nn.backend on the CPU: device and dtype names, array modules, the seeded generators, erf and the
+expected-infinities context. Found by mutation testing (python -m benchmarks.mutants --targets
+nn.backend): each test kills mutants the module and strict-array tests missed."""
+import json
+import math
+import warnings
+
+import numpy
+import pytest
+
+import nn
+from nn import backend
+
+
+@pytest.mark.parametrize("name, expected", [("cpu", "cpu"), ("CPU", "cpu"), ("gpu", "gpu"), ("GPU", "gpu"),
+                                            ("cuda", "gpu"), ("cuda:0", "gpu"), ("CUDA:1", "gpu")])
+def test_device_names(name, expected):
+    assert backend.normalize_device(name) == expected
+
+
+@pytest.mark.parametrize("name", ["tpu", "", "cudax", "cpu:0", None])
+def test_an_unknown_device_names_the_value_and_the_choices(name):
+    with pytest.raises(ValueError, match=rf"^unknown device {name!r}: use one of \('cpu', 'gpu'\)$"):
+        backend.normalize_device(name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", numpy.float32, numpy.dtype("float64")])
+def test_supported_dtypes_resolve_to_numpy_dtypes(dtype):
+    resolved = backend.normalize_dtype(dtype)
+    assert isinstance(resolved, numpy.dtype) and resolved == numpy.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int64", "no such type", object()])
+def test_an_unsupported_dtype_names_the_value_and_the_choices(dtype):
+    with pytest.raises(ValueError, match=r"^unsupported dtype .*: use one of \('float32', 'float64'\)$") as caught:
+        backend.normalize_dtype(dtype)
+    assert repr(dtype) in str(caught.value)
+
+
+def test_the_cpu_array_module_is_numpy():
+    assert backend.array_module("cpu") is numpy and backend.array_module("CPU") is numpy
+
+
+@pytest.mark.parametrize("value", [numpy.float64(2.0), numpy.int32(3), 2.5, [1.0, 2.0], numpy.zeros(2)])
+def test_numpy_scalars_python_numbers_and_lists_belong_to_numpy(value):
+    assert nn.get_array_module(value) is numpy
+    assert nn.device_of(value) == "cpu"
+
+
+def test_an_array_with_its_own_namespace_is_given_that_namespace():
+    class Namespaced:
+        def __array_namespace__(self):
+            return json  # any module: the array names its own
+
+    assert nn.get_array_module(Namespaced()) is json
+
+
+def test_to_numpy_and_to_device_cpu_give_numpy_arrays_with_the_values():
+    for convert in (nn.to_numpy, lambda values: nn.to_device(values, "cpu")):
+        converted = convert([[1.0, 2.0]])
+        assert type(converted) is numpy.ndarray
+        numpy.testing.assert_array_equal(converted, [[1.0, 2.0]])
+
+
+def test_arrays_on_one_device_pass_the_device_check():
+    backend.check_same_device("Linear(2, 2)", numpy.zeros(2), numpy.ones(3))  # no error
+
+
+def test_the_same_seed_gives_the_same_stream_and_reseeding_restarts_it():
+    nn.manual_seed(123)
+    first = backend.default_generator().standard_normal(4)
+    assert backend.default_generator("cpu") is backend.default_generator()  # one shared generator
+    nn.manual_seed(123)
+    numpy.testing.assert_array_equal(backend.default_generator().standard_normal(4), first)
+    numpy.testing.assert_array_equal(backend.new_generator(123).standard_normal(4), first)
+    nn.manual_seed(124)
+    assert not numpy.array_equal(backend.default_generator().standard_normal(4), first)
+
+
+def test_a_modules_generators_save_and_restore_their_state():
+    generators = backend.SeededGenerators(seed=7)
+    assert generators.state() == "null"  # nothing drawn yet
+    assert generators.on("cpu") is generators.on("CPU")
+    generators.on("cpu").standard_normal(3)
+    saved = generators.state()
+    expected = generators.on("cpu").standard_normal(5)
+
+    resumed = backend.SeededGenerators(seed=7)
+    resumed.set_state(saved)
+    numpy.testing.assert_array_equal(resumed.on("cpu").standard_normal(5), expected)
+
+    fresh = backend.SeededGenerators(seed=7)
+    fresh.set_state("null")  # a state saved before any draw: start from the seed
+    numpy.testing.assert_array_equal(fresh.on("cpu").standard_normal(3),
+                                     numpy.random.default_rng(7).standard_normal(3))
+
+
+def test_erf_matches_the_math_module():
+    x = numpy.array([-2.0, -0.5, 0.0, 0.3, 1.0, 3.0])
+    numpy.testing.assert_allclose(backend.erf(x), [math.erf(value) for value in x], rtol=1e-15, atol=1e-16)
+
+
+def test_infinities_are_expected_inside_the_context_but_nan_still_warns():
+    x = numpy.array([0.0, 1000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with backend.expected_infinities(x):
+            assert numpy.log(x[:1])[0] == -numpy.inf
+            assert numpy.exp(x[1:])[0] == numpy.inf
+        with backend.expected_infinities(x), pytest.raises(RuntimeWarning):
+            numpy.log(numpy.array([-1.0]))
+    with pytest.warns(RuntimeWarning):
+        numpy.log(x[:1])  # outside the context NumPy warns as usual
