@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from datasets.atomic import atomic_write
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 PACKAGES = ("nn", "datasets", "autoencoders")
@@ -99,8 +101,9 @@ def run_target(name, package, mutate, tests, children, mutant_names=()):
         if done.returncode != 0:
             tail = log.read_text(errors="replace")[-3000:]
             raise SystemExit(f"mutants: mutmut failed on {name} (exit {done.returncode}):\n{tail}")
-        collected = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--collect"], cwd=workdir,
-                                   env=env, capture_output=True, text=True, check=True)
+        # mutmut reads its settings from the current folder: collect in the scratch copy too.
+        collected = subprocess.run([sys.executable, "-m", "benchmarks.mutants", "--collect"], cwd=workdir,
+                                   env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, check=True)
         return json.loads(collected.stdout), seconds
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -122,10 +125,15 @@ def summarize(found):
     return modules
 
 
+def _write(path, text):
+    with atomic_write(path) as stream:  # a reader never sees half a report
+        stream.write(text.encode())
+
+
 def write_report(modules, seconds, out, stem):
     """`<stem>.json` (everything) and `<stem>.txt` (a table, then every survivor's diff)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{stem}.json").write_text(json.dumps({"seconds": seconds, "modules": modules}, indent=1) + "\n")
+    _write(out / f"{stem}.json", json.dumps({"seconds": seconds, "modules": modules}, indent=1) + "\n")
     lines = [f"{'module':32s} {'killed':>7s} {'total':>6s} {'score':>7s}"]
     for source, row in sorted(modules.items()):
         score = "-" if row["score"] is None else f"{100 * row['score']:.1f}%"
@@ -133,7 +141,7 @@ def write_report(modules, seconds, out, stem):
     for source, row in sorted(modules.items()):
         for mutant in row["surviving"]:
             lines += ["", f"# {mutant['mutant']}: {mutant['status']}", mutant["diff"]]
-    (out / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+    _write(out / f"{stem}.txt", "\n".join(lines) + "\n")
     return lines
 
 
@@ -148,10 +156,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.collect:
         return _collect()
-    try:
-        import mutmut  # noqa: F401
-    except ImportError:
-        parser.exit(2, "mutants: mutmut is not installed: pip install -e .[mutation]\n")
+    if args.children < 1:
+        parser.exit(2, f"mutants: --children {args.children}: give at least 1 worker\n")
     if args.quick:
         plan = {"quick": QUICK}
         names = (QUICK_MUTANTS,)
@@ -159,9 +165,13 @@ def main(argv=None):
         chosen = [name.strip() for name in args.targets.split(",")]
         unknown = [name for name in chosen if name not in TARGETS]
         if unknown:
-            parser.error(f"unknown target {unknown[0]!r}: choose from {','.join(TARGETS)}")
+            parser.exit(2, f"mutants: unknown target {unknown[0]!r}: choose from {','.join(TARGETS)}\n")
         plan = {name: TARGETS[name] for name in chosen}
         names = ()
+    try:
+        import mutmut  # noqa: F401
+    except ImportError:
+        parser.exit(2, "mutants: mutmut is not installed: pip install -e .[mutation]\n")
     modules, seconds = {}, {}
     for name, (package, mutate, tests) in plan.items():
         found, seconds[name] = run_target(name, package, mutate, tests, args.children, names)
