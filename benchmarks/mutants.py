@@ -44,7 +44,8 @@ TARGETS = {
     "autoencoders": ("autoencoders", ["autoencoders/checkpoint.py", "autoencoders/models.py",
                                       "autoencoders/vae.py"],
                      ["tests/test_autoencoders_checkpoint.py", "tests/test_autoencoders_models.py",
-                      "tests/test_autoencoders_vae.py", "tests/test_autoencoders_parity.py"]),
+                      "tests/test_autoencoders_vae.py", "tests/test_autoencoders_parity.py",
+                      "tests/test_autoencoders_checkpoint_keys.py"]),
 }
 # --quick: the first mutants of each function of one small module, against its own small test file.
 QUICK = ("datasets", ["datasets/words.py"], ["tests/test_datasets_words.py"])
