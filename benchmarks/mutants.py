@@ -30,6 +30,7 @@ from datasets.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 PACKAGES = ("nn", "datasets", "autoencoders")
 
 # target name -> (package mutmut copies, files to mutate, test files that cover them).
@@ -93,6 +94,9 @@ def run_target(name, package, mutate, tests, children, mutant_names=()):
         test_files = _scratch_copy(package, mutate, tests, workdir)
         print(f"[{name}] mutating {', '.join(mutate)} against {len(test_files)} test file(s)", flush=True)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        # The tests find real MNIST beside the repository; in the scratch copy only $NN_DATA_DIR can say where.
+        if "NN_DATA_DIR" not in env and SHARED_MNIST.is_dir():
+            env["NN_DATA_DIR"] = str(SHARED_MNIST)
         start = time.perf_counter()
         log = workdir / "mutmut.log"
         with open(log, "w") as stream:
