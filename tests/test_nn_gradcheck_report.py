@@ -157,3 +157,12 @@ def test_asking_for_a_check_that_is_not_there_names_those_that_are(nn_rng):
     report = nn.gradcheck(layer, x)
     with pytest.raises(KeyError, match=r"no check named 'weights'; have \['input 0', 'weight', 'bias'\]"):
         report["weights"]
+
+
+def test_directions_are_unit_vectors(nn_rng):
+    """With one element the only unit directions are +1 and -1: the directional derivative is +-dL/dx."""
+    x = nn_rng.standard_normal(1) + 2.0
+    Recording.upstream.clear()
+    check = nn.gradcheck(Recording(), x, mode="directional", directions=3)["input 0"]
+    gradient = float((2 * x * Recording.upstream[0])[0])
+    assert abs(check.analytic_at_worst) == pytest.approx(abs(gradient), rel=1e-12)
