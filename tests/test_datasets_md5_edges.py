@@ -80,3 +80,16 @@ def test_repr_names_the_set_split_count_image_shape_and_source(tmp_path):
         square = load("mnist", "test", root=tmp_path / "data", download=False, fallback=False, flatten=False)
     assert repr(flat) == f"Dataset('mnist', 'test', 4 images (784,), from {str(tmp_path / 'data')!r})"
     assert repr(square) == f"Dataset('mnist', 'test', 4 images (28, 28), from {str(tmp_path / 'data')!r})"
+
+
+def test_every_file_of_a_folder_is_checked_not_only_the_first(tmp_path, monkeypatch):
+    """Images published as Fashion-MNIST's, labels that are MNIST's: the folder is still the wrong data."""
+    folder = tmp_path / "data"
+    write_test_split(folder, 5)
+    images_name, labels_name = (file_name + ".gz" for file_name in catalog.SPLITS["test"])
+    monkeypatch.setitem(catalog.MD5["fashion-mnist"], images_name, hashlib.md5((folder / images_name).read_bytes())
+                        .hexdigest())
+    monkeypatch.setitem(catalog.MD5["mnist"], labels_name, hashlib.md5((folder / labels_name).read_bytes()).hexdigest())
+    with pytest.warns(DatasetWarning, match=f"is mnist's {labels_name}"):
+        with pytest.raises(FileNotFoundError, match=f"is mnist's {labels_name} by its md5"):
+            load("fashion-mnist", "test", root=folder, download=False, fallback=False)
