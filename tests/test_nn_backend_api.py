@@ -111,3 +111,119 @@ def test_infinities_are_expected_inside_the_context_but_nan_still_warns():
             numpy.log(numpy.array([-1.0]))
     with pytest.warns(RuntimeWarning):
         numpy.log(x[:1])  # outside the context NumPy warns as usual
+
+
+# --- the GPU paths, with a stand-in for CuPy (the real one is tested on a GPU machine) ----------------------
+class FakeCupyArray:
+    """Recognized as a CuPy array by its module's name, as the backend does."""
+    __module__ = "cupy._core.core"
+
+    def __init__(self, values):
+        self.values = numpy.asarray(values)
+
+    def get(self):
+        return self.values.copy()
+
+
+class FakeCupy:
+    def __init__(self, devices):
+        runtime = type("runtime", (), {"getDeviceCount": staticmethod(devices)})
+        self.cuda = type("cuda", (), {"runtime": runtime})
+
+    @staticmethod
+    def asarray(values):
+        return FakeCupyArray(values)
+
+
+def with_fake_cupy(monkeypatch, devices):
+    real_import = backend.importlib.import_module
+    fake = FakeCupy(devices)
+    monkeypatch.setattr(backend.importlib, "import_module",
+                        lambda name: fake if name == "cupy" else real_import(name))
+    return fake
+
+
+def test_a_visible_gpu_is_used(monkeypatch):
+    fake = with_fake_cupy(monkeypatch, lambda: 1)
+    assert nn.gpu_available() is True
+    assert backend.array_module("gpu") is fake and backend.array_module("cpu") is numpy
+    moved = nn.to_device(numpy.arange(3.0), "cuda")
+    assert type(moved) is FakeCupyArray and nn.device_of(moved) == "gpu"
+    numpy.testing.assert_array_equal(moved.values, [0.0, 1.0, 2.0])
+    back = nn.to_numpy(moved)
+    assert type(back) is numpy.ndarray and back is not moved.values
+    numpy.testing.assert_array_equal(back, [0.0, 1.0, 2.0])
+
+
+def raise_runtime_error():
+    raise RuntimeError("cudaErrorNoDevice")
+
+
+@pytest.mark.parametrize("devices, message", [
+    (lambda: 0, "device 'gpu': CuPy is installed but no CUDA GPU is visible; check CUDA_VISIBLE_DEVICES and "
+                "the driver, or use device='cpu'"),
+    (raise_runtime_error, "device 'gpu': CuPy is installed but no CUDA GPU is usable (cudaErrorNoDevice); run on "
+                          "a machine with an NVIDIA GPU and driver, or use device='cpu'")])
+def test_cupy_without_a_usable_gpu_says_what_to_do(monkeypatch, devices, message):
+    with_fake_cupy(monkeypatch, devices)
+    assert nn.gpu_available() is False
+    with pytest.raises(nn.BackendError) as caught:
+        nn.to_device(numpy.zeros(2), "gpu")
+    assert str(caught.value) == message
+
+
+# --- keep_freed_memory, with a stand-in for glibc's mallopt --------------------------------------------------
+class FakeLibc:
+    def __init__(self, accepts_a_gigabyte=True):
+        self.calls = []
+        self.accepts_a_gigabyte = accepts_a_gigabyte
+
+    def mallopt(self, option, value):
+        self.calls.append((option, value))
+        return int(self.accepts_a_gigabyte or value != 1 << 30)
+
+
+def tune(monkeypatch, libc, platform="linux", setting=None, library="/lib/found/libc.so"):
+    monkeypatch.setattr(backend, "_allocator_tuned", False)
+    monkeypatch.setattr(backend.sys, "platform", platform)
+    if setting is None:
+        monkeypatch.delenv("NN_KEEP_FREED_MEMORY", raising=False)
+    else:
+        monkeypatch.setenv("NN_KEEP_FREED_MEMORY", setting)
+    opened = []
+    monkeypatch.setattr(backend.ctypes.util, "find_library", lambda name: library if name == "c" else None)
+    monkeypatch.setattr(backend.ctypes, "CDLL", lambda name: opened.append(name) or libc)
+    backend.keep_freed_memory()
+    return opened
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def test_freed_memory_is_kept_by_raising_glibcs_thresholds_once(monkeypatch):
+    libc = FakeLibc()
+    assert tune(monkeypatch, libc) == ["/lib/found/libc.so"]
+    assert libc.calls == [(M_MMAP_THRESHOLD, 1 << 30), (M_TRIM_THRESHOLD, (1 << 31) - 1)]
+    backend.keep_freed_memory()  # once per process
+    assert len(libc.calls) == 2
+
+
+def test_an_older_glibc_gets_its_largest_mmap_threshold(monkeypatch):
+    libc = FakeLibc(accepts_a_gigabyte=False)
+    tune(monkeypatch, libc)
+    assert libc.calls == [(M_MMAP_THRESHOLD, 1 << 30), (M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, (1 << 31) - 1)]
+
+
+def test_without_find_library_the_usual_name_is_opened(monkeypatch):
+    assert tune(monkeypatch, FakeLibc(), library=None) == ["libc.so.6"]
+
+
+@pytest.mark.parametrize("platform, setting", [("linux", "0"), ("darwin", None), ("win32", "1")])
+def test_memory_is_left_alone_when_asked_or_off_linux(monkeypatch, platform, setting):
+    libc = FakeLibc()
+    assert tune(monkeypatch, libc, platform=platform, setting=setting) == []
+    assert libc.calls == []
+
+
+def test_a_libc_without_mallopt_is_left_alone(monkeypatch):
+    assert tune(monkeypatch, object()) == ["/lib/found/libc.so"]  # no error: nothing to tune
