@@ -129,6 +129,7 @@ class FakeCupy:
     def __init__(self, devices):
         runtime = type("runtime", (), {"getDeviceCount": staticmethod(devices)})
         self.cuda = type("cuda", (), {"runtime": runtime})
+        self.random = type("random", (), {"default_rng": staticmethod(lambda seed: ("cupy generator", seed))})
 
     @staticmethod
     def asarray(values):
@@ -153,6 +154,30 @@ def test_a_visible_gpu_is_used(monkeypatch):
     back = nn.to_numpy(moved)
     assert type(back) is numpy.ndarray and back is not moved.values
     numpy.testing.assert_array_equal(back, [0.0, 1.0, 2.0])
+
+
+def test_gpu_generators_come_from_cupy_with_the_same_seed(monkeypatch):
+    with_fake_cupy(monkeypatch, lambda: 1)
+    generators = backend.SeededGenerators(seed=5)
+    assert generators.on("gpu") == ("cupy generator", 5) and generators.on("cuda:0") is generators.on("gpu")
+    assert isinstance(generators.on("cpu"), numpy.random.Generator)
+    assert backend.new_generator(9, "gpu") == ("cupy generator", 9)
+
+
+def test_mixing_devices_names_the_layer_both_devices_and_both_fixes():
+    on_gpu = FakeCupyArray([1.0])
+    with pytest.raises(nn.BackendError) as caught:
+        backend.check_same_device("Linear(2, 2)", numpy.zeros(2), on_gpu)
+    assert str(caught.value) == ("Linear(2, 2): input is on 'gpu' but the parameters are on 'cpu'; move the input "
+                                 "with nn.to_device(x, 'cpu') or the model with .to('gpu')")
+    with pytest.raises(nn.BackendError, match="input is on 'cpu' but the parameters are on 'gpu'"):
+        backend.check_same_device("Linear(2, 2)", on_gpu, numpy.zeros(2))
+
+
+def test_on_the_gpu_the_infinities_context_leaves_numpy_alone():
+    """CuPy never warns, so there is nothing to silence: NumPy's own settings stay as they are."""
+    with backend.expected_infinities(FakeCupyArray([0.0])), pytest.warns(RuntimeWarning):
+        numpy.log(numpy.zeros(1))
 
 
 def raise_runtime_error():
