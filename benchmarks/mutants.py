@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,8 +88,12 @@ def _collect():
     json.dump(found, sys.stdout)
 
 
-def run_target(name, package, mutate, tests, children, mutant_names=()):
-    """Mutation-test one target in a scratch copy; returns {file: {mutant: [status, diff]}} and seconds."""
+def run_target(name, package, mutate, tests, children, mutant_names=(), budget=None):
+    """Mutation-test one target in a scratch copy; returns {file: {mutant: [status, diff]}} and seconds.
+
+    With a budget (seconds), mutmut is stopped when it runs out and the mutants checked so far are
+    reported; the others are "not checked" (mutmut records each result as it comes).
+    """
     workdir = Path(tempfile.mkdtemp(prefix=f"mutants-{name}-"))
     try:
         test_files = _scratch_copy(package, mutate, tests, workdir)
@@ -100,12 +105,21 @@ def run_target(name, package, mutate, tests, children, mutant_names=()):
         start = time.perf_counter()
         log = workdir / "mutmut.log"
         with open(log, "w") as stream:
-            done = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(children),
-                                   *mutant_names], cwd=workdir, env=env, stdout=stream, stderr=subprocess.STDOUT)
+            # A session of its own, so that stopping it at the budget stops its forked workers too.
+            process = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", str(children),
+                                        *mutant_names], cwd=workdir, env=env, stdout=stream,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                returncode = process.wait(timeout=budget)
+            except subprocess.TimeoutExpired:
+                print(f"[{name}] budget of {budget:.0f} s spent: reporting the mutants checked so far", flush=True)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                returncode = 0
         seconds = time.perf_counter() - start
-        if done.returncode != 0:
+        if returncode != 0:
             tail = log.read_text(errors="replace")[-3000:]
-            raise SystemExit(f"mutants: mutmut failed on {name} (exit {done.returncode}):\n{tail}")
+            raise SystemExit(f"mutants: mutmut failed on {name} (exit {returncode}):\n{tail}")
         # mutmut reads its settings from the current folder: collect in the scratch copy too.
         collected = subprocess.run([sys.executable, "-m", "benchmarks.mutants", "--collect"], cwd=workdir,
                                    env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, check=True)
@@ -115,16 +129,18 @@ def run_target(name, package, mutate, tests, children, mutant_names=()):
 
 
 def summarize(found):
-    """Per file: killed, survived, other (timeouts, no tests...), total and score = killed / total."""
+    """Per file: killed (a test failed or timed out), survived (every other status: survived, no tests,
+    ...), total checked, unchecked, and score = killed / total."""
     modules = {}
     for source, mutants in found.items():
-        mutants = {name: row for name, row in mutants.items() if row[0] != "not checked"}  # --quick
+        unchecked = sum(row[0] == "not checked" for row in mutants.values())  # --quick, or out of budget
+        mutants = {name: row for name, row in mutants.items() if row[0] != "not checked"}
         statuses = [status for status, _ in mutants.values()]
         killed = sum(status in ("killed", "timeout", "segfault") for status in statuses)
         survived = [{"mutant": name, "status": status, "diff": diff}
                     for name, (status, diff) in sorted(mutants.items()) if status not in ("killed", "timeout",
                                                                                            "segfault")]
-        modules[source] = {"killed": killed, "survived": len(survived), "total": len(statuses),
+        modules[source] = {"killed": killed, "survived": len(survived), "total": len(statuses), "unchecked": unchecked,
                            "score": round(killed / len(statuses), 4) if statuses else None,
                            "surviving": survived}
     return modules
@@ -139,10 +155,10 @@ def write_report(modules, seconds, out, stem):
     """`<stem>.json` (everything) and `<stem>.txt` (a table, then every survivor's diff)."""
     out.mkdir(parents=True, exist_ok=True)
     _write(out / f"{stem}.json", json.dumps({"seconds": seconds, "modules": modules}, indent=1) + "\n")
-    lines = [f"{'module':32s} {'killed':>7s} {'total':>6s} {'score':>7s}"]
+    lines = [f"{'module':32s} {'killed':>7s} {'total':>6s} {'score':>7s} {'unchecked':>10s}"]
     for source, row in sorted(modules.items()):
         score = "-" if row["score"] is None else f"{100 * row['score']:.1f}%"
-        lines.append(f"{source:32s} {row['killed']:7d} {row['total']:6d} {score:>7s}")
+        lines.append(f"{source:32s} {row['killed']:7d} {row['total']:6d} {score:>7s} {row['unchecked']:10d}")
     for source, row in sorted(modules.items()):
         for mutant in row["surviving"]:
             lines += ["", f"# {mutant['mutant']}: {mutant['status']}", mutant["diff"]]
@@ -156,6 +172,8 @@ def main(argv=None):
                         help=f"comma-separated, from {','.join(TARGETS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="a handful of mutants of datasets/words.py")
     parser.add_argument("--children", type=int, default=os.cpu_count() or 1, help="parallel mutant workers")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds per target; then report the mutants checked so far (default: no limit)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for mutants.json and mutants.txt")
     parser.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -163,6 +181,8 @@ def main(argv=None):
         return _collect()
     if args.children < 1:
         parser.exit(2, f"mutants: --children {args.children}: give at least 1 worker\n")
+    if args.budget is not None and not args.budget > 0:
+        parser.exit(2, f"mutants: --budget {args.budget}: give a positive number of seconds, or leave it out\n")
     if args.quick:
         plan = {"quick": QUICK}
         names = (QUICK_MUTANTS,)
@@ -179,7 +199,7 @@ def main(argv=None):
         parser.exit(2, "mutants: mutmut is not installed: pip install -e .[mutation]\n")
     modules, seconds = {}, {}
     for name, (package, mutate, tests) in plan.items():
-        found, seconds[name] = run_target(name, package, mutate, tests, args.children, names)
+        found, seconds[name] = run_target(name, package, mutate, tests, args.children, names, args.budget)
         modules.update(summarize(found))
     stem = "mutants-quick" if args.quick else "mutants"
     print("\n".join(write_report(modules, seconds, args.out, stem)[: len(modules) + 1]))
