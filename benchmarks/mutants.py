@@ -40,8 +40,8 @@ TARGETS = {
     "nn.gradcheck": ("nn", ["nn/gradcheck.py"], ["tests/test_nn_gradcheck*.py", "tests/test_nn_backend_strict.py"]),
     "nn.backend": ("nn", ["nn/backend.py"], ["tests/test_nn_backend*.py", "tests/test_nn_module*.py",
                                               "tests/test_nn_validation*.py"]),
-    "nn.layers": ("nn", ["nn/module.py", "nn/layers.py", "nn/activations.py", "nn/losses.py", "nn/conv.py",
-                         "nn/optim.py"],
+    "nn.layers": ("nn", sorted(f"nn/{path.name}" for path in (ROOT / "nn").glob("*.py") if path.name not in
+                               ("__init__.py", "gradcheck.py", "backend.py")),  # modules, losses, optimizers...
                   ["tests/test_nn_*.py"]),
     "autoencoders": ("autoencoders", ["autoencoders/checkpoint.py", "autoencoders/models.py",
                                       "autoencoders/vae.py"],
