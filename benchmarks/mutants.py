@@ -79,7 +79,11 @@ def _collect():
     found = {}
     for meta in sorted(Path("mutants").rglob("*.py.meta")):
         source = str(meta.relative_to("mutants"))[: -len(".meta")]
-        exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
+        try:
+            exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
+        except json.JSONDecodeError:  # cut off mid-write when the budget ran out
+            print(f"mutants: {meta} is incomplete; {source} is left out", file=sys.stderr)
+            continue
         found[source] = {}
         for name, code in exit_codes.items():
             status = status_by_exit_code[code]
@@ -113,8 +117,12 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
                 returncode = process.wait(timeout=budget)
             except subprocess.TimeoutExpired:
                 print(f"[{name}] budget of {budget:.0f} s spent: reporting the mutants checked so far", flush=True)
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                os.killpg(process.pid, signal.SIGINT)  # mutmut saves its results when interrupted
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
                 returncode = 0
         seconds = time.perf_counter() - start
         if returncode != 0:
@@ -123,6 +131,7 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
         # mutmut reads its settings from the current folder: collect in the scratch copy too.
         collected = subprocess.run([sys.executable, "-m", "benchmarks.mutants", "--collect"], cwd=workdir,
                                    env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, check=True)
+        sys.stderr.write(collected.stderr)
         return json.loads(collected.stdout), seconds
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
