@@ -135,6 +135,10 @@ class FakeCupy:
     def asarray(values):
         return FakeCupyArray(values)
 
+    @staticmethod
+    def ElementwiseKernel(*arguments):
+        return ("kernel", arguments)
+
 
 def with_fake_cupy(monkeypatch, devices):
     real_import = backend.importlib.import_module
@@ -162,6 +166,12 @@ def test_gpu_generators_come_from_cupy_with_the_same_seed(monkeypatch):
     assert generators.on("gpu") == ("cupy generator", 5) and generators.on("cuda:0") is generators.on("gpu")
     assert isinstance(generators.on("cpu"), numpy.random.Generator)
     assert backend.new_generator(9, "gpu") == ("cupy generator", 9)
+
+
+def test_a_fused_kernel_is_compiled_by_cupy_with_the_given_parts(monkeypatch):
+    with_fake_cupy(monkeypatch, lambda: 1)
+    assert backend.compile_elementwise("T x", "T y", "y = 2 * x", "double") == (
+        "kernel", ("T x", "T y", "y = 2 * x", "double"))
 
 
 def test_mixing_devices_names_the_layer_both_devices_and_both_fixes():
