@@ -143,8 +143,10 @@ class FakeCupy:
 def with_fake_cupy(monkeypatch, devices):
     real_import = backend.importlib.import_module
     fake = FakeCupy(devices)
+    special = type("special", (), {"erf": staticmethod(lambda values: ("cupy erf", values))})
+    modules = {"cupy": fake, "cupyx.scipy.special": special}
     monkeypatch.setattr(backend.importlib, "import_module",
-                        lambda name: fake if name == "cupy" else real_import(name))
+                        lambda name: modules[name] if name in modules else real_import(name))
     return fake
 
 
@@ -168,6 +170,23 @@ def test_gpu_generators_come_from_cupy_with_the_same_seed(monkeypatch):
     assert backend.new_generator(9, "gpu") == ("cupy generator", 9)
 
 
+def test_cupy_arrays_belong_to_cupy_and_get_its_erf(monkeypatch):
+    fake = with_fake_cupy(monkeypatch, lambda: 1)
+    on_gpu = FakeCupyArray([0.5])
+    assert nn.get_array_module(on_gpu) is fake
+    assert backend.erf(on_gpu) == ("cupy erf", on_gpu)
+
+
+def test_the_shared_gpu_generator_is_seeded_by_manual_seed(monkeypatch):
+    with_fake_cupy(monkeypatch, lambda: 1)
+    try:
+        nn.manual_seed(4)
+        assert backend.default_generator("gpu") == ("cupy generator", 4)
+        assert isinstance(backend.default_generator(), numpy.random.Generator)
+    finally:
+        nn.manual_seed(4)  # forget the stand-in generator
+
+
 def test_a_fused_kernel_is_compiled_by_cupy_with_the_given_parts(monkeypatch):
     with_fake_cupy(monkeypatch, lambda: 1)
     assert backend.compile_elementwise("T x", "T y", "y = 2 * x", "double") == (
@@ -180,8 +199,10 @@ def test_mixing_devices_names_the_layer_both_devices_and_both_fixes():
         backend.check_same_device("Linear(2, 2)", numpy.zeros(2), on_gpu)
     assert str(caught.value) == ("Linear(2, 2): input is on 'gpu' but the parameters are on 'cpu'; move the input "
                                  "with nn.to_device(x, 'cpu') or the model with .to('gpu')")
-    with pytest.raises(nn.BackendError, match="input is on 'cpu' but the parameters are on 'gpu'"):
+    with pytest.raises(nn.BackendError) as caught:
         backend.check_same_device("Linear(2, 2)", on_gpu, numpy.zeros(2))
+    assert str(caught.value) == ("Linear(2, 2): input is on 'cpu' but the parameters are on 'gpu'; move the input "
+                                 "with nn.to_device(x, 'gpu') or the model with .to('cpu')")
 
 
 def test_on_the_gpu_the_infinities_context_leaves_numpy_alone():
@@ -228,8 +249,7 @@ def tune(monkeypatch, libc, platform="linux", setting=None, library="/lib/found/
     opened = []
     monkeypatch.setattr(backend.ctypes.util, "find_library", lambda name: library if name == "c" else None)
     monkeypatch.setattr(backend.ctypes, "CDLL", lambda name: opened.append(name) or libc)
-    backend.keep_freed_memory()
-    return opened
+    return backend.keep_freed_memory(), opened
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -237,28 +257,29 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 def test_freed_memory_is_kept_by_raising_glibcs_thresholds_once(monkeypatch):
     libc = FakeLibc()
-    assert tune(monkeypatch, libc) == ["/lib/found/libc.so"]
+    assert tune(monkeypatch, libc) == (True, ["/lib/found/libc.so"])
     assert libc.calls == [(M_MMAP_THRESHOLD, 1 << 30), (M_TRIM_THRESHOLD, (1 << 31) - 1)]
-    backend.keep_freed_memory()  # once per process
+    assert backend.keep_freed_memory() is True  # in effect; done once per process
     assert len(libc.calls) == 2
 
 
 def test_an_older_glibc_gets_its_largest_mmap_threshold(monkeypatch):
     libc = FakeLibc(accepts_a_gigabyte=False)
-    tune(monkeypatch, libc)
+    assert tune(monkeypatch, libc)[0] is True
     assert libc.calls == [(M_MMAP_THRESHOLD, 1 << 30), (M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, (1 << 31) - 1)]
 
 
 def test_without_find_library_the_usual_name_is_opened(monkeypatch):
-    assert tune(monkeypatch, FakeLibc(), library=None) == ["libc.so.6"]
+    assert tune(monkeypatch, FakeLibc(), library=None) == (True, ["libc.so.6"])
 
 
 @pytest.mark.parametrize("platform, setting", [("linux", "0"), ("darwin", None), ("win32", "1")])
 def test_memory_is_left_alone_when_asked_or_off_linux(monkeypatch, platform, setting):
     libc = FakeLibc()
-    assert tune(monkeypatch, libc, platform=platform, setting=setting) == []
+    assert tune(monkeypatch, libc, platform=platform, setting=setting) == (False, [])
     assert libc.calls == []
+    assert backend.keep_freed_memory() is False  # and it stays off
 
 
 def test_a_libc_without_mallopt_is_left_alone(monkeypatch):
-    assert tune(monkeypatch, object()) == ["/lib/found/libc.so"]  # no error: nothing to tune
+    assert tune(monkeypatch, object()) == (False, ["/lib/found/libc.so"])  # no error: nothing to tune

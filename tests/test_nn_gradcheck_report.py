@@ -74,6 +74,7 @@ def test_the_worst_error_is_located_and_its_derivatives_given(mode, nn_rng):
         assert type(check.worst_index) is tuple and len(check.worst_index) == 2
         assert all(type(i) is int for i in check.worst_index)
         assert check.analytic_at_worst == analytic[check.worst_index]
+        assert check.max_abs_error == abs(check.analytic_at_worst - check.numeric_at_worst)  # it is the worst
         assert check.numeric_at_worst == pytest.approx(analytic[check.worst_index], rel=1e-6)
     else:  # which random direction, and derivatives along a unit direction: |<g, d>| <= |g|
         assert check.worst_index[0] == "direction" and check.worst_index[1] in range(3)
@@ -166,3 +167,15 @@ def test_directions_are_unit_vectors(nn_rng):
     check = nn.gradcheck(Recording(), x, mode="directional", directions=3)["input 0"]
     gradient = float((2 * x * Recording.upstream[0])[0])
     assert abs(check.analytic_at_worst) == pytest.approx(abs(gradient), rel=1e-12)
+
+
+def test_four_directions_by_default_two_forward_passes_each(nn_rng):
+    class Counting(Square):
+        calls = 0
+
+        def __call__(self, x):
+            Counting.calls += 1
+            return super().__call__(x)
+
+    nn.gradcheck(Counting(), nn_rng.standard_normal((2, 3)), mode="directional")
+    assert Counting.calls == 1 + 2 * 4  # the forward that gives the output's shape, then +-eps along each
