@@ -179,3 +179,16 @@ def test_four_directions_by_default_two_forward_passes_each(nn_rng):
 
     nn.gradcheck(Counting(), nn_rng.standard_normal((2, 3)), mode="directional")
     assert Counting.calls == 1 + 2 * 4  # the forward that gives the output's shape, then +-eps along each
+
+
+def test_the_worst_element_is_where_the_gradient_is_most_wrong(nn_rng):
+    class OffByHalf(Recording):  # dL/dx = 3 x g instead of 2 x g: wrong by |x g|, most where |x g| is largest
+        def backward(self, grad_output):
+            return 1.5 * super().backward(grad_output)
+
+    x = nn_rng.standard_normal((3, 4))
+    Recording.upstream.clear()
+    check = nn.gradcheck(OffByHalf(), x, raise_on_failure=False)["input 0"]
+    wrongness = numpy.abs(x * Recording.upstream[0])
+    assert check.worst_index == numpy.unravel_index(numpy.argmax(wrongness), x.shape)
+    assert check.max_abs_error == pytest.approx(wrongness.max(), rel=1e-6)
