@@ -192,3 +192,21 @@ def test_the_worst_element_is_where_the_gradient_is_most_wrong(nn_rng):
     wrongness = numpy.abs(x * Recording.upstream[0])
     assert check.worst_index == numpy.unravel_index(numpy.argmax(wrongness), x.shape)
     assert check.max_abs_error == pytest.approx(wrongness.max(), rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["elementwise", "directional"])
+def test_a_module_that_fails_mid_check_leaves_the_callers_input_as_it_was(mode, nn_rng):
+    class FailsOnThirdCall(Square):
+        calls = 0
+
+        def __call__(self, x):
+            FailsOnThirdCall.calls += 1
+            if FailsOnThirdCall.calls == 3:  # the first calls: the output's shape, then x + eps somewhere
+                raise FloatingPointError("overflow")
+            return super().__call__(x)
+
+    x = nn_rng.standard_normal((2, 3))
+    before = x.copy()
+    with pytest.raises(FloatingPointError):
+        nn.gradcheck(FailsOnThirdCall(), x, mode=mode)
+    numpy.testing.assert_array_equal(x, before)
