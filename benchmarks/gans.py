@@ -219,7 +219,7 @@ def main(argv=None):
         args.epochs, args.limit, args.samples, args.repeats = (QUICK[key] for key in ("epochs", "limit", "samples", "repeats"))
     try:
         import torch
-        torch.set_num_threads(machine.numpy_blas_threads() or torch.get_num_threads())
+        torch.set_num_threads(machine.numpy_blas_threads()[0])  # as many threads as NumPy's BLAS
     except ImportError:
         torch = None
         log("note: PyTorch is not installed (pip install -e .[dev]): the torch columns are left out")

@@ -81,7 +81,7 @@ def class_entropy(predictions, classes=10):
     """Entropy in nats of the histogram of predicted classes."""
     counts = numpy.bincount(numpy.asarray(predictions), minlength=classes).astype(numpy.float64)
     p = counts[counts > 0] / counts.sum()
-    return float(-(p * numpy.log(p)).sum())
+    return float(-(p * numpy.log(p)).sum()) + 0.0          # + 0.0: one class gives 0.0, not -0.0
 
 
 def score(classifier, real_images, samples, asked_labels=None):

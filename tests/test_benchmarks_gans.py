@@ -1,0 +1,36 @@
+"""benchmarks.gans --quick on a small data folder (never the network): the quality table for the
+real floor, the VAE and both GANs on both libraries, and the step speed beside torch."""
+import json
+
+import pytest
+
+from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
+from helpers_autoencoders import cli_sandbox, write_data_dir
+
+
+def test_quick_run_scores_every_model(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from benchmarks import gans
+    data = tmp_path / "data"
+    write_data_dir(data, train_count=256, test_count=128)
+    with cli_sandbox(data, tmp_path) as downloads:
+        assert gans.main(["--quick", "--json", str(tmp_path / "gans.json")]) == 0
+    assert downloads == []
+    result = json.loads((tmp_path / "gans.json").read_text())
+    table = result["quality"]
+    assert set(table) == {"real test images", "vae", "gan", "cgan"}
+    assert set(table["gan"]) == {"engine", "torch"} and "accuracy" in table["cgan"]["engine"]
+    for rows in table.values():
+        for row in rows.values():
+            assert row["frechet_distance"] >= 0 and 0 <= row["class_entropy"] <= 2.303
+    # the real images against each other are far closer than any model's samples after one epoch
+    assert table["real test images"]["engine"]["frechet_distance"] < table["gan"]["engine"]["frechet_distance"]
+    assert result["step_speed"]["gan"]["engine_over_torch"]["median"] > 0
+    assert "cgan step at batch 64" in capsys.readouterr().out
+
+
+def test_bad_model_list_is_one_line(capsys):
+    from benchmarks import gans
+    with pytest.raises(SystemExit) as exit_:
+        gans.main(["--models", "gan,wgan"])
+    assert exit_.value.code == 2 and "--models" in capsys.readouterr().err
