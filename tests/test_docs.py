@@ -16,15 +16,14 @@ into one session; the cwd is a temporary folder and the repository is on PYTHONP
 name the document and its line.
 """
 import ast
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers_docs import REPO, environment
+
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 MARKER = re.compile(r"<!--\s*test:\s*(.*?)\s*-->")
 RUN_LANGUAGES = ("python", "bash")
@@ -66,17 +65,6 @@ def blocks_of(document):
 
 
 ALL_BLOCKS = [block for document in DOCUMENTS for block in blocks_of(document)]
-
-
-def environment():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["MPLBACKEND"] = "Agg"
-    # One BLAS thread: on a busy machine OpenBLAS's idle threads spin and make these small runs
-    # ten times slower; the blocks check results, not speed.
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    return env
 
 
 def torch_installed():
