@@ -72,41 +72,55 @@ def build_model(config):
     """The model a configuration describes, on its device and dtype, initialized from its seed."""
     nn.manual_seed(config["seed"])
     kind, latent_dim = config["model"], config["latent_dim"]
+    side = config.get("image_size", 28)  # --images may bring any square size
     if kind == "simple":
-        model = SimpleAutoencoder(latent_dim=latent_dim)
+        model = SimpleAutoencoder(input_dim=side * side, latent_dim=latent_dim)
     elif kind == "overcomplete":
-        model = OvercompleteAutoencoder(latent_dim=latent_dim)
+        model = OvercompleteAutoencoder(input_dim=side * side, latent_dim=latent_dim)
     elif kind == "conv":
-        model = ConvAutoencoder(latent_dim=latent_dim)
+        model = ConvAutoencoder(latent_dim=latent_dim, image_size=side)
     elif kind == "sparse":
         target = {"target": config["sparsity_target"]} if config["sparsity"] == "kl" else {}
-        model = SparseAutoencoder(latent_dim=latent_dim, sparsity=config["sparsity"], weight=config["sparsity_weight"],
-                                  **target)
+        model = SparseAutoencoder(input_dim=side * side, latent_dim=latent_dim, sparsity=config["sparsity"],
+                                  weight=config["sparsity_weight"], **target)
     elif kind == "vae":
-        model = VariationalAutoencoder(latent_dim=latent_dim, seed=config["seed"] + 1)
+        model = VariationalAutoencoder(input_dim=side * side, latent_dim=latent_dim, seed=config["seed"] + 1)
     else:
-        model = DeepAutoencoder(latent_dim=latent_dim)
+        model = DeepAutoencoder(input_dim=side * side, latent_dim=latent_dim)
     if config["noise"] is not None:
         model = DenoisingAutoencoder(model, NOISES[config["noise"]](config["noise_level"], seed=config["seed"] + 1))
     return model.to(device=config["device"], dtype=config["dtype"])
 
 
-def load_data(config, root, limit=None, train=True):
+def load_data(config, root, limit=None, train=True, offline=False, images=None):
     """(train, test) datasets of the configuration; the source of each is printed. With
-    ``train=False`` (evaluating, plotting) only the test split is looked for, and train is None."""
+    ``train=False`` (evaluating, plotting) only the test split is looked for, and train is None.
+    ``images`` (--images), else the configuration's, replaces the dataset by one's own images.
+    Data errors and notes are printed in command-line words (--data-root, --offline, --limit)."""
     import datasets
+    from datasets.words import CLI, in_words
+    images = images or config.get("images")
     splits = ("train", "test") if train else ("test",)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            parts = [datasets.load(config["dataset"], split, root=root) for split in splits]
-        except ValueError as error:  # a corrupt or foreign file where the data was looked for
-            raise UsageError(f"the {config['dataset']} data could not be read: {error}") from None
-    for warning in caught:
-        print(f"note: {warning.message}", file=sys.stderr)
+            if images:
+                parts = datasets.load_images(images, seed=config["seed"], limit=limit)[-len(splits):]
+            else:
+                parts = [datasets.load(config["dataset"], split, root=root, download=not offline, limit=limit)
+                         for split in splits]
+        except FileNotFoundError as error:  # no data anywhere: the message lists where it looked
+            raise UsageError(f"--images {images}: no such file or folder" if images else in_words(error, CLI)) from None
+        except (ValueError, OSError) as error:  # a corrupt, foreign or oversized file where the data was looked for
+            raise UsageError(f"the {'--images' if images else config['dataset']} data could not be read: "
+                             f"{in_words(error, CLI)}") from None
+    side = math.isqrt(parts[0].images.shape[1])
+    if side != config.get("image_size", 28):  # --images given to a model built for another size
+        raise UsageError(f"--images {images} are {side}x{side} pixels, but the model takes "
+                         f"{config.get('image_size', 28)}x{config.get('image_size', 28)} images; give images of that size")
+    for message in dict.fromkeys(in_words(warning.message, CLI) for warning in caught):  # each note once
+        print(f"note: {message}", file=sys.stderr)
     for part in parts:
-        if limit:
-            part.images, part.labels = part.images[:limit], part.labels[:limit]
         print(f"{part.split:>5}: {len(part.images):,} images from {part.source}")
     return (parts[0], parts[1]) if train else (None, parts[0])
 
@@ -130,6 +144,8 @@ def command_train(args):
     else:
         checkpoint, config = None, resolve_config(args)
         config["limit"] = args.limit
+        if args.images:  # one's own images: the model is built for their size
+            config.update(_images_config(args.images, args.dataset))
     _check_config(config)
     model = build_model(config)
     optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
@@ -138,7 +154,7 @@ def command_train(args):
     loss = nn.BCELoss(reduction="sum") if vae else nn.MSELoss()
     if checkpoint is not None:  # before the data: a checkpoint that does not fit fails at once
         restore(checkpoint, model, optimizer, args.resume)
-    train, test = load_data(config, args.data_root, config.get("limit"))
+    train, test = load_data(config, args.data_root, config.get("limit"), offline=args.offline, images=args.images)
     loader = datasets.DataLoader(_dtype_images(train.images, config), batch_size=config["batch_size"],
                                  shuffle=True, seed=config["seed"], device=config["device"])
     test_images = _dtype_images(test.images, config)
@@ -194,7 +210,7 @@ def write_report(model, config, history, test, test_images, data, out, seconds):
                    for index in range(history.epochs)],
         "final_test_mse": float(errors.mean()),
         "test_psnr_db": _psnr(errors),
-        "per_digit_test_mse": _per_digit(errors, test.labels),
+        **({} if test.labels is None else {"per_digit_test_mse": _per_digit(errors, test.labels)}),
         "training_seconds": seconds,
         "versions": _versions(),
     }
@@ -258,7 +274,7 @@ def _checkpoint_config(checkpoint, path):
     missing = sorted(required - set(config)) if isinstance(config, dict) else sorted(required)
     if missing:
         raise CheckpointError(f"checkpoint {path!r} has an incomplete configuration (missing {', '.join(missing)})")
-    known = {"model": MODELS, "dataset": DATASETS, "noise": (None, *NOISES), "dtype": ("float32", "float64"),
+    known = {"model": MODELS, "dataset": (*DATASETS, "images"), "noise": (None, *NOISES), "dtype": ("float32", "float64"),
              "sparsity": (None, *SPARSITIES)}
     for name, values in known.items():
         if config[name] not in values:
@@ -281,15 +297,17 @@ def _model_from_checkpoint(args):
 
 def command_evaluate(args):
     checkpoint, config, model = _model_from_checkpoint(args)
-    _, test = load_data(dict(config), args.data_root, args.limit, train=False)
+    _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
+                        images=args.images)
     test_images = _dtype_images(test.images, config)
     errors = per_image_mse(model, test_images)
     print(f"checkpoint: {args.checkpoint} ({config['model']} model, {checkpoint['epoch']} epochs)")
     print(f"test MSE:  {errors.mean():.6f}")
     print(f"test PSNR: {_psnr(errors):.2f} dB (mean over images, pixel range [0, 1])")
-    print("digit  images  MSE")
-    for digit, value in _per_digit(errors, test.labels).items():
-        print(f"{digit:>5}  {int((test.labels == int(digit)).sum()):>6}  {value:.6f}")
+    if test.labels is not None:  # one's own images have no labels, so no per-digit rows
+        print("digit  images  MSE")
+        for digit, value in _per_digit(errors, test.labels).items():
+            print(f"{digit:>5}  {int((test.labels == int(digit)).sum()):>6}  {value:.6f}")
     if isinstance(model, VariationalAutoencoder):
         reconstruction, kl = elbo_terms(model, test_images)
         print(f"test loss: {reconstruction + kl:.4f} nats per image "
@@ -300,7 +318,8 @@ def command_evaluate(args):
 def command_plot(args):
     checkpoint, config, model = _model_from_checkpoint(args)
     out = _writable_directory(args.out)
-    _, test = load_data(dict(config), args.data_root, args.limit, train=False)
+    _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
+                        images=args.images)
     history = History.from_dict(checkpoint["history"])
     paths = draw_figures(model, config, history, test, _dtype_images(test.images, config), out)
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
@@ -351,7 +370,26 @@ def _restore_states(states, loader, model):
         model.set_generator_state(states["eps"])
 
 
+def _images_config(path, dataset):
+    """The configuration entries of a run on one's own images: their path and side."""
+    from datasets.images import image_side
+    from datasets.words import CLI, in_words
+    if dataset is not None:
+        raise UsageError(f"--dataset {dataset} and --images {path} both choose the data; give one of them")
+    try:
+        side = image_side(path)
+    except FileNotFoundError:
+        raise UsageError(f"--images {path}: no such file or folder") from None
+    except (ValueError, OSError) as error:
+        raise UsageError(f"the --images data could not be read: {in_words(error, CLI)}") from None
+    return {"dataset": "images", "images": os.path.abspath(path), "image_size": side}
+
+
 def _check_config(config):
+    side = config.get("image_size", 28)
+    if config["model"] == "conv" and side % 4:
+        raise UsageError(f"--model conv halves the image twice, so its side must be a multiple of 4; the --images "
+                         f"are {side}x{side}: crop or pad them, or use a dense model (--model deep)")
     for name in ("epochs", "batch_size", "latent_dim"):
         if not isinstance(config[name], int) or config[name] <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got {config[name]!r}")
@@ -473,6 +511,12 @@ def make_parser():
     sample.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
     for command in (train, evaluate_, plot):
+        command.add_argument("--images", metavar="PATH", help="one's own grayscale images instead of the dataset: "
+                             "a folder of PNG/JPEG files or a .npy array (N, H, W) or (N, H*W); square, any size "
+                             "(conv: a multiple of 4); uint8 scaled by 1/255, floats must be in [0, 1]; a tenth "
+                             "held out for testing, chosen by --seed")
+        command.add_argument("--offline", action="store_true",
+                             help="never use the network (also: NN_OFFLINE=1); the data must be on this machine")
         command.add_argument("--data-root", metavar="DIR", help="look for the dataset files here first")
         command.add_argument("--limit", type=number_type(int, above=0), help="use only the first N train and test images (quick runs)")
         command.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -3,6 +3,8 @@ new samples, interpolations in latent space and (2-D latent space) the decoded m
 
 Every figure is drawn on NumPy copies of the data and written atomically as a PNG.
 """
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no window, no display needed
@@ -43,8 +45,9 @@ def plot_loss(history, path, title="Training loss"):
     return _save(figure, path)
 
 
-def _image_rows(rows, labels, path, title, side=28):
+def _image_rows(rows, labels, path, title):
     count = rows[0].shape[0]
+    side = _side(rows[0])
     figure, grid = plt.subplots(len(rows), count, figsize=(1.1 * count, 1.2 * len(rows) + 0.4), squeeze=False)
     for row, (images, label) in enumerate(zip(rows, labels)):
         for column in range(count):
@@ -81,18 +84,24 @@ def project_2d(codes):
         return codes if codes.shape[1] == 2 else numpy.column_stack([codes[:, 0], numpy.zeros(len(codes))])
     centred = codes - codes.mean(axis=0)
     _, _, components = numpy.linalg.svd(centred, full_matrices=False)
-    return centred @ components[:2].T
+    points = centred @ components[:2].T
+    # Fewer than two images give fewer than two components: the missing axis is all zeros.
+    return numpy.column_stack([points, numpy.zeros((len(points), 2 - points.shape[1]))])
 
 
 def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
-    """The test set's codes in 2-D (PCA when wider), coloured by label (digit, or class), with a colour bar."""
+    """The test set's codes in 2-D (PCA when wider), coloured by label (digit, or class), with a colour bar;
+    one colour and no bar when `labels` is None (one's own images)."""
     codes = backend.to_numpy(encode(model, images[:limit]))
     points = project_2d(codes)
     figure, axes = plt.subplots(figsize=(7, 6))
-    scatter = axes.scatter(points[:, 0], points[:, 1], c=backend.to_numpy(labels[:limit]), cmap="tab10",
-                           vmin=-0.5, vmax=9.5, s=4, alpha=0.7)
-    bar = figure.colorbar(scatter, ax=axes, ticks=range(10))
-    bar.set_label(label_name)
+    if labels is None:
+        axes.scatter(points[:, 0], points[:, 1], s=4, alpha=0.7)
+    else:
+        scatter = axes.scatter(points[:, 0], points[:, 1], c=backend.to_numpy(labels[:limit]), cmap="tab10",
+                               vmin=-0.5, vmax=9.5, s=4, alpha=0.7)
+        bar = figure.colorbar(scatter, ax=axes, ticks=range(10))
+        bar.set_label(label_name)
     how = "the code itself" if codes.shape[1] == 2 else f"first two principal components of the {codes.shape[1]}-D code"
     axes.set_title(f"Latent space of {len(points)} test images ({how})")
     axes.set_xlabel("component 1")
@@ -101,9 +110,15 @@ def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
 
 
 # --- the VAE's generative figures -------------------------------------------------------------------
-def _mosaic(images, columns, side=28, gap=2):
+def _side(images):
+    """The side of square images stored flat, (count, side*side)."""
+    return math.isqrt(images[0].size)
+
+
+def _mosaic(images, columns, gap=2):
     """(count, side*side) images tiled row by row into one array, white lines between them: one
     imshow instead of a subplot per image (hundreds of subplots take seconds to draw)."""
+    side = _side(images)
     images = numpy.asarray(images, dtype=numpy.float64).reshape(-1, side, side)
     rows = -(-len(images) // columns)
     mosaic = numpy.ones((rows * (side + gap) - gap, columns * (side + gap) - gap))

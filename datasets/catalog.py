@@ -9,7 +9,9 @@ a proxy or with a private mirror) can replace an entry:
     MD5          md5 of each published `.gz` file
     CONTENT_MD5  md5 of the unpacked IDX bytes, where known: checks unpacked and re-gzipped files
     SYSTEM_DIRS  folders where Linux distributions install the sets (<dir>/<name>)
-    TIMEOUT      seconds urllib waits on a silent server
+    TIMEOUT      seconds a download waits for a silent server (to connect, and for each read)
+    OFFLINE_VAR  the environment variable that, set to anything but "" or "0", keeps `load` off the network
+    MAX_IMAGES   the most images `load` reads from one split's files (without `limit`)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 from pathlib import Path
 
 ENV_VAR = "NN_DATA_DIR"
+OFFLINE_VAR = "NN_OFFLINE"
 
 NAMES = ("mnist", "fashion-mnist")
 
@@ -71,7 +74,17 @@ CONTENT_MD5 = {
 # Debian's dataset-fashion-mnist package installs /usr/share/datasets/fashion-mnist.
 SYSTEM_DIRS = [Path("/usr/share/datasets")]
 
-TIMEOUT = 30.0
+# A few seconds: long enough for a slow mirror to start answering, short enough that an offline
+# machine behind a silent proxy waits once, briefly (one failure stops all later downloads).
+TIMEOUT = 5.0
+
+# The published splits hold 60,000 and 10,000 images (188 MB and 31 MB as float32). A file stating
+# more than this is refused before its data is read, unless `limit` asks for fewer.
+MAX_IMAGES = 100_000
+
+# The largest published IDX file unpacks to 47,040,016 bytes: no file bigger than this can match an
+# md5 in the tables, so hashing stops there.
+MAX_HASHED_BYTES = 64 << 20
 
 
 def check_choice(what: str, value: object, valid) -> str:
@@ -80,6 +93,11 @@ def check_choice(what: str, value: object, valid) -> str:
         choices = ", ".join(repr(v) for v in valid)
         raise ValueError(f"unknown {what} {value!r}; choose one of {choices}")
     return value
+
+
+def offline() -> bool:
+    """Whether $NN_OFFLINE asks to stay off the network."""
+    return os.environ.get(OFFLINE_VAR, "") not in ("", "0")
 
 
 def cache_dir(name: str) -> Path:

@@ -4,6 +4,12 @@ For each file the mirrors in `catalog.MIRRORS[name]` are tried in order; URL =
 mirror + file name + ".gz". A transfer streams into a hidden temporary file in
 the cache folder while its md5 is computed, and is renamed into place only when
 the byte count matches Content-Length and the md5 matches `catalog.MD5`.
+
+Offline machines are common, so failing is made cheap: a server that sends nothing within
+`catalog.TIMEOUT` seconds (connecting or reading) ends the attempt at once, without trying the
+other mirrors (a silent proxy swallows them all alike), and the first file that cannot be had is
+remembered: every later download in the process fails at once with the same reason
+(`forget_failure()` clears it). Nothing is printed per mirror: the DownloadError says why.
 """
 
 from __future__ import annotations
@@ -27,22 +33,44 @@ _USER_AGENT = "nn-autoencoders (Python urllib)"
 
 
 class DownloadError(OSError):
-    """A file could not be had from any mirror; the message says why for each."""
+    """A file could not be had from any mirror; the message says why, `reason` the original failure
+    (the same for every download that a remembered failure stops)."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+# Why the network failed earlier in this process, or None: later downloads are not tried.
+_failure = None
+
+
+def forget_failure() -> None:
+    """Try the network again at the next download (after a failure earlier in this process)."""
+    global _failure
+    _failure = None
 
 
 def download_files(name: str, file_names, directory: Path, quiet: bool = False) -> str:
     """Fetch `<file>.gz` for each of `file_names` of set `name` into `directory`.
 
-    Returns the mirror (or mirrors) the files came from. Each failed mirror is
-    reported in one warning line; raises DownloadError when one file fails on all.
+    Returns the mirror (or mirrors) the files came from. Raises DownloadError when one file fails
+    on all mirrors, or at once when a download already failed in this process.
     """
+    global _failure
+    if _failure is not None:
+        raise DownloadError(f"not tried again after an earlier failure in this process: {_failure}", _failure)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DownloadError(f"cannot create the cache folder {directory} ({error})") from None
     mirrors_used = []
     for file_name in file_names:
-        mirror = _fetch_from_mirrors(name, file_name + ".gz", directory, quiet)
+        try:
+            mirror = _fetch_from_mirrors(name, file_name + ".gz", directory, quiet)
+        except DownloadError as error:
+            _failure = str(error)
+            raise
         if mirror not in mirrors_used:
             mirrors_used.append(mirror)
     return " and ".join(mirrors_used)
@@ -76,28 +104,42 @@ def fetch(url: str, destination: Path, md5, quiet: bool = False) -> None:
 
 
 def _fetch_from_mirrors(name: str, file_name: str, directory: Path, quiet: bool) -> str:
-    """Try each mirror of `name` for `file_name`; return the one that worked."""
+    """Try each mirror of `name` for `file_name`; return the one that worked.
+
+    A mirror that answers with an error is followed by the next; one that does not answer at all
+    within the timeout ends the search (a silent network drops every mirror alike).
+    """
     mirrors = catalog.MIRRORS.get(name, [])
+    if not mirrors:
+        raise DownloadError(f"no download mirror is listed for {name!r} in datasets.catalog.MIRRORS")
     failures = []
-    for position, mirror in enumerate(mirrors, start=1):
+    for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + file_name
         try:
             fetch(url, directory / file_name, catalog.known_md5(name, file_name), quiet)
-            return mirror
         except (OSError, http.client.HTTPException, ValueError) as error:
-            reason = _describe(error)
-            next_step = "trying the next mirror" if position < len(mirrors) else "no mirror left"
-            warn(f"download of {url} failed: {reason}; {next_step}")
-            failures.append(f"{url}: {reason}")
-    if not failures:
-        raise DownloadError(f"no download mirror is listed for {name!r} in datasets.catalog.MIRRORS")
-    raise DownloadError(f"could not download {file_name} ({'; '.join(failures)})")
+            failures.append(f"{url}: {_describe(error)}")
+            if _timed_out(error):
+                break
+            continue
+        if failures:
+            warn(f"downloaded {file_name} from {mirror} after {len(failures)} failed mirror(s): {failures[0]}")
+        return mirror
+    skipped = len(mirrors) - len(failures)
+    others = f"; {skipped} other mirror(s) not tried" if skipped else ""
+    raise DownloadError(f"could not download {file_name} ({'; '.join(failures)}{others})")
+
+
+def _timed_out(error: BaseException) -> bool:
+    return isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError)
 
 
 def _describe(error: BaseException) -> str:
     """A short reason for a failed transfer, without urllib's wrapping."""
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
+    if _timed_out(error):
+        return f"no answer within {catalog.TIMEOUT:g} s"
     if isinstance(error, urllib.error.URLError):
         return str(error.reason)
     return str(error) or type(error).__name__

