@@ -64,7 +64,7 @@ def test_new_layer_gradcheck_catches_a_wrong_backward():
 def test_own_images_on_drawn_shapes(tmp_path):
     result = run("own_images.py", "--epochs", 2, "--out", "figure.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "60 images of 24x24 pixels" in result.stdout
+    assert "54 training and 6 held-out images of 24x24 pixels" in result.stdout
     assert (tmp_path / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [path.name for path in tmp_path.iterdir()] == ["figure.png"]
 
@@ -77,28 +77,28 @@ def test_own_images_on_a_folder(tmp_path):
     folder.mkdir()
     rng = numpy.random.default_rng(0)
     for index in range(6):
-        plt.imsave(folder / f"{index}.png", rng.random((12, 10, 3)))  # colour, not square
+        plt.imsave(folder / f"{index}.png", rng.random((12, 12, 3)))  # colour: made grey
     result = run("own_images.py", folder, "--epochs", 1, "--out", tmp_path / "out.png", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "6 images of 10x12 pixels" in result.stdout and (tmp_path / "out.png").is_file()
+    assert "4 training and 2 held-out images of 12x12 pixels" in result.stdout and (tmp_path / "out.png").is_file()
 
 
-@pytest.mark.parametrize("case", ["sizes differ", "not a png", "empty", "no folder"])
+@pytest.mark.parametrize("case", ["sizes differ", "not square", "not a png", "empty", "no folder"])
 def test_own_images_bad_input_is_one_line(tmp_path, case):
     import matplotlib.pyplot as plt
     import numpy
 
     folder = tmp_path / "mine"
     folder.mkdir()
-    if case in ("sizes differ", "not a png"):
-        plt.imsave(folder / "a.png", numpy.zeros((8, 8)))
-        plt.imsave(folder / "b.png", numpy.zeros((8, 9 if case == "sizes differ" else 8)))
+    if case in ("sizes differ", "not square", "not a png"):
+        plt.imsave(folder / "a.png", numpy.zeros((8, 9) if case == "not square" else (8, 8)))
+        plt.imsave(folder / "b.png", numpy.zeros((9, 9) if case == "sizes differ" else (8, 8)))
     if case == "not a png":
         (folder / "c.png").write_text("not an image")
     target = folder if case != "no folder" else tmp_path / "missing"
     result = run("own_images.py", target, "--epochs", 1, cwd=tmp_path)
-    expected = {"sizes differ": "b.png is 9x8 pixels but a.png is 8x8", "not a png": "cannot read",
-                "empty": "holds 0 PNG files", "no folder": "is not a folder"}[case]
+    expected = {"sizes differ": "b.png", "not square": "a.png: 9x8 pixels, not square", "not a png": "c.png",
+                "empty": "mine", "no folder": "missing"}[case]
     assert result.returncode != 0 and expected in result.stderr, result.stderr
     assert len([line for line in result.stderr.splitlines() if "error" in line]) == 1
     assert not (tmp_path / "own_images.png").exists()
