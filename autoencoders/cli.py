@@ -132,6 +132,8 @@ def _dtype_images(images, config):
 # --- the commands -----------------------------------------------------------------------------
 def command_train(args):
     import datasets
+    nn.keep_freed_memory()  # this process is about to train: reuse freed activation memory (see its docstring)
+    nn.set_flush_denormal(True)  # training's default: subnormal floats become 0 instead of slowing every pass
     out = _writable_directory(args.out)
     checkpoint_path = os.path.join(out, "checkpoint.npz")
     if args.resume:

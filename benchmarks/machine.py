@@ -10,6 +10,8 @@ import sys
 
 import numpy
 
+import nn
+
 
 def cpu_model():
     """The CPU's name from /proc/cpuinfo (Linux), else what the platform module says."""
@@ -148,6 +150,7 @@ def prepare(backends, log):
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     description = describe(torch, cupy)
+    description["keep_freed_memory"] = nn.keep_freed_memory()  # as training runs: see nn.keep_freed_memory
     warnings = []
     load, usable = description["load_average_at_start"], description["cpu"].get("usable") or os.cpu_count()
     if load and load[0] > 0.5 * usable:

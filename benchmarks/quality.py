@@ -165,6 +165,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="write the results here")
     args = parser.parse_args(argv)
+    keep_freed_memory = nn.keep_freed_memory()  # as training runs: see nn.keep_freed_memory
     try:
         import torch
     except ImportError:
@@ -189,7 +190,8 @@ def main(argv=None):
                   "train": {"source": train.source, "images": len(train.images)},
                   "test": {"source": test.source, "images": len(test.images)},
                   "engine": ours, "torch": theirs, "seconds": {"engine": engine_seconds, "torch": torch_seconds},
-                  "versions": {"numpy": numpy.__version__, "torch": torch.__version__}}
+                  "versions": {"numpy": numpy.__version__, "torch": torch.__version__},
+                  "keep_freed_memory": keep_freed_memory}
         atomic_write(args.json, lambda handle: handle.write(json.dumps(result, indent=2).encode()))
     return 0
 

@@ -114,6 +114,7 @@ def run_child(model, batch_size, backend, steps):
             return 1
         torch.set_num_threads(machine.numpy_blas_threads()[0])
     after_imports, _ = peak_rss_mib()
+    workloads.nn.keep_freed_memory()  # as the parent process (machine.prepare) and training do
     runner = workloads.make_runner(backend, MODELS[model], int(batch_size), SEED, torch)
     runner.time_block("train", int(steps))
     runner.time_block("forward", 1)

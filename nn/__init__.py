@@ -11,9 +11,10 @@ NumPy (CPU) or CuPy (GPU) code, torch-shaped so that names, weights and intuitio
     optimizer.step()
 """
 from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, sigmoid
-from .backend import (BackendError, device_of, get_array_module, gpu_available, manual_seed, to_device,
-                      to_numpy)
+from .backend import (BackendError, device_of, get_array_module, gpu_available, keep_freed_memory, manual_seed,
+                      to_device, to_numpy)
 from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Upsample
+from .floats import set_flush_denormal
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .layers import Dropout, Flatten, Linear, Unflatten
 from .losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
@@ -29,4 +30,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW",
     "gradcheck", "GradcheckError", "GradcheckReport",
     "BackendError", "device_of", "get_array_module", "gpu_available", "manual_seed", "to_device", "to_numpy",
+    "keep_freed_memory", "set_flush_denormal",
 ]

@@ -218,19 +218,24 @@ def keep_freed_memory():
     serves such blocks with fresh mmaps, so every step page-faults them in anew, which costs
     about ten times the arithmetic on them (measured: 1.6 ms against 0.16 ms for a 6 MB add).
     Raising the mmap and trim thresholds lets the next step reuse the same memory. It applies to
-    the whole process (the heap then stays at its peak size), runs once, only on Linux with glibc,
-    and is skipped when the environment variable NN_KEEP_FREED_MEMORY is 0.
+    the whole process (the heap then stays at its peak size), so nothing in nn calls it: a program
+    that trains (the command line, the benchmarks) calls it once, explicitly. Returns True when the
+    setting is in effect; False where there is nothing to tune (not Linux with glibc) or when the
+    environment variable NN_KEEP_FREED_MEMORY is 0.
     """
     global _allocator_tuned
-    if _allocator_tuned or os.environ.get("NN_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
-        return
-    _allocator_tuned = True
+    if _allocator_tuned:
+        return True
+    if os.environ.get("NN_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
-        return
+        return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     if not mallopt(m_mmap_threshold, 1 << 30):  # older glibc caps the threshold at 32 MiB
         mallopt(m_mmap_threshold, 32 << 20)
     mallopt(m_trim_threshold, (1 << 31) - 1)
+    _allocator_tuned = True
+    return True

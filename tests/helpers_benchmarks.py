@@ -68,6 +68,7 @@ def assert_machine_described(results, torch_installed):
     machine = results["machine"]
     assert machine["cpu"]["model"] and machine["cpu"]["logical"] >= 1
     assert machine["blas_threads"] >= 1
+    assert machine["keep_freed_memory"] in (True, False)  # recorded: it changes the speed of every step
     assert machine["versions"]["numpy"] and machine["versions"]["python"] and machine["date"]
     assert "gpu" in machine and "torch" in machine["versions"] and "cupy" in machine["versions"]
     if torch_installed:  # torch got NumPy's BLAS thread count, and computes in full float32 on a GPU

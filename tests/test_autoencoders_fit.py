@@ -173,7 +173,7 @@ class _PoisoningAdam(nn.Adam):
     def step(self):
         super().step()
         if self.step_count == self.poison_at:
-            self.flat.data[0] = numpy.nan
+            self.param_groups[0]["params"][0].data.flat[0] = numpy.nan
 
 
 def test_nan_weights_after_the_last_step_of_an_epoch_stop_before_the_epoch_is_saved(data):

@@ -14,7 +14,7 @@ import numpy
 import pytest
 
 import nn
-from nn import optim
+from nn import optim_fast
 
 torch = pytest.importorskip("torch")
 compiler = shutil.which("cc") or shutil.which("gcc")
@@ -31,7 +31,7 @@ C_TYPES = {numpy.dtype("float64"): ("double", ctypes.c_double), numpy.dtype("flo
 def build_kernel(tmp_path, amsgrad, dtype=numpy.dtype("float64")):
     """Wrap the kernel body in a C loop, in the argument order CuPy's ElementwiseKernel uses, with
     T the C type of ``dtype``."""
-    inputs, outputs, body = optim.adam_kernel_source(amsgrad)
+    inputs, outputs, body = optim_fast.adam_kernel_source(amsgrad)
     inputs, outputs = _names(inputs), _names(outputs)
     arrays = ["grad"] + outputs
     arguments = ", ".join(f"T *{name}_array" if name in arrays else f"T {name}" for name in inputs + outputs)
@@ -77,25 +77,27 @@ def fake_gpu(monkeypatch, tmp_path):
     kernels = {amsgrad: as_fake_gpu_kernel({dtype: build_kernel(tmp_path / f"{amsgrad}-{dtype}", amsgrad, dtype)[0]
                                             for dtype in C_TYPES})
                for amsgrad in (False, True)}
-    monkeypatch.setattr(optim, "_adam_kernels", kernels)
-    monkeypatch.setattr(optim.backend, "device_of", lambda array: "gpu")
+    monkeypatch.setattr(optim_fast, "_adam_kernels", kernels)
+    monkeypatch.setattr(optim_fast.backend, "device_of", lambda array: "gpu")
     calls = []
-    original = optim._fused_adam_gpu
-    monkeypatch.setattr(optim, "_fused_adam_gpu", lambda *arguments: calls.append(1) or original(*arguments))
+    original = optim_fast.adam_gpu
+    monkeypatch.setattr(optim_fast, "adam_gpu",
+                        lambda *arguments, **options: calls.append(1) or original(*arguments, **options))
     return calls
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-5)], ids=["float64", "float32"])
 @pytest.mark.parametrize("amsgrad", [False, True], ids=["adam", "amsgrad"])
+@pytest.mark.parametrize("maximize", [False, True], ids=["minimize", "maximize"])
 @pytest.mark.parametrize("decoupled,weight_decay", [(False, 0.0), (False, 0.1), (True, 0.01)],
                          ids=["no-decay", "l2", "adamw"])
-def test_gpu_adam_path_takes_torchs_steps(fake_gpu, amsgrad, decoupled, weight_decay, dtype, rtol):
+def test_gpu_adam_path_takes_torchs_steps(fake_gpu, amsgrad, maximize, decoupled, weight_decay, dtype, rtol):
     rng = numpy.random.default_rng(7)
     size, lr, betas, eps = 257, 3e-3, (0.8, 0.95), 1e-6
     parameter = nn.Parameter(rng.standard_normal(size).astype(dtype))
     reference = torch.nn.Parameter(torch.from_numpy(parameter.data.copy()))
     ours_class, torch_class = (nn.AdamW, torch.optim.AdamW) if decoupled else (nn.Adam, torch.optim.Adam)
-    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
     optimizer, reference_optimizer = ours_class([parameter], **options), torch_class([reference], **options)
     for _ in range(50):
         grad = (rng.standard_normal(size) * rng.uniform(0.01, 3)).astype(dtype)
@@ -104,22 +106,22 @@ def test_gpu_adam_path_takes_torchs_steps(fake_gpu, amsgrad, decoupled, weight_d
         reference.grad = torch.from_numpy(grad.copy())
         reference_optimizer.step()
     assert len(fake_gpu) == 50  # every step went through the GPU path
-    assert parameter.data.dtype == dtype and optimizer.exp_avg.dtype == dtype
+    assert parameter.data.dtype == dtype and optimizer.state[parameter]["exp_avg"].dtype == dtype
     expected = reference.detach().numpy()
     assert numpy.max(numpy.abs(parameter.data - expected)) <= rtol * numpy.max(numpy.abs(expected))
     state = reference_optimizer.state[reference]
     for name in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ()):
-        ours, theirs = getattr(optimizer, name), state[name].numpy()
+        ours, theirs = optimizer.state[parameter][name], state[name].numpy()
         assert numpy.max(numpy.abs(ours - theirs)) <= rtol * numpy.max(numpy.abs(theirs))
 
 
 def test_a_wrong_kernel_body_is_caught(monkeypatch, tmp_path):
     """The check bites: a kernel that forgets the bias correction of the second moment fails."""
-    monkeypatch.setattr(optim, "_ADAM_OPERATION",
-                        optim._ADAM_OPERATION.replace("sqrt(second_moment) / bias_correction2_sqrt", "sqrt(second_moment)"))
-    monkeypatch.setattr(optim, "_adam_kernels",
+    monkeypatch.setattr(optim_fast, "_ADAM_KERNEL",
+                        optim_fast._ADAM_KERNEL.replace("V_USED / bias_correction2", "V_USED"))
+    monkeypatch.setattr(optim_fast, "_adam_kernels",
                         {False: as_fake_gpu_kernel({numpy.dtype("float64"): build_kernel(tmp_path, False)[0]})})
-    monkeypatch.setattr(optim.backend, "device_of", lambda array: "gpu")
+    monkeypatch.setattr(optim_fast.backend, "device_of", lambda array: "gpu")
     rng = numpy.random.default_rng(1)
     parameter = nn.Parameter(rng.standard_normal(64))
     reference = torch.nn.Parameter(torch.from_numpy(parameter.data.copy()))

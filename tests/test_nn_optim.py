@@ -1,5 +1,7 @@
 """SGD, Adam and AdamW against torch.optim: 50 steps from the same parameters with the same float64
-gradients, for every option; exact resumption from a state dict; float32 state; the errors."""
+gradients, for every option and for parameter groups; torch's signatures; exact resumption from a
+state dict; float32 state; the errors."""
+import inspect
 import pickle
 
 import numpy
@@ -20,14 +22,23 @@ CONFIGS = [
     ("SGD", dict(lr=0.1, weight_decay=0.05)),
     ("SGD", dict(lr=0.1, momentum=0.8, dampening=0.2, weight_decay=0.05)),
     ("SGD", dict(lr=0.05, momentum=0.7, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, maximize=True)),
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.05, maximize=True)),
+    ("SGD", dict(lr=0.05, momentum=0.6, nesterov=True, maximize=True)),
     ("Adam", dict()),
     ("Adam", dict(lr=0.01, weight_decay=0.1)),
     ("Adam", dict(lr=0.01, amsgrad=True)),
     ("Adam", dict(lr=0.01, betas=(0.8, 0.95), eps=1e-4)),
     ("Adam", dict(lr=0.02, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.05, amsgrad=True)),
+    ("Adam", dict(lr=0.01, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True, amsgrad=True)),
     ("AdamW", dict()),
     ("AdamW", dict(lr=0.01, amsgrad=True)),
     ("AdamW", dict(lr=0.01, weight_decay=0.1, betas=(0.7, 0.99), eps=1e-6)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0, amsgrad=True, maximize=True)),
 ]
 
 
@@ -119,9 +130,11 @@ def test_float32_model_keeps_float32_state(name, options):
     for parameter in model.parameters():
         assert parameter.data.dtype == numpy.float32 and parameter.grad.dtype == numpy.float32
     buffers = [value for value in optimizer.state_dict().values() if hasattr(value, "dtype")]
-    assert len(buffers) == len(optimizer.state_names)
+    assert len(buffers) == len(optimizer.state_names(optimizer.param_groups[0]))
+    assert buffers or (name == "SGD" and not options.get("momentum"))
     assert all(buffer.dtype == numpy.float32 for buffer in buffers)
-    assert optimizer.flat.data.dtype == numpy.float32 and optimizer._work.dtype == numpy.float32
+    for parameter_state in optimizer.state.values():
+        assert all(value.dtype == numpy.float32 for key, value in parameter_state.items() if key != "step")
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -154,17 +167,32 @@ def test_step_after_moving_the_model_raises():
 
 
 BAD_OPTIONS = [
-    pytest.param(nn.SGD, dict(lr=-0.1), "learning rate", id="SGD-lr"),
-    pytest.param(nn.SGD, dict(momentum=-0.5), "momentum", id="SGD-momentum"),
-    pytest.param(nn.SGD, dict(weight_decay=-1.0), "weight_decay", id="SGD-weight_decay"),
-    pytest.param(nn.SGD, dict(nesterov=True), "nesterov", id="SGD-nesterov-without-momentum"),
-    pytest.param(nn.SGD, dict(momentum=0.9, dampening=0.1, nesterov=True), "nesterov", id="SGD-nesterov-dampening"),
-    pytest.param(nn.Adam, dict(lr=-1e-3), "learning rate", id="Adam-lr"),
-    pytest.param(nn.Adam, dict(lr=float("nan")), "learning rate", id="Adam-lr-nan"),
-    pytest.param(nn.Adam, dict(betas=(1.0, 0.999)), r"betas\[0\]", id="Adam-beta1-1"),
+    pytest.param(nn.SGD, dict(lr=-0.1), "SGD: lr must be a finite number >= 0, got lr=-0.1$", id="SGD-lr"),
+    pytest.param(nn.SGD, dict(momentum=-0.5), "momentum must be a finite number >= 0, got momentum=-0.5",
+                 id="SGD-momentum"),
+    pytest.param(nn.SGD, dict(weight_decay=-1.0), "weight_decay=-1.0", id="SGD-weight_decay"),
+    pytest.param(nn.SGD, dict(nesterov=True), "nesterov needs momentum > 0", id="SGD-nesterov-without-momentum"),
+    pytest.param(nn.SGD, dict(momentum=0.9, dampening=0.1, nesterov=True), "nesterov needs momentum > 0 and "
+                 "dampening = 0, got momentum=0.9, dampening=0.1", id="SGD-nesterov-dampening"),
+    pytest.param(nn.SGD, dict(dampening=float("nan")), "dampening must be a finite number, got dampening=nan",
+                 id="SGD-dampening-nan"),
+    pytest.param(nn.SGD, dict(nesterov="yes"), "nesterov must be True or False, got 'yes'", id="SGD-nesterov-str"),
+    pytest.param(nn.Adam, dict(lr=-1e-3), "Adam: lr must be a finite number >= 0, got lr=-0.001", id="Adam-lr"),
+    pytest.param(nn.Adam, dict(lr=float("nan")), "lr=nan", id="Adam-lr-nan"),
+    pytest.param(nn.Adam, dict(lr=float("inf")), "lr=inf", id="Adam-lr-inf"),
+    pytest.param(nn.Adam, dict(lr=numpy.array([1e-3, 1e-2])), r"Adam: lr must be a Python number, got ndarray "
+                 r"array\(\[0.001, 0.01 \]\); pass float\(lr\)$", id="Adam-lr-array"),
+    pytest.param(nn.Adam, dict(lr=numpy.array(1e-3)), "lr must be a Python number, got ndarray", id="Adam-lr-0d"),
+    pytest.param(nn.Adam, dict(lr=torch.tensor(1e-3)), "lr must be a Python number, got Tensor",
+                 id="Adam-lr-tensor"),
+    pytest.param(nn.Adam, dict(betas=(1.0, 0.999)), r"betas\[0\] must be in \[0, 1\), got betas\[0\]=1.0",
+                 id="Adam-beta1-1"),
     pytest.param(nn.Adam, dict(betas=(0.9, -0.1)), r"betas\[1\]", id="Adam-beta2-negative"),
-    pytest.param(nn.Adam, dict(eps=-1e-8), "eps", id="Adam-eps"),
-    pytest.param(nn.AdamW, dict(lr=-1.0), "learning rate", id="AdamW-lr"),
+    pytest.param(nn.Adam, dict(betas=0.9), r"betas must be a pair \(beta1, beta2\), got 0.9", id="Adam-betas-one"),
+    pytest.param(nn.Adam, dict(eps=-1e-8), "eps=-1e-08", id="Adam-eps"),
+    pytest.param(nn.Adam, dict(eps=float("nan")), "Adam: eps must be a finite number >= 0, got eps=nan",
+                 id="Adam-eps-nan"),
+    pytest.param(nn.AdamW, dict(lr=-1.0), "AdamW: lr", id="AdamW-lr"),
     pytest.param(nn.AdamW, dict(betas=(0.9, 1.0)), r"betas\[1\]", id="AdamW-beta2-1"),
     pytest.param(nn.AdamW, dict(weight_decay=-0.01), "weight_decay", id="AdamW-weight_decay"),
 ]
@@ -172,8 +200,35 @@ BAD_OPTIONS = [
 
 @pytest.mark.parametrize("optimizer_class, options, message", BAD_OPTIONS)
 def test_bad_hyperparameters_raise(optimizer_class, options, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as caught:
         optimizer_class(small_model(nn).parameters(), **options)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), numpy.array([0.1]), -1.0])
+def test_a_bad_lr_written_by_a_scheduler_raises_at_the_step(value):
+    model = small_model(nn)
+    optimizer = nn.Adam([dict(params=list(model.parameters())[:2]), dict(params=list(model.parameters())[2:])])
+    before = [parameter.data.copy() for parameter in model.parameters()]
+    optimizer.param_groups[1]["lr"] = value
+    with pytest.raises(ValueError, match=r"^Adam \(group 1\): lr must be"):
+        optimizer.step()
+    for parameter, expected in zip(list(model.parameters())[2:], before[2:]):
+        numpy.testing.assert_array_equal(parameter.data, expected)
+
+
+def test_bad_parameter_groups_raise():
+    parameters = list(small_model(nn).parameters())
+    with pytest.raises(ValueError, match="a parameter appears more than once"):
+        nn.SGD([dict(params=parameters[:2]), dict(params=parameters[1:])])
+    with pytest.raises(ValueError, match=r"group 1 has unknown options \['momentum'\]"):
+        nn.Adam([dict(params=parameters[:2]), dict(params=parameters[2:], momentum=0.9)])
+    with pytest.raises(TypeError, match="must be a dict with a 'params' entry"):
+        nn.Adam([dict(params=parameters[:2]), parameters[2]])
+    with pytest.raises(ValueError, match=r"^SGD \(group 1\): lr must be a finite number >= 0, got lr=-1"):
+        nn.SGD([dict(params=parameters[:2]), dict(params=parameters[2:], lr=-1)])
+    with pytest.raises(TypeError, match="got one Parameter; pass \\[parameter\\]"):
+        nn.SGD(parameters[0])
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -199,4 +254,171 @@ def test_mismatched_optimizer_state_dict_raises_and_loads_nothing():
     for text in ("'exp_avg'", "(3,)", "(55,)", "missing key 'max_exp_avg_sq'", "unexpected key 'momentum_buffer'"):
         assert text in str(caught.value)
     assert optimizer.step_count == 1
-    numpy.testing.assert_array_equal(optimizer.exp_avg, before["exp_avg"])
+    numpy.testing.assert_array_equal(optimizer.state_dict()["exp_avg"], before["exp_avg"])
+
+
+@pytest.mark.parametrize("saved, built, message", [
+    pytest.param(dict(momentum=0.9), dict(), r"saved with momentum=0.9 \(here 0\), which keeps the buffers "
+                 r"\['momentum_buffer'\] instead of \[\]", id="momentum-into-plain-SGD"),
+    pytest.param(dict(), dict(momentum=0.9), r"saved with momentum=0 \(here 0.9\)", id="plain-into-momentum-SGD"),
+    pytest.param(dict(amsgrad=True), dict(), r"saved with amsgrad=True \(here False\)", id="amsgrad-into-Adam"),
+])
+def test_a_state_that_needs_other_buffers_is_refused_in_one_line(saved, built, message):
+    optimizer_class = nn.Adam if "amsgrad" in saved else nn.SGD
+    source = optimizer_class(small_model(nn).parameters(), **saved)
+    source.step()
+    target = optimizer_class(small_model(nn).parameters(), **built)
+    with pytest.raises(ValueError, match=message) as caught:
+        target.load_state_dict(source.state_dict())
+    assert "\n" not in str(caught.value) and str(caught.value).endswith("nothing was loaded")
+    assert target.step_count == 0 and target.param_groups[0] == {**target.param_groups[0], **built}
+
+
+def test_a_state_dict_of_other_groups_is_refused():
+    parameters = list(small_model(nn).parameters())
+    two_groups = nn.Adam([dict(params=parameters[:2]), dict(params=parameters[2:])])
+    with pytest.raises(ValueError, match="unexpected key '0.step'.*nothing was loaded"):
+        nn.Adam(small_model(nn).parameters()).load_state_dict(two_groups.state_dict())
+
+
+def test_a_state_dict_saved_before_maximize_existed_loads():
+    optimizer = nn.Adam(small_model(nn).parameters(), lr=0.01)
+    optimizer.step()
+    state = optimizer.state_dict()
+    del state["maximize"], state["decoupled_weight_decay"]
+    resumed = nn.Adam(small_model(nn).parameters())
+    resumed.load_state_dict(state)
+    assert resumed.lr == 0.01 and resumed.param_groups[0]["maximize"] is False and resumed.step_count == 1
+
+
+# --- parameter groups, a scheduler's lr, torch's state ---------------------------------------------------------
+GROUP_CASES = [
+    pytest.param("SGD", dict(lr=0.1, momentum=0.9), [dict(lr=0.01, weight_decay=0.1), dict(nesterov=True)],
+                 id="SGD"),
+    pytest.param("Adam", dict(lr=0.01), [dict(lr=0.003, betas=(0.8, 0.9), amsgrad=True), dict(weight_decay=0.1)],
+                 id="Adam"),
+    pytest.param("AdamW", dict(lr=0.01), [dict(weight_decay=0.2, eps=1e-4), dict(maximize=True)], id="AdamW"),
+]
+
+
+def run_groups(library, model, optimizer_class, defaults, group_options, gradients, set_grads):
+    """A two-group optimizer (the first layer, the rest) over 50 steps; the lr of group 0 halved at step 20,
+    as a scheduler does, by writing param_groups[0]['lr']."""
+    parameters = list(model.parameters())
+    groups = [dict(params=parameters[:2], **group_options[0]), dict(params=parameters[2:], **group_options[1])]
+    optimizer = optimizer_class(groups, **defaults)
+    for step, step_gradients in enumerate(gradients):
+        if step == 20:
+            optimizer.param_groups[0]["lr"] = optimizer.param_groups[0]["lr"] / 2
+        set_grads(parameters, step_gradients)
+        optimizer.step()
+    return optimizer
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name, defaults, group_options", GROUP_CASES)
+def test_parameter_groups_match_torch(name, defaults, group_options, backend):
+    ours_class, torch_class = OPTIMIZERS[name]
+    reference = small_model(torch.nn, dtype=torch.float64)
+    model = small_model(nn, dtype="float64")
+    copy_torch_into_ours(reference, model)
+    backend.module(model)
+    gradients = gradient_sequence(3, [p.shape for p in model.parameters()], 50)
+
+    def set_torch(parameters, step_gradients):
+        for parameter, gradient in zip(parameters, step_gradients):
+            parameter.grad = torch.from_numpy(gradient.copy())
+
+    ours = run_groups(nn, model, ours_class, defaults, group_options, gradients,
+                      lambda parameters, step_gradients: feed(parameters, step_gradients, backend))
+    theirs = run_groups(torch, reference, torch_class, defaults, group_options, gradients, set_torch)
+    for parameter, torch_parameter in zip(model.parameters(), reference.parameters()):
+        assert_close(parameter.data, torch_parameter, 1e-10, "after 50 steps in two groups")
+    for parameter, torch_parameter in zip(model.parameters(), reference.parameters()):
+        for key, value in theirs.state[torch_parameter].items():
+            if key == "step":
+                assert ours.state[parameter]["step"] == int(value)
+            else:
+                assert_close(ours.state[parameter][key], value, 1e-10, key)
+    for group, torch_group in zip(ours.param_groups, theirs.param_groups):
+        for key in ours.defaults:
+            assert group[key] == torch_group[key], key
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_group_state_dict_round_trip_resumes_bit_for_bit(name):
+    optimizer_class = OPTIMIZERS[name][0]
+    gradients = gradient_sequence(4, [(5, 7), (5,), (3, 5)], 20)
+    group_options = [dict(lr=0.01), dict(lr=0.002, weight_decay=0.1)]
+
+    def fresh():
+        parameters = list(small_model(nn, dtype="float64").parameters())
+        return optimizer_class([dict(params=parameters[:2], **group_options[0]),
+                                dict(params=parameters[2:], **group_options[1])], momentum=0.5) \
+            if name == "SGD" else optimizer_class([dict(params=parameters[:2], **group_options[0]),
+                                                   dict(params=parameters[2:], **group_options[1])]), parameters
+
+    (optimizer, parameters), (resumed, resumed_parameters) = fresh(), fresh()
+    for step in range(20):
+        if step == 10:
+            resumed.load_state_dict(pickle.loads(pickle.dumps(optimizer.state_dict())))
+            for parameter, source in zip(resumed_parameters, parameters):
+                parameter.data[...] = source.data
+        feed(parameters, gradients[step], ArrayBackend("numpy"))
+        optimizer.step()
+        if step >= 10:
+            feed(resumed_parameters, gradients[step], ArrayBackend("numpy"))
+            resumed.step()
+    assert "1.lr" in optimizer.state_dict() and resumed.param_groups[1]["lr"] == 0.002
+    for parameter, expected in zip(resumed_parameters, parameters):
+        numpy.testing.assert_array_equal(parameter.data, expected.data)
+
+
+# --- torch's signatures ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_signature_is_torchs(name):
+    ours, theirs = (inspect.signature(cls) for cls in OPTIMIZERS[name])
+    assert [(p.name, p.kind, p.default) for p in ours.parameters.values()] == \
+        [(p.name, p.kind, p.default) for p in theirs.parameters.values()]
+
+
+UNSUPPORTED = [(name, option, value) for name, options in [
+    ("SGD", dict(foreach=True, differentiable=True, fused=True)),
+    ("Adam", dict(foreach=False, capturable=True, differentiable=True, fused=True)),
+    ("AdamW", dict(foreach=True, capturable=True, differentiable=True, fused=False))]
+    for option, value in options.items()]
+
+
+@pytest.mark.parametrize("name, option, value", UNSUPPORTED, ids=[f"{n}-{o}" for n, o, _ in UNSUPPORTED])
+def test_unimplemented_torch_options_are_refused_by_name(name, option, value):
+    parameters = list(small_model(nn).parameters())
+    OPTIMIZERS[name][0](parameters, **{option: inspect.signature(OPTIMIZERS[name][1]).parameters[option].default})
+    with pytest.raises(ValueError, match=rf"^{name}: {option}={value!r} is not supported; leave it at"):
+        OPTIMIZERS[name][0](parameters, **{option: value})
+    with pytest.raises(ValueError, match=rf"{option}={value!r} in group 0 is not supported"):
+        OPTIMIZERS[name][0]([dict(params=parameters, **{option: value})])
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_add_param_group_matches_torch(name):
+    """A group added after 10 steps counts its own steps from 0 (torch's per-parameter 'step')."""
+    ours_class, torch_class = OPTIMIZERS[name]
+    reference = small_model(torch.nn, dtype=torch.float64)
+    model = small_model(nn, dtype="float64")
+    copy_torch_into_ours(reference, model)
+    ours_parameters, torch_parameters = list(model.parameters()), list(reference.parameters())
+    options = dict(lr=0.01, momentum=0.9) if name == "SGD" else dict(lr=0.01)
+    ours, theirs = ours_class(ours_parameters[:2], **options), torch_class(torch_parameters[:2], **options)
+    for step, gradients in enumerate(gradient_sequence(6, [p.shape for p in ours_parameters], 20)):
+        if step == 10:
+            ours.add_param_group(dict(params=ours_parameters[2:], lr=0.003))
+            theirs.add_param_group(dict(params=torch_parameters[2:], lr=0.003))
+        count = 2 if step < 10 else 3
+        feed(ours_parameters[:count], gradients[:count], ArrayBackend("numpy"))
+        for parameter, gradient in zip(torch_parameters[:count], gradients):
+            parameter.grad = torch.from_numpy(gradient.copy())
+        ours.step()
+        theirs.step()
+    for parameter, torch_parameter in zip(ours_parameters, torch_parameters):
+        assert_close(parameter.data, torch_parameter, 1e-10, "after add_param_group")
+    assert ours.state[ours_parameters[2]]["step"] == 10 and ours.step_count == 20

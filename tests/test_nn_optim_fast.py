@@ -1,0 +1,112 @@
+"""The fast optimizer rules (nn/optim_fast.py) against the plain ones they say they compute (nn/optim.py):
+the same start, the same float64 gradients, 30 steps, every option, on NumPy and on the strict array
+backend; they may differ only by rounding."""
+import numpy
+import pytest
+
+from nn import optim, optim_fast
+from nn.optimizer import Scratch
+from helpers_nn import ArrayBackend
+
+BACKENDS = [ArrayBackend("numpy"), ArrayBackend("strict")]
+SIZE, STEPS = 301, 30
+SGD_DEFAULTS = dict(lr=0.05, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False)
+ADAM_DEFAULTS = dict(lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0, amsgrad=False, maximize=False,
+                     decoupled_weight_decay=False)
+CASES = [("sgd", {})] + [("sgd", {name: value}) for name, value in [("weight_decay", 0.1), ("maximize", True)]] + [
+    ("sgd", dict(momentum=0.9)), ("sgd", dict(momentum=0.9, dampening=0.3, weight_decay=0.1)),
+    ("sgd", dict(momentum=0.8, nesterov=True, maximize=True)),
+    ("sgd", dict(momentum=0.8, nesterov=True, weight_decay=0.05, maximize=True)),
+    ("adam", {}), ("adam", dict(weight_decay=0.1)), ("adam", dict(amsgrad=True)), ("adam", dict(maximize=True)),
+    ("adam", dict(weight_decay=0.1, maximize=True, amsgrad=True)),
+    ("adam", dict(weight_decay=0.1, decoupled_weight_decay=True)),
+    ("adam", dict(weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+]
+RULES = {"sgd": (optim.sgd, optim_fast.sgd_fast, SGD_DEFAULTS, lambda options: ["momentum_buffer"] *
+                 bool(options["momentum"])),
+         "adam": (optim.adam, optim_fast.adam_fast, ADAM_DEFAULTS, lambda options: ["exp_avg", "exp_avg_sq"] +
+                  ["max_exp_avg_sq"] * options["amsgrad"])}
+
+
+def as_numpy(array):
+    return array.view(numpy.ndarray)
+
+
+def run(rule, options, state_names, backend, fast):
+    rng = numpy.random.default_rng(5)
+    param = backend.array(rng.standard_normal(SIZE))
+    state = {"step": 0, **{name: backend.array(numpy.zeros(SIZE)) for name in state_names}}
+    scratch = Scratch(param)
+    for _ in range(STEPS):
+        grad = backend.array(rng.standard_normal(SIZE) * rng.uniform(0.1, 3))
+        grad[:10] = 0  # dead units: their state only decays
+        state["step"] += 1
+        if fast:
+            rule(param, grad, state, scratch, **options)
+        else:
+            rule(param, grad, state, **options)
+    assert backend.owns(param) and all(backend.owns(state[name]) for name in state_names)
+    return param, state
+
+
+@pytest.mark.parametrize("backend", BACKENDS, ids=str)
+@pytest.mark.parametrize("rule_name, changes", CASES,
+                         ids=[f"{name}-" + ("-".join(f"{k}={v}" for k, v in changes.items()) or "default")
+                              for name, changes in CASES])
+def test_fast_rule_computes_the_plain_rule(rule_name, changes, backend):
+    plain, fast, defaults, state_names = RULES[rule_name]
+    options = {**defaults, **changes}
+    names = state_names(options)
+    plain_param, plain_state = run(plain, options, names, backend, fast=False)
+    fast_param, fast_state = run(fast, options, names, backend, fast=True)
+    numpy.testing.assert_allclose(as_numpy(fast_param), as_numpy(plain_param), rtol=1e-13, atol=1e-15)
+    for name in names:
+        numpy.testing.assert_allclose(as_numpy(fast_state[name]), as_numpy(plain_state[name]),
+                                      rtol=1e-13, atol=1e-300, err_msg=name)
+
+
+def test_the_check_bites():
+    """A fast rule off by a little (1e-9 of m added to the step) is told apart from the plain one."""
+    def off_by_a_little(param, grad, state, scratch, **options):
+        optim_fast.adam_fast(param, grad, state, scratch, **options)
+        param += 1e-9 * state["exp_avg"]
+
+    names = ["exp_avg", "exp_avg_sq"]
+    plain_param, _ = run(optim.adam, ADAM_DEFAULTS, names, BACKENDS[0], fast=False)
+    wrong_param, _ = run(off_by_a_little, ADAM_DEFAULTS, names, BACKENDS[0], fast=True)
+    with pytest.raises(AssertionError):
+        numpy.testing.assert_allclose(wrong_param, plain_param, rtol=1e-13, atol=1e-15)
+
+
+class CountingArray(numpy.ndarray):
+    """Counts ufunc calls: each is one pass over the buffer."""
+    calls = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        CountingArray.calls += 1
+        outputs = kwargs.get("out")
+        plain = [x.view(numpy.ndarray) if isinstance(x, CountingArray) else x for x in inputs]
+        if outputs is not None:
+            kwargs["out"] = tuple(x.view(numpy.ndarray) if isinstance(x, CountingArray) else x for x in outputs)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return outputs[0] if outputs is not None else result
+
+
+PASSES = [  # (rule, changed options, passes) as the docstrings of optim_fast count them
+    ("sgd", {}, 2), ("sgd", dict(momentum=0.9), 4), ("sgd", dict(momentum=0.9, dampening=0.1), 5),
+    ("sgd", dict(momentum=0.9, nesterov=True), 6), ("sgd", dict(momentum=0.9, weight_decay=0.1), 6),
+    ("adam", {}, 12), ("adam", dict(amsgrad=True), 13), ("adam", dict(weight_decay=0.1), 14),
+    ("adam", dict(weight_decay=0.1, decoupled_weight_decay=True), 13), ("adam", dict(maximize=True), 13),
+]
+
+
+@pytest.mark.parametrize("rule_name, changes, passes", PASSES, ids=[f"{r}-{c}" for r, c, _ in PASSES])
+def test_whole_buffer_passes_per_step(rule_name, changes, passes):
+    _, fast, defaults, state_names = RULES[rule_name]
+    options = {**defaults, **changes}
+    views = [numpy.ones(50).view(CountingArray) for _ in range(2)]
+    state = {"step": 1, **{name: numpy.zeros(50).view(CountingArray) for name in state_names(options)}}
+    fast(*views, state, Scratch(views[0]), **options)  # the first step may copy into the momentum buffer
+    state["step"], CountingArray.calls = 2, 0
+    fast(*views, state, Scratch(views[0]), **options)
+    assert CountingArray.calls == passes
