@@ -2,6 +2,17 @@
 
     python -m autoencoders train            # the deep MNIST autoencoder, figures into runs/latest
 """
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: see startup.py
+    from .startup import check_for_command_line
+    check_for_command_line()
+    try:
+        from . import checkpoint, models  # noqa: F401  (the slow imports, under a one-line Ctrl-C)
+    except KeyboardInterrupt:
+        print("\nautoencoders: interrupted while starting; nothing was written", file=_sys.stderr)
+        raise SystemExit(130) from None
+
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
 from .models import (Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty, OvercompleteAutoencoder,

@@ -5,6 +5,7 @@ Keys:  format_version, config (JSON), epoch, history (JSON), model/<name>, optim
        state/<name> (JSON strings: generator states of the loader, the noise and the VAE's eps).
 """
 import json
+import math
 import os
 import secrets
 import zipfile
@@ -13,11 +14,11 @@ import numpy
 
 from nn import backend
 
-FORMAT_VERSION = 1
+from .checkpoint_checks import (FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_TOTAL_BYTES, CheckpointError,
+                                check_arrays)
+from .runfolder import TEMPORARY_PREFIX, check_output_file, replace_keeping_mode
 
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unreadable, foreign, or does not fit the model."""
+__all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "atomic_write", "load_checkpoint", "restore"]
 
 
 def save_checkpoint(path, model, optimizer, epoch, config, history, states=None):
@@ -35,15 +36,21 @@ def save_checkpoint(path, model, optimizer, epoch, config, history, states=None)
 
 
 def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
+
+    An existing ``path`` that is not a regular file (a folder, FIFO, device node, link) is refused,
+    never replaced; the new file keeps the permissions of the one it replaces. The temporary name
+    holds the process id (``.tmp-<pid>-<hex>``), so that the next run can tell a dead process's leftover."""
+    check_output_file(path, option="output file")
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".tmp-{secrets.token_hex(8)}{os.path.splitext(path)[1]}")
+    name = f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(8)}{os.path.splitext(path)[1]}"
+    temporary = os.path.join(directory, name)
     # os.open with 0o666, not tempfile.mkstemp: the file gets the umask's permissions, not a private 0600.
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
-        os.replace(temporary, path)
+        replace_keeping_mode(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -52,12 +59,18 @@ def atomic_write(path, write):
 
 def load_checkpoint(path):
     """Read a checkpoint into {config, epoch, history, model, optimizer, states}; CheckpointError
-    with the reason for anything that is not one of ours."""
+    with the reason for anything that is not one of ours.
+
+    Nothing is allocated before it is checked: the zip's entries (at most MAX_ENTRIES) and each array's
+    header (shape times item size at most MAX_ARRAY_BYTES, all together MAX_TOTAL_BYTES) are read first.
+    Then every array is checked for its kind: weights and optimizer buffers finite floats (an int or a
+    NaN is refused, not cast), counters integers, texts JSON."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint {path!r} does not exist")
     if not zipfile.is_zipfile(path):  # numpy.load would take it for a .npy or a pickle
         raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file (not a zip archive)")
     try:
+        _check_sizes(path)
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except ValueError as error:
@@ -65,30 +78,39 @@ def load_checkpoint(path):
             raise CheckpointError(f"checkpoint {path!r} holds a pickled Python object; refusing to load it "
                                   "(checkpoints here are plain arrays, and unpickling can run code)") from None
         raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file ({error})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file ({error})") from None
-    missing = [key for key in ("format_version", "epoch", "config", "history") if key not in arrays]
-    if missing:
-        raise CheckpointError(f"{path!r} is not a checkpoint of this project (missing {', '.join(missing)})")
-    try:
-        version, epoch = int(arrays["format_version"]), int(arrays["epoch"])
-    except (TypeError, ValueError):
-        raise CheckpointError(f"checkpoint {path!r} has a malformed format_version or epoch") from None
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path!r} has format version {version}; "
-                              f"this version reads {FORMAT_VERSION}")
-    try:
-        config = json.loads(str(arrays["config"]))
-        history = json.loads(str(arrays["history"]))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"checkpoint {path!r} has a corrupt config or history ({error})") from None
-    sections = {"model": {}, "optimizer": {}, "state": {}}
-    for name, value in arrays.items():
-        prefix, _, key = name.partition("/")
-        if prefix in sections:
-            sections[prefix][key] = str(value) if prefix == "state" else value
-    return {"config": config, "epoch": epoch, "history": history,
-            "model": sections["model"], "optimizer": sections["optimizer"], "states": sections["state"]}
+    except CheckpointError:
+        raise
+    except Exception as error:  # noqa: BLE001  zipfile, zlib and numpy's header parser raise many kinds on bad bytes
+        raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file ({type(error).__name__}: "
+                              f"{str(error)[:200]})") from None
+    return check_arrays(arrays, path)
+
+
+def _check_sizes(path):
+    """Refuse, from the zip directory and the .npy headers alone, an archive that would inflate past the limits."""
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_ENTRIES:
+            raise CheckpointError(f"checkpoint {path!r} has {len(entries):,} entries; a checkpoint has at most "
+                                  f"{MAX_ENTRIES:,}")
+        total = 0
+        for entry in entries:
+            if entry.file_size > MAX_ARRAY_BYTES + 4096:
+                raise CheckpointError(f"checkpoint {path!r}: {entry.filename} inflates to {entry.file_size:,} bytes, "
+                                      f"over the limit of {MAX_ARRAY_BYTES:,} bytes per array")
+            with archive.open(entry) as member:
+                version = numpy.lib.format.read_magic(member)
+                read_header = (numpy.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else numpy.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(member)
+            if dtype.hasobject:
+                raise ValueError("holds a pickled object")  # reported as the pickle refusal above
+            size = math.prod(shape) * dtype.itemsize
+            total += size
+            if size > MAX_ARRAY_BYTES or total > MAX_TOTAL_BYTES:
+                raise CheckpointError(f"checkpoint {path!r}: {entry.filename} declares {size:,} bytes "
+                                      f"(shape {shape}); the limits are {MAX_ARRAY_BYTES:,} bytes per array and "
+                                      f"{MAX_TOTAL_BYTES:,} in all")
 
 
 def restore(checkpoint, model, optimizer=None, path="checkpoint"):

@@ -4,8 +4,10 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -17,11 +19,14 @@ from nn import backend
 from . import figures
 from .arguments import number_type
 from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
+from .checkpoint_checks import MAX_LATENT_DIM, check_config_types, check_run
 from .convolutional import ConvAutoencoder
 from .models import DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
 from .sparse import SPARSITIES, SparseAutoencoder
-from .training import History, TrainingDiverged, encode, fit, per_image_mse
+from .diagnosis import collapse_note
+from .runfolder import FIGURE_FILES, OutputError, RunFolder, check_output_file
+from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 MODELS = ("simple", "deep", "overcomplete", "denoising", "conv", "vae", "sparse")
@@ -39,6 +44,7 @@ DEFAULTS = {"dataset": "mnist", "noise": None, "noise_level": None, "latent_dim"
 SPARSE_DEFAULTS = {"sparsity": "kl", "sparsity_weight": 1e-3, "sparsity_target": 0.05}
 NOISE_LEVELS = {"gaussian": 0.3, "masking": 0.3, "salt-pepper": 0.2}
 LATENT_DIMS = {"simple": 128, "deep": 9, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
+MAX_SAMPLES = 1024  # sample --n: a 32 x 32 grid; 40,000 would be a 12 GB figure
 
 
 class UsageError(Exception):
@@ -131,11 +137,8 @@ def _dtype_images(images, config):
 
 # --- the commands -----------------------------------------------------------------------------
 def command_train(args):
-    import datasets
     nn.keep_freed_memory()  # this process is about to train: reuse freed activation memory (see its docstring)
     nn.set_flush_denormal(True)  # training's default: subnormal floats become 0 instead of slowing every pass
-    out = _writable_directory(args.out)
-    checkpoint_path = os.path.join(out, "checkpoint.npz")
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         config = _checkpoint_config(checkpoint, args.resume)
@@ -149,6 +152,14 @@ def command_train(args):
         if args.images:  # one's own images: the model is built for their size
             config.update(_images_config(args.images, args.dataset))
     _check_config(config)
+    # The run owns --out from here: locked, written into a staging folder, committed when it finishes.
+    with RunFolder(args.out) as folder:
+        folder.check_targets()
+        return _train_into(folder, args, checkpoint, config)
+
+
+def _train_into(folder, args, checkpoint, config):
+    import datasets
     model = build_model(config)
     optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     vae = isinstance(model, VariationalAutoencoder)
@@ -166,11 +177,11 @@ def command_train(args):
         _restore_states(checkpoint["states"], loader, model)
         print(f"resuming {args.resume} after epoch {checkpoint['epoch']}")
 
-    saved = []  # whether this run wrote checkpoint_path: a file already there may be another run's
+    saved = []  # the epochs this run finished and saved in its staging folder
 
-    def save(epoch, history, path=checkpoint_path):
-        save_checkpoint(path, model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
-        saved.append(path)
+    def save(epoch, history, name="checkpoint.npz"):
+        save_checkpoint(folder.staged(name), model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
+        saved.append(epoch)
 
     started = time.perf_counter()
     try:
@@ -179,32 +190,61 @@ def command_train(args):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
                 history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None)
     except TrainingDiverged as error:
-        if checkpoint_path in saved:
-            kept = f"the last good checkpoint is {checkpoint_path}"
+        if saved:
+            kept = f"the last good checkpoint (epoch {saved[-1]}) is {folder.keep('checkpoint.npz', 'last-good.npz')}"
         elif args.resume:
             kept = f"no epoch finished in this run; the last good checkpoint is still {args.resume}"
         else:
             kept = "no epoch finished, so no checkpoint was written"
-        print(f"autoencoders: error: {error}; {kept}", file=sys.stderr)
+        if args.resume:  # resuming keeps the run's --lr: the advice is a new run
+            kept += "; --resume keeps the run's --lr, so start a new run (without --resume) with a lower --lr"
+        print(f"autoencoders: error: {error}; {kept}; {_untouched(folder)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        path = os.path.join(out, "interrupted.npz")
-        save(history.epochs, history, path)
-        print(f"\ninterrupted: state saved to {path} (resume with --resume {path}; the unfinished epoch "
-              "restarts from its beginning with the current weights)", file=sys.stderr)
+        save(history.epochs, history, "interrupted.npz")
+        path = folder.keep("interrupted.npz")
+        print(f"\ninterrupted: state saved to {path}, the run's other files are unchanged (resume with: "
+              f"python -m autoencoders train --resume {path} --out {folder.path}; the unfinished epoch restarts "
+              "from its beginning with the current weights)", file=sys.stderr)
         return 130
     seconds = time.perf_counter() - started
     data = {"train": {"source": train.source, "images": int(len(train.images))},
             "test": {"source": test.source, "images": int(len(test.images))}}
-    paths = write_report(model, config, history, test, test_images, data, out, seconds)
-    paths.append(checkpoint_path)
+    try:
+        metrics = write_report(model, config, history, test, test_images, data, folder.staging, seconds)
+    except KeyboardInterrupt:  # the training is done: keep it, even without its figures
+        path = folder.keep("checkpoint.npz", "interrupted.npz")
+        print(f"\ninterrupted while writing the report; the trained state is saved to {path} (draw the figures "
+              f"with: python -m autoencoders plot {path} --out {folder.path})", file=sys.stderr)
+        return 130
+    paths = folder.commit()
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
+    print_summary(metrics, config, history, folder.path)
     return 0
 
 
+def print_summary(metrics, config, history, out):
+    """The run in a few lines: where it ended, and a note when it collapsed."""
+    epochs = f"{history.epochs} epoch{'' if history.epochs == 1 else 's'}"
+    print(f"done: {config['model']} model, {epochs}; test MSE {metrics['final_test_mse']:.6f}, "
+          f"PSNR {_psnr_text(metrics['test_psnr_db'])}; files in {out}")
+    if metrics.get("collapse_note"):
+        print(metrics["collapse_note"])
+
+
+def _psnr_text(value):
+    return "inf dB (perfect)" if value is None else f"{value:.2f} dB"
+
+
+def _untouched(folder):
+    return f"nothing else in {folder.path} was changed"
+
+
 def write_report(model, config, history, test, test_images, data, out, seconds):
-    """metrics.json and the figures; returns the paths written."""
-    errors = per_image_mse(model, test_images)
+    """metrics.json and the figures into ``out``; returns the metrics."""
+    reconstructions = backend.to_numpy(predict(model, test_images)).astype(numpy.float64)
+    images = backend.to_numpy(test_images).astype(numpy.float64)
+    errors = ((reconstructions - images) ** 2).mean(axis=1)
     metrics = {
         "config": config, "data": data,
         "epochs": [{"epoch": index + 1, "train_loss": history.train_loss[index], "test_loss": history.test_loss[index],
@@ -214,12 +254,27 @@ def write_report(model, config, history, test, test_images, data, out, seconds):
         "test_psnr_db": _psnr(errors),
         **({} if test.labels is None else {"per_digit_test_mse": _per_digit(errors, test.labels)}),
         "training_seconds": seconds,
+        "collapse_note": collapse_note(reconstructions, images, config["lr"]),
         "versions": _versions(),
     }
     metrics.update(_model_metrics(model, test_images, config))
-    metrics_path = os.path.join(out, "metrics.json")
-    atomic_write(metrics_path, lambda handle: handle.write(json.dumps(metrics, indent=2).encode()))
-    return [metrics_path] + draw_figures(model, config, history, test, test_images, out)
+    metrics = _json_safe(metrics)
+    text = json.dumps(metrics, indent=2, allow_nan=False)  # strict JSON: no NaN or Infinity
+    atomic_write(os.path.join(out, "metrics.json"), lambda handle: handle.write(text.encode()))
+    draw_figures(model, config, history, test, test_images, out)
+    return metrics
+
+
+def _json_safe(value):
+    """``value`` with every NaN or infinite float as None (null): metrics.json is strict JSON.
+    (An infinite PSNR is a perfect reconstruction; an infinite rate, an epoch too short to time.)"""
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def draw_figures(model, config, history, test, test_images, out):
@@ -266,25 +321,22 @@ def _check_resume_options(args, config):
 
 
 def _checkpoint_config(checkpoint, path):
-    """The run configuration stored in a checkpoint, checked to have every field a run needs."""
+    """The run configuration stored in a checkpoint, checked completely (every key, type, range and
+    size; the optimizer and generator states against it) before anything is built from it."""
     config = checkpoint["config"]
     if isinstance(config, dict):  # written before the sparse options existed: the defaults it was trained with
         sparse = config.get("model") == "sparse"
         for name, default in SPARSE_DEFAULTS.items():
             config.setdefault(name, default if sparse else None)
-    required = set(PRESETS["default"]) | set(DEFAULTS) | {"preset"}
-    missing = sorted(required - set(config)) if isinstance(config, dict) else sorted(required)
-    if missing:
-        raise CheckpointError(f"checkpoint {path!r} has an incomplete configuration (missing {', '.join(missing)})")
-    known = {"model": MODELS, "dataset": (*DATASETS, "images"), "noise": (None, *NOISES), "dtype": ("float32", "float64"),
-             "sparsity": (None, *SPARSITIES)}
-    for name, values in known.items():
-        if config[name] not in values:
-            raise CheckpointError(f"checkpoint {path!r} has an unknown {name} {config[name]!r}")
+    known = {"model": MODELS, "dataset": (*DATASETS, "images"), "noise": (None, *NOISES),
+             "dtype": ("float32", "float64"), "sparsity": (None, *SPARSITIES), "device": ("cpu", "gpu"),
+             "preset": tuple(PRESETS)}
+    check_config_types(config, path, known)
     try:
         _check_config(config)
     except UsageError as error:
         raise CheckpointError(f"checkpoint {path!r} has an invalid configuration: {error}") from None
+    check_run(checkpoint, config, path)
     return dict(config)
 
 
@@ -310,6 +362,9 @@ def command_evaluate(args):
         print("digit  images  MSE")
         for digit, value in _per_digit(errors, test.labels).items():
             print(f"{digit:>5}  {int((test.labels == int(digit)).sum()):>6}  {value:.6f}")
+        others = int(((test.labels < 0) | (test.labels > 9)).sum())
+        if others:
+            print(f"({others} images have labels outside 0..9 and are left out of the table)")
     if isinstance(model, VariationalAutoencoder):
         reconstruction, kl = elbo_terms(model, test_images)
         print(f"test loss: {reconstruction + kl:.4f} nats per image "
@@ -319,11 +374,13 @@ def command_evaluate(args):
 
 def command_plot(args):
     checkpoint, config, model = _model_from_checkpoint(args)
-    out = _writable_directory(args.out)
-    _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
-                        images=args.images)
-    history = History.from_dict(checkpoint["history"])
-    paths = draw_figures(model, config, history, test, _dtype_images(test.images, config), out)
+    with RunFolder(args.out) as folder:  # figures only: a run's checkpoint and metrics there stay
+        folder.check_targets(FIGURE_FILES)
+        _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
+                            images=args.images)
+        history = History.from_dict(checkpoint["history"])
+        draw_figures(model, config, history, test, _dtype_images(test.images, config), folder.staging)
+        paths = folder.commit(replaces=FIGURE_FILES)
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     return 0
 
@@ -333,11 +390,15 @@ def command_sample(args):
     if not isinstance(model, VariationalAutoencoder):
         raise UsageError(f"checkpoint {args.checkpoint!r} holds a {config['model']} model, which cannot draw new "
                          "images; train one with --model vae")
-    if os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out!r} is a directory; give the PNG file to write, e.g. {args.out}/samples.png")
-    _writable_directory(os.path.dirname(os.path.abspath(args.out)))
-    path = figures.plot_samples(model, args.out, count=args.n, seed=args.seed)
-    print(f"wrote:\n  {path}")
+    out = args.out
+    if out is None:  # never into the current folder unasked: beside the checkpoint, named by what it holds
+        out = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"samples-n{args.n}-seed{args.seed}.png")
+    if os.path.isdir(out) and not os.path.islink(out):
+        raise UsageError(f"--out {out!r} is a directory; give the PNG file to write, e.g. {out}/samples.png")
+    check_output_file(out)
+    _writable_directory(os.path.dirname(os.path.abspath(out)))
+    path = figures.plot_samples(model, out, count=args.n, seed=args.seed)
+    print(f"wrote:\n  {path}" + ("" if args.out else "  (no --out given: beside the checkpoint)"))
     return 0
 
 
@@ -350,8 +411,9 @@ def _psnr(errors):
 
 
 def _per_digit(errors, labels):
+    """{"0": mean MSE of the images labelled 0, ...}: the labels 0..9 present (others are not digits)."""
     labels = backend.to_numpy(labels)
-    return {str(digit): float(errors[labels == digit].mean()) for digit in numpy.unique(labels)}
+    return {str(digit): float(errors[labels == digit].mean()) for digit in numpy.unique(labels) if 0 <= digit <= 9}
 
 
 def _states(loader, model):
@@ -480,7 +542,7 @@ def make_parser():
     train.add_argument("--noise", choices=sorted(NOISES), help="corrupt the inputs (makes any model denoising)")
     train.add_argument("--noise-level", type=number_type(float, at_least=0),
                        help="gaussian: std (default 0.3); masking, salt-pepper: probability (0.3, 0.2)")
-    train.add_argument("--latent-dim", type=number_type(int, above=0), help="code size (simple 128, deep 9, overcomplete 1024, "
+    train.add_argument("--latent-dim", type=number_type(int, above=0, at_most=MAX_LATENT_DIM), help="code size (simple 128, deep 9, overcomplete 1024, "
                        "conv 32, vae 20 (2 also draws manifold.png), sparse 64)")
     train.add_argument("--sparsity", choices=SPARSITIES,
                        help="--model sparse: kl (the code's mean activation pulled to --sparsity-target; default) "
@@ -492,7 +554,8 @@ def make_parser():
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")
-    train.add_argument("--out", default="runs/latest", help="directory for the outputs (runs/latest)")
+    train.add_argument("--out", default="runs/latest",
+                       help="directory for the outputs (runs/latest); one run at a time, replaced when the run finishes")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
 
     evaluate_ = commands.add_parser("evaluate", help="test MSE, PSNR and per-digit MSE of a checkpoint")
@@ -507,8 +570,9 @@ def make_parser():
     sample = commands.add_parser("sample", help="draw new images from a trained VAE into a PNG",
                                  description="Decode draws from the prior N(0, I) of a VAE checkpoint (--model vae).")
     sample.add_argument("checkpoint")
-    sample.add_argument("--n", type=number_type(int, above=0), default=64, help="how many images (64)")
-    sample.add_argument("--out", default="samples.png", help="the PNG to write (samples.png)")
+    sample.add_argument("--n", type=number_type(int, above=0, at_most=MAX_SAMPLES), default=64,
+                        help=f"how many images (64, at most {MAX_SAMPLES})")
+    sample.add_argument("--out", help="the PNG to write (default: samples-n<N>-seed<SEED>.png beside the checkpoint)")
     sample.add_argument("--seed", type=number_type(int, at_least=0), default=0, help="seed of the draws (0)")
     sample.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
@@ -529,11 +593,39 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     command = {"train": command_train, "evaluate": command_evaluate, "plot": command_plot,
                "sample": command_sample}[args.command]
+    # SIGTERM (``kill PID``) ends a run as Ctrl-C does: its state saved, its folder left consistent.
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         return command(args)
-    except (UsageError, CheckpointError, nn.BackendError) as error:
-        print(f"autoencoders: error: {error}", file=sys.stderr)
+    except (UsageError, CheckpointError, OutputError, nn.BackendError) as error:
+        print(f"autoencoders: error: {in_cli_words(error)}", file=sys.stderr)
         return 2
     except FileNotFoundError as error:  # no data anywhere: the message lists where it looked
-        print(f"autoencoders: error: {error}", file=sys.stderr)
+        print(f"autoencoders: error: {in_cli_words(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside the training loop (loading, plotting): nothing was written
+        print("\nautoencoders: interrupted; no output was changed", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _main_thread():
+    return threading.current_thread() is threading.main_thread()
+
+
+# The engine's device errors speak its Python argument (device='cpu'); on the command line that advice is
+# an option. (The data's errors are worded for the command line by datasets.words, in load_data.)
+_PYTHON_TO_CLI = (("device='cpu'", "--device cpu"), ("device='gpu'", "--device gpu"), ("device 'gpu'", "--device gpu"))
+
+
+def in_cli_words(error):
+    message = str(error)
+    for python, option in _PYTHON_TO_CLI:
+        message = message.replace(python, option)
+    return message

@@ -85,8 +85,16 @@ def project_2d(codes):
     centred = codes - codes.mean(axis=0)
     _, _, components = numpy.linalg.svd(centred, full_matrices=False)
     points = centred @ components[:2].T
-    # Fewer than two images give fewer than two components: the missing axis is all zeros.
+    # One image (or codes in a line) has fewer than two components: the missing ones are zero.
     return numpy.column_stack([points, numpy.zeros((len(points), 2 - points.shape[1]))])
+
+
+def codes_collapsed(codes, relative_spread=1e-4):
+    """Whether every code is (nearly) the same point, each unit's standard deviation across images under
+    ``relative_spread`` of the codes' size (a dead encoder's float32 codes still differ by rounding, ~1e-6):
+    then no projection shows any structure."""
+    codes = numpy.asarray(codes, dtype=numpy.float64)
+    return len(codes) > 1 and float(codes.std(axis=0).max()) <= relative_spread * (1.0 + float(numpy.abs(codes).max()))
 
 
 def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
@@ -104,6 +112,10 @@ def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
         bar.set_label(label_name)
     how = "the code itself" if codes.shape[1] == 2 else f"first two principal components of the {codes.shape[1]}-D code"
     axes.set_title(f"Latent space of {len(points)} test images ({how})")
+    if codes_collapsed(codes):  # a single dot would look like a broken figure: say what it means
+        axes.text(0.5, 0.92, "every image has (nearly) the same code: the encoder collapsed\n"
+                  "(see the run's summary; usually a learning rate too high)", transform=axes.transAxes,
+                  ha="center", va="top", fontsize=10, color="tab:red")
     axes.set_xlabel("component 1")
     axes.set_ylabel("component 2")
     return _save(figure, path)
@@ -152,6 +164,8 @@ def plot_interpolation(model, images, path, pairs=6, steps=10):
     spaced points from its mean code mu to the next image's, and that image."""
     xp = backend.get_array_module(images)
     ends = images[:2 * pairs]
+    if ends.shape[0] < 2:  # one test image (--limit 1): its line to itself
+        ends = xp.concatenate([ends, ends])
     pairs = ends.shape[0] // 2
     codes = encode(model, ends)
     start, end = codes[0:2 * pairs:2], codes[1:2 * pairs:2]

@@ -43,6 +43,14 @@ class History:
     def to_dict(self):
         return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
 
+    def lengths(self):
+        return {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
+
+    def truncate(self, lengths):
+        """Back to the lengths ``lengths()`` returned (an unfinished epoch forgotten)."""
+        for name, length in lengths.items():
+            del getattr(self, name)[length:]
+
     @classmethod
     def from_dict(cls, data):
         return cls(**{name: list(data.get(name, [])) for name in cls.__dataclass_fields__})
@@ -71,33 +79,39 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
     progress_bar = _progress_bar(progress, epochs, len(train_loader))
     try:
         for _ in range(epochs):
-            epoch = history.epochs + 1
-            model.train()
-            started = time.perf_counter()
-            epoch_start = len(history.iteration_loss)
+            lengths = history.lengths()
             try:
-                iterations, total, samples = _train_epoch(model, train_loader, loss, optimizer, history, epoch,
-                                                          progress_bar)
+                _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss)
             except KeyboardInterrupt:
-                del history.iteration_loss[epoch_start:]  # whole epochs only, so that a resumed run lines up
+                # Whole epochs only, whatever the phase (the steps, the weight check, the test pass): a
+                # resumed run must find as many test losses as train losses. Once recorded, an epoch is whole.
+                history.truncate(lengths)
                 raise
-            if not _finite_weights(model):  # the last step can make the weights NaN after a finite loss
-                raise TrainingDiverged(epoch, iterations, "NaN or infinite weights")
-            seconds = time.perf_counter() - started
-            history.train_loss.append(total / max(samples, 1))
-            history.epoch_seconds.append(seconds)
-            history.samples_per_second.append(samples / seconds if seconds > 0 else float("inf"))
-            history.test_loss.append(test_loss(model, test_data) if test_data is not None else None)
-            if progress_bar is not None:
-                test = history.test_loss[-1]
-                progress_bar.set_postfix(epoch=epoch, train=f"{history.train_loss[-1]:.5f}",
-                                         test="-" if test is None else f"{test:.5f}")
             if on_epoch_end is not None:
-                on_epoch_end(epoch, history)
+                on_epoch_end(history.epochs, history)
     finally:
         if progress_bar is not None:
             progress_bar.close()
     return history
+
+
+def _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss):
+    """Train one epoch, check the weights, then record its means and its test loss."""
+    epoch = history.epochs + 1
+    model.train()
+    started = time.perf_counter()
+    iterations, total, samples = _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_bar)
+    if not _finite_weights(model):  # the last step can make the weights NaN after a finite loss
+        raise TrainingDiverged(epoch, iterations, "NaN or infinite weights")
+    seconds = time.perf_counter() - started
+    test = test_loss(model, test_data) if test_data is not None else None
+    history.train_loss.append(total / max(samples, 1))
+    history.epoch_seconds.append(seconds)
+    history.samples_per_second.append(samples / seconds if seconds > 0 else float("inf"))
+    history.test_loss.append(test)
+    if progress_bar is not None:
+        progress_bar.set_postfix(epoch=epoch, train=f"{history.train_loss[-1]:.5f}",
+                                 test="-" if test is None else f"{test:.5f}")
 
 
 def _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_bar):

@@ -117,6 +117,25 @@ def cli_sandbox(data_dir, scratch):
         yield downloads
 
 
+SMALL = 64  # images of each split in small_data
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """A module's IDX data folder of SMALL train and SMALL test images (import the fixture to use it)."""
+    directory = tmp_path_factory.mktemp("data")
+    write_data_dir(directory, train_count=SMALL, test_count=SMALL)
+    return directory
+
+
+@pytest.fixture
+def small_sandbox(small_data, tmp_path):
+    """cli_sandbox on small_data in the test's tmp_path; fails the test if a download was tried."""
+    with cli_sandbox(small_data, tmp_path) as downloads:
+        yield downloads
+    assert downloads == [], f"the command line tried to download {downloads}"
+
+
 def run_cli(argv):
     """autoencoders.cli.main(argv) in-process -> (exit code, stdout, stderr). An argparse error
     (SystemExit) counts as its exit code."""

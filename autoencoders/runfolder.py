@@ -1,0 +1,253 @@
+"""Output folders owned by one run at a time, and files written whole or not at all.
+
+A run folder (``train --out DIR``, ``plot --out DIR``) is used like this:
+
+    with RunFolder(DIR) as folder:           # takes DIR/.lock; refused while another run holds it
+        path = folder.staged("checkpoint.npz")   # everything is written into DIR/.staging-<pid>/
+        ...
+        folder.commit()                      # only now: the new files replace the old run's
+
+``commit`` moves each staged file into DIR (keeping the permissions of the file it replaces) and
+removes the earlier run's files that this run did not write (RUN_FILES: an old ``samples.png`` never
+lingers beside a new run's figures). Leaving the ``with`` block without a commit (an error, NaN,
+Ctrl-C) removes the staging folder: DIR keeps the finished run it held, plus what the caller chose
+to ``keep`` (``interrupted.npz``); a DIR this run created and left empty is removed again.
+
+The lock is ``fcntl.flock`` on DIR/.lock: the kernel drops it when its process dies, so a lock left by
+a killed run is no lock at all. The file holds the owner's process id, for the message. Staging
+folders and temporary files (``.tmp-<pid>-<hex>``) of dead processes are removed when the next run
+takes the lock.
+"""
+import os
+import shutil
+import stat
+
+try:
+    import fcntl
+except ImportError:  # Windows: an exclusive create stands in, and a lock whose process is gone is removed
+    fcntl = None
+
+# Every file a run writes into its folder; a new run's commit removes those of them it did not write.
+FIGURE_FILES = frozenset({"loss.png", "reconstructions.png", "latent.png", "denoising.png", "samples.png",
+                          "interpolation.png", "manifold.png"})
+RUN_FILES = FIGURE_FILES | {"checkpoint.npz", "metrics.json", "interrupted.npz", "last-good.npz"}
+LOCK_NAME = ".lock"
+STAGING_PREFIX = ".staging-"
+TEMPORARY_PREFIX = ".tmp-"
+
+
+class OutputError(OSError):
+    """An output path that cannot be used: a run holds it, or something not a regular file is there."""
+
+
+def check_output_file(path, option="--out"):
+    """Refuse an existing ``path`` that is not a regular file (a folder, FIFO, device node, socket or
+    symbolic link): writing would replace it, and a FIFO or /dev/null is not the user's to replace."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as error:
+        raise OutputError(f"{option} {path}: cannot be examined ({error.strerror}); choose another {option}") from None
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{option} {path} exists and is {_kind(mode)}, not a regular file; it is left as it is: "
+                          f"choose another {option}")
+    return path
+
+
+def _kind(mode):
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def replace_keeping_mode(source, destination):
+    """os.replace(source, destination), the new file taking the permissions of the one it replaces
+    (a checkpoint made private with chmod 600 stays private)."""
+    check_output_file(destination)
+    try:
+        os.chmod(source, stat.S_IMODE(os.stat(destination).st_mode))
+    except FileNotFoundError:
+        pass
+    os.replace(source, destination)
+
+
+def process_alive(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def temporary_owner(name):
+    """The process id in a temporary or staging name (``.tmp-<pid>-<hex>``, ``.staging-<pid>``), or None."""
+    for prefix in (TEMPORARY_PREFIX, STAGING_PREFIX):
+        if name.startswith(prefix):
+            digits = name[len(prefix):].split("-")[0].split(".")[0]
+            return int(digits) if digits.isdigit() else None
+    return None
+
+
+def remove_stale(directory):
+    """Remove the temporary files and staging folders in ``directory`` whose process is gone (a
+    SIGKILL left them); returns their names."""
+    removed = []
+    for name in os.listdir(directory):
+        owner = temporary_owner(name)
+        if owner is None or owner == os.getpid() or process_alive(owner):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        removed.append(name)
+    return removed
+
+
+class RunFolder:
+    """The output folder of one run: locked while in use, written through a staging folder."""
+
+    def __init__(self, path, option="--out"):
+        self.path, self.option = os.fspath(path), option
+        self.staging = os.path.join(self.path, f"{STAGING_PREFIX}{os.getpid()}")
+        self._lock = None
+        self.committed = False
+
+    # --- the lock -------------------------------------------------------------------------------
+    def __enter__(self):
+        self.created = not os.path.lexists(self.path)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"{self.option} {self.path} cannot be written ({error.strerror or error}); "
+                              f"choose another {self.option}") from None
+        self._take_lock()
+        try:
+            remove_stale(self.path)
+            os.mkdir(self.staging)
+        except OSError as error:
+            self._release_lock()
+            raise OutputError(f"{self.option} {self.path} cannot be written ({error.strerror or error}); "
+                              f"choose another {self.option}") from None
+        return self
+
+    def __exit__(self, *exc_info):
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self._release_lock()
+        if self.created and not self.committed:
+            try:
+                os.rmdir(self.path)  # a folder this run made and left empty (it failed early) goes again
+            except OSError:
+                pass
+        return False
+
+    def _take_lock(self):
+        lock_path = os.path.join(self.path, LOCK_NAME)
+        for _ in range(10):  # another run may remove the lock file between our open and our lock
+            try:
+                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o666)
+            except FileExistsError:  # only without fcntl: the file is the lock, so a dead owner's is removed
+                if self._owner(lock_path) is not None and not process_alive(self._owner(lock_path)):
+                    os.unlink(lock_path)
+                    continue
+                self._refuse(lock_path)
+            except OSError as error:
+                raise OutputError(f"{self.option} {self.path} cannot be written ({error.strerror or error}); "
+                                  f"choose another {self.option}") from None
+            if fcntl is not None:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(descriptor)
+                    self._refuse(lock_path)
+                try:
+                    same = os.path.samestat(os.fstat(descriptor), os.stat(lock_path))
+                except FileNotFoundError:
+                    same = False
+                if not same:  # we locked a lock file its owner had just removed: try the current one
+                    os.close(descriptor)
+                    continue
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
+            self._lock = (descriptor, lock_path)
+            return
+        raise OutputError(f"{self.option} {self.path}: its lock keeps changing hands; try again")
+
+    @staticmethod
+    def _owner(lock_path):
+        try:
+            with open(lock_path) as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _refuse(self, lock_path):
+        pid = self._owner(lock_path)
+        owner = "another process" if pid is None else f"process {pid}"
+        raise OutputError(f"{self.option} {self.path} is in use by another run ({owner}); wait for it to finish, "
+                          f"or choose another {self.option}")
+
+    def _release_lock(self):
+        if self._lock is None:
+            return
+        descriptor, lock_path = self._lock
+        self._lock = None
+        try:
+            os.unlink(lock_path)  # while still holding it: a run waiting on this file will see it is gone
+        except OSError:
+            pass
+        os.close(descriptor)
+
+    # --- staging and committing ------------------------------------------------------------------
+    def staged(self, name):
+        """Where this run writes its file ``name`` until the commit."""
+        return os.path.join(self.staging, name)
+
+    def final(self, name):
+        return os.path.join(self.path, name)
+
+    def check_targets(self, names=RUN_FILES):
+        """Refuse now, before any work, a folder, FIFO or link where a run file will go."""
+        for name in names:
+            check_output_file(self.final(name), option=f"{self.option} {self.path}: the file")
+
+    def keep(self, name, target=None):
+        """Move one staged file into the folder now (what an unfinished run leaves: interrupted.npz)."""
+        destination = self.final(target or name)
+        replace_keeping_mode(self.staged(name), destination)
+        return destination
+
+    def commit(self, replaces=RUN_FILES):
+        """The new run's files replace the old run's: each staged file is renamed into the folder,
+        then the files named in ``replaces`` that this run did not write are removed (``plot`` replaces
+        only figures). Returns the new files' paths."""
+        written = sorted(os.listdir(self.staging))
+        self.check_targets(written)
+        # The checkpoint last: a commit cut short by SIGKILL leaves the old checkpoint beside some new files
+        # rather than a new checkpoint that metrics.json does not describe.
+        written.sort(key=lambda name: name == "checkpoint.npz")
+        paths = []
+        for name in written:
+            replace_keeping_mode(self.staged(name), self.final(name))
+            paths.append(self.final(name))
+        for name in set(replaces) - set(written):
+            try:
+                os.unlink(self.final(name))
+            except FileNotFoundError:
+                pass
+        self.committed = True
+        return paths
