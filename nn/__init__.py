@@ -17,16 +17,21 @@ from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Upsample
 from .floats import set_flush_denormal
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .layers import Dropout, Flatten, Linear, Unflatten
+from .cross_entropy import CrossEntropyLoss, NLLLoss
 from .losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
 from .module import Module, Parameter, Sequential
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer
+from .softmax import LogSoftmax, Softmax
 
 __all__ = [
     "Module", "Parameter", "Sequential",
     "Linear", "Flatten", "Unflatten", "Dropout",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm",
     "Conv2d", "ConvTranspose2d", "MaxPool2d", "Upsample",
     "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softplus", "GELU", "sigmoid",
-    "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
+    "Softmax", "LogSoftmax",
+    "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss", "CrossEntropyLoss",
     "Optimizer", "SGD", "Adam", "AdamW",
     "gradcheck", "GradcheckError", "GradcheckReport",
     "BackendError", "device_of", "get_array_module", "gpu_available", "manual_seed", "to_device", "to_numpy",

@@ -1,5 +1,9 @@
-"""Layers with parameters or shapes: Linear, Flatten, Unflatten, Dropout."""
+"""Layers with parameters or shapes: Linear, Flatten, Unflatten, Dropout; and the argument checks
+every layer shares (torch's ``device``/``dtype`` factory arguments, sizes, gradient shapes)."""
 import math
+import numbers
+
+import numpy
 
 from . import backend
 from .module import Module, Parameter
@@ -12,39 +16,108 @@ def _require_forward(module, cached):
 
 
 def _positive_int(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return value
+    return int(value)
+
+
+def _integer(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _flag(owner, name, value):
+    """True or False only: a misplaced argument (a dtype string, a seed) must not pass as truthy."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _dimension(owner, name, dim, ndim, shape):
+    """A dimension index in [-ndim, ndim) as a non-negative one; torch's IndexError otherwise."""
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{owner}: {name}={dim} is out of range for an input of shape {tuple(shape)} "
+                         f"(expected a dimension in [{-ndim}, {ndim - 1}])")
+    return dim % ndim
+
+
+def _check_grad_shape(module, grad_output, expected):
+    """Refuse a gradient of another shape than the output (NumPy would broadcast it silently)."""
+    if tuple(grad_output.shape) != tuple(expected):
+        raise ValueError(f"{module!r}.backward: grad_output has shape {tuple(grad_output.shape)}, "
+                         f"expected {tuple(expected)} (the output's shape)")
+
+
+def _factory_options(owner, device, dtype):
+    """torch's ``device=None, dtype=None`` -> ('cpu' | 'gpu', numpy dtype), refusing anything else by name.
+
+    torch.device and torch.dtype objects are accepted by their names (torch.float64 -> 'float64'), so
+    ported code runs unchanged; the engine itself never imports torch.
+    """
+    from_torch = [type(value).__module__.partition(".")[0] == "torch" for value in (device, dtype)]
+    resolved_device = "cpu" if device is None else None
+    if isinstance(device, str) or from_torch[0]:
+        try:
+            resolved_device = backend.normalize_device(str(device))
+        except ValueError:
+            pass
+    if resolved_device is None:
+        raise ValueError(f"{owner}: device must be None, 'cpu' or 'gpu' ('cuda'), got {device!r}")
+    if dtype is None:
+        return resolved_device, backend.DEFAULT_DTYPE
+    try:
+        return resolved_device, backend.normalize_dtype(str(dtype).replace("torch.", "") if from_torch[1] else dtype)
+    except ValueError:
+        raise ValueError(f"{owner}: unsupported dtype {dtype!r}: use None, 'float32' or 'float64'") from None
+
+
+def _new_parameter(values, device, dtype):
+    """A Parameter holding a CPU array (initialized from the CPU generator) cast and moved."""
+    return Parameter(backend.to_device(values.astype(dtype), device))
+
+
+def _generator(owner, rng):
+    """``rng`` or the seedable default CPU generator; anything without ``uniform`` refused by name."""
+    if rng is None:
+        return backend.default_generator("cpu")
+    if not hasattr(rng, "uniform"):
+        raise TypeError(f"{owner}: rng must be a numpy.random.Generator, got {type(rng).__name__} {rng!r}")
+    return rng
 
 
 class Linear(Module):
-    """y = x W^T + b.      x: (N, in)   W: (out, in)   b: (out,)   y: (N, out)
+    """y = x W^T + b.    x: (*, in)   W: (out, in)   b: (out,)   y: (*, out)
 
-    Backward, with g = dL/dy of shape (N, out):
-        dL/dW = g^T x   (out, in)      dL/db = sum_n g   (out,)      dL/dx = g W   (N, in)
+    ``*`` is any number of leading dimensions, none included: a 1-D x of shape (in,) is one sample.
+    With the leading dimensions flattened into one of size M (x: (M, in), g = dL/dy: (M, out)):
+
+        dL/dW = g^T x   (out, in)      dL/db = sum_m g   (out,)      dL/dx = g W   (M, in)
 
     Initialization as torch: W and b uniform in (-1/sqrt(in), 1/sqrt(in)) (kaiming-uniform with
-    a = sqrt(5)), drawn from ``rng`` or the seedable default CPU generator (``nn.manual_seed``).
+    a = sqrt(5)), drawn from ``rng`` or the seedable default CPU generator (``nn.manual_seed``),
+    then cast to ``dtype`` and moved to ``device``.
 
     ``needs_input_grad = False`` makes backward skip dL/dx and return None: a first layer fed
     with data needs no input gradient, and it costs as much as dL/dW.
     """
 
-    def __init__(self, in_features, out_features, bias=True, dtype=None, rng=None):
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *, rng=None):
         self.in_features = _positive_int("Linear", "in_features", in_features)
         self.out_features = _positive_int("Linear", "out_features", out_features)
-        dtype = backend.normalize_dtype(dtype or backend.DEFAULT_DTYPE)
-        rng = rng if rng is not None else backend.default_generator("cpu")
+        bias = _flag("Linear", "bias", bias)
+        device, dtype = _factory_options("Linear", device, dtype)
+        rng = _generator("Linear", rng)
         bound = 1.0 / math.sqrt(in_features)
-        self.weight = Parameter(rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype))
-        self.bias = Parameter(rng.uniform(-bound, bound, (out_features,)).astype(dtype)) if bias else None
+        self.weight = _new_parameter(rng.uniform(-bound, bound, (out_features, in_features)), device, dtype)
+        self.bias = _new_parameter(rng.uniform(-bound, bound, (out_features,)), device, dtype) if bias else None
         self.needs_input_grad = True
         self._input = None
 
     def forward(self, x):
         weight = self.weight.data
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"{self!r}: expected input of shape (N, {self.in_features}), got {tuple(x.shape)}")
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r}: expected input of shape (*, {self.in_features}), got {tuple(x.shape)}")
         if x.dtype != weight.dtype:
             raise TypeError(f"{self!r}: input is {x.dtype} but the weights are {weight.dtype}; "
                             f"convert the input with x.astype('{weight.dtype}') or the model with .to(dtype='{x.dtype}')")
@@ -57,12 +130,13 @@ class Linear(Module):
 
     def backward(self, grad_output):
         x = _require_forward(self, self._input)
-        if grad_output.shape != (x.shape[0], self.out_features):
-            raise ValueError(f"{self!r}.backward: grad_output has shape {tuple(grad_output.shape)}, "
-                             f"expected {(x.shape[0], self.out_features)}")
-        self.weight.grad += grad_output.T @ x
+        _check_grad_shape(self, grad_output, x.shape[:-1] + (self.out_features,))
+        rows_x, rows_g = x, grad_output
+        if x.ndim != 2:  # (*, in): the leading dimensions as one batch of M rows
+            rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
+        self.weight.grad += rows_g.T @ rows_x
         if self.bias is not None:
-            self.bias.grad += grad_output.sum(axis=0)
+            self.bias.grad += rows_g.sum(axis=0)
         if not self.needs_input_grad:
             return None
         return grad_output @ self.weight.data
@@ -81,60 +155,87 @@ class Flatten(Module):
     """
 
     def __init__(self, start_dim=1, end_dim=-1):
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = _integer("Flatten", "start_dim", start_dim)
+        self.end_dim = _integer("Flatten", "end_dim", end_dim)
+        if (start_dim < 0) == (end_dim < 0) and start_dim > end_dim:  # same sign: wrong for every input
+            raise ValueError(f"Flatten: start_dim={start_dim} comes after end_dim={end_dim}; "
+                             "give start_dim <= end_dim")
         self._input_shape = None
 
     def forward(self, x):
-        start = self.start_dim % x.ndim
-        end = self.end_dim % x.ndim
+        start = _dimension(self, "start_dim", self.start_dim, max(x.ndim, 1), x.shape)
+        end = _dimension(self, "end_dim", self.end_dim, max(x.ndim, 1), x.shape)
         if start > end:
-            raise ValueError(f"{self!r}: cannot flatten dims {self.start_dim}..{self.end_dim} of shape {tuple(x.shape)}")
+            raise ValueError(f"{self!r}: start_dim comes after end_dim for an input of shape {tuple(x.shape)}")
         self._input_shape = x.shape
-        return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+        self._output_shape = x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:]
+        return x.reshape(self._output_shape)
 
     def backward(self, grad_output):
-        return grad_output.reshape(_require_forward(self, self._input_shape))
+        shape = _require_forward(self, self._input_shape)
+        _check_grad_shape(self, grad_output, self._output_shape)
+        return grad_output.reshape(shape)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Unflatten(Module):
-    """Split dimension ``dim`` into ``unflattened_size``: (N, 784) -> (N, 1, 28, 28)."""
+    """Split dimension ``dim`` into ``unflattened_size``: (N, 784) -> (N, 1, 28, 28).
+
+    One entry of ``unflattened_size`` may be -1: it is inferred from the others, as in torch.
+    """
 
     def __init__(self, dim, unflattened_size):
-        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+        self.dim = _integer("Unflatten", "dim", dim)
+        if not isinstance(unflattened_size, (tuple, list)) or any(
+                isinstance(n, bool) or not isinstance(n, numbers.Integral) or (n <= 0 and n != -1)
+                for n in unflattened_size) or list(unflattened_size).count(-1) > 1 or not unflattened_size:
+            raise ValueError(f"Unflatten: unflattened_size must be a tuple of positive integers (one may be -1), "
+                             f"got {unflattened_size!r}")
+        self.unflattened_size = tuple(int(n) for n in unflattened_size)
         self._input_shape = None
 
     def forward(self, x):
-        dim = self.dim % x.ndim
-        if math.prod(self.unflattened_size) != x.shape[dim]:
+        dim = _dimension(self, "dim", self.dim, x.ndim, x.shape)
+        known = math.prod(n for n in self.unflattened_size if n != -1)
+        fits = x.shape[dim] % known == 0 if -1 in self.unflattened_size else x.shape[dim] == known
+        if not fits:
             raise ValueError(f"{self!r}: dimension {self.dim} of shape {tuple(x.shape)} has {x.shape[dim]} "
-                             f"elements, not {math.prod(self.unflattened_size)}")
-        self._input_shape = x.shape
-        return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+                             f"elements, which unflattened_size {self.unflattened_size} does not split")
+        sizes = tuple(x.shape[dim] // known if n == -1 else n for n in self.unflattened_size)
+        self._input_shape, self._output_shape = x.shape, x.shape[:dim] + sizes + x.shape[dim + 1:]
+        return x.reshape(self._output_shape)
 
     def backward(self, grad_output):
-        return grad_output.reshape(_require_forward(self, self._input_shape))
+        shape = _require_forward(self, self._input_shape)
+        _check_grad_shape(self, grad_output, self._output_shape)
+        return grad_output.reshape(shape)
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Dropout(Module):
-    """Inverted dropout: y = x * m / (1 - p), m ~ Bernoulli(1 - p), in training mode only.
+    """Inverted dropout: y = x * m / (1 - p), m ~ Bernoulli(1 - p), in training mode only; any shape.
 
-    Backward: dL/dx = g * m / (1 - p). In eval mode y = x and dL/dx = g. The mask is drawn from
-    the device's default generator, or from this layer's own when ``seed`` is given.
+    Backward: dL/dx = g * m / (1 - p). In eval mode y = x and dL/dx = g. With ``inplace=True`` the
+    output is written into x itself (as torch); otherwise the caller's x is never written. The mask is
+    drawn from the device's default generator, or from this layer's own when ``seed`` is given.
     """
 
-    def __init__(self, p=0.5, seed=None):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
+    def __init__(self, p=0.5, inplace=False, *, seed=None):
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1] (the probability of zeroing an element), got {p!r}")
+        inplace = _flag("Dropout", "inplace", inplace)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise TypeError(f"Dropout: seed must be None or an integer, got {seed!r}")
         self.p = float(p)
+        self.inplace = inplace
         self.seed = seed
         self._generators = backend.SeededGenerators(seed) if seed is not None else None
         self._scaled_mask = None
+        self._output_shape = None
 
     def _generator(self, device):
         if self._generators is None:
@@ -142,6 +243,7 @@ class Dropout(Module):
         return self._generators.on(device)
 
     def forward(self, x):
+        self._output_shape = x.shape
         if not self.training or self.p == 0.0:
             self._scaled_mask = 1.0
             return x
@@ -151,13 +253,18 @@ class Dropout(Module):
         scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
         # A float mask in x's dtype: a boolean or integer mask would upcast the gradient.
         self._scaled_mask = keep.astype(x.dtype) * scale
+        if self.inplace:
+            x *= self._scaled_mask
+            return x
         return x * self._scaled_mask
 
     def backward(self, grad_output):
-        return grad_output * _require_forward(self, self._scaled_mask)
+        mask = _require_forward(self, self._scaled_mask)
+        _check_grad_shape(self, grad_output, self._output_shape)
+        return grad_output * mask
 
     def _clear_cache(self):
         self._scaled_mask = None
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"

@@ -1,111 +1,211 @@
-"""Losses: ``value = loss(pred, target)`` is a 0-d array; ``loss.backward()`` is dL/dpred.
+"""Losses: ``value = loss(pred, target)``, then ``loss.backward(g)`` is dL/dpred.
 
-Every loss is l = R(elementwise(pred, target)) with R the reduction: "mean" (divide the sum by
-the number of elements M) or "sum". So dL/dpred = d elementwise / d pred, divided by M for "mean".
-The target is a constant: it gets no gradient, and is cast to the prediction's dtype.
+An elementwise loss has one term per element, l_i = f(pred_i, target_i), and a reduction R:
+
+    reduction="none"   L = l              (pred's shape)     dL/dpred_i = g_i f'(pred_i)     g: pred's shape
+    reduction="sum"    L = sum_i l_i      (0-d)              dL/dpred_i = g f'(pred_i)       g: a number (1)
+    reduction="mean"   L = sum_i l_i / M  (0-d)              dL/dpred_i = g f'(pred_i) / M   M = pred.size
+
+f' is d l_i / d pred_i. The target is a constant: it gets no gradient and is cast to pred's dtype.
+Classification losses (NLLLoss, CrossEntropyLoss) are in nn/cross_entropy.py.
 """
+import numpy
+
 from . import backend
 from .activations import sigmoid
+from .checks import checked_gradient, constant_array, loss_array, on_device_of
 from .layers import _require_forward
 from .module import Module
 
-REDUCTIONS = ("mean", "sum")
+REDUCTIONS = ("none", "mean", "sum")
 # torch clamps p (1 - p) at a C++ float 1e-12, i.e. 9.99999996e-13: the same number keeps float64 parity.
 _BCE_EPSILON = 9.999999960041972e-13
 
 
 class Loss(Module):
-    """Shared checks and the reduction; subclasses write ``_forward`` and ``_backward``."""
+    """What every loss shares: torch's legacy arguments refused, the reduction checked, and the
+    upstream gradient of backward checked against the loss value's shape."""
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        name = type(self).__name__
+        for legacy, value in (("size_average", size_average), ("reduce", reduce)):
+            if value is not None:
+                raise ValueError(f"{name}: {legacy}={value!r} (deprecated in torch) is not supported; "
+                                 "use reduction='none', 'mean' or 'sum'")
         if reduction not in REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+            raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self._cache = None
+        self._cache = self._prediction = self._value_template = None
 
-    def forward(self, pred, target):
-        if tuple(pred.shape) != tuple(target.shape):
-            raise ValueError(f"{type(self).__name__}: prediction has shape {tuple(pred.shape)} but target has "
-                             f"{tuple(target.shape)}; they must match exactly (no broadcasting)")
-        backend.check_same_device(self, pred, target)
-        target = target.astype(pred.dtype, copy=False)
-        total, self._cache = self._forward(pred, target)
-        self._scale = 1.0 / pred.size if self.reduction == "mean" else 1.0
-        return backend.get_array_module(pred).asarray(total * self._scale)
-
-    def backward(self, grad_output=1.0):
-        """dL/dpred; ``grad_output`` scales it (the gradient flowing into the loss value)."""
+    def _upstream(self, grad_output):
+        """The cache, and dL/dvalue: an array of the value's shape for "none", else a Python number."""
         cache = _require_forward(self, self._cache)
-        return self._backward(cache, float(grad_output) * self._scale)
+        if self.reduction == "none":
+            return cache, checked_gradient(self, grad_output, self._value_template)[1]
+        if getattr(grad_output, "shape", ()) != ():
+            raise ValueError(f"{type(self).__name__}.backward: grad_output has shape {tuple(grad_output.shape)} but "
+                             f"the loss value is 0-d (reduction={self.reduction!r}); pass a number")
+        return cache, float(grad_output)
 
     def _clear_cache(self):
-        self._cache = None
+        self._cache = self._prediction = self._value_template = None
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
 
 
-class MSELoss(Loss):
-    """l = R((pred - target)^2);   dl/dpred = 2 (pred - target) [/ M]."""
+def check_pair(loss, pred, target):
+    """Prediction and target of an elementwise loss: float arrays of one shape on one device."""
+    name = type(loss).__name__
+    pred = loss_array(loss, "prediction", pred)
+    target = loss_array(loss, "target", target, integers=True)
+    if tuple(pred.shape) != tuple(target.shape):
+        raise ValueError(f"{name}: prediction has shape {tuple(pred.shape)} but target has "
+                         f"{tuple(target.shape)}; they must match exactly (no broadcasting)")
+    if pred.size == 0 and loss.reduction == "mean":
+        raise ValueError(f"{name}: the prediction is empty (shape {tuple(pred.shape)}), and the mean of no "
+                         "elements is undefined; pass at least one element, or use reduction='sum'")
+    backend.check_same_device(name, pred, target)
+    return pred, target.astype(pred.dtype, copy=False)
 
-    def _forward(self, pred, target):
+
+class ElementwiseLoss(Loss):
+    """l_i = f(pred_i, target_i), reduced. Subclasses write ``_terms`` (l and a cache) and ``_slope``
+    (f' * g from the cache), and may write ``_sum`` when the sum has a faster form than summing l."""
+
+    def forward(self, pred, target):
+        pred, target = check_pair(self, pred, target)
+        self._size, self._prediction = pred.size, pred
         xp = backend.get_array_module(pred)
-        difference = (pred - target).ravel()
-        return xp.dot(difference, difference), difference.reshape(pred.shape)  # dot: one BLAS call, no square array
+        if self.reduction == "none":
+            value, self._cache = self._terms(pred, target)
+            self._value_template = value = xp.asarray(value)  # 0-d inputs: an array, not a NumPy scalar
+            return value
+        total, self._cache = self._sum(pred, target)
+        value = total / self._size if self.reduction == "mean" else total
+        return xp.asarray(value, dtype=pred.dtype)
 
-    def _backward(self, difference, scale):
-        return difference * (2.0 * scale)
+    def _sum(self, pred, target):
+        terms, cache = self._terms(pred, target)
+        return terms.sum(), cache
+
+    def backward(self, grad_output=1.0):
+        """dL/dpred. ``grad_output`` is dL/dvalue: a number for "mean" and "sum", pred's shape for "none"."""
+        cache, upstream = self._upstream(grad_output)
+        if self.reduction == "mean":
+            upstream /= self._size
+        return backend.get_array_module(self._prediction).asarray(self._slope(cache, upstream))
 
 
-class L1Loss(Loss):
-    """l = R(|pred - target|);   dl/dpred = sign(pred - target) [/ M]   (0 where they are equal, as torch)."""
+class MSELoss(ElementwiseLoss):
+    """l_i = (pred_i - target_i)^2;   f' = 2 (pred_i - target_i)."""
 
-    def _forward(self, pred, target):
-        xp = backend.get_array_module(pred)
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+
+    def _terms(self, pred, target):
         difference = pred - target
-        return xp.abs(difference).sum(), difference
+        return difference * difference, difference
 
-    def _backward(self, difference, scale):
-        return backend.get_array_module(difference).sign(difference) * scale
+    def _sum(self, pred, target):
+        xp = backend.get_array_module(pred)
+        difference = xp.asarray(pred - target)  # on 0-d inputs NumPy's ufuncs give a scalar, not an array
+        flat = difference.ravel()
+        return xp.dot(flat, flat), difference  # the sum of squares in one BLAS call, no squared array
+
+    def _slope(self, difference, upstream):
+        return difference * (2.0 * upstream)
 
 
-class BCELoss(Loss):
-    """Binary cross-entropy of probabilities p in [0, 1] against targets t:
+class L1Loss(ElementwiseLoss):
+    """l_i = |pred_i - target_i|;   f' = sign(pred_i - target_i)   (0 where they are equal, as torch)."""
 
-        l = R(-(t log p + (1 - t) log(1 - p))),  each log clamped at -100 as torch does (so p = 0 or 1 is finite)
-        dl/dp = (p - t) / max(p (1 - p), eps) [/ M],  eps = 1e-12 rounded to float32, as torch's
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+
+    def _terms(self, pred, target):
+        difference = pred - target
+        return backend.get_array_module(pred).abs(difference), difference
+
+    def _slope(self, difference, upstream):
+        return backend.get_array_module(difference).sign(difference) * upstream
+
+
+def _broadcast_weight(loss, name, weight, pred):
+    """A weight array on pred's device and dtype, checked to broadcast to pred's shape (never beyond)."""
+    if weight is None:
+        return None
+    weight = on_device_of(weight, pred)
+    try:  # shape arithmetic only: NumPy's works for arrays of any backend
+        if numpy.broadcast_shapes(weight.shape, pred.shape) == tuple(pred.shape):
+            return weight
+    except ValueError:
+        pass
+    raise ValueError(f"{type(loss).__name__}: {name} has shape {tuple(weight.shape)}, which does not broadcast to "
+                     f"the input's shape {tuple(pred.shape)}; give it that shape or one that broadcasts to it")
+
+
+class BCELoss(ElementwiseLoss):
+    """Binary cross-entropy of probabilities p in [0, 1] against targets t, with an optional weight w
+    (broadcast to p's shape):
+
+        l_i = -w_i (t_i log p_i + (1 - t_i) log(1 - p_i)),   each log clamped at -100 as torch does
+        f'  = w_i (p_i - t_i) / max(p_i (1 - p_i), eps),      eps = 1e-12 rounded to float32, as torch's
     """
 
-    def _forward(self, pred, target):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.weight = constant_array("BCELoss", "weight", weight)
+
+    def _terms(self, pred, target):
         xp = backend.get_array_module(pred)
-        low, high = float(pred.min()), float(pred.max())
-        if not (low >= 0 and high <= 1):  # written so that NaN (min and max are NaN) fails too, as in torch
-            raise ValueError(f"BCELoss: predictions must lie in [0, 1], got values in [{low:g}, {high:g}]; "
-                             "apply Sigmoid first, or use BCEWithLogitsLoss on the raw outputs")
+        if pred.size:
+            low, high = float(pred.min()), float(pred.max())
+            if not (low >= 0 and high <= 1):  # written so that NaN (min and max are NaN) fails too, as in torch
+                raise ValueError(f"BCELoss: predictions must lie in [0, 1], got values in [{low:g}, {high:g}]; "
+                                 "apply Sigmoid first, or use BCEWithLogitsLoss on the raw outputs")
+        weight = _broadcast_weight(self, "weight", self.weight, pred)
         with backend.expected_infinities(pred):  # log(0) = -inf, then clamped to -100
             log_p = xp.maximum(xp.log(pred), -100)
             log_one_minus_p = xp.maximum(xp.log1p(-pred), -100)
-        total = -(target * log_p + (1 - target) * log_one_minus_p).sum()
-        return total, (pred, target)
+        terms = -(target * log_p + (1 - target) * log_one_minus_p)
+        return (terms if weight is None else terms * weight), (pred, target, weight)
 
-    def _backward(self, cache, scale):
-        pred, target = cache
+    def _slope(self, cache, upstream):
+        pred, target, weight = cache
         xp = backend.get_array_module(pred)
-        return (pred - target) / xp.maximum(pred * (1 - pred), _BCE_EPSILON) * scale
+        slope = (pred - target) / xp.maximum(pred * (1 - pred), _BCE_EPSILON)
+        return (slope if weight is None else slope * weight) * upstream
 
 
-class BCEWithLogitsLoss(Loss):
-    """Binary cross-entropy of logits x (p = sigmoid(x)), stable for any x:
+class BCEWithLogitsLoss(ElementwiseLoss):
+    """Binary cross-entropy of logits x (p = sigmoid(x)), with a weight w and a weight pw on the
+    positive term (``pos_weight``, broadcast along the last dimension: one per class), stable for any x:
 
-        l = R(max(x, 0) - x t + log(1 + e^-|x|))
-        dl/dx = (sigmoid(x) - t) [/ M]
+        l_i = -w [pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]
+            =  w [(1 - t) x + (1 + (pw - 1) t) softplus(-x)]        (log sigmoid(x) = -softplus(-x))
+        softplus(-x) = max(-x, 0) + log(1 + e^-|x|)                  (no overflow for any x)
+        f'  =  w [(1 + (pw - 1) t) sigmoid(x) - pw t]               (w = pw = 1: sigmoid(x) - t)
     """
 
-    def _forward(self, logits, target):
-        xp = backend.get_array_module(logits)
-        total = (xp.maximum(logits, 0) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))).sum()
-        return total, (logits, target)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.weight = constant_array("BCEWithLogitsLoss", "weight", weight)
+        self.pos_weight = constant_array("BCEWithLogitsLoss", "pos_weight", pos_weight)
 
-    def _backward(self, cache, scale):
-        logits, target = cache
-        return (sigmoid(logits) - target) * scale
+    def _terms(self, logits, target):
+        xp = backend.get_array_module(logits)
+        weight = _broadcast_weight(self, "weight", self.weight, logits)
+        pos_weight = _broadcast_weight(self, "pos_weight", self.pos_weight, logits)
+        softplus_of_minus_x = xp.maximum(-logits, 0) + xp.log1p(xp.exp(-xp.abs(logits)))
+        log_weight = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+        terms = (1 - target) * logits + log_weight * softplus_of_minus_x
+        return (terms if weight is None else terms * weight), (logits, target, weight, pos_weight, log_weight)
+
+    def _slope(self, cache, upstream):
+        logits, target, weight, pos_weight, log_weight = cache
+        if pos_weight is None:
+            slope = sigmoid(logits) - target
+        else:
+            slope = log_weight * sigmoid(logits) - pos_weight * target
+        return (slope if weight is None else slope * weight) * upstream

@@ -8,6 +8,10 @@ A module is a function with a hand-written derivative:
 Parameters and submodules are found by looking at the module's attributes in the order they were
 assigned, which gives torch's state-dict names ("encoder.0.weight") without any registration call.
 Attributes whose names start with an underscore are private (caches, shortcuts) and are skipped.
+
+Buffers are arrays that belong to a module's state but are not trained (BatchNorm's running
+statistics): ``register_buffer(name, array)`` keeps them as plain attributes and remembers the name,
+so that ``state_dict``, ``load_state_dict`` and ``to`` carry them, after the module's parameters.
 """
 from collections import OrderedDict
 
@@ -92,6 +96,26 @@ class Module:
     def parameters(self):
         return [parameter for _, parameter in self.named_parameters()]
 
+    def register_buffer(self, name, array):
+        """Make ``self.<name>`` a buffer: saved and loaded with the parameters, moved by ``to``,
+        never given to an optimizer. ``None`` registers the name without state (as torch: not saved)."""
+        names = vars(self).setdefault("_buffer_names", [])
+        if name not in names:
+            names.append(name)
+        setattr(self, name, array)
+
+    def named_buffers(self, prefix="", recurse=True):
+        """(name, array) for every buffer that is not None, this module's first, with dotted names."""
+        for name in vars(self).get("_buffer_names", ()):
+            if getattr(self, name) is not None:
+                yield prefix + name, getattr(self, name)
+        if recurse:
+            for child_name, child in self.named_children():
+                yield from child.named_buffers(prefix + child_name + ".")
+
+    def buffers(self):
+        return [buffer for _, buffer in self.named_buffers()]
+
     def zero_grad(self):
         for parameter in self.parameters():
             parameter.grad.fill(0)
@@ -116,7 +140,8 @@ class Module:
         return parameters[0].data.dtype if parameters else backend.DEFAULT_DTYPE
 
     def to(self, device=None, dtype=None):
-        """Move every parameter (and its gradient) to a device and/or cast it to a dtype, in place.
+        """Move every parameter (and its gradient) and buffer to a device and/or cast it to a dtype, in
+        place. Integer buffers (BatchNorm's num_batches_tracked) keep their dtype, as in torch.
 
         An optimizer holds the parameters it was built with: build it after moving the model.
         """
@@ -132,6 +157,12 @@ class Module:
                     array = array.astype(dtype, copy=False)
                 setattr(parameter, field, array)
         for module in self.modules():
+            for name, buffer in list(module.named_buffers(recurse=False)):
+                if device is not None:
+                    buffer = backend.to_device(buffer, device)
+                if dtype is not None and buffer.dtype.kind == "f":  # a step counter stays an integer, as torch
+                    buffer = buffer.astype(dtype, copy=False)
+                setattr(module, name, buffer)
             module._clear_cache()
         return self
 
@@ -139,18 +170,28 @@ class Module:
         """Forget cached forward values (they may live on the old device)."""
 
     # --- state dicts --------------------------------------------------------------------------
+    def _named_state(self, prefix=""):
+        """(name, array) of what a state dict holds, in torch's order: this module's parameters, then
+        its buffers, then each child's state."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter) and not name.startswith("_"):
+                yield prefix + name, value.data
+        yield from self.named_buffers(prefix, recurse=False)
+        for name, child in self.named_children():
+            yield from child._named_state(prefix + name + ".")
+
     def state_dict(self):
-        """Ordered {name: copy of the parameter array}, with torch's names and shapes."""
-        return OrderedDict((name, parameter.data.copy()) for name, parameter in self.named_parameters())
+        """Ordered {name: copy of the array} of parameters then buffers, with torch's names and shapes."""
+        return OrderedDict((name, array.copy()) for name, array in self._named_state())
 
     def load_state_dict(self, state_dict):
-        """Copy arrays into the parameters, all or nothing.
+        """Copy arrays into the parameters and buffers (each keeps its own array and dtype), all or nothing.
 
         Every missing, unexpected or mis-shaped key is named in one ValueError and no parameter is
         changed. Values may be NumPy or CuPy arrays (or anything ``asarray`` takes, such as a torch
         tensor's ``.numpy()``); they are cast to the model's dtype and moved to its device.
         """
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict(self._named_state())
         problems = []
         for name in own:
             if name not in state_dict:
@@ -166,10 +207,10 @@ class Module:
                 problems.append(f"key {name!r} holds {getattr(value, 'dtype', type(value).__name__)}, not real numbers")
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + "; nothing was loaded")
-        for name, parameter in own.items():
-            value = backend.to_device(state_dict[name], backend.device_of(parameter.data))
+        for name, array in own.items():
+            value = backend.to_device(state_dict[name], backend.device_of(array))
             # Copy into the existing array so views held by an optimizer's flat buffer stay valid.
-            parameter.data[...] = value.astype(parameter.data.dtype, copy=False)
+            array[...] = value.astype(array.dtype, copy=False)
 
     def __repr__(self):
         children = list(self.named_children())

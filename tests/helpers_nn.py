@@ -7,6 +7,7 @@ like a CuPy array, refuses to meet a plain NumPy array in any operation. A layer
 (``numpy.zeros(x.shape)``, ``numpy.random``) into its computation raises TypeError here, as it would
 on the GPU.
 """
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -145,6 +146,9 @@ class ArrayBackend:
             for parameter in module.parameters():
                 parameter.data = strict(parameter.data)
                 parameter.grad = strict(parameter.grad)
+            for owner in module.modules():
+                for name, buffer in list(owner.named_buffers(recurse=False)):
+                    setattr(owner, name, strict(buffer))
         elif self.name == "cupy":
             module.to("gpu")
         return module
@@ -248,16 +252,71 @@ def elementwise(ours, reference):
     return build
 
 
-def linear(bias):
+def linear(bias, leading=1):
+    """Linear on (*, in) with ``leading`` dimensions before in (0: an unbatched (in,) sample)."""
     def build(rng, dtype, size):
         if size == "small":
-            batch, inputs, outputs = 3, 4, 3
+            batch, inputs, outputs = (3, 2)[:leading], 4, 3
         elif size == "big":
-            batch, inputs, outputs = 16, 48, 32
+            batch, inputs, outputs = (16, 3)[:leading], 48, 32
         else:
-            batch, inputs, outputs = (int(n) for n in rng.integers(1, 13, size=3))
+            batch = tuple(int(n) for n in rng.integers(1, 6, size=leading))
+            inputs, outputs = (int(n) for n in rng.integers(1, 13, size=2))
         return (nn.Linear(inputs, outputs, bias=bias, dtype=dtype),
-                torch.nn.Linear(inputs, outputs, bias=bias, dtype=TORCH_DTYPES[dtype]), (batch, inputs))
+                torch.nn.Linear(inputs, outputs, bias=bias, dtype=TORCH_DTYPES[dtype]), batch + (inputs,))
+    return build
+
+
+def randomize_state(reference, rng):
+    """Give a torch module's parameters and running statistics random values (not torch's ones and zeros)."""
+    with torch.no_grad():
+        for name, value in reference.state_dict().items():
+            if value.is_floating_point():
+                low = 0.5 if name == "running_var" else -1.5
+                value.copy_(torch.from_numpy(rng.uniform(low, 1.5, tuple(value.shape))))
+    return reference
+
+
+def _statistics_shape(rng, rank, count_axes):
+    """A random shape whose ``count_axes`` hold at least 3 values together. With 2 values x_hat is +-1
+    and the input gradient of a normalization is pure cancellation (zero up to eps): no test of rounding."""
+    while True:
+        shape = tuple(int(n) for n in rng.integers(1, 6, size=rank))
+        if math.prod(shape[axis] for axis in count_axes) >= 3:
+            return shape
+
+
+def batch_norm(ours_class, reference_class, rank, eval_mode=False, **options):
+    """BatchNorm of inputs of ``rank`` dimensions (N, C, ...), random weights and running statistics."""
+    def build(rng, dtype, size):
+        if size == "small":
+            shape = (3, 2, 2, 2)[:rank] if rank > 2 else (3, 2)
+        elif size == "big":
+            shape = (16, 6, 5, 4)[:rank]
+        else:
+            shape = _statistics_shape(rng, rank, (0,) + tuple(range(2, rank)))
+        reference = randomize_state(reference_class(shape[1], dtype=TORCH_DTYPES[dtype], **options), rng)
+        ours = ours_class(shape[1], dtype=dtype, **options)
+        copy_torch_into_ours(reference, ours)
+        if eval_mode:
+            ours.eval(), reference.eval()
+        return ours, reference, shape
+    return build
+
+
+def layer_norm(normalized_rank, leading=1, **options):
+    def build(rng, dtype, size):
+        if size == "small":
+            shape = (2, 3, 2)[:leading] + (3, 2)[:normalized_rank]
+        elif size == "big":
+            shape = (8, 2)[:leading] + (24, 4)[:normalized_rank]
+        else:
+            shape = _statistics_shape(rng, leading + normalized_rank, range(leading, leading + normalized_rank))
+        normalized = shape[leading:]
+        reference = randomize_state(torch.nn.LayerNorm(normalized, dtype=TORCH_DTYPES[dtype], **options), rng)
+        ours = nn.LayerNorm(normalized, dtype=dtype, **options)
+        copy_torch_into_ours(reference, ours)
+        return ours, reference, shape
     return build
 
 
@@ -282,6 +341,17 @@ def dropout_eval(rng, dtype, size):
 MODULE_CASES = [
     ModuleCase("Linear", linear(bias=True)),
     ModuleCase("Linear-nobias", linear(bias=False)),
+    ModuleCase("Linear-unbatched", linear(bias=True, leading=0)),
+    ModuleCase("Linear-3d", linear(bias=True, leading=2)),
+    ModuleCase("BatchNorm1d", batch_norm(nn.BatchNorm1d, torch.nn.BatchNorm1d, 2)),
+    ModuleCase("BatchNorm1d-NCL", batch_norm(nn.BatchNorm1d, torch.nn.BatchNorm1d, 3)),
+    ModuleCase("BatchNorm1d-eval", batch_norm(nn.BatchNorm1d, torch.nn.BatchNorm1d, 3, eval_mode=True)),
+    ModuleCase("BatchNorm2d", batch_norm(nn.BatchNorm2d, torch.nn.BatchNorm2d, 4)),
+    ModuleCase("BatchNorm2d-eval", batch_norm(nn.BatchNorm2d, torch.nn.BatchNorm2d, 4, eval_mode=True)),
+    ModuleCase("BatchNorm2d-noaffine", batch_norm(nn.BatchNorm2d, torch.nn.BatchNorm2d, 4, affine=False)),
+    ModuleCase("LayerNorm", layer_norm(1)),
+    ModuleCase("LayerNorm-2d-nobias", layer_norm(2, leading=2, bias=False)),
+    ModuleCase("LayerNorm-unbatched-noaffine", layer_norm(1, leading=0, elementwise_affine=False)),
     ModuleCase("Flatten", flatten()),
     ModuleCase("Flatten-1-2", flatten(1, 2)),
     ModuleCase("Unflatten", unflatten),
@@ -302,6 +372,8 @@ MODULE_CASES = [
                                            lambda: torch.nn.Softplus(beta=2, threshold=3)), kinks=(1.5,)),
     ModuleCase("GELU", elementwise(nn.GELU, torch.nn.GELU)),
     ModuleCase("GELU-tanh", elementwise(lambda: nn.GELU("tanh"), lambda: torch.nn.GELU(approximate="tanh"))),
+    ModuleCase("Softmax", elementwise(lambda: nn.Softmax(-1), lambda: torch.nn.Softmax(-1))),
+    ModuleCase("LogSoftmax-0", elementwise(lambda: nn.LogSoftmax(0), lambda: torch.nn.LogSoftmax(0))),
 ]
 
 
@@ -323,20 +395,20 @@ class LossCase:
         return self.name
 
 
-def _real_pair(rng, shape):
+def real_pair(rng, shape):
     return rng.standard_normal(shape), rng.standard_normal(shape)
 
 
-def _l1_pair(rng, shape):  # |pred - target| has its kink where they are equal
+def l1_pair(rng, shape):  # |pred - target| has its kink where they are equal
     target = rng.standard_normal(shape)
     return target + nudge(rng.standard_normal(shape), (0.0,)), target
 
 
-def _probability_pair(rng, shape):
+def probability_pair(rng, shape):
     return rng.uniform(0.02, 0.98, shape), rng.uniform(0, 1, shape)
 
 
-def _logit_pair(rng, shape):
+def logit_pair(rng, shape):
     return rng.standard_normal(shape) * 3, rng.uniform(0, 1, shape)
 
 
@@ -344,10 +416,10 @@ LOSS_CASES = [
     LossCase(f"{ours.__name__}-{reduction}", lambda ours=ours, reduction=reduction: ours(reduction=reduction),
              lambda reference=reference, reduction=reduction: reference(reduction=reduction), sample)
     for ours, reference, sample in [
-        (nn.MSELoss, torch.nn.MSELoss, _real_pair),
-        (nn.L1Loss, torch.nn.L1Loss, _l1_pair),
-        (nn.BCELoss, torch.nn.BCELoss, _probability_pair),
-        (nn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, _logit_pair),
+        (nn.MSELoss, torch.nn.MSELoss, real_pair),
+        (nn.L1Loss, torch.nn.L1Loss, l1_pair),
+        (nn.BCELoss, torch.nn.BCELoss, probability_pair),
+        (nn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, logit_pair),
     ]
     for reduction in ("mean", "sum")
 ]

@@ -109,6 +109,101 @@ def test_dropout_mask_is_strict(dtype, nn_rng):
     assert type(dropout._scaled_mask) is StrictArray and dropout._scaled_mask.dtype == dtype
 
 
+# --- classification losses, Softmax and the loss options on strict arrays ---------------------------------------
+CLASSIFIER_LOSSES = [
+    pytest.param(lambda: (nn.Identity(), nn.CrossEntropyLoss(weight=numpy.linspace(0.5, 2, 4), ignore_index=1,
+                                                             label_smoothing=0.1)), "index", id="CrossEntropy"),
+    pytest.param(lambda: (nn.Identity(), nn.CrossEntropyLoss(reduction="sum")), "probabilities",
+                 id="CrossEntropy-probabilities"),
+    pytest.param(lambda: (nn.LogSoftmax(1), nn.NLLLoss(weight=numpy.linspace(0.5, 2, 4))), "index", id="NLL"),
+    pytest.param(lambda: (nn.Softmax(1), nn.BCELoss(weight=numpy.linspace(0.5, 2, 4), reduction="none")),
+                 "probabilities", id="Softmax-BCE-none"),
+    pytest.param(lambda: (nn.Identity(), nn.BCEWithLogitsLoss(numpy.ones(4), pos_weight=numpy.arange(1.0, 5.0))),
+                 "probabilities", id="BCEWithLogits-weights"),
+]
+
+
+def classifier_step(backend, make, target_kind, seed):
+    """One step of a (N, 3, 2) -> 4-class classifier: forward, loss, backward. Returns input gradient, weight grad."""
+    rng = numpy.random.default_rng(seed)
+    nn.manual_seed(0)
+    head, loss = make()
+    model = backend.module(nn.Sequential(nn.Flatten(), nn.Linear(6, 4, dtype="float64"), head))
+    x = rng.standard_normal((5, 3, 2))
+    if target_kind == "index":
+        target = rng.integers(0, 4, 5)
+    else:
+        target = rng.uniform(0, 1, (5, 4))
+    value = loss(model(backend.array(x)), backend.array(target))
+    upstream = rng.standard_normal(value.shape) if value.shape else 1.3
+    grad = model.backward(loss.backward(backend.array(upstream) if value.shape else upstream))
+    assert backend.owns(value) and backend.owns(grad)
+    return grad, model[1].weight.grad
+
+
+@pytest.mark.parametrize("make, target_kind", CLASSIFIER_LOSSES)
+def test_classification_losses_stay_strict_and_match_numpy(make, target_kind):
+    strict_grads = classifier_step(STRICT, make, target_kind, 5)
+    for ours, expected in zip(strict_grads, classifier_step(ArrayBackend("numpy"), make, target_kind, 5)):
+        assert type(ours) is StrictArray
+        numpy.testing.assert_array_equal(ours.view(numpy.ndarray), expected)
+
+
+@pytest.mark.parametrize("module", [nn.Softmax(0), nn.LogSoftmax(-1), nn.Sigmoid(), nn.ReLU(), nn.Softplus()],
+                         ids=lambda module: type(module).__name__)
+def test_zero_dimensional_strict_inputs_stay_strict(module):
+    y = module(strict(numpy.array(0.3)))
+    grad = module.backward(strict(numpy.array(-1.2)))
+    assert type(y) is StrictArray and type(grad) is StrictArray and y.shape == grad.shape == ()
+
+
+NORMALIZATIONS = [
+    pytest.param(lambda: nn.BatchNorm1d(3, dtype="float64"), (5, 3), id="BatchNorm1d"),
+    pytest.param(lambda: nn.BatchNorm1d(3, momentum=None, dtype="float64"), (4, 3, 2), id="BatchNorm1d-NCL-cumulative"),
+    pytest.param(lambda: nn.BatchNorm2d(3, affine=False, dtype="float64"), (2, 3, 2, 2), id="BatchNorm2d-noaffine"),
+    pytest.param(lambda: nn.BatchNorm2d(3, track_running_stats=False, dtype="float64"), (2, 3, 2, 2),
+                 id="BatchNorm2d-untracked"),
+    pytest.param(lambda: nn.LayerNorm((3, 2), dtype="float64"), (4, 3, 2), id="LayerNorm"),
+]
+
+
+def normalization_steps(backend, build, shape, seed):
+    """Two training steps, then one in eval mode; returns the module and every output and input gradient."""
+    rng = numpy.random.default_rng(seed)
+    module = backend.module(build())
+    results = []
+    for mode in ("train", "train", "eval"):
+        getattr(module, mode)()
+        y = module(backend.array(rng.standard_normal(shape) + 1))
+        results += [y, module.backward(backend.array(rng.standard_normal(shape)))]
+    return module, results
+
+
+@pytest.mark.parametrize("build, shape", NORMALIZATIONS)
+def test_normalization_state_stays_strict_and_matches_numpy(build, shape):
+    module, results = normalization_steps(STRICT, build, shape, 5)
+    reference, expected = normalization_steps(ArrayBackend("numpy"), build, shape, 5)
+    for result, plain in zip(results, expected):
+        assert type(result) is StrictArray
+        numpy.testing.assert_array_equal(result.view(numpy.ndarray), plain)
+    state, plain_state = module.state_dict(), reference.state_dict()
+    assert list(state) == list(plain_state)
+    for name, value in state.items():
+        assert type(value) is StrictArray, name
+        numpy.testing.assert_array_equal(value.view(numpy.ndarray), plain_state[name], err_msg=name)
+    for name, parameter in module.named_parameters():
+        assert type(parameter.grad) is StrictArray, name
+    module.load_state_dict(plain_state)  # a host-to-device copy into the strict arrays
+    assert all(type(value) is StrictArray for value in module.state_dict().values())
+
+
+@pytest.mark.parametrize("build, shape", NORMALIZATIONS)
+def test_normalization_gradcheck_runs_on_strict_arrays(build, shape, nn_rng):
+    module = STRICT.module(build())
+    report = nn.gradcheck(module, strict(nn_rng.standard_normal(shape)), mode="directional")
+    assert report.passed and len(report.checks) == 1 + len(module.parameters())
+
+
 # --- proof that the check bites ------------------------------------------------------------------------------
 class LeakyZeros(nn.Module):
     """Builds a constant with numpy instead of the input's namespace."""

@@ -123,7 +123,7 @@ def test_unsupported_dtype_raises(dtype):
 def test_linear_names_the_expected_and_given_shapes():
     with pytest.raises(ValueError) as caught:
         nn.Linear(784, 128)(numpy.zeros((32, 100), dtype="float32"))
-    for text in ("Linear", "(N, 784)", "(32, 100)"):
+    for text in ("Linear", "(*, 784)", "(32, 100)"):
         assert text in str(caught.value)
 
 
@@ -168,7 +168,7 @@ def test_loss_refuses_mismatched_shapes(loss_class):
 
 
 @pytest.mark.parametrize("loss_class", LOSS_CLASSES, ids=lambda cls: cls.__name__)
-@pytest.mark.parametrize("reduction", ["none", "average", None])
+@pytest.mark.parametrize("reduction", ["average", "Mean", None])
 def test_loss_refuses_an_unknown_reduction(loss_class, reduction):
     with pytest.raises(ValueError, match="reduction must be one of"):
         loss_class(reduction=reduction)
