@@ -8,7 +8,7 @@ import tempfile
 
 from autoencoders.arguments import number_type
 
-from .workloads import BACKENDS
+from .workloads import ENGINE_AND_TORCH
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,11 +48,11 @@ def batch_sizes(text):
     return sizes
 
 
-def add_timing_options(parser, repeats_per, quick_help, plot_help):
-    """--batch-sizes, --backends, --repeats, --warmup, --block-seconds, --quick, --json, --plot."""
+def add_timing_options(parser, repeats_per, quick_help, plot_help, backends=ENGINE_AND_TORCH):
+    """--batch-sizes, --backends (from ``backends``), --repeats, --warmup, --block-seconds, --quick, --json, --plot."""
     parser.add_argument("--batch-sizes", type=batch_sizes, help="comma-separated positive integers")
-    parser.add_argument("--backends", type=names(BACKENDS, "backend"), default=list(BACKENDS),
-                        help=f"comma-separated, from {','.join(BACKENDS)} (default: all; missing ones are skipped)")
+    parser.add_argument("--backends", type=names(backends, "backend"), default=list(backends),
+                        help=f"comma-separated, from {','.join(backends)} (default: all; missing ones are skipped)")
     parser.add_argument("--repeats", type=number_type(int, at_least=1), help=f"timed blocks per {repeats_per}")
     parser.add_argument("--warmup", type=number_type(int, at_least=0), help="untimed steps before calibration")
     parser.add_argument("--block-seconds", type=number_type(float, above=0, at_most=60),

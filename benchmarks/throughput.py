@@ -4,9 +4,11 @@ the machine's matrix-multiply limit.
     python -m benchmarks.throughput                 # all models and batch sizes: a few minutes
     python -m benchmarks.throughput --quick         # a smoke test: seconds
     python -m benchmarks.throughput --json benchmarks/results/cpu.json --plot benchmarks/results/cpu.png
+    python -m benchmarks.throughput --models deep --backends engine-numpy,torch-cpu,numpy-plain,jax-cpu,dezero
 
 What is measured, per model, batch size and backend (engine-numpy, torch-cpu, engine-cupy,
-torch-cuda; a backend that cannot run here is skipped, with the reason printed):
+torch-cuda, and the CPU peers numpy-plain, jax-cpu, dezero of benchmarks.peers; a backend that
+cannot run here is skipped, with the reason printed):
 
 - training steps per second, as samples/s and ms per step. One step, float32, Adam (lr 1e-3), MSE:
     engine:  value = loss(model(x), x); optimizer.zero_grad();
@@ -15,7 +17,8 @@ torch-cuda; a backend that cannot run here is skipped, with the reason printed):
   The torch model has the engine model's structure and starts from its weights; both see the same
   batch. torch-cpu runs with as many threads as NumPy's BLAS (read with threadpoolctl).
 - forward passes per second (the engine in eval mode, torch in eval mode under no_grad).
-- the ratio engine / torch of samples/s, per pair of repeats (repeat i of each), and its median.
+- the ratio engine / torch of samples/s, per pair of repeats (repeat i of each), and its median;
+  the same ratio of engine-numpy to each CPU peer (ratio_to_peers).
 - the fraction of the ceiling: ceiling = (float32 GEMM FLOP/s of a 2048 x 2048 @ 2048 x 2048
   product, median of a few timed before and after the models, NumPy for CPU rows and CuPy for GPU
   rows) / (training FLOPs per sample),
@@ -43,7 +46,8 @@ import sys
 import time
 
 from . import machine, options, report, timing, workloads
-from .workloads import DEVICE_OF_BACKEND, MODELS, TORCH_COUNTERPART
+from .peers import PEERS
+from .workloads import BACKENDS, DEVICE_OF_BACKEND, MODELS, TORCH_COUNTERPART
 
 PROG = "python -m benchmarks.throughput"
 GEMM_SIZE = 2048
@@ -65,7 +69,8 @@ def build_parser():
                         help=f"comma-separated, from {','.join(MODELS)}")
     options.add_timing_options(parser, "backend and configuration",
                                quick_help="tiny sizes and few repeats (a smoke test for CI)",
-                               plot_help="write a PNG of training throughput against batch size")
+                               plot_help="write a PNG of training throughput against batch size",
+                               backends=BACKENDS)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--child", nargs=4, metavar=("MODEL", "BATCH", "BACKEND", "STEPS"), help=argparse.SUPPRESS)
     return parser
@@ -177,6 +182,7 @@ def measure_configuration(spec, batch_size, backends, settings, torch, errors, w
             steps, seconds = timed[kind]
             row[kind] = timing.rates(batch_size, steps[runner.backend], seconds[runner.backend])
         row["ratio_to_torch"] = None
+        row["ratio_to_peers"] = {}
         row["memory"] = None
         rows[runner.backend] = row
     for engine, torch_backend in TORCH_COUNTERPART.items():
@@ -186,6 +192,15 @@ def measure_configuration(spec, batch_size, backends, settings, torch, errors, w
             if abs(ours - theirs) > 1e-4 * abs(theirs):
                 warnings.append(f"{spec.name} batch {batch_size}: initial loss {ours!r} on {engine} but {theirs!r} "
                                 f"on {torch_backend}: the models are not the same")
+    if "engine-numpy" in rows:
+        engine = rows["engine-numpy"]
+        for peer in PEERS:
+            if peer in rows:
+                engine["ratio_to_peers"][peer] = {"against": peer, **_ratio(engine, rows[peer])}
+                ours, theirs = initial_loss["engine-numpy"], initial_loss[peer]
+                if abs(ours - theirs) > 1e-4 * abs(theirs):
+                    warnings.append(f"{spec.name} batch {batch_size}: initial loss {ours!r} on engine-numpy but "
+                                    f"{theirs!r} on {peer}: the models are not the same")
     del runners
     gc.collect()
     if torch is not None and torch.cuda.is_available():

@@ -7,10 +7,14 @@ Backends (each is a row of the results when it can run here):
     torch-cpu      PyTorch eager on the CPU, with as many threads as NumPy's BLAS uses
     engine-cupy    this engine on CuPy: model.to("gpu"), data nn.to_device(x, "gpu")
     torch-cuda     PyTorch eager on a CUDA GPU
+    numpy-plain    the same step as a plain NumPy loop on preallocated buffers (benchmarks.plain_loop)
+    jax-cpu        JAX on the CPU, the whole step under jax.jit, optax Adam   (benchmarks.peers)
+    dezero         DeZero 0.0.13, define-by-run on NumPy                      (benchmarks.peers)
 
 The torch model is a ``torch.nn.Sequential`` with the engine model's structure and state-dict
 names, loaded with the engine model's weights, so both start from the same numbers and see the same
-data. PyTorch and CuPy are imported only when a backend that needs them is asked for.
+data; the peers are built from the same weights (see benchmarks.peers). PyTorch, CuPy, JAX and
+DeZero are imported only when a backend that needs them is asked for.
 """
 import collections
 import contextlib
@@ -25,8 +29,11 @@ from autoencoders.models import Autoencoder, DeepAutoencoder, SimpleAutoencoder
 INPUT_DIM = 784
 LEARNING_RATE = 1e-3
 DTYPE = "float32"
-BACKENDS = ("engine-numpy", "torch-cpu", "engine-cupy", "torch-cuda")
-DEVICE_OF_BACKEND = {"engine-numpy": "cpu", "torch-cpu": "cpu", "engine-cupy": "gpu", "torch-cuda": "gpu"}
+ENGINE_AND_TORCH = ("engine-numpy", "torch-cpu", "engine-cupy", "torch-cuda")
+PEER_BACKENDS = ("numpy-plain", "jax-cpu", "dezero")  # dense models only: see benchmarks.peers
+BACKENDS = ENGINE_AND_TORCH + PEER_BACKENDS
+DEVICE_OF_BACKEND = {"engine-numpy": "cpu", "torch-cpu": "cpu", "engine-cupy": "gpu", "torch-cuda": "gpu",
+                     "numpy-plain": "cpu", "jax-cpu": "cpu", "dezero": "cpu"}
 # The torch row each engine row is compared with (same device, same model, same data).
 TORCH_COUNTERPART = {"engine-numpy": "torch-cpu", "engine-cupy": "torch-cuda"}
 
@@ -101,6 +108,25 @@ def torch_mirror(module, torch):
     if isinstance(module, nn.Sigmoid):
         return torch.nn.Sigmoid()
     raise TypeError(f"torch_mirror: no torch equivalent written for {type(module).__name__}")
+
+
+def layer_plan(module):
+    """The leaf layers of a dense engine model as plain arrays, in forward order:
+    ("linear", W (out, in), b (out,)), ("relu", None, None) or ("sigmoid", None, None), for the
+    peers and the plain loop, which rebuild the model in their own terms."""
+    if isinstance(module, Autoencoder):
+        if module.code_penalty is not None:
+            raise TypeError(f"layer_plan: {type(module).__name__} has a code penalty, which the peers do not model")
+        return layer_plan(module.encoder) + layer_plan(module.decoder)
+    if isinstance(module, nn.Sequential):
+        return [step for child in module for step in layer_plan(child)]
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        return [("linear", nn.to_numpy(module.weight.data).copy(), nn.to_numpy(module.bias.data).copy())]
+    if isinstance(module, nn.ReLU):
+        return [("relu", None, None)]
+    if isinstance(module, nn.Sigmoid):
+        return [("sigmoid", None, None)]
+    raise TypeError(f"layer_plan: no plain form written for {type(module).__name__}")
 
 
 def load_into_torch(torch_model, state_dict, torch):
@@ -233,6 +259,12 @@ def make_runner(backend, spec, batch_size, seed, torch=None):
         load_into_torch(mirror, model.state_dict(), torch)
         del model  # only its structure and weights were needed
         return TorchRunner(backend, mirror.to(device), torch.from_numpy(x).to(device), torch)
+    if backend in DEVICE_OF_BACKEND:
+        from . import peers
+        library, reason = peers.import_peer(backend)
+        if library is None:
+            raise RuntimeError(reason)
+        return peers.make_peer_runner(backend, model, x, library)
     raise ValueError(f"unknown backend {backend!r}: use one of {BACKENDS}")
 
 
@@ -268,6 +300,14 @@ def probe_backends(requested):
             skipped["engine-cupy"] = f"CuPy failed on the GPU: {type(error).__name__}: {error}"
     for name in requested:
         if name in skipped:
+            continue
+        if name in PEER_BACKENDS:
+            from . import peers
+            library, reason = peers.import_peer(name)
+            if library is None:
+                skipped[name] = reason
+            else:
+                available.append(name)
             continue
         if name.startswith("torch") and torch is None:
             skipped[name] = torch_reason

@@ -13,7 +13,7 @@ NumPy (CPU) or CuPy (GPU) code, torch-shaped so that names, weights and intuitio
 from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, sigmoid
 from .backend import (BackendError, device_of, get_array_module, gpu_available, keep_freed_memory, manual_seed,
                       to_device, to_numpy)
-from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Upsample
+from .conv import Conv2d, ConvTranspose2d
 from .floats import set_flush_denormal
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .layers import Dropout, Flatten, Linear, Unflatten
@@ -22,13 +22,15 @@ from .losses import BCELoss, BCEWithLogitsLoss, L1Loss, MSELoss
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer
+from .pooling import AvgPool2d, MaxPool2d
 from .softmax import LogSoftmax, Softmax
+from .upsampling import Upsample
 
 __all__ = [
     "Module", "Parameter", "Sequential",
     "Linear", "Flatten", "Unflatten", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-    "Conv2d", "ConvTranspose2d", "MaxPool2d", "Upsample",
+    "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "Upsample",
     "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softplus", "GELU", "sigmoid",
     "Softmax", "LogSoftmax",
     "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss", "CrossEntropyLoss",

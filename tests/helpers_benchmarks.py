@@ -17,6 +17,15 @@ def run_script(module, *options, timeout):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def assert_usage_error(module, options, message):
+    """``python -m module *options`` exits with status 2, nothing on stdout, and one line on stderr
+    that contains ``message``."""
+    done = run_script(module, *options, timeout=120)
+    assert done.returncode == 2 and done.stdout == "", (done.returncode, done.stdout)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
 def quick_run(module, folder, name):
     """(completed process, parsed JSON or None, PNG path) of one --quick run of ``module``."""
     json_path, png_path = folder / "out" / f"{name}.json", folder / "out" / f"{name}.png"

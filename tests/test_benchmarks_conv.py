@@ -11,7 +11,7 @@ import statistics
 import pytest
 
 from helpers_benchmarks import (GPU_BACKENDS, assert_machine_described, assert_readable_png,
-                                assert_unavailable_backends_skipped, close, quick_run, rows_of, run_script)
+                                assert_unavailable_backends_skipped, assert_usage_error, close, quick_run, rows_of)
 
 CASES = ("conv1", "conv2", "convt1", "convt2", "maxpool", "upsample", "autoencoder")
 QUICK_BATCH_SIZES = (32,)
@@ -142,8 +142,4 @@ def test_plot_is_a_readable_png(quick):
     (("--frobnicate",), "unrecognized arguments"),
 ])
 def test_bad_options_are_one_line_errors_with_status_2(options, message):
-    done = run_script("benchmarks.conv", *options, timeout=60)
-    assert done.returncode == 2
-    assert done.stdout == ""
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert_usage_error("benchmarks.conv", options, message)

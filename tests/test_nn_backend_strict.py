@@ -204,6 +204,37 @@ def test_normalization_gradcheck_runs_on_strict_arrays(build, shape, nn_rng):
     assert report.passed and len(report.checks) == 1 + len(module.parameters())
 
 
+def conv_model(seed):
+    """Every 2-D layer with its options: groups, dilation, padding modes, ceil_mode, bilinear resizing."""
+    nn.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding="same", dilation=2, groups=2, padding_mode="reflect", dtype="float64"), nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1, ceil_mode=True), nn.AvgPool2d(2, 1, 1, count_include_pad=False),
+        nn.Upsample(scale_factor=1.5, mode="bilinear"),
+        nn.ConvTranspose2d(4, 2, 3, stride=2, output_padding=1, groups=2, dilation=2, dtype="float64"),
+        nn.Upsample((6, 7)), nn.Conv2d(2, 3, 2, padding=1, padding_mode="circular", dtype="float64"),
+        nn.Upsample(scale_factor=2), nn.Flatten())
+
+
+def test_conv_layers_stay_strict_and_match_numpy(nn_rng):
+    x, grad_output = nn_rng.standard_normal((2, 2, 7, 6)), nn_rng.standard_normal((2, 3 * 14 * 16))
+    results = {}
+    for backend in (STRICT, ArrayBackend("numpy")):
+        model = backend.module(conv_model(0))
+        y = model(backend.array(x))
+        grad_input = model.backward(backend.array(grad_output))
+        assert backend.owns(y) and backend.owns(grad_input)
+        assert all(backend.owns(p.grad) for p in model.parameters())
+        results[backend.name] = [y, grad_input] + [p.grad for p in model.parameters()]
+    for strict_value, plain_value in zip(results["strict"], results["numpy"]):
+        numpy.testing.assert_array_equal(strict_value.view(numpy.ndarray), plain_value)
+
+
+def test_max_pool_indices_are_strict(nn_rng):
+    y, indices = nn.MaxPool2d(3, 2, 1, 2, return_indices=True, ceil_mode=True)(strict(nn_rng.standard_normal((3, 8, 7))))
+    assert type(y) is StrictArray and type(indices) is StrictArray and indices.dtype == numpy.int64
+
+
 # --- proof that the check bites ------------------------------------------------------------------------------
 class LeakyZeros(nn.Module):
     """Builds a constant with numpy instead of the input's namespace."""

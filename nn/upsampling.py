@@ -1,0 +1,210 @@
+"""Upsample: resize (N, C, H, W) images to a size or by scale factors, nearest or bilinear.
+
+Resizing acts on each axis on its own: output row i is a weighted sum of input rows, with weights
+that depend only on i. Written as an (H_out, H) matrix A_h (and A_w for the columns),
+
+    y[n, c] = A_h x[n, c] A_w^T        dL/dx[n, c] = A_h^T dL/dy[n, c] A_w
+
+so the backward pass is the forward pass with the matrices transposed: each input pixel collects the
+gradients of the outputs it contributed to, times the weight it had.
+
+Where output row i reads from, with scale = 1 / scale_factor (or H / H_out when a size is given or
+recompute_scale_factor=True), as torch computes it:
+
+    nearest                     src = min(floor(i * scale), H - 1)          A_h[i, src] = 1
+                                (in float32 arithmetic, as torch, so ties fall the same way; torch
+                                takes src = i when H_out = H and i // 2 when H_out = 2H, whatever the scale)
+    bilinear, align_corners=False
+                                src = max(scale * (i + 0.5) - 0.5, 0)
+    bilinear, align_corners=True
+                                src = i * (H - 1) / (H_out - 1)             (0 when H_out = 1)
+    then, for bilinear:         h0 = floor(src), h1 = min(h0 + 1, H - 1), lambda = src - h0
+                                A_h[i, h0] += 1 - lambda,   A_h[i, h1] += lambda
+
+align_corners. Think of a pixel as a small square and its value as sitting at the square's centre.
+With align_corners=False (torch's default) the input and output images cover the same area: output
+pixel centre i + 0.5 sits at input position (i + 0.5) * scale, hence the half-pixel shifts above, and
+the edge pixels are clamped. With align_corners=True the centres of the corner pixels are pinned to
+each other: output pixel 0 is input pixel 0 and the last output pixel is the last input pixel, the
+rest spread evenly in between; the grid is then independent of scale_factor, and upsampling by 2
+does not simply put each input pixel at every other output pixel.
+"""
+import math
+
+import numpy
+
+from . import backend
+from .spatial import Spatial2d
+
+MODES = ("nearest", "bilinear")
+TORCH_ONLY_MODES = ("linear", "bicubic", "trilinear", "area", "nearest-exact")
+
+
+def _number_pair(name, value, kind):
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, kind) or v <= 0 for v in values):
+        what = "a positive integer" if kind is int else "a positive number"
+        raise ValueError(f"Upsample: {name} must be {what} or a pair of them, got {value!r}")
+    return values
+
+
+def nearest_matrix(size, out, scale):
+    """(out, size) one-hot rows: output i reads input min(floor(i * scale), size - 1), in float32 as torch,
+    which takes i itself when out = size and i // 2 when out = 2 size, whatever the scale."""
+    if out in (size, 2 * size):
+        source = numpy.arange(out) // (out // size)
+    else:
+        source = numpy.minimum(numpy.floor(numpy.arange(out, dtype=numpy.float32) * numpy.float32(scale)), size - 1)
+    matrix = numpy.zeros((out, size))
+    matrix[numpy.arange(out), source.astype(numpy.int64)] = 1.0
+    return matrix
+
+
+def bilinear_matrix(size, out, scale, align_corners, dtype):
+    """(out, size) rows of two weights (1 - lambda, lambda), computed in the input's dtype as torch."""
+    matrix = numpy.zeros((out, size), dtype=dtype)
+    one, half = dtype.type(1), dtype.type(0.5)
+    if align_corners:
+        scale = dtype.type((size - 1) / (out - 1)) if out > 1 else dtype.type(0)
+    else:
+        scale = dtype.type(scale)
+    for i in range(out):
+        if out == size and not align_corners:
+            matrix[i, i] = one
+            continue
+        source = scale * dtype.type(i) if align_corners else max(scale * (dtype.type(i) + half) - half, dtype.type(0))
+        low = min(int(math.floor(source)), size - 1)
+        weight = min(max(source - dtype.type(low), dtype.type(0)), one)
+        matrix[i, low] += one - weight
+        matrix[i, low + (1 if low < size - 1 else 0)] += weight
+    return matrix
+
+
+class Upsample(Spatial2d):
+    """y = A_h x A_w^T per image and channel:   (N, C, H, W) -> (N, C, H_out, W_out)
+
+    H_out = size, or floor(H * scale_factor). A_h (H_out, H) and A_w (W_out, W) are the resizing
+    matrices of the module docstring (nearest: one 1 per row; bilinear: two weights summing to 1).
+
+    Backward, with g = dL/dy of shape (N, C, H_out, W_out):
+        dL/dx = A_h^T g A_w                                              (N, C, H, W)
+    Nearest with whole scale factors (each input pixel copied into an sH x sW block) runs a fast form,
+    ``_repeat_forward``/``_block_sum_backward``: a repeat, and a sum of sH*sW strided slices, equal to
+    the matrices' products (a test holds them equal).
+
+    Forward caches the two matrices (or nothing but the input's shape for the fast form). Torch reads
+    a 3-D input as (N, C, L) for 1-D resizing, which this module does not do: inputs must be 4-D.
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+        if (size is None) == (scale_factor is None):
+            raise ValueError("Upsample: give exactly one of size and scale_factor, got "
+                             f"size={size!r}, scale_factor={scale_factor!r}")
+        if mode in TORCH_ONLY_MODES or mode not in MODES:
+            raise ValueError(f"Upsample: mode={mode!r} is not supported; use one of {MODES}")
+        if align_corners is not None and (mode == "nearest" or not isinstance(align_corners, bool)):
+            raise ValueError(f"Upsample: align_corners={align_corners!r} can only be True or False with "
+                             "mode='bilinear' (leave it None for 'nearest')")
+        if recompute_scale_factor not in (None, True, False):
+            raise ValueError(f"Upsample: recompute_scale_factor must be True, False or None, got {recompute_scale_factor!r}")
+        if recompute_scale_factor and size is not None:
+            raise ValueError("Upsample: recompute_scale_factor=True is not meaningful with an explicit size")
+        self.size = tuple(size) if isinstance(size, list) else size
+        self._size = _number_pair("size", size, int) if size is not None else None
+        if scale_factor is not None:
+            factors = _number_pair("scale_factor", scale_factor, (int, float))
+            self.scale_factor = tuple(float(f) for f in factors) if isinstance(scale_factor, (tuple, list)) \
+                else float(scale_factor)
+            self._factors = tuple(float(f) for f in factors)
+        else:
+            self.scale_factor = self._factors = None
+        self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+        self._matrices = self._blocks = None
+        self._plans = {}
+
+    def _check(self, x):
+        if x.ndim == 3:
+            raise ValueError(f"{self!r}: got a 3-D input {tuple(x.shape)}, which torch reads as (N, C, L) for "
+                             "1-D resizing; give a 4-D (N, C, H, W) image (x[None] adds the batch axis)")
+        super()._check(x)
+
+    def _geometry(self, size):
+        """(H_out, W_out) and the scales the source positions use (torch's rules)."""
+        if self._size is not None:
+            out = self._size
+        else:
+            out = tuple(int(math.floor(s * f)) for s, f in zip(size, self._factors))
+        if min(out) <= 0:
+            raise ValueError(f"{self!r}: an input of size {tuple(size)} gives an output of size {out}; "
+                             "use a larger scale_factor or size")
+        if self._factors is not None and not self.recompute_scale_factor:
+            scales = tuple(1.0 / f for f in self._factors)
+        else:
+            scales = tuple(s / o for s, o in zip(size, out))
+        return out, scales
+
+    def _plan(self, size, dtype):
+        """The resizing matrices for an input size and dtype (NumPy, remembered: the layer sees few sizes),
+        and the whole block factors when nearest is a plain repeat (else None)."""
+        key = (size, dtype)
+        if key not in self._plans:
+            out, scales = self._geometry(size)
+            if self.mode == "nearest":
+                matrices = [nearest_matrix(s, o, scale).astype(dtype) for s, o, scale in zip(size, out, scales)]
+            else:
+                matrices = [bilinear_matrix(s, o, scale, bool(self.align_corners), dtype)
+                            for s, o, scale in zip(size, out, scales)]
+            blocks = tuple(o // s for s, o in zip(size, out))
+            is_repeat = self.mode == "nearest" and all(
+                o == s * b and (m == numpy.repeat(numpy.eye(s), b, axis=0)).all()
+                for s, o, b, m in zip(size, out, blocks, matrices))
+            self._plans[key] = (matrices, blocks if is_repeat else None)
+        return self._plans[key]
+
+    def _forward(self, x):
+        matrices, blocks = self._plan(x.shape[2:], x.dtype)
+        self._blocks, self._matrices = blocks, None
+        if blocks is not None:
+            return _repeat_forward(x, blocks)
+        xp = backend.get_array_module(x)
+        rows_matrix, cols_matrix = self._matrices = tuple(xp.asarray(m) for m in matrices)
+        if self.mode == "nearest":
+            # A gather rather than the one-hot product: an inf pixel stays inf (0 * inf would be NaN).
+            rows, cols = (xp.asarray(m.argmax(axis=1)) for m in matrices)
+            return x[:, :, rows][:, :, :, cols]
+        return rows_matrix @ x @ cols_matrix.T
+
+    def _backward(self, grad_output):
+        if self._blocks is not None:
+            return _block_sum_backward(grad_output, self._blocks)
+        rows_matrix, cols_matrix = self._matrices
+        return rows_matrix.T @ grad_output @ cols_matrix
+
+    def _clear_cache(self):
+        self._matrices = self._blocks = self._output_shape = None
+        self._plans = {}
+
+    def extra_repr(self):
+        text = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return text + f", mode={self.mode!r}"
+
+
+def _repeat_forward(x, blocks):
+    """The fast form of nearest upsampling by whole factors (sH, sW): A_h x A_w^T with one-hot
+    A_h[i, i // sH] = 1, computed as a repeat along each axis."""
+    return x.repeat(blocks[0], axis=2).repeat(blocks[1], axis=3)
+
+
+def _block_sum_backward(grad_output, blocks):
+    """The fast form of A_h^T g A_w for those matrices: the sum of each sH x sW block of g,
+        dL/dx[n,c,i,j] = sum_{a<sH, b<sW} g[n, c, i*sH + a, j*sW + b]."""
+    scale_h, scale_w = blocks
+    # A sum of sH*sW strided slices: reshape-and-sum over the two short block axes is far slower in NumPy.
+    grad_input = grad_output[:, :, 0::scale_h, 0::scale_w].copy()
+    for a in range(scale_h):
+        for b in range(scale_w):
+            if a or b:
+                grad_input += grad_output[:, :, a::scale_h, b::scale_w]
+    return grad_input
