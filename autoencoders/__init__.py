@@ -13,17 +13,20 @@ if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: se
         print("\nautoencoders: interrupted while starting; nothing was written", file=_sys.stderr)
         raise SystemExit(130) from None
 
+from .aae import AdversarialAutoencoder
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
-from .models import (Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty, OvercompleteAutoencoder,
-                     SimpleAutoencoder)
+from .models import (Autoencoder, Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty,
+                     OvercompleteAutoencoder, SimpleAutoencoder)
 from .noise import GaussianNoise, MaskingNoise, SaltAndPepperNoise
+from .pca import PCA, principal_angles
 from .sparse import KLSparsityPenalty, SparseAutoencoder
 from .training import History, TrainingDiverged, evaluate, fit
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 __all__ = [
-    "Autoencoder", "SimpleAutoencoder", "DeepAutoencoder", "OvercompleteAutoencoder", "DenoisingAutoencoder",
+    "Autoencoder", "SimpleAutoencoder", "DeepAutoencoder", "Deep2006Autoencoder", "OvercompleteAutoencoder",
+    "DenoisingAutoencoder", "AdversarialAutoencoder", "PCA", "principal_angles",
     "ConvAutoencoder", "VariationalAutoencoder", "SparseAutoencoder",
     "L1CodePenalty", "KLSparsityPenalty", "GaussianNoise", "MaskingNoise", "SaltAndPepperNoise",
     "fit", "evaluate", "negative_elbo", "elbo_terms", "History", "TrainingDiverged",

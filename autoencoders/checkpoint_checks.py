@@ -27,7 +27,7 @@ MAX_ENTRIES = 1000
 MAX_LATENT_DIM = 4096
 MAX_IMAGE_SIZE = 256
 HISTORY_FIELDS = ("iteration_loss", "train_loss", "test_loss", "epoch_seconds", "samples_per_second")
-STATE_NAMES = ("loader", "noise", "eps")
+STATE_NAMES = ("loader", "noise", "eps", "prior")
 
 
 class CheckpointError(ValueError):
@@ -77,6 +77,10 @@ def check_arrays(arrays, path):
         except (json.JSONDecodeError, RecursionError) as error:
             _fail(path, f"has a corrupt config or history ({name}: {error})")
     for name, value in sections["model"].items():
+        if name.endswith("num_batches_tracked"):  # BatchNorm's step counter: the one integer entry of a model
+            if value.dtype.kind not in "iu" or value.shape != () or int(value) < 0:
+                _fail(path, f"has a malformed model/{name} (not one integer >= 0)")
+            continue
         if value.dtype.kind != "f" or value.dtype.itemsize not in (4, 8):
             _fail(path, f"has weights model/{name} of dtype {value.dtype}; weights are float32 or float64")
         if not numpy.isfinite(value).all():
@@ -207,7 +211,7 @@ def check_run(checkpoint, config, path):
     unknown = sorted(set(states) - set(STATE_NAMES))
     if unknown:
         _fail(path, f"has unknown generator states {unknown}")
-    owners = {"noise": config["noise"] is not None, "eps": config["model"] == "vae"}
+    owners = {"noise": config["noise"] is not None, "eps": config["model"] == "vae", "prior": config["model"] == "aae"}
     for name, text in states.items():
         if name in owners and not owners[name]:
             _fail(path, f"has a {name} generator state, but its {config['model']} model has no {name} generator")

@@ -60,12 +60,17 @@ def _image_rows(rows, labels, path, title):
     return _save(figure, path)
 
 
-def plot_reconstructions(model, images, path, count=10):
-    """Test originals (top row) above the model's reconstructions (bottom row)."""
+def plot_reconstructions(model, images, path, count=10, pca=None):
+    """Test originals (top row) above the model's reconstructions; with a fitted ``pca``, a third
+    row of PCA's reconstructions with the same code size, the linear baseline."""
     originals = images[:count]
-    reconstructions = predict(model, originals)
-    return _image_rows([backend.to_numpy(originals), backend.to_numpy(reconstructions)],
-                       ["original", "reconstruction"], path, "Test images and their reconstructions")
+    rows = [backend.to_numpy(originals), backend.to_numpy(predict(model, originals))]
+    labels = ["original", "reconstruction"]
+    if pca is not None:
+        rows.append(numpy.clip(pca.reconstruct(rows[0]), 0, 1))
+        labels.append(f"PCA, {pca.n_components} comp.")
+    title = "Test images and their reconstructions" + (" (and PCA's with the same code size)" if pca is not None else "")
+    return _image_rows(rows, labels, path, title)
 
 
 def plot_denoising(model, images, path, count=10):
@@ -191,3 +196,23 @@ def plot_manifold(model, path, size=20):
     decoded = backend.to_numpy(model.decode(xp.asarray(grid, dtype=model.dtype)))
     return _show_mosaic(_mosaic(decoded, size), path,
                         f"The decoded 2-D latent space over the N(0, 1) quantiles 5%..95% ({size} x {size})")
+
+
+def plot_codes_against_prior(model, images, labels, path, limit=5000):
+    """The adversarial autoencoder's codes of test images (coloured by label) over draws from the
+    prior N(0, I), in the code's first two dimensions: if the discriminator did its job the codes
+    fill the prior's disc instead of sitting wherever the reconstruction put them."""
+    codes = backend.to_numpy(encode(model, images[:limit])).astype(numpy.float64)
+    prior = numpy.random.default_rng(0).standard_normal(codes.shape)
+    figure, axes = plt.subplots(figsize=(6, 5.5))
+    axes.scatter(prior[:, 0], prior[:, 1], s=3, color="lightgray", label="prior N(0, I)")
+    colours = None if labels is None else backend.to_numpy(labels)[:limit]
+    points = axes.scatter(codes[:, 0], codes[:, 1], s=3, c=colours, cmap="tab10" if colours is not None else None,
+                          label="codes of test images")
+    if colours is not None:
+        figure.colorbar(points, ax=axes, label="digit")
+    axes.set_xlabel("code dimension 1")
+    axes.set_ylabel("code dimension 2")
+    axes.set_title("Adversarial autoencoder: codes against the prior (first two dimensions)", fontsize=10)
+    axes.legend(loc="upper right", markerscale=4)
+    return _save(figure, path)

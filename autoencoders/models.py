@@ -97,14 +97,19 @@ class SimpleAutoencoder(Autoencoder):
         super().__init__(nn.Linear(input_dim, latent_dim, dtype=dtype), nn.Linear(latent_dim, input_dim, dtype=dtype))
 
 
-def _mlp(sizes, dtype, last_activation=None):
-    """Linear layers through ``sizes`` with ReLU between them, and ``last_activation`` after the last."""
+def _inplace_relu():
+    # In place: the ReLU's input is a Linear output that nothing else keeps, so no copy is needed.
+    return nn.ReLU(inplace=True)
+
+
+def _mlp(sizes, dtype, last_activation=None, hidden_activation=_inplace_relu):
+    """Linear layers through ``sizes`` with ``hidden_activation()`` between them, and
+    ``last_activation`` after the last."""
     layers = []
     for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(size_in, size_out, dtype=dtype))
         if index < len(sizes) - 2:
-            # In place: the ReLU's input is a Linear output that nothing else keeps, so no copy is needed.
-            layers.append(nn.ReLU(inplace=True))
+            layers.append(hidden_activation())
     if last_activation is not None:
         layers.append(last_activation)
     return nn.Sequential(*layers)
@@ -149,3 +154,20 @@ class DenoisingAutoencoder(Autoencoder):
 
     def forward(self, x):
         return super().forward(self.noise(x) if self.training else x)
+
+
+class Deep2006Autoencoder(Autoencoder):
+    """Hinton and Salakhutdinov's MNIST autoencoder (Science, 2006): 784-1000-500-250-30 with logistic
+    (Sigmoid) hidden units and a linear 30-d code, mirrored back to 784 logistic outputs.
+
+    The paper pretrained each layer as an RBM before fine-tuning; here the whole network is trained
+    end to end with Adam from the usual random initialisation, with no pretraining. The paper reports
+    a squared error per test image (summed over the 784 pixels) of 3.00 against 13.87 for PCA with 30
+    components, on the full 60,000 MNIST training images.
+    """
+
+    def __init__(self, input_dim=784, hidden=(1000, 500, 250), latent_dim=30, dtype=None):
+        sizes = [input_dim, *hidden, latent_dim]
+        super().__init__(_mlp(sizes, dtype, hidden_activation=nn.Sigmoid),
+                         _mlp(sizes[::-1], dtype, nn.Sigmoid(), hidden_activation=nn.Sigmoid))
+

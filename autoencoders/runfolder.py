@@ -29,7 +29,7 @@ except ImportError:  # Windows: an exclusive create stands in, and a lock whose 
 
 # Every file a run writes into its folder; a new run's commit removes those of them it did not write.
 FIGURE_FILES = frozenset({"loss.png", "reconstructions.png", "latent.png", "denoising.png", "samples.png",
-                          "interpolation.png", "manifold.png"})
+                          "interpolation.png", "manifold.png", "codes.png"})
 RUN_FILES = FIGURE_FILES | {"checkpoint.npz", "metrics.json", "interrupted.npz", "last-good.npz"}
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"

@@ -118,16 +118,22 @@ def _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_
     """One pass over the loader: the steps, each loss appended to the history.
     Returns (iterations, sum of loss * images, images)."""
     total, samples, iteration = 0.0, 0, 0
+    custom_step = getattr(model, "training_step", None)
     for iteration, batch in enumerate(train_loader, start=1):
         x = _images_of(batch)
-        value = float(loss(model(x), x)) + model.penalty
-        if _sums_images(loss):
-            value /= x.shape[0]
-        if not math.isfinite(value):
-            raise TrainingDiverged(epoch, iteration, value)
-        optimizer.zero_grad()
-        model.backward(loss.backward(), need_input_grad=False)
-        optimizer.step()
+        if custom_step is not None:  # a model with more than one objective (the adversarial autoencoder)
+            value = custom_step(x, loss, optimizer)
+            if not math.isfinite(value):
+                raise TrainingDiverged(epoch, iteration, value)
+        else:
+            value = float(loss(model(x), x)) + model.penalty
+            if _sums_images(loss):
+                value /= x.shape[0]
+            if not math.isfinite(value):
+                raise TrainingDiverged(epoch, iteration, value)
+            optimizer.zero_grad()
+            model.backward(loss.backward(), need_input_grad=False)
+            optimizer.step()
         history.iteration_loss.append(value)
         total += value * x.shape[0]
         samples += x.shape[0]

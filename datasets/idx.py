@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .words import DataError
 
 DTYPES = {
     0x08: np.dtype(np.uint8),
@@ -42,8 +43,9 @@ MAX_BYTES = 1 << 30
 _CHUNK_BYTES = 1 << 20  # reads grow a buffer by at most this much beyond the bytes really there
 
 
-class IDXError(ValueError):
-    """A file that is not a readable IDX array; the message is one line and starts with the path."""
+class IDXError(DataError):
+    """A file that is not a readable IDX array; the message is one line and starts with the path
+    (a DataError, like every unusable data file)."""
 
 
 def read_idx(path, count=None, *, max_bytes=MAX_BYTES) -> np.ndarray:

@@ -82,6 +82,10 @@ def gradcheck(module, inputs, *, eps=1e-6, rtol=1e-6, atol=1e-8, mode="elementwi
     """
     if mode not in ("elementwise", "directional"):
         raise ValueError(f"gradcheck: mode must be 'elementwise' or 'directional', got {mode!r}")
+    if not eps > 0:
+        raise ValueError(f"gradcheck: eps must be a positive step, got {eps!r}")
+    if mode == "directional" and (isinstance(directions, bool) or not isinstance(directions, int) or directions < 1):
+        raise ValueError(f"gradcheck: directions must be a positive integer, got {directions!r}")
     if not callable(module) or not hasattr(module, "backward"):
         raise TypeError(f"gradcheck: {type(module).__name__} has no backward(); pass an nn.Module or an "
                         "object with __call__ and backward")
@@ -89,6 +93,8 @@ def gradcheck(module, inputs, *, eps=1e-6, rtol=1e-6, atol=1e-8, mode="elementwi
     if isinstance(module, Module):
         module.to(dtype="float64")
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    if not inputs:
+        raise ValueError("gradcheck: give at least one input array")
     inputs = tuple(x.astype("float64", copy=True) for x in inputs)
     xp = backend.get_array_module(inputs[0])
     rng = numpy.random.default_rng(seed)

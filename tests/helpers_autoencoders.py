@@ -136,10 +136,11 @@ def small_sandbox(small_data, tmp_path):
     assert downloads == [], f"the command line tried to download {downloads}"
 
 
-def run_cli(argv):
-    """autoencoders.cli.main(argv) in-process -> (exit code, stdout, stderr). An argparse error
-    (SystemExit) counts as its exit code."""
-    from autoencoders.cli import main
+def run_cli(argv, main=None):
+    """autoencoders.cli.main(argv) (or another command line's ``main``) in-process -> (exit code,
+    stdout, stderr). An argparse error (SystemExit) counts as its exit code."""
+    if main is None:
+        from autoencoders.cli import main
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

@@ -198,3 +198,13 @@ def test_unreadable_data_file_through_load_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(idx, "open", refuse_images, raising=False)
     with pytest.raises(IDXError, match=rf"{IMAGES}: cannot be read \(Permission denied\)"):
         load("mnist", "test", root=root)
+
+
+def test_a_corrupt_idx_file_is_a_data_error(tmp_path):
+    """The package promises DataError for every unusable file; IDX errors are one."""
+    import datasets.idx
+    from datasets.words import DataError
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x03garbage")
+    with pytest.raises(DataError, match=str(path)):
+        datasets.idx.read_idx(path)

@@ -1,0 +1,396 @@
+"""The command line: python -m gans train | evaluate | sample.
+
+    python -m gans train                      # the fully connected GAN on MNIST, 20 epochs, into runs/gan
+    python -m gans train --model cgan         # the conditional GAN: sample --digit 7 draws sevens
+    python -m gans evaluate runs/gan/checkpoint.npz
+    python -m gans sample runs/cgan/checkpoint.npz --digit 7 --n 16
+
+It shares its machinery with ``python -m autoencoders``: the run folder (one run at a time, files
+replaced only when the run finishes), checkpoints of plain arrays validated before use, data loading
+and its notes, number checks, one-line errors with exit code 2.
+"""
+import base64
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import numpy
+
+import nn
+from autoencoders import cli as shared
+from autoencoders.arguments import number_type
+from autoencoders.checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
+from autoencoders.runfolder import OutputError, RunFolder, check_output_file
+from autoencoders.training import TrainingDiverged
+from nn import backend
+
+from . import figures
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .models import Discriminator, Generator
+from .training import GANHistory, NoiseSource, fit_gan
+
+MODELS = ("gan", "cgan", "dcgan")
+DEFAULTS = {"model": "gan", "dataset": "mnist", "epochs": 20, "batch_size": 64, "lr": 2e-4, "beta1": 0.5,
+            "latent_dim": 100, "device": "cpu", "dtype": "float32", "seed": 0, "limit": None}
+GRID = 64                       # the fixed noise batch drawn after every epoch (an 8 x 8 grid)
+MAX_SAMPLES = 10_000
+FIGURES = ("progress.png", "progress.gif", "losses.png", "interpolation.png", "samples.png", "digits.png")
+RUN_FILES = frozenset(FIGURES) | {"checkpoint.npz", "metrics.json", "interrupted.npz", "last-good.npz"}
+UsageError = shared.UsageError
+
+
+class GANPair(nn.Module):
+    """The generator and the discriminator as one module, for checkpoints (keys generator.*, discriminator.*)."""
+
+    def __init__(self, generator, discriminator):
+        self.generator, self.discriminator = generator, discriminator
+
+
+class OptimizerPair:
+    """The two Adams' state dicts as one (keys generator/<name>, discriminator/<name>)."""
+
+    def __init__(self, generator, discriminator):
+        self.optimizers = {"generator": generator, "discriminator": discriminator}
+
+    def state_dict(self):
+        return {f"{part}/{name}": value for part, optimizer in self.optimizers.items()
+                for name, value in optimizer.state_dict().items()}
+
+    def load_state_dict(self, state):
+        for part, optimizer in self.optimizers.items():
+            prefix = f"{part}/"
+            optimizer.load_state_dict({name[len(prefix):]: value for name, value in state.items() if name.startswith(prefix)})
+
+
+def build(config):
+    """(generator, discriminator) of the configuration, seeded, in its dtype and on its device."""
+    nn.manual_seed(config["seed"])
+    if config["model"] == "dcgan":
+        generator, discriminator = DCGANGenerator(latent_dim=config["latent_dim"]), DCGANDiscriminator()
+    else:
+        classes = 10 if config["model"] == "cgan" else 0
+        generator = Generator(latent_dim=config["latent_dim"], classes=classes)
+        discriminator = Discriminator(classes=classes)
+    return (generator.to(config["device"], dtype=config["dtype"]),
+            discriminator.to(config["device"], dtype=config["dtype"]))
+
+
+def optimizers(config, generator, discriminator):
+    settings = {"lr": config["lr"], "betas": (config["beta1"], 0.999)}
+    return nn.Adam(generator.parameters(), **settings), nn.Adam(discriminator.parameters(), **settings)
+
+
+def _scaled(images, config):
+    """Images in [0, 1] to the generator's range [-1, 1], in the run's dtype and on its device."""
+    return backend.to_device((images * 2 - 1).astype(config["dtype"]), config["device"])
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+def _history_dict(history, frames):
+    data = history.to_dict()
+    data["frames"] = [base64.b64encode(frame.tobytes()).decode("ascii") for frame in frames]
+    return data
+
+
+def _checked_run(checkpoint, path):
+    """(config, GANHistory, frames) of a GAN checkpoint, every entry checked; CheckpointError otherwise."""
+    def fail(message):
+        raise CheckpointError(f"checkpoint {path!r} {message}")
+
+    config = checkpoint["config"]
+    if not isinstance(config, dict) or config.get("kind") != "gan":
+        fail("is not a GAN checkpoint of python -m gans (for an autoencoder's, use python -m autoencoders)")
+    for name, default in DEFAULTS.items():
+        value = config.get(name)
+        kinds = (int, type(None)) if name == "limit" else (int, float) if isinstance(default, float) else type(default)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            fail(f"has config {name}={value!r}; expected {'an int or null' if name == 'limit' else 'a ' + type(default).__name__}")
+    if config["model"] not in MODELS or config["dataset"] not in shared.DATASETS or config["device"] not in ("cpu", "gpu") \
+            or config["dtype"] not in ("float32", "float64"):
+        fail(f"has an unknown model, dataset, device or dtype in its config ({config['model']!r}, "
+             f"{config['dataset']!r}, {config['device']!r}, {config['dtype']!r})")
+    if not (0 < config["lr"] < math.inf and 0 <= config["beta1"] < 1 and 0 < config["batch_size"] <= 1 << 20
+            and 0 < config["latent_dim"] <= 4096 and config["epochs"] > 0 and config["seed"] >= 0
+            and (config["limit"] is None or config["limit"] > 0)):
+        fail("has a config value out of range (lr, beta1, batch_size, latent_dim, epochs, seed or limit)")
+    data = checkpoint["history"]
+    epoch = checkpoint["epoch"]
+    if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
+        fail("has a malformed history")
+    fields = GANHistory.__dataclass_fields__
+    lists = {name: data.get(name) for name in fields}
+    if not all(isinstance(value, list) and all(isinstance(item, (int, float)) and math.isfinite(item) for item in value)
+               for value in lists.values()):
+        fail("has a history whose entries are not lists of finite numbers")
+    iterations = {len(lists[name]) for name in ("d_loss", "g_loss", "d_real", "d_fake")}
+    if len(iterations) != 1 or len(lists["epoch_seconds"]) != epoch or len(data["frames"]) != epoch:
+        fail(f"has a history inconsistent with its epoch {epoch}")
+    frames = []
+    for text in data["frames"]:
+        try:
+            raw = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != GRID * 784:
+            fail("has a malformed sample frame in its history")
+        frames.append(numpy.frombuffer(raw, dtype=numpy.uint8).reshape(GRID, 784))
+    return config, GANHistory.from_dict(lists), frames
+
+
+def _restore_run(checkpoint, path, config):
+    generator, discriminator = build(config)
+    g_optimizer, d_optimizer = optimizers(config, generator, discriminator)
+    restore(checkpoint, GANPair(generator, discriminator), OptimizerPair(g_optimizer, d_optimizer), path)
+    return generator, discriminator, g_optimizer, d_optimizer
+
+
+# --- the commands ------------------------------------------------------------------------------
+def command_train(args):
+    checkpoint = None
+    if args.resume:
+        checkpoint = load_checkpoint(args.resume)
+        config, history, frames = _checked_run(checkpoint, args.resume)
+        given = [option for option in ("model", "dataset", "batch_size", "lr", "beta1", "latent_dim", "dtype", "seed", "limit")
+                 if getattr(args, option) is not None and getattr(args, option) != config[option]]
+        if given:
+            raise UsageError(f"--resume keeps the run's configuration; leave out --{given[0].replace('_', '-')} "
+                             f"(the run has {config[given[0]]!r})")
+        config["epochs"] = args.epochs or config["epochs"]
+        config["device"] = args.device or config["device"]
+    else:
+        config = dict(DEFAULTS, kind="gan")
+        config.update({name: getattr(args, name) for name in DEFAULTS if getattr(args, name, None) is not None})
+        history, frames = GANHistory(), []
+    with RunFolder(args.out) as folder:
+        folder.check_targets(RUN_FILES)
+        return _train_into(folder, args, checkpoint, config, history, frames)
+
+
+def _train_into(folder, args, checkpoint, config, history, frames):
+    import datasets
+
+    if checkpoint is not None:
+        generator, discriminator, g_optimizer, d_optimizer = _restore_run(checkpoint, args.resume, config)
+    else:
+        generator, discriminator = build(config)
+        g_optimizer, d_optimizer = optimizers(config, generator, discriminator)
+    train, test = shared.load_data(config, args.data_root, config["limit"], offline=args.offline)
+    conditional = config["model"] == "cgan"
+    loader = datasets.DataLoader(_scaled(train.images, config), train.labels if conditional else None,
+                                 batch_size=config["batch_size"], seed=config["seed"], device=config["device"])
+    source = NoiseSource(config["latent_dim"], 10 if conditional else 0, config["seed"] + 1)
+    fixed = _fixed_inputs(config, generator)
+    if checkpoint is not None:
+        _restore_streams(checkpoint, args.resume, loader, source)
+        print(f"resuming {args.resume} after epoch {checkpoint['epoch']}")
+    model, optimizer = GANPair(generator, discriminator), OptimizerPair(g_optimizer, d_optimizer)
+
+    def save(epoch, name="checkpoint.npz"):
+        states = {"loader": json.dumps(loader.state_dict()), "noise": source.generators.state()}
+        save_checkpoint(folder.staged(name), model, optimizer, epoch, config, _history_dict(history, frames), states)
+
+    def end_of_epoch(epoch, history):
+        frames.append(figures.frame(_generate(generator, *fixed)))
+        generator.train()
+        save(epoch)
+        if not args.quiet:
+            print(f"epoch {epoch}: L_D {numpy.mean(history.d_loss[-len(loader):]):.4f}, "
+                  f"L_G {numpy.mean(history.g_loss[-len(loader):]):.4f}, D(x) {history.d_real[-1]:.3f}, "
+                  f"D(G(z)) {history.d_fake[-1]:.3f} ({history.epoch_seconds[-1]:.1f} s)")
+
+    started = time.perf_counter()
+    try:
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, config["epochs"], source,
+                    history=history, on_epoch_end=end_of_epoch)
+    except TrainingDiverged as error:
+        kept = ("no epoch finished, so no checkpoint was written" if len(frames) == (checkpoint or {}).get("epoch", 0)
+                else f"the last good checkpoint is {folder.keep('checkpoint.npz', 'last-good.npz')}")
+        print(f"gans: error: {error}; {kept}; nothing else in {folder.path} was changed", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        _whole_epochs(history, len(loader), len(frames))
+        save(len(frames), "interrupted.npz")
+        path = folder.keep("interrupted.npz")
+        print(f"\ninterrupted: state saved to {path} (resume with: python -m gans train --resume {path} "
+              f"--out {folder.path}); the run's other files are unchanged", file=sys.stderr)
+        return 130
+    metrics = _report(folder.staging, config, history, frames, generator, fixed, train, test,
+                      time.perf_counter() - started)
+    paths = folder.commit(RUN_FILES)
+    print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
+    print(f"done: {config['model']}, {history.epochs} epochs; last epoch D(x) {metrics['final']['d_real']:.3f}, "
+          f"D(G(z)) {metrics['final']['d_fake']:.3f}; files in {folder.path} "
+          f"(score the samples with: python -m gans evaluate {os.path.join(folder.path, 'checkpoint.npz')})")
+    return 0
+
+
+def _restore_streams(checkpoint, path, loader, source):
+    """The loader's order and the noise stream where the checkpoint left them."""
+    states = checkpoint["states"]
+    try:
+        if "loader" in states:
+            loader.load_state_dict(json.loads(states["loader"]))
+        if "noise" in states:
+            source.generators.set_state(states["noise"])
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise CheckpointError(f"checkpoint {path!r} has a malformed loader or noise state ({error})") from None
+
+
+def _whole_epochs(history, per_epoch, epochs):
+    """Drop the iterations of an unfinished epoch, so the history describes whole epochs only."""
+    keep = per_epoch * epochs
+    for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+        del getattr(history, name)[keep:]
+
+
+def _fixed_inputs(config, generator):
+    """The noise (and labels) drawn after every epoch: the same GRID vectors for the whole run."""
+    source = NoiseSource(config["latent_dim"], 0, config["seed"] + 2)
+    like = backend.to_device(numpy.zeros(1, config["dtype"]), config["device"])
+    labels = backend.to_device(numpy.arange(GRID) % 10, config["device"]) if generator.classes else None
+    return source.noise(GRID, like), labels
+
+
+def _generate(generator, noise, labels):
+    generator.eval()
+    return generator(noise, labels)
+
+
+def _report(out, config, history, frames, generator, fixed, train, test, seconds):
+    per_epoch = len(history.d_loss) // max(history.epochs, 1)
+    metrics = {"config": config,
+               "data": {"train": {"source": train.source, "images": int(len(train.images))}},
+               "epochs": [{"epoch": epoch + 1, "d_loss": float(numpy.mean(history.d_loss[epoch * per_epoch:(epoch + 1) * per_epoch])),
+                           "g_loss": float(numpy.mean(history.g_loss[epoch * per_epoch:(epoch + 1) * per_epoch])),
+                           "seconds": history.epoch_seconds[epoch]} for epoch in range(history.epochs)],
+               "final": {"d_real": float(numpy.mean(history.d_real[-per_epoch:])),
+                         "d_fake": float(numpy.mean(history.d_fake[-per_epoch:]))},
+               "training_seconds": seconds}
+    atomic_write(os.path.join(out, "metrics.json"),
+                 lambda handle: handle.write(json.dumps(metrics, indent=2, allow_nan=False).encode()))
+    title = f"{config['model']}: Adam lr {config['lr']:g}, beta1 {config['beta1']:g}, batch {config['batch_size']}"
+    figures.plot_gan_losses(history, os.path.join(out, "losses.png"), title)
+    figures.plot_progress(frames, os.path.join(out, "progress.png"))
+    figures.write_progress_gif(frames, os.path.join(out, "progress.gif"))
+    _draw_samples(generator, fixed, out)
+    return metrics
+
+
+def _draw_samples(generator, fixed, out):
+    noise, labels = fixed
+    images = figures.to_unit_range(_generate(generator, noise, labels))
+    figures._show_mosaic(figures._mosaic(images, 8), os.path.join(out, "samples.png"),
+                         f"{len(images)} samples from fixed noise")
+    figures.plot_noise_interpolation(generator, noise[:12], os.path.join(out, "interpolation.png"),
+                                     labels=None if labels is None else labels[:12:2])
+    if generator.classes:
+        figures.plot_digit_rows(generator, noise[:10], os.path.join(out, "digits.png"))
+
+
+def command_evaluate(args):
+    from .quality import score, train_classifier
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    config, history, _ = _checked_run(checkpoint, args.checkpoint)
+    config["device"] = args.device or config["device"]
+    generator, *_ = _restore_run(checkpoint, args.checkpoint, config)
+    train, test = shared.load_data(config, args.data_root, config["limit"], offline=args.offline)
+    classifier = train_classifier(train.images, train.labels, seed=config["seed"])
+    like = backend.to_device(numpy.zeros(1, config["dtype"]), config["device"])
+    source = NoiseSource(config["latent_dim"], generator.classes, args.seed)
+    asked = numpy.arange(args.n) % 10 if generator.classes else None
+    samples = figures.to_unit_range(_generate(generator, source.noise(args.n, like),
+                                              None if asked is None else backend.to_device(asked, config["device"])))
+    result = score(classifier, test.images, samples, asked)
+    floor = score(classifier, test.images[: len(test.images) // 2], test.images[len(test.images) // 2:])
+    print(f"classifier test accuracy: {float((classifier.predict(test.images) == test.labels).mean()):.4f}")
+    print(f"Frechet distance of {args.n:,} samples to the test digits: {result['frechet_distance']:.2f} "
+          f"(real test digits against each other: {floor['frechet_distance']:.2f})")
+    print(f"class entropy: {result['class_entropy']:.3f} nats (all ten digits equally: {math.log(10):.3f})")
+    if "accuracy" in result:
+        print(f"asked-for digit read back: {result['accuracy']:.3f}")
+    return 0
+
+
+def command_sample(args):
+    checkpoint = load_checkpoint(args.checkpoint)
+    config, _, _ = _checked_run(checkpoint, args.checkpoint)
+    config["device"] = args.device or config["device"]
+    generator, *_ = _restore_run(checkpoint, args.checkpoint, config)
+    if args.digit is not None and not generator.classes:
+        raise UsageError(f"--digit needs a conditional GAN (train --model cgan); {args.checkpoint} holds a {config['model']}")
+    digit = "" if args.digit is None else f"-digit{args.digit}"
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"samples-n{args.n}{digit}-seed{args.seed}.png")
+    check_output_file(out)
+    like = backend.to_device(numpy.zeros(1, config["dtype"]), config["device"])
+    source = NoiseSource(config["latent_dim"], generator.classes, args.seed)
+    labels = None
+    if generator.classes:
+        labels = numpy.full(args.n, args.digit) if args.digit is not None else numpy.arange(args.n) % 10
+        labels = backend.to_device(labels, config["device"])
+    images = figures.to_unit_range(_generate(generator, source.noise(args.n, like), labels))
+    asked = f" of the digit {args.digit}" if args.digit is not None else ""
+    figures._show_mosaic(figures._mosaic(images, int(math.ceil(math.sqrt(args.n)))), out,
+                         f"{args.n} samples{asked} (seed {args.seed})")
+    print(f"wrote {out}")
+    return 0
+
+
+def make_parser():
+    parser = shared._Parser(prog="python -m gans", description="Train, evaluate and sample GANs built on the nn engine.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=shared._Parser)
+    train = commands.add_parser("train", help="train a GAN; figures, metrics and a checkpoint into --out")
+    train.add_argument("--model", choices=MODELS, help="gan (fully connected, default), cgan (conditional on the digit), "
+                       "dcgan (convolutional, Radford et al.)")
+    train.add_argument("--dataset", choices=shared.DATASETS, help="mnist (default) or fashion-mnist")
+    train.add_argument("--epochs", type=number_type(int, above=0), help="epochs in this run (20; with --resume: more)")
+    train.add_argument("--batch-size", type=number_type(int, above=0, at_most=1 << 20), help="images per step (64)")
+    train.add_argument("--lr", type=number_type(float, above=0), help="Adam learning rate of both networks (2e-4)")
+    train.add_argument("--beta1", type=number_type(float, at_least=0, below=1), help="Adam beta1 of both networks (0.5)")
+    train.add_argument("--latent-dim", type=number_type(int, above=0, at_most=4096), help="noise dimensions (100)")
+    train.add_argument("--dtype", choices=("float32", "float64"), help="precision (float32)")
+    train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, batches and noise (0)")
+    train.add_argument("--out", default="runs/gan", help="folder for the outputs (runs/gan); replaced when the run finishes")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
+    train.add_argument("--limit", type=number_type(int, above=0), help="use only the first N training images")
+    train.add_argument("--quiet", action="store_true", help="no line per epoch")
+
+    evaluate = commands.add_parser("evaluate", help="score a checkpoint's samples with a digit classifier")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--n", type=number_type(int, above=1, at_most=MAX_SAMPLES), default=MAX_SAMPLES,
+                          help=f"samples to score ({MAX_SAMPLES:,})")
+    evaluate.add_argument("--seed", type=number_type(int, at_least=0), default=0, help="seed of the noise (0)")
+
+    sample = commands.add_parser("sample", help="draw new images from a checkpoint into a PNG")
+    sample.add_argument("checkpoint")
+    sample.add_argument("--n", type=number_type(int, above=0, at_most=1024), default=64, help="how many (64, at most 1024)")
+    sample.add_argument("--digit", type=number_type(int, at_least=0, at_most=9), help="cgan: the digit to draw")
+    sample.add_argument("--seed", type=number_type(int, at_least=0), default=0, help="seed of the noise (0)")
+    sample.add_argument("--out", help="the PNG (default: samples-n<N>[-digit<D>]-seed<S>.png beside the checkpoint)")
+    for command in (train, evaluate, sample):
+        command.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
+    for command in (train, evaluate):
+        command.add_argument("--data-root", metavar="DIR", help="look for the dataset files here first")
+        command.add_argument("--offline", action="store_true", help="never use the network (also: NN_OFFLINE=1)")
+    return parser
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    command = {"train": command_train, "evaluate": command_evaluate, "sample": command_sample}[args.command]
+    previous = signal.signal(signal.SIGTERM, shared._terminate) if shared._main_thread() else None
+    try:
+        return command(args)
+    except (UsageError, CheckpointError, OutputError, nn.BackendError, FileNotFoundError) as error:
+        print(f"gans: error: {shared.in_cli_words(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ngans: interrupted; no output was changed", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

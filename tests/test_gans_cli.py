@@ -1,0 +1,123 @@
+"""python -m gans end to end on a small data folder (never the network): train, resume, sample,
+evaluate; its mistakes are one line with exit code 2 and change nothing."""
+import json
+
+import numpy
+import pytest
+
+from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
+from helpers_autoencoders import cli_sandbox, error_lines, load_npz, run_cli, snapshot, write_data_dir
+
+
+def gans_cli(argv):
+    from gans.cli import main
+    return run_cli(argv, main)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One run of each GAN, 1 epoch on 128 images, shared by the tests that only read them."""
+    scratch = tmp_path_factory.mktemp("gans")
+    data = scratch / "data"
+    write_data_dir(data, train_count=128, test_count=128)
+    runs = {}
+    with cli_sandbox(data, scratch):
+        for model in ("gan", "cgan", "dcgan"):
+            out = scratch / model
+            code, stdout, stderr = gans_cli(["train", "--model", model, "--epochs", "1", "--limit", "128",
+                                              "--batch-size", "32", "--out", out, "--quiet"])
+            assert code == 0, stderr
+            runs[model] = out
+    return scratch, data, runs
+
+
+def test_train_writes_figures_metrics_and_checkpoint(trained):
+    _, _, runs = trained
+    for model, out in runs.items():
+        names = {path.name for path in out.iterdir() if not path.name.startswith(".")}
+        expected = {"checkpoint.npz", "metrics.json", "losses.png", "progress.png", "progress.gif",
+                    "samples.png", "interpolation.png"} | ({"digits.png"} if model == "cgan" else set())
+        assert names == expected
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["config"]["model"] == model and len(metrics["epochs"]) == 1
+        assert 0 < metrics["final"]["d_real"] < 1 and 0 < metrics["final"]["d_fake"] < 1
+        arrays = load_npz(out / "checkpoint.npz")
+        assert "model/generator.model.0.weight" in arrays and any(name.startswith("model/discriminator.") for name in arrays)
+        assert any(name.startswith("optimizer/generator/") for name in arrays)
+
+
+def test_resume_continues_the_run(trained, tmp_path):
+    scratch, data, runs = trained
+    with cli_sandbox(data, scratch):
+        code, stdout, stderr = gans_cli(["train", "--resume", runs["gan"] / "checkpoint.npz", "--epochs", "1",
+                                         "--out", tmp_path / "more", "--quiet"])
+    assert code == 0, stderr
+    metrics = json.loads((tmp_path / "more" / "metrics.json").read_text())
+    assert [epoch["epoch"] for epoch in metrics["epochs"]] == [1, 2]
+    assert "resuming" in stdout
+
+
+def test_resume_refuses_a_changed_configuration(trained, tmp_path):
+    scratch, data, runs = trained
+    with cli_sandbox(data, scratch):
+        code, _, stderr = gans_cli(["train", "--resume", runs["gan"] / "checkpoint.npz", "--lr", "0.1",
+                                    "--out", tmp_path / "x"])
+    assert code == 2 and len(error_lines(stderr)) == 1 and "leave out --lr" in stderr
+
+
+def test_a_dcgan_checkpoint_with_batchnorm_buffers_samples(trained, tmp_path):
+    _, _, runs = trained
+    code, _, stderr = gans_cli(["sample", runs["dcgan"] / "checkpoint.npz", "--n", "4", "--out", tmp_path / "d.png"])
+    assert code == 0, stderr
+
+
+def test_sample_draws_the_asked_for_digit_rows(trained, tmp_path):
+    _, _, runs = trained
+    out = tmp_path / "sevens.png"
+    code, stdout, stderr = gans_cli(["sample", runs["cgan"] / "checkpoint.npz", "--digit", "7", "--n", "9", "--out", out])
+    assert code == 0, stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, stderr = gans_cli(["sample", runs["gan"] / "checkpoint.npz", "--digit", "7", "--out", tmp_path / "x.png"])
+    assert code == 2 and "--digit needs a conditional GAN" in stderr and not (tmp_path / "x.png").exists()
+
+
+def test_evaluate_prints_the_quality_numbers(trained):
+    scratch, data, runs = trained
+    with cli_sandbox(data, scratch):
+        code, stdout, stderr = gans_cli(["evaluate", runs["cgan"] / "checkpoint.npz", "--n", "200"])
+    assert code == 0, stderr
+    assert "Frechet distance" in stdout and "class entropy" in stdout and "asked-for digit" in stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--model", "wgan"], "invalid choice"),
+    (["train", "--lr", "-1"], "--lr"),
+    (["train", "--beta1", "1"], "--beta1"),
+    (["sample", "missing.npz"], "does not exist"),
+    (["sample", "CKPT", "--digit", "10"], "--digit"),
+])
+def test_mistakes_are_one_line(trained, tmp_path, argv, message):
+    _, _, runs = trained
+    argv = [str(runs["gan"] / "checkpoint.npz") if arg == "CKPT" else arg for arg in argv]
+    before = snapshot(runs["gan"])
+    code, _, stderr = gans_cli(argv + (["--out", str(tmp_path / "out")] if argv[0] == "train" else []))
+    assert code == 2 and len(error_lines(stderr)) == 1 and message in stderr
+    assert snapshot(runs["gan"]) == before
+
+
+def test_an_autoencoder_checkpoint_is_refused(tmp_path):
+    numpy.savez(tmp_path / "ae.npz", format_version=numpy.array(1), epoch=numpy.array(1),
+                config=numpy.array(json.dumps({"model": "deep"})), history=numpy.array("{}"))
+    code, _, stderr = gans_cli(["sample", tmp_path / "ae.npz", "--out", tmp_path / "s.png"])
+    assert code == 2 and "not a GAN checkpoint" in stderr
+
+
+def test_a_crafted_history_is_one_line(trained, tmp_path):
+    _, _, runs = trained
+    arrays = load_npz(runs["gan"] / "checkpoint.npz")
+    history = json.loads(str(arrays["history"]))
+    for name, bad in (("frames", ["AAAA"]), ("d_loss", "x"), ("epoch_seconds", [1.0, 2.0])):
+        crafted = dict(arrays, history=numpy.array(json.dumps(dict(history, **{name: bad}))))
+        numpy.savez(tmp_path / "bad.npz", **crafted)
+        code, _, stderr = gans_cli(["sample", tmp_path / "bad.npz", "--out", tmp_path / "s.png"])
+        assert code == 2 and len(error_lines(stderr)) == 1 and "history" in stderr, (name, stderr)
