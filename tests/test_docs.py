@@ -1,0 +1,228 @@
+"""Every fenced code block in README.md and docs/*.md runs, so a snippet that rots fails here.
+
+A block's language says what it is: ``python`` and ``bash`` blocks are run, ``text`` blocks (output,
+usage) are not, and a block without a language fails (label it). An HTML comment on the line just
+before a block changes how it is tested:
+
+    <!-- test: skip, REASON -->          not run; the skip says REASON (a GPU, the network, ...)
+    <!-- test: needs torch -->           run only where PyTorch is installed
+    <!-- test: in .ci/run -->            a command CI runs: it must appear verbatim in .ci/run
+    <!-- test: excerpt PATH -->          an excerpt: its lines must appear in PATH, in order
+                                         (a line "..." stands for lines left out)
+    <!-- test: run with ARGS -->         a bash command run with ARGS appended (to make it cheap)
+
+The python blocks of one document run in order in one fresh interpreter, as a reader pastes them
+into one session; the cwd is a temporary folder and the repository is on PYTHONPATH. Tracebacks
+name the document and its line.
+"""
+import ast
+import re
+import subprocess
+import sys
+
+import pytest
+
+from helpers_docs import REPO, environment
+
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+MARKER = re.compile(r"<!--\s*test:\s*(.*?)\s*-->")
+RUN_LANGUAGES = ("python", "bash")
+TEXT_LANGUAGES = ("text", "console")
+# A link to a class or function where it lives: [`nn/layers.py` `Linear`](../nn/layers.py)
+CODE_LINK = re.compile(r"\[`([\w/.-]+\.py)` `([\w.]+)`\]\(([^)\s]+)\)")
+
+
+class Block:
+    def __init__(self, document, line, language, code, marker):
+        self.document, self.line, self.language, self.code, self.marker = document, line, language, code, marker
+
+    @property
+    def where(self):
+        return f"{self.document.relative_to(REPO)}:{self.line}"
+
+
+def blocks_of(document):
+    """The fenced blocks of a Markdown file: line of the first code line, language, code, marker."""
+    lines = document.read_text(encoding="utf-8").splitlines()
+    blocks, index = [], 0
+    while index < len(lines):
+        fence = re.match(r"^(```+)\s*(\S*)\s*$", lines[index])
+        if not fence:
+            index += 1
+            continue
+        start, before = index, index - 1
+        while before >= 0 and not lines[before].strip():
+            before -= 1
+        marker = MARKER.fullmatch(lines[before].strip()) if before >= 0 else None
+        index += 1
+        while index < len(lines) and lines[index].rstrip() != fence.group(1):
+            index += 1
+        assert index < len(lines), f"{document.name}:{start + 1}: unclosed code fence"
+        code = "\n".join(lines[start + 1:index]) + "\n"
+        blocks.append(Block(document, start + 2, fence.group(2), code, marker.group(1) if marker else ""))
+        index += 1
+    return blocks
+
+
+ALL_BLOCKS = [block for document in DOCUMENTS for block in blocks_of(document)]
+
+
+def torch_installed():
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
+
+
+def skip_reason(block):
+    if block.marker.startswith("skip"):
+        reason = block.marker.partition(",")[2].strip()
+        assert reason, f"{block.where}: a skip marker needs a reason: <!-- test: skip, REASON -->"
+        return reason
+    if block.marker == "needs torch" and not torch_installed():
+        return "needs PyTorch (pip install -e \".[dev]\")"
+    return None
+
+
+def test_every_block_says_its_language():
+    unlabeled = [block.where for block in ALL_BLOCKS if block.language not in RUN_LANGUAGES + TEXT_LANGUAGES]
+    assert not unlabeled, f"label these code blocks python, bash or text: {unlabeled}"
+
+
+def test_every_marker_is_known():
+    known = ("skip", "needs torch", "in .ci/run", "excerpt ", "run with ")
+    unknown = [f"{block.where}: {block.marker}" for block in ALL_BLOCKS
+               if block.marker and not block.marker.startswith(known)]
+    assert not unknown, f"unknown test markers: {unknown}"
+
+
+# tutorial.zh.md has the same code as tutorial.md (test_tutorials_in_step), so it is not run twice.
+PYTHON_DOCUMENTS = sorted({block.document for block in ALL_BLOCKS if block.language == "python"
+                           and not block.marker.startswith(("excerpt", "in .ci/run"))
+                           and block.document.name != "tutorial.zh.md"})
+
+
+@pytest.mark.parametrize("document", PYTHON_DOCUMENTS, ids=lambda path: str(path.relative_to(REPO)))
+def test_python_blocks_run(document, tmp_path):
+    runnable, skipped = [], []
+    for block in blocks_of(document):
+        if block.language != "python" or block.marker.startswith(("excerpt", "in .ci/run")):
+            continue
+        reason = skip_reason(block)
+        (skipped if reason else runnable).append((block, reason))
+    # Each block compiled with the document's name and padded to its line, so a traceback points
+    # at the Markdown line that failed.
+    program = "\n".join([
+        "import sys",
+        f"blocks = {[(block.line, block.code) for block, _ in runnable]!r}",
+        "namespace = {'__name__': '__main__'}",
+        "for line, code in blocks:",
+        f"    exec(compile('\\n' * (line - 1) + code, {str(document.relative_to(REPO))!r}, 'exec'), namespace)",
+    ])
+    result = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=environment(),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{document.name}'s code blocks failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    for block, reason in skipped:
+        print(f"skipped {block.where}: {reason}")
+
+
+BASH_BLOCKS = [block for block in ALL_BLOCKS if block.language == "bash" and block.marker != "in .ci/run"
+               and block.document.name != "tutorial.zh.md"]
+
+
+@pytest.mark.parametrize("block", BASH_BLOCKS, ids=lambda block: block.where)
+def test_bash_blocks_run(block, tmp_path):
+    reason = skip_reason(block)
+    if reason:
+        pytest.skip(reason)
+    script = block.code
+    if block.marker.startswith("run with "):
+        extra = block.marker[len("run with "):]
+        script = "\n".join(line + " " + extra if line.strip() else line for line in block.code.splitlines())
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=environment(),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{block.where} failed:\n{script}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    commands = [block for block in ALL_BLOCKS if block.marker == "in .ci/run"]
+    assert len(commands) == 2, f"the README should have its two commands marked 'in .ci/run', found {len(commands)}"
+    for block in commands:
+        for line in block.code.strip().splitlines():
+            assert line in ci, f"{block.where}: .ci/run does not run the README's command {line!r}"
+
+
+def test_readme_first_command_installs_no_torch():
+    setup = (REPO / "setup.cfg").read_text(encoding="utf-8")
+    required = setup.split("install_requires =", 1)[1].split("\n[", 1)[0]
+    assert "torch" not in required, "pip install -e . must not pull PyTorch: keep torch in the dev extra"
+
+
+@pytest.mark.parametrize("block", [block for block in ALL_BLOCKS if block.marker.startswith("excerpt ")],
+                         ids=lambda block: block.where)
+def test_excerpts_match_their_source(block):
+    path = REPO / block.marker[len("excerpt "):]
+    source = path.read_text(encoding="utf-8").splitlines()
+    position = 0
+    for line in block.code.splitlines():
+        if line.strip() in ("", "..."):
+            continue
+        found = next((index for index in range(position, len(source)) if source[index].rstrip() == line.rstrip()), None)
+        assert found is not None, f"{block.where}: the excerpt's line {line.strip()!r} is no longer in {path.name} (in order)"
+        position = found + 1
+
+
+def defined_names(path):
+    """Top-level classes and functions of a file, and Class.method for their methods."""
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            names.add(node.name)
+        if isinstance(node, ast.ClassDef):
+            names.update(f"{node.name}.{item.name}" for item in node.body if isinstance(item, ast.FunctionDef))
+        if isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return names
+
+
+CODE_LINKS = [(document, match) for document in DOCUMENTS
+              for match in CODE_LINK.finditer(document.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("document, link", CODE_LINKS,
+                         ids=[f"{document.name}:{link.group(2)}" for document, link in CODE_LINKS])
+def test_code_links_point_at_what_exists(document, link):
+    path, name, target = link.groups()
+    assert (document.parent / target).resolve() == (REPO / path).resolve(), \
+        f"{document.name}: the link to `{path}` `{name}` goes to {target}"
+    assert (REPO / path).is_file(), f"{document.name} links to {path}, which does not exist"
+    assert name in defined_names(REPO / path), f"{document.name} links to `{name}` in {path}, which defines no such name"
+
+
+def test_tutorial_links_to_code():
+    assert len([1 for document, _ in CODE_LINKS if document.name == "tutorial.md"]) >= 8
+
+
+def test_images_exist():
+    for document in DOCUMENTS:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", document.read_text(encoding="utf-8")):
+            if "://" not in target:
+                assert (document.parent / target).is_file(), f"{document.name} shows {target}, which does not exist"
+
+
+def outline(document):
+    """The headings' levels, the code blocks, the figures and the code links: what two translations share."""
+    text = document.read_text(encoding="utf-8")
+    headings = [len(line) - len(line.lstrip("#")) for line in text.splitlines() if re.match(r"^#+ ", line)]
+    figures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+    links = [match.groups() for match in CODE_LINK.finditer(text)]
+    return headings, [(block.language, block.code, block.marker) for block in blocks_of(document)], figures, links
+
+
+def test_tutorials_in_step():
+    english, chinese = outline(REPO / "docs" / "tutorial.md"), outline(REPO / "docs" / "tutorial.zh.md")
+    assert english[0] == chinese[0], "docs/tutorial.md and tutorial.zh.md have different heading structures"
+    assert len(english[1]) == len(chinese[1]), "the two tutorials have different numbers of code blocks"
+    for index, (ours, theirs) in enumerate(zip(*[part[1] for part in (english, chinese)])):
+        assert ours == theirs, f"code block {index + 1} differs between docs/tutorial.md and tutorial.zh.md"
+    assert english[2] == chinese[2], "the two tutorials show different figures"
+    assert english[3] == chinese[3], "the two tutorials link to different code"
