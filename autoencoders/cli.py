@@ -262,7 +262,7 @@ def write_report(model, config, history, train, test, test_images, data, out, se
         "test_psnr_db": _psnr(errors),
         **({} if test.labels is None else {"per_digit_test_mse": _per_digit(errors, test.labels)}),
         "training_seconds": seconds,
-        "collapse_note": collapse_note(reconstructions, images, config["lr"]),
+        "collapse_note": collapse_note(reconstructions, images, config["lr"], history.epochs),
         "versions": _versions(),
     }
     metrics["pca"], fitted = pca.compare(model, train.images, images, errors)

@@ -306,17 +306,33 @@ def test_a_collapsed_run_says_so_and_why(small_sandbox, tmp_path):
     code, stdout, stderr = train(tmp_path / "out", "--preset", "seed", epochs=2)
     assert code == 0, stderr
     notes = [line for line in stdout.splitlines() if line.startswith("note: the reconstructions are all")]
-    assert len(notes) == 1 and "--lr 0.1" in notes[0] and "--lr 1e-3" in notes[0]
+    assert len(notes) == 1 and "--lr 0.1" in notes[0] and "try --lr 0.001" in notes[0]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["collapse_note"] == notes[0]
+
+
+def test_a_run_too_short_to_learn_is_told_to_train_longer(small_sandbox, tmp_path):
+    """Two steps at the default lr 1e-3 leave one image for every input: the advice is more epochs, never
+    a "lower" --lr equal to the one given."""
+    code, stdout, stderr = train(tmp_path / "out", epochs=1)
+    assert code == 0, stderr
+    notes = [line for line in stdout.splitlines() if line.startswith("note: the reconstructions are all")]
+    assert len(notes) == 1 and "--epochs" in notes[0] and "1 epoch at --lr 0.001" in notes[0], notes
+    assert "try --lr" not in notes[0] and "too high" not in notes[0]
 
 
 def test_collapse_is_measured_against_the_images():
     rng = numpy.random.default_rng(0)
     images = rng.random((50, 784))
     mean = numpy.tile(images.mean(axis=0), (50, 1))
-    assert spread_ratio(mean, images) < 1e-20 and collapse_note(mean, images, 0.1) is not None
-    assert collapse_note(images * 0.9, images, 1e-3) is None
+    assert spread_ratio(mean, images) < 1e-20
+    too_high = collapse_note(mean, images, 0.1, 20)
+    assert "(--lr 0.1) is too high" in too_high and "try --lr 0.001" in too_high and "--epochs" not in too_high
+    for lr in (1e-3, 1e-5):  # at or below the usual rate, a lower one is no advice: more steps are
+        too_short = collapse_note(mean, images, lr, 3)
+        assert f"3 epochs at --lr {lr:g}" in too_short and "more --epochs" in too_short
+        assert "try --lr" not in too_short and "too high" not in too_short
+    assert collapse_note(images * 0.9, images, 1e-3, 1) is None
     assert spread_ratio(images[:1], images[:1]) is None
     assert codes_collapsed(numpy.ones((5, 9))) and not codes_collapsed(rng.random((5, 9)))
     # A dead encoder's float32 codes (--preset seed on the MNIST test set: spread 1.5e-5 around codes of size 2).
