@@ -179,34 +179,7 @@ def check_run(checkpoint, config, path):
     Adam's defaults otherwise), its step a count, the history one of whole epochs, and each generator
     state one these generators can take."""
     check_history(checkpoint["history"], checkpoint["epoch"], path)
-    optimizer = checkpoint["optimizer"]
-    # What the run's Adam saves, asked of a one-weight Adam built the way the run builds its own.
-    probe = nn.Adam(nn.Linear(1, 1).parameters(), lr=config["lr"], weight_decay=config["weight_decay"]).state_dict()
-    expected = {name: value for name, value in probe.items() if name != "step" and not hasattr(value, "shape")}
-    buffers = tuple(name for name, value in probe.items() if hasattr(value, "shape"))
-    optional = set(getattr(nn.Adam, "optional", ()))  # options newer than some checkpoints: their default applies
-    if optimizer:  # a checkpoint written for evaluation only may have no optimizer
-        wanted = {"step", *expected, *buffers}
-        absent = sorted(wanted - set(optimizer) - optional)
-        extra = sorted(set(optimizer) - wanted)
-        if extra or absent:
-            _fail(path, f"has optimizer entries that are not Adam's (unexpected {extra}, missing {absent})")
-        step = optimizer["step"]
-        if not _integer(step) or int(step) < 0:
-            _fail(path, f"has optimizer step {step.tolist()!r}; it counts steps from 0")
-        for name, value in expected.items():
-            if name not in optimizer:
-                continue
-            stored = optimizer[name].tolist()
-            stored = tuple(stored) if isinstance(stored, list) else stored
-            if stored != value:
-                _fail(path, f"has optimizer {name} {stored!r} but the run's is {value!r}; "
-                            "the configuration decides the hyperparameters: a tampered checkpoint?")
-        for name in buffers:
-            if optimizer[name].ndim != 1 or optimizer[name].dtype.kind != "f":
-                _fail(path, f"has an optimizer {name} of shape {optimizer[name].shape}; it is one flat float buffer")
-        if (optimizer["exp_avg_sq"] < 0).any():
-            _fail(path, "has negative entries in optimizer exp_avg_sq (a mean of squares)")
+    check_adam_state(checkpoint["optimizer"], path, lr=config["lr"], weight_decay=config["weight_decay"])
     states = checkpoint["states"]
     unknown = sorted(set(states) - set(STATE_NAMES))
     if unknown:
@@ -215,18 +188,57 @@ def check_run(checkpoint, config, path):
     for name, text in states.items():
         if name in owners and not owners[name]:
             _fail(path, f"has a {name} generator state, but its {config['model']} model has no {name} generator")
-        state = json.loads(text)
-        if name == "loader":
-            if not (isinstance(state, dict) and set(state) == {"epoch", "generator"} and _is(state["epoch"], int)
-                    and state["epoch"] >= 0):
-                _fail(path, "has a malformed loader state (wants {\"epoch\": count, \"generator\": PCG64 state})")
-            state = state["generator"]
-        elif state is None:
-            continue
-        _check_generator_state(state, name, path)
+        check_state_text(name, text, path)
 
 
-def _check_generator_state(state, name, path):
+def check_state_text(name, text, path):
+    """A state/<name> entry: the loader's {"epoch", "generator"}, else a PCG64 state or null."""
+    state = json.loads(text)
+    if name == "loader":
+        if not (isinstance(state, dict) and set(state) == {"epoch", "generator"} and _is(state["epoch"], int)
+                and state["epoch"] >= 0):
+            _fail(path, "has a malformed loader state (wants {\"epoch\": count, \"generator\": PCG64 state})")
+        state = state["generator"]
+    elif state is None:
+        return
+    check_generator_state(state, name, path)
+
+
+def check_adam_state(optimizer, path, part="", **settings):
+    """An Adam state dict as the run's Adam (built with ``settings``) saves it: its keys, its
+    hyperparameters the configuration's, its step a count, its buffers flat floats, exp_avg_sq >= 0.
+    ``part`` names the optimizer in messages when a run has more than one."""
+    where = f" {part}" if part else ""
+    # What the run's Adam saves, asked of a one-weight Adam built the way the run builds its own.
+    probe = nn.Adam(nn.Linear(1, 1).parameters(), **settings).state_dict()
+    expected = {name: value for name, value in probe.items() if name != "step" and not hasattr(value, "shape")}
+    buffers = tuple(name for name, value in probe.items() if hasattr(value, "shape"))
+    optional = set(getattr(nn.Adam, "optional", ()))  # options newer than some checkpoints: their default applies
+    if optimizer:  # a checkpoint written for evaluation only may have no optimizer
+        wanted = {"step", *expected, *buffers}
+        absent = sorted(wanted - set(optimizer) - optional)
+        extra = sorted(set(optimizer) - wanted)
+        if extra or absent:
+            _fail(path, f"has optimizer{where} entries that are not Adam's (unexpected {extra}, missing {absent})")
+        step = optimizer["step"]
+        if not _integer(step) or int(step) < 0:
+            _fail(path, f"has optimizer{where} step {step.tolist()!r}; it counts steps from 0")
+        for name, value in expected.items():
+            if name not in optimizer:
+                continue
+            stored = optimizer[name].tolist()
+            stored = tuple(stored) if isinstance(stored, list) else stored
+            if stored != value:
+                _fail(path, f"has optimizer{where} {name} {stored!r} but the run's is {value!r}; "
+                            "the configuration decides the hyperparameters: a tampered checkpoint?")
+        for name in buffers:
+            if optimizer[name].ndim != 1 or optimizer[name].dtype.kind != "f":
+                _fail(path, f"has an optimizer{where} {name} of shape {optimizer[name].shape}; it is one flat float buffer")
+        if (optimizer["exp_avg_sq"] < 0).any():
+            _fail(path, f"has negative entries in optimizer{where} exp_avg_sq (a mean of squares)")
+
+
+def check_generator_state(state, name, path):
     try:
         numpy.random.default_rng(0).bit_generator.state = state
     except Exception as error:  # numpy raises ValueError, TypeError, KeyError or OverflowError by the flaw

@@ -23,6 +23,7 @@ import nn
 from autoencoders import cli as shared
 from autoencoders.arguments import number_type
 from autoencoders.checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
+from autoencoders.checkpoint_checks import check_adam_state, check_state_text
 from autoencoders.runfolder import OutputError, RunFolder, check_output_file
 from autoencoders.training import TrainingDiverged
 from nn import backend
@@ -39,6 +40,10 @@ GRID = 64                       # the fixed noise batch drawn after every epoch 
 MAX_SAMPLES = 10_000
 FIGURES = ("progress.png", "progress.gif", "losses.png", "interpolation.png", "samples.png", "digits.png")
 RUN_FILES = frozenset(FIGURES) | {"checkpoint.npz", "metrics.json", "interrupted.npz", "last-good.npz"}
+# The random streams a checkpoint carries: the batch order, the noise, and the dropout masks (D's dropout
+# draws from the CPU's default generator, which ``build`` reseeds: without its state a resumed run
+# would draw the first epoch's masks again).
+STATE_NAMES = ("loader", "noise", "dropout")
 UsageError = shared.UsageError
 
 
@@ -113,9 +118,13 @@ def _checked_run(checkpoint, path):
         fail(f"has an unknown model, dataset, device or dtype in its config ({config['model']!r}, "
              f"{config['dataset']!r}, {config['device']!r}, {config['dtype']!r})")
     if not (0 < config["lr"] < math.inf and 0 <= config["beta1"] < 1 and 0 < config["batch_size"] <= 1 << 20
-            and 0 < config["latent_dim"] <= 4096 and config["epochs"] > 0 and config["seed"] >= 0
+            and 0 < config["latent_dim"] <= 4096 and config["epochs"] > 0 and 0 <= config["seed"] < 2**63
             and (config["limit"] is None or config["limit"] > 0)):
         fail("has a config value out of range (lr, beta1, batch_size, latent_dim, epochs, seed or limit)")
+    unknown = sorted(set(config) - set(DEFAULTS) - {"kind"})
+    if unknown:
+        fail(f"has unknown config keys {unknown}")
+    _check_streams_and_optimizers(checkpoint, config, path, fail)
     data = checkpoint["history"]
     epoch = checkpoint["epoch"]
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
@@ -125,9 +134,12 @@ def _checked_run(checkpoint, path):
     if not all(isinstance(value, list) and all(isinstance(item, (int, float)) and math.isfinite(item) for item in value)
                for value in lists.values()):
         fail("has a history whose entries are not lists of finite numbers")
+    if any(isinstance(item, bool) for value in lists.values() for item in value) or min(lists["epoch_seconds"], default=0) < 0:
+        fail("has a history holding true/false or negative seconds")
     iterations = {len(lists[name]) for name in ("d_loss", "g_loss", "d_real", "d_fake")}
-    if len(iterations) != 1 or len(lists["epoch_seconds"]) != epoch or len(data["frames"]) != epoch:
-        fail(f"has a history inconsistent with its epoch {epoch}")
+    if len(iterations) != 1 or len(lists["epoch_seconds"]) != epoch or len(data["frames"]) != epoch \
+            or (epoch and (not min(iterations) or min(iterations) % epoch)) or (not epoch and max(iterations)):
+        fail(f"has a history inconsistent with its epoch {epoch} (whole epochs of steps, one time and frame each)")
     frames = []
     for text in data["frames"]:
         try:
@@ -138,6 +150,23 @@ def _checked_run(checkpoint, path):
             fail("has a malformed sample frame in its history")
         frames.append(numpy.frombuffer(raw, dtype=numpy.uint8).reshape(GRID, 784))
     return config, GANHistory.from_dict(lists), frames
+
+
+def _check_streams_and_optimizers(checkpoint, config, path, fail):
+    """Each random stream's state one a generator can take; each Adam's state as the configuration builds it."""
+    unknown = sorted(set(checkpoint["states"]) - set(STATE_NAMES))
+    if unknown:
+        fail(f"has unknown generator states {unknown}")
+    for name, text in checkpoint["states"].items():
+        check_state_text(name, text, path)
+    optimizer = checkpoint["optimizer"]
+    parts = ("generator", "discriminator")
+    stray = sorted(name for name in optimizer if name.split("/")[0] not in parts)
+    if stray:
+        fail(f"has optimizer entries of neither network: {stray}")
+    for part in parts:
+        state = {name[len(part) + 1:]: value for name, value in optimizer.items() if name.startswith(part + "/")}
+        check_adam_state(state, path, part, lr=config["lr"], betas=(config["beta1"], 0.999))
 
 
 def _restore_run(checkpoint, path, config):
@@ -189,7 +218,8 @@ def _train_into(folder, args, checkpoint, config, history, frames):
     model, optimizer = GANPair(generator, discriminator), OptimizerPair(g_optimizer, d_optimizer)
 
     def save(epoch, name="checkpoint.npz"):
-        states = {"loader": json.dumps(loader.state_dict()), "noise": source.generators.state()}
+        states = {"loader": json.dumps(loader.state_dict()), "noise": source.generators.state(),
+                  "dropout": json.dumps(backend.default_generator("cpu").bit_generator.state)}
         save_checkpoint(folder.staged(name), model, optimizer, epoch, config, _history_dict(history, frames), states)
 
     def end_of_epoch(epoch, history):
@@ -218,8 +248,14 @@ def _train_into(folder, args, checkpoint, config, history, frames):
         print(f"\ninterrupted: state saved to {path} (resume with: python -m gans train --resume {path} "
               f"--out {folder.path}); the run's other files are unchanged", file=sys.stderr)
         return 130
-    metrics = _report(folder.staging, config, history, frames, generator, fixed, train, test,
-                      time.perf_counter() - started)
+    try:
+        metrics = _report(folder.staging, config, history, frames, generator, fixed, train, test,
+                          time.perf_counter() - started)
+    except KeyboardInterrupt:  # the training is done: keep it, even without its figures
+        path = folder.keep("checkpoint.npz", "interrupted.npz")
+        print(f"\ninterrupted while writing the report; the trained state is saved to {path} (sample from it "
+              f"with: python -m gans sample {path})", file=sys.stderr)
+        return 130
     paths = folder.commit(RUN_FILES)
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     print(f"done: {config['model']}, {history.epochs} epochs; last epoch D(x) {metrics['final']['d_real']:.3f}, "
@@ -236,15 +272,19 @@ def _restore_streams(checkpoint, path, loader, source):
             loader.load_state_dict(json.loads(states["loader"]))
         if "noise" in states:
             source.generators.set_state(states["noise"])
+        if "dropout" in states:  # after build(), which reseeded the default generator
+            backend.default_generator("cpu").bit_generator.state = json.loads(states["dropout"])
     except (ValueError, TypeError, KeyError, IndexError) as error:
         raise CheckpointError(f"checkpoint {path!r} has a malformed loader or noise state ({error})") from None
 
 
 def _whole_epochs(history, per_epoch, epochs):
-    """Drop the iterations of an unfinished epoch, so the history describes whole epochs only."""
+    """Drop what an unfinished epoch recorded (its steps; its time, when Ctrl-C came after the time was
+    taken but before the epoch's frame), so the history describes ``epochs`` whole epochs only."""
     keep = per_epoch * epochs
     for name in ("d_loss", "g_loss", "d_real", "d_fake"):
         del getattr(history, name)[keep:]
+    del history.epoch_seconds[epochs:]
 
 
 def _fixed_inputs(config, generator):

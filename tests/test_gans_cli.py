@@ -121,3 +121,68 @@ def test_a_crafted_history_is_one_line(trained, tmp_path):
         numpy.savez(tmp_path / "bad.npz", **crafted)
         code, _, stderr = gans_cli(["sample", tmp_path / "bad.npz", "--out", tmp_path / "s.png"])
         assert code == 2 and len(error_lines(stderr)) == 1 and "history" in stderr, (name, stderr)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(trained, tmp_path):
+    """1 epoch, then 1 more resumed, gives the weights and Adam state of 2 epochs straight: the batch
+    order, the noise and D's dropout masks all continue where the checkpoint left them."""
+    scratch, data, runs = trained
+    with cli_sandbox(data, scratch):
+        code, _, stderr = gans_cli(["train", "--epochs", "2", "--limit", "128", "--batch-size", "32",
+                                    "--out", tmp_path / "two", "--quiet"])
+        assert code == 0, stderr
+        code, _, stderr = gans_cli(["train", "--resume", runs["gan"] / "checkpoint.npz", "--epochs", "1",
+                                    "--out", tmp_path / "resumed", "--quiet"])
+        assert code == 0, stderr
+    straight, resumed = load_npz(tmp_path / "two" / "checkpoint.npz"), load_npz(tmp_path / "resumed" / "checkpoint.npz")
+    weights = [name for name in straight if name.startswith(("model/", "optimizer/"))]
+    assert weights and sorted(weights) == sorted(name for name in resumed if name.startswith(("model/", "optimizer/")))
+    for name in weights:
+        numpy.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
+
+
+PCG64_TOO_BIG = {"bit_generator": "PCG64", "state": {"state": 2**200, "inc": 1}, "has_uint32": 0, "uinteger": 0}
+
+
+@pytest.mark.parametrize("entry, value, message", [
+    ("state/noise", json.dumps(PCG64_TOO_BIG), "noise generator state"),
+    ("state/loader", json.dumps({"epoch": 1, "generator": PCG64_TOO_BIG}), "loader generator state"),
+    ("state/evil", json.dumps(None), "unknown generator states"),
+    ("optimizer/generator/step", -3, "optimizer generator step -3"),
+    ("optimizer/discriminator/lr", 10.0, "optimizer discriminator lr 10.0 but the run's is 0.0002"),
+    ("optimizer/evil", 1.0, "neither network"),
+])
+def test_a_crafted_stream_or_optimizer_is_one_line(trained, tmp_path, entry, value, message):
+    """What a resumed run would use is checked before it is used: no traceback, no run at another lr."""
+    scratch, data, runs = trained
+    crafted = dict(load_npz(runs["gan"] / "checkpoint.npz"), **{entry: numpy.array(value)})
+    numpy.savez(tmp_path / "bad.npz", **crafted)
+    with cli_sandbox(data, scratch):
+        code, _, stderr = gans_cli(["train", "--resume", tmp_path / "bad.npz", "--epochs", "1", "--out", tmp_path / "out",
+                                    "--quiet"])
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and message in lines[0], stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_writing_the_report_keeps_the_trained_state(trained, tmp_path, monkeypatch):
+    import gans.cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(gans.cli, "_report", interrupted)
+    scratch, data, _ = trained
+    with cli_sandbox(data, scratch):
+        code, _, stderr = gans_cli(["train", "--epochs", "1", "--limit", "64", "--batch-size", "32",
+                                    "--out", tmp_path / "out", "--quiet"])
+    assert code == 130 and "the trained state is saved to" in stderr, stderr
+    assert sorted(path.name for path in (tmp_path / "out").iterdir() if not path.name.startswith(".")) == ["interrupted.npz"]
+    assert int(load_npz(tmp_path / "out" / "interrupted.npz")["epoch"]) == 1
+
+
+def test_ctrl_c_between_an_epochs_time_and_its_frame_saves_whole_epochs():
+    from gans.cli import _whole_epochs
+    from gans.training import GANHistory
+    history = GANHistory(d_loss=[1.0] * 6, g_loss=[1.0] * 6, d_real=[0.5] * 6, d_fake=[0.5] * 6, epoch_seconds=[1.0, 1.0])
+    _whole_epochs(history, per_epoch=3, epochs=1)  # epoch 2 finished its steps and its time, not its frame
+    assert history.epochs == 1 and len(history.d_loss) == len(history.d_fake) == 3
