@@ -40,17 +40,19 @@ class OutputError(OSError):
     """An output path that cannot be used: a run holds it, or something not a regular file is there."""
 
 
-def check_output_file(path, option="--out"):
+def check_output_file(path, option="--out", subject=None):
     """Refuse an existing ``path`` that is not a regular file (a folder, FIFO, device node, socket or
-    symbolic link): writing would replace it, and a FIFO or /dev/null is not the user's to replace."""
+    symbolic link): writing would replace it, and a FIFO or /dev/null is not the user's to replace.
+    ``subject`` names the path in the message when it is not ``option``'s own value (a file in a folder)."""
+    subject = subject or f"{option} {path}"
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return path
     except OSError as error:
-        raise OutputError(f"{option} {path}: cannot be examined ({error.strerror}); choose another {option}") from None
+        raise OutputError(f"{subject}: cannot be examined ({error.strerror}); choose another {option}") from None
     if not stat.S_ISREG(mode):
-        raise OutputError(f"{option} {path} exists and is {_kind(mode)}, not a regular file; it is left as it is: "
+        raise OutputError(f"{subject} exists and is {_kind(mode)}, not a regular file; it is left as it is: "
                           f"choose another {option}")
     return path
 
@@ -58,7 +60,7 @@ def check_output_file(path, option="--out"):
 def _kind(mode):
     for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISREG, "a file")):
         if test(mode):
             return name
     return "not a regular file"
@@ -130,6 +132,9 @@ class RunFolder:
     # --- the lock -------------------------------------------------------------------------------
     def __enter__(self):
         self.created = not os.path.lexists(self.path)
+        if not self.created and not os.path.isdir(self.path):  # makedirs would say only "File exists"
+            raise OutputError(f"{self.option} {self.path} exists and is {_kind(os.lstat(self.path).st_mode)}, not a "
+                              f"folder; it is left as it is: choose another {self.option}")
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as error:
@@ -223,7 +228,7 @@ class RunFolder:
     def check_targets(self, names=RUN_FILES):
         """Refuse now, before any work, a folder, FIFO or link where a run file will go."""
         for name in names:
-            check_output_file(self.final(name), option=f"{self.option} {self.path}: the file")
+            check_output_file(self.final(name), self.option, f"{self.option} {self.path}: the file {self.final(name)}")
 
     def keep(self, name, target=None):
         """Move one staged file into the folder now (what an unfinished run leaves: interrupted.npz)."""

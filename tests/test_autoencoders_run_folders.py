@@ -255,8 +255,18 @@ def test_train_refuses_a_fifo_where_a_run_file_goes_before_training(small_sandbo
     os.mkfifo(out / "metrics.json")
     monkeypatch.setattr(cli, "build_model", lambda config: pytest.fail("trained before checking the outputs"))
     code, _, stderr = train(out)
-    one_line(code, stderr, "metrics.json", "FIFO")
+    line = one_line(code, stderr, "metrics.json", "FIFO")
+    assert line.endswith(f"choose another --out") and line.count(str(out)) == 2, line  # the folder, then its file
     assert stat.S_ISFIFO(os.lstat(out / "metrics.json").st_mode)
+
+
+def test_train_refuses_a_fifo_as_the_out_folder_by_its_kind(small_sandbox, tmp_path, monkeypatch):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(cli, "build_model", lambda config: pytest.fail("trained before checking the outputs"))
+    code, _, stderr = train(fifo)
+    one_line(code, stderr, f"--out {fifo} exists and is a FIFO, not a folder", "choose another --out")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
 def test_sample_without_out_writes_beside_the_checkpoint_and_says_so(small_sandbox, finished, tmp_path):
