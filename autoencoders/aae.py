@@ -84,8 +84,8 @@ class AdversarialAutoencoder(Autoencoder):
         reconstruction = self.decode(codes)
         mse = float(loss(reconstruction, x))
         grad_codes = self.decoder.backward(loss.backward() * (1 - weight))
-        logits = critic(codes)
-        fooling = float(bce(logits, xp.ones_like(logits)))
+        # D(E(x)) again at the same weights is fake_logits, and the critic still caches E(x): no second forward.
+        fooling = float(bce(fake_logits, xp.ones_like(fake_logits)))
         grad_codes = grad_codes + critic.backward(bce.backward() * weight)
         for parameter, grad in zip(critic.parameters(), critic_grads):
             parameter.grad[...] = grad                 # discard what the fooling pass added to D's .grad

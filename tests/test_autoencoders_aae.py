@@ -119,3 +119,15 @@ def test_command_line_trains_samples_and_resumes_the_aae(tmp_path):
         assert len(json.loads((tmp_path / "b" / "metrics.json").read_text())["epochs"]) == 2
         code, _, stderr = run_cli(["sample", tmp_path / "b" / "checkpoint.npz", "--n", "4", "--out", tmp_path / "s.png"])
         assert code == 0, stderr
+
+
+def test_a_step_runs_the_discriminator_once_on_the_codes():
+    """The fooling loss reads the same D(E(x)) as the discriminator's: one forward on the prior codes,
+    one on the encoder's, never a third (the hot path's cost)."""
+    model = AdversarialAutoencoder(input_dim=12, hidden=(10, 8, 6, 5), latent_dim=3, dtype="float64", seed=0)
+    inputs = []
+    forward = model.discriminator.forward
+    model.discriminator.forward = lambda codes, labels=None: inputs.append(codes) or forward(codes, labels)
+    x = numpy.random.default_rng(0).random((4, 12))
+    model.training_step(x, nn.MSELoss(), nn.Adam(model.parameters(), lr=1e-3))
+    assert len(inputs) == 2
