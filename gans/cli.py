@@ -239,6 +239,8 @@ def _train_into(folder, args, checkpoint, config, history, frames):
     except TrainingDiverged as error:
         kept = ("no epoch finished, so no checkpoint was written" if len(frames) == (checkpoint or {}).get("epoch", 0)
                 else f"the last good checkpoint is {folder.keep('checkpoint.npz', 'last-good.npz')}")
+        if checkpoint is not None:  # the error's advice is a lower --lr, which --resume refuses
+            kept += "; --resume keeps the run's --lr, so start a new run (without --resume) with a lower --lr"
         print(f"gans: error: {error}; {kept}; nothing else in {folder.path} was changed", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -366,6 +368,7 @@ def command_sample(args):
     digit = "" if args.digit is None else f"-digit{args.digit}"
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"samples-n{args.n}{digit}-seed{args.seed}.png")
     check_output_file(out)
+    shared._writable_directory(os.path.dirname(os.path.abspath(out)))  # before drawing, in --out's words
     like = backend.to_device(numpy.zeros(1, config["dtype"]), config["device"])
     source = NoiseSource(config["latent_dim"], generator.classes, args.seed)
     labels = None

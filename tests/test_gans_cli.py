@@ -186,3 +186,23 @@ def test_ctrl_c_between_an_epochs_time_and_its_frame_saves_whole_epochs():
     history = GANHistory(d_loss=[1.0] * 6, g_loss=[1.0] * 6, d_real=[0.5] * 6, d_fake=[0.5] * 6, epoch_seconds=[1.0, 1.0])
     _whole_epochs(history, per_epoch=3, epochs=1)  # epoch 2 finished its steps and its time, not its frame
     assert history.epochs == 1 and len(history.d_loss) == len(history.d_fake) == 3
+
+
+def test_sample_into_a_folder_that_takes_no_files_is_refused_in_out_words(trained):
+    _, _, runs = trained
+    code, _, stderr = gans_cli(["sample", runs["gan"] / "checkpoint.npz", "--out", "/proc/s.png"])  # no files there
+    lines = error_lines(stderr)
+    assert code == 2 and len(lines) == 1 and "choose another with --out" in lines[0] and ".tmp-" not in lines[0], stderr
+
+
+def test_a_resumed_run_that_diverges_is_not_told_to_pass_lr(trained, tmp_path, monkeypatch):
+    import gans.cli
+    from autoencoders.training import TrainingDiverged
+
+    def diverged(*args, **kwargs):
+        raise TrainingDiverged(2, 1, float("nan"))
+    monkeypatch.setattr(gans.cli, "fit_gan", diverged)
+    scratch, data, runs = trained
+    with cli_sandbox(data, scratch):
+        code, _, stderr = gans_cli(["train", "--resume", runs["gan"] / "checkpoint.npz", "--out", tmp_path / "out", "--quiet"])
+    assert code == 1 and "start a new run (without --resume) with a lower --lr" in stderr, stderr
