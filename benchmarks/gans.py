@@ -223,6 +223,8 @@ def main(argv=None):
     except ImportError:
         torch = None
         log("note: PyTorch is not installed (pip install -e .[dev]): the torch columns are left out")
+    nn.keep_freed_memory()          # the engine trains as the command line trains it
+    nn.set_flush_denormal(True)
     train, test = (datasets.load("mnist", split, limit=args.limit if split == "train" else None)
                    for split in ("train", "test"))
     log(f"train: {len(train.images):,} images from {train.source}")

@@ -149,6 +149,8 @@ def _restore_run(checkpoint, path, config):
 
 # --- the commands ------------------------------------------------------------------------------
 def command_train(args):
+    nn.keep_freed_memory()  # as python -m autoencoders train: this process trains (see their docstrings)
+    nn.set_flush_denormal(True)
     checkpoint = None
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
