@@ -84,9 +84,15 @@ def environment(small_data, scratch, hook_dir=None, sigint_at=None, first=None):
     return env
 
 
+def default_sigint():
+    """In the child: Ctrl-C's default action. A process started in the background of a non-interactive
+    shell (``pytest &``) ignores SIGINT, and its children inherit that; a user's terminal never does."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_module(args, env, cwd, timeout=180):
     return subprocess.run([sys.executable, "-m", "autoencoders", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, preexec_fn=default_sigint)
 
 
 def train_args(out, epochs=2):
@@ -137,7 +143,8 @@ def test_two_trainings_into_one_folder(small_data, tmp_path):
     out = tmp_path / "out"
     env = environment(small_data, tmp_path)
     first = subprocess.Popen([sys.executable, "-m", "autoencoders", *map(str, train_args(out, epochs=100_000))],
-                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 120
         while not (out / ".lock").exists():
@@ -158,7 +165,8 @@ def test_two_trainings_into_one_folder(small_data, tmp_path):
 def start_long_run(out, env, cwd):
     """A training of 100,000 epochs, returned once it has staged its first checkpoint."""
     process = subprocess.Popen([sys.executable, "-m", "autoencoders", *map(str, train_args(out, epochs=100_000))],
-                               cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
 
     def staged_a_checkpoint():
         return out.exists() and any(name.startswith(".staging-") and os.listdir(out / name) for name in os.listdir(out))
