@@ -259,7 +259,7 @@ def write_report(model, config, history, train, test, test_images, data, out, se
                     "seconds": history.epoch_seconds[index], "samples_per_second": history.samples_per_second[index]}
                    for index in range(history.epochs)],
         "final_test_mse": float(errors.mean()),
-        "test_psnr_db": _psnr(errors),
+        "test_psnr_db": pca.psnr(errors),
         **({} if test.labels is None else {"per_digit_test_mse": _per_digit(errors, test.labels)}),
         "training_seconds": seconds,
         "collapse_note": collapse_note(reconstructions, images, config["lr"], history.epochs),
@@ -369,7 +369,7 @@ def command_evaluate(args):
     errors = per_image_mse(model, test_images)
     print(f"checkpoint: {args.checkpoint} ({config['model']} model, {checkpoint['epoch']} epochs)")
     print(f"test MSE:  {errors.mean():.6f}")
-    print(f"test PSNR: {_psnr(errors):.2f} dB (mean over images, pixel range [0, 1])")
+    print(f"test PSNR: {pca.psnr(errors):.2f} dB (mean over images, pixel range [0, 1])")
     train = _local_training_images(config, args)
     if train is None:
         print("PCA baseline: no training images on this machine to fit it on (train's metrics.json has it)")
@@ -436,13 +436,6 @@ def command_sample(args):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _psnr(errors):
-    """Peak signal-to-noise ratio 10 log10(1 / MSE) per image, averaged (perfect images excluded)."""
-    errors = numpy.asarray(errors)
-    positive = errors[errors > 0]
-    return float(numpy.mean(10 * numpy.log10(1.0 / positive))) if positive.size else math.inf
-
-
 def _per_digit(errors, labels):
     """{"0": mean MSE of the images labelled 0, ...}: the labels 0..9 present (others are not digits)."""
     labels = backend.to_numpy(labels)
