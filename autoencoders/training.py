@@ -26,8 +26,28 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.iteration, self.value = epoch, iteration, value
 
 
+class Record:
+    """A dataclass of lists (what a run measured) that saves as a dict of lists, loads back, and can
+    forget an unfinished epoch; History here and the GANs' GANHistory are two."""
+
+    def to_dict(self):
+        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{name: list(data.get(name, [])) for name in cls.__dataclass_fields__})
+
+    def lengths(self):
+        return {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
+
+    def truncate(self, lengths):
+        """Back to the lengths ``lengths()`` returned (an unfinished epoch forgotten)."""
+        for name, length in lengths.items():
+            del getattr(self, name)[length:]
+
+
 @dataclass
-class History:
+class History(Record):
     """What a run measured. Per iteration: the training objective; per epoch: its mean, the test
     loss (None without test data), wall seconds and training samples per second."""
     iteration_loss: list = field(default_factory=list)
@@ -39,21 +59,6 @@ class History:
     @property
     def epochs(self):
         return len(self.train_loss)
-
-    def to_dict(self):
-        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
-
-    def lengths(self):
-        return {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
-
-    def truncate(self, lengths):
-        """Back to the lengths ``lengths()`` returned (an unfinished epoch forgotten)."""
-        for name, length in lengths.items():
-            del getattr(self, name)[length:]
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**{name: list(data.get(name, [])) for name in cls.__dataclass_fields__})
 
 
 def _images_of(batch):

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import nn
-from autoencoders.training import TrainingDiverged
+from autoencoders.training import Record, TrainingDiverged
 from nn import backend
 
 
@@ -67,7 +67,7 @@ def generator_step(generator, discriminator, optimizer, noise, labels=None, loss
 
 
 @dataclass
-class GANHistory:
+class GANHistory(Record):
     """Per iteration: both losses and D's mean probabilities for real and generated images; per
     epoch: wall seconds."""
     d_loss: list = field(default_factory=list)
@@ -79,13 +79,6 @@ class GANHistory:
     @property
     def epochs(self):
         return len(self.epoch_seconds)
-
-    def to_dict(self):
-        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**{name: list(data.get(name, [])) for name in cls.__dataclass_fields__})
 
 
 class NoiseSource:
