@@ -4,6 +4,7 @@ how many the tests catch.
     python -m benchmarks.mutants                      # every target below (about 30 min on 2 quiet cores)
     python -m benchmarks.mutants --targets datasets,nn.gradcheck
     python -m benchmarks.mutants --quick --out DIR    # a handful of mutants of one small module (CI smoke)
+    python -m benchmarks.mutants --targets nn.optim --recheck   # only what the report lists as alive
 
 The tool is mutmut 3 (`pip install -e .[mutation]`). It was chosen over cosmic-ray because it
 imports the test suite once and forks a worker per mutant, and it runs for each mutant only the
@@ -14,9 +15,14 @@ mutmut mutates the bodies of functions and methods, not module-level constants.
 Each target mutates some files and runs the test files that cover them, in its own scratch copy
 of the repository (mutmut writes a `mutants/` folder and a `setup.cfg` section there; the working
 tree is never touched). Results: `<out>/mutants.json` (score per module, every surviving mutant
-with its diff) and `<out>/mutants.txt` (the same for reading).
+with its diff) and `<out>/mutants.txt` (the same for reading). A run updates the report it finds
+there: the modules it measured replace theirs, the others stay, so targets can be run one at a time.
+A module's earlier verdicts count only while its source file is unchanged (the report keeps each
+file's SHA-256); `--recheck` then runs only the mutants that survived or were left unchecked (by a
+budget), and keeps the earlier kills: tests added since can only kill more.
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -25,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from datasets.atomic import atomic_write
@@ -34,15 +41,32 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 PACKAGES = ("nn", "datasets", "autoencoders")
 
-# target name -> (package mutmut copies, files to mutate, test files that cover them).
+# target name -> (package mutmut copies, files to mutate, test files that cover them). The nn targets
+# split the engine by family, each against the test files of that family, so each fits a run of its own.
+NN_SHARED_TESTS = ["tests/test_nn_backend_strict.py", "tests/test_nn_signatures.py", "tests/test_nn_parity.py"]
 TARGETS = {
     "datasets": ("datasets", ["datasets/*.py"], ["tests/test_datasets_*.py"]),
     "nn.gradcheck": ("nn", ["nn/gradcheck.py"], ["tests/test_nn_gradcheck*.py", "tests/test_nn_backend_strict.py"]),
     "nn.backend": ("nn", ["nn/backend.py"], ["tests/test_nn_backend*.py", "tests/test_nn_module*.py",
                                               "tests/test_nn_validation*.py"]),
-    "nn.layers": ("nn", sorted(f"nn/{path.name}" for path in (ROOT / "nn").glob("*.py") if path.name not in
-                               ("__init__.py", "gradcheck.py", "backend.py")),  # modules, losses, optimizers...
-                  ["tests/test_nn_*.py"]),
+    "nn.layers": ("nn", ["nn/layers.py", "nn/activations.py", "nn/activations_fast.py"],
+                  ["tests/test_nn_layers*.py", "tests/test_nn_activations*.py", "tests/test_nn_linear*.py",
+                   "tests/test_nn_sequential.py", "tests/test_nn_mutants_layers*.py", *NN_SHARED_TESTS]),
+    "nn.conv": ("nn", ["nn/conv.py", "nn/im2col.py", "nn/im2col_fast.py", "nn/padding.py", "nn/pooling.py",
+                       "nn/spatial.py", "nn/upsampling.py"],
+                ["tests/test_nn_conv*.py", "tests/test_nn_im2col*.py", "tests/test_nn_pooling*.py",
+                 "tests/test_nn_mutants_conv*.py", *NN_SHARED_TESTS]),
+    "nn.losses": ("nn", ["nn/losses.py", "nn/cross_entropy.py", "nn/softmax.py", "nn/norm.py"],
+                  ["tests/test_nn_cross_entropy*.py", "tests/test_nn_loss*.py", "tests/test_nn_norm*.py",
+                   "tests/test_nn_activations*.py", "tests/test_nn_mutants_losses*.py", *NN_SHARED_TESTS]),
+    "nn.optim": ("nn", ["nn/optim.py", "nn/optim_fast.py", "nn/optimizer.py"],
+                 ["tests/test_nn_optim*.py", "tests/test_nn_mutants_optim*.py", *NN_SHARED_TESTS]),
+    "nn.module": ("nn", ["nn/module.py", "nn/checks.py", "nn/floats.py"],
+                  ["tests/test_nn_module*.py", "tests/test_nn_floats*.py", "tests/test_nn_sequential.py",
+                   "tests/test_nn_model.py", "tests/test_nn_layers.py", "tests/test_nn_mutants_module*.py",
+                   *NN_SHARED_TESTS]),
+    "nn.gpu": ("nn", ["nn/fused_gpu.py", "nn/cuda_graph.py"],
+               ["tests/test_nn_fused_gpu*.py", "tests/test_nn_cuda_graph*.py", "tests/test_nn_gpu*.py"]),
     "autoencoders": ("autoencoders", ["autoencoders/checkpoint.py", "autoencoders/models.py",
                                       "autoencoders/vae.py"],
                      ["tests/test_autoencoders_checkpoint.py", "tests/test_autoencoders_models.py",
@@ -92,8 +116,18 @@ def _collect():
     json.dump(found, sys.stdout)
 
 
+def source_files(mutate):
+    """The files a target mutates, relative to the repository root."""
+    return sorted({str(path.relative_to(ROOT)) for pattern in mutate for path in ROOT.glob(pattern)})
+
+
+def file_hash(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def run_target(name, package, mutate, tests, children, mutant_names=(), budget=None):
-    """Mutation-test one target in a scratch copy; returns {file: {mutant: [status, diff]}} and seconds.
+    """Mutation-test one target in a scratch copy; returns {file: {mutant: [status, diff]}}, seconds,
+    and {file: SHA-256} of the sources as they were mutated.
 
     With a budget (seconds), mutmut is stopped when it runs out and the mutants checked so far are
     reported; the others are "not checked" (mutmut records each result as it comes).
@@ -101,6 +135,7 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
     workdir = Path(tempfile.mkdtemp(prefix=f"mutants-{name}-"))
     try:
         test_files = _scratch_copy(package, mutate, tests, workdir)
+        hashes = {source: file_hash(workdir / source) for source in source_files(mutate)}
         print(f"[{name}] mutating {', '.join(mutate)} against {len(test_files)} test file(s)", flush=True)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         # The tests find real MNIST beside the repository; in the scratch copy only $NN_DATA_DIR can say where.
@@ -132,27 +167,102 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
         collected = subprocess.run([sys.executable, "-m", "benchmarks.mutants", "--collect"], cwd=workdir,
                                    env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, check=True)
         sys.stderr.write(collected.stderr)
-        return json.loads(collected.stdout), seconds
+        return json.loads(collected.stdout), seconds, hashes
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def summarize(found):
+def _pack(names):
+    """Mutant names as {function: "1-4,7"}: thousands of killed names, listed whole, would swamp the report."""
+    numbers = defaultdict(list)
+    for name in names:
+        function, number = name.rsplit("__mutmut_", 1)
+        numbers[function].append(int(number))
+    packed = {}
+    for function, values in sorted(numbers.items()):
+        spans = []
+        for value in sorted(values):
+            if spans and value == spans[-1][1] + 1:
+                spans[-1][1] = value
+            else:
+                spans.append([value, value])
+        packed[function] = ",".join(str(low) if low == high else f"{low}-{high}" for low, high in spans)
+    return packed
+
+
+def _unpack(packed):
+    names = []
+    for function, spans in packed.items():
+        for span in spans.split(","):
+            low, _, high = span.partition("-")
+            names += [f"{function}__mutmut_{number}" for number in range(int(low), int(high or low) + 1)]
+    return names
+
+
+def summarize(found, hashes=None):
     """Per file: killed (a test failed or timed out), survived (every other status: survived, no tests,
-    ...), total checked, unchecked, and score = killed / total."""
+    ...), total checked, unchecked, and score = killed / total; with the file's SHA-256 and the names of
+    the killed and unchecked mutants, so that a later run can be merged in (`merge`)."""
     modules = {}
     for source, mutants in found.items():
-        unchecked = sum(row[0] == "not checked" for row in mutants.values())  # --quick, or out of budget
+        unchecked = [name for name, row in mutants.items() if row[0] == "not checked"]  # --quick, or out of budget
         mutants = {name: row for name, row in mutants.items() if row[0] != "not checked"}
-        statuses = [status for status, _ in mutants.values()]
-        killed = sum(status in ("killed", "timeout", "segfault") for status in statuses)
+        killed = [name for name, (status, _) in mutants.items() if status in ("killed", "timeout", "segfault")]
         survived = [{"mutant": name, "status": status, "diff": diff}
                     for name, (status, diff) in sorted(mutants.items()) if status not in ("killed", "timeout",
                                                                                            "segfault")]
-        modules[source] = {"killed": killed, "survived": len(survived), "total": len(statuses), "unchecked": unchecked,
-                           "score": round(killed / len(statuses), 4) if statuses else None,
-                           "surviving": survived}
+        modules[source] = {"killed": len(killed), "survived": len(survived), "total": len(mutants),
+                           "unchecked": len(unchecked),
+                           "score": round(len(killed) / len(mutants), 4) if mutants else None,
+                           "surviving": survived, "sha256": (hashes or {}).get(source),
+                           "killed_mutants": _pack(killed), "unchecked_mutants": _pack(unchecked)}
     return modules
+
+
+def verdicts(row):
+    """A report's module row back as {mutant: [status, diff]} (killed ones without their diff)."""
+    found = {name: ["killed", ""] for name in _unpack(row.get("killed_mutants", {}))}
+    found.update({name: ["not checked", ""] for name in _unpack(row.get("unchecked_mutants", {}))})
+    found.update({mutant["mutant"]: [mutant["status"], mutant["diff"]] for mutant in row["surviving"]})
+    return found
+
+
+def merge(previous, found, hashes):
+    """This run's verdicts over the report's, per file: a file whose source changed since the report
+    (or that it lacks) is taken from this run alone; an unchanged one keeps the earlier verdict of each
+    mutant this run left unchecked."""
+    merged = {}
+    for source, mutants in found.items():
+        row = previous.get(source)
+        earlier = verdicts(row) if row and hashes.get(source) and row.get("sha256") == hashes[source] else {}
+        merged[source] = {name: (earlier.get(name, result) if result[0] == "not checked" else result)
+                          for name, result in mutants.items()}
+    return summarize(merged, hashes)
+
+
+def recheck_names(mutate, previous):
+    """The mutants worth running again: the survivors and unchecked ones of files unchanged since the
+    report, and every mutant (a glob on the module) of files changed or missing."""
+    names = []
+    for source in source_files(mutate):
+        row = previous.get(source)
+        if row and row.get("sha256") == file_hash(ROOT / source):
+            names += [mutant["mutant"] for mutant in row["surviving"]] + _unpack(row.get("unchecked_mutants", {}))
+        else:
+            names.append(source[: -len(".py")].replace("/", ".") + ".*")
+    return names
+
+
+def read_report(path):
+    """The modules and seconds of an earlier report at `path` ({} and {} when there is none)."""
+    if not path.exists():
+        return {}, {}
+    try:
+        report = json.loads(path.read_text())
+        return report["modules"], report["seconds"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise SystemExit(f"mutants: {path} is not a report of this script ({error}); move it away or choose "
+                         f"another --out")
 
 
 def _write(path, text):
@@ -183,7 +293,10 @@ def main(argv=None):
     parser.add_argument("--children", type=int, default=os.cpu_count() or 1, help="parallel mutant workers")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds per target; then report the mutants checked so far (default: no limit)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for mutants.json and mutants.txt")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="folder for mutants.json and mutants.txt (a report there is updated, not replaced)")
+    parser.add_argument("--recheck", action="store_true",
+                        help="run only the mutants the report at --out lists as surviving or unchecked")
     parser.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.collect:
@@ -206,14 +319,22 @@ def main(argv=None):
         import mutmut  # noqa: F401
     except ImportError:
         parser.exit(2, "mutants: mutmut is not installed: pip install -e .[mutation]\n")
-    modules, seconds = {}, {}
-    for name, (package, mutate, tests) in plan.items():
-        found, seconds[name] = run_target(name, package, mutate, tests, args.children, names, args.budget)
-        modules.update(summarize(found))
     stem = "mutants-quick" if args.quick else "mutants"
-    print("\n".join(write_report(modules, seconds, args.out, stem)[: len(modules) + 1]))
+    previous, seconds = read_report(args.out / f"{stem}.json")
+    modules = dict(previous)
+    for name, (package, mutate, tests) in plan.items():
+        chosen_names = recheck_names(mutate, previous) if args.recheck else names
+        if args.recheck and not chosen_names:
+            print(f"[{name}] every mutant was killed already: nothing to recheck", flush=True)
+            continue
+        found, seconds[name], hashes = run_target(name, package, mutate, tests, args.children, chosen_names,
+                                                  args.budget)
+        modules.update(merge(previous, found, hashes))
+        # After each target, so a later target's failure or budget does not lose this one's results.
+        write_report(modules, seconds, args.out, stem)
+    lines = write_report(modules, seconds, args.out, stem)
+    print("\n".join(lines[: len(modules) + 1]))
     print(f"wrote {args.out / (stem + '.json')} and {args.out / (stem + '.txt')}")
-
 
 if __name__ == "__main__":
     main()
