@@ -51,7 +51,7 @@ TARGETS = {
                                               "tests/test_nn_validation*.py"]),
     "nn.layers": ("nn", ["nn/layers.py", "nn/activations.py", "nn/activations_fast.py"],
                   ["tests/test_nn_layers*.py", "tests/test_nn_activations*.py", "tests/test_nn_linear*.py",
-                   "tests/test_nn_sequential.py", "tests/test_nn_model.py", "tests/test_nn_fused_gpu.py",
+                   "tests/test_nn_sequential.py", "tests/test_nn_fused_gpu.py",
                    "tests/test_nn_gradcheck.py", "tests/test_nn_mutants_layers*.py", *NN_SHARED_TESTS]),
     "nn.conv": ("nn", ["nn/conv.py", "nn/im2col.py", "nn/im2col_fast.py", "nn/padding.py", "nn/pooling.py",
                        "nn/spatial.py", "nn/upsampling.py"],
