@@ -203,18 +203,22 @@ def _unpack(packed):
     return names
 
 
+# A test failed, ran out of time, or its process died of a signal (mutmut's "segfault" and "suspicious":
+# a planted bug that crashes the tests, e.g. by unmasking floating-point traps, is caught too).
+KILLED = ("killed", "timeout", "segfault", "suspicious")
+
+
 def summarize(found, hashes=None):
-    """Per file: killed (a test failed or timed out), survived (every other status: survived, no tests,
-    ...), total checked, unchecked, and score = killed / total; with the file's SHA-256 and the names of
-    the killed and unchecked mutants, so that a later run can be merged in (`merge`)."""
+    """Per file: killed (see KILLED), survived (every other status: survived, no tests, ...), total
+    checked, unchecked, and score = killed / total; with the file's SHA-256 and the names of the killed
+    and unchecked mutants, so that a later run can be merged in (`merge`)."""
     modules = {}
     for source, mutants in found.items():
         unchecked = [name for name, row in mutants.items() if row[0] == "not checked"]  # --quick, or out of budget
         mutants = {name: row for name, row in mutants.items() if row[0] != "not checked"}
-        killed = [name for name, (status, _) in mutants.items() if status in ("killed", "timeout", "segfault")]
+        killed = [name for name, (status, _) in mutants.items() if status in KILLED]
         survived = [{"mutant": name, "status": status, "diff": diff}
-                    for name, (status, diff) in sorted(mutants.items()) if status not in ("killed", "timeout",
-                                                                                           "segfault")]
+                    for name, (status, diff) in sorted(mutants.items()) if status not in KILLED]
         modules[source] = {"killed": len(killed), "survived": len(survived), "total": len(mutants),
                            "unchecked": len(unchecked),
                            "score": round(len(killed) / len(mutants), 4) if mutants else None,
