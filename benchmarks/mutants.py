@@ -328,8 +328,9 @@ def main(argv=None):
     except ImportError:
         parser.exit(2, "mutants: mutmut is not installed: pip install -e .[mutation]\n")
     stem = "mutants-quick" if args.quick else "mutants"
-    previous, seconds = read_report(args.out / f"{stem}.json")
-    modules = dict(previous)
+    report = args.out / f"{stem}.json"
+    previous, _ = read_report(report)
+    measured, seconds = {}, {}
     for name, (package, mutate, tests) in plan.items():
         chosen_names = recheck_names(mutate, previous) if args.recheck else names
         if args.recheck and not chosen_names:
@@ -337,12 +338,15 @@ def main(argv=None):
             continue
         found, seconds[name], hashes = run_target(name, package, mutate, tests, args.children, chosen_names,
                                                   args.budget)
-        modules.update(merge(previous, found, hashes))
-        # After each target, so a later target's failure or budget does not lose this one's results.
-        write_report(modules, seconds, args.out, stem)
-    lines = write_report(modules, seconds, args.out, stem)
-    print("\n".join(lines[: len(modules) + 1]))
-    print(f"wrote {args.out / (stem + '.json')} and {args.out / (stem + '.txt')}")
+        measured.update(merge(previous, found, hashes))
+        # After each target, so a later target's failure or budget does not lose this one's results; over the
+        # report as it is now, so that runs of other targets into the same folder meanwhile are kept.
+        modules, all_seconds = read_report(report)
+        modules.update(measured)
+        lines = write_report(modules, {**all_seconds, **seconds}, args.out, stem)
+        print("\n".join(lines[: len(modules) + 1]))
+    print(f"wrote {report} and {args.out / (stem + '.txt')}")
+
 
 if __name__ == "__main__":
     main()
