@@ -39,7 +39,6 @@ from datasets.atomic import atomic_write
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
-PACKAGES = ("nn", "datasets", "autoencoders")
 
 # target name -> (package mutmut copies, files to mutate, test files that cover them). The nn targets
 # split the engine by family, each against the test files of that family, so each fits a run of its own.
@@ -52,7 +51,8 @@ TARGETS = {
     "nn.layers": ("nn", ["nn/layers.py", "nn/activations.py", "nn/activations_fast.py"],
                   ["tests/test_nn_layers*.py", "tests/test_nn_activations*.py", "tests/test_nn_linear*.py",
                    "tests/test_nn_sequential.py", "tests/test_nn_fused_gpu.py",
-                   "tests/test_nn_gradcheck.py", "tests/test_nn_mutants_layers*.py", *NN_SHARED_TESTS]),
+                   "tests/test_nn_gradcheck.py", "tests/test_nn_module_moves.py", "tests/test_nn_mutants_layers*.py",
+                   *NN_SHARED_TESTS]),
     "nn.conv": ("nn", ["nn/conv.py", "nn/im2col.py", "nn/im2col_fast.py", "nn/padding.py", "nn/pooling.py",
                        "nn/spatial.py", "nn/upsampling.py"],
                 ["tests/test_nn_conv*.py", "tests/test_nn_im2col*.py", "tests/test_nn_pooling*.py",
@@ -84,13 +84,19 @@ QUICK_MUTANTS = "*__mutmut_[1-2]"
 
 def _scratch_copy(package, mutate, tests, workdir):
     """A copy of the packages and tests with a [mutmut] section naming what to mutate and run."""
-    for name in PACKAGES:
-        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    # Every package of the repository: the tests import more than the one mutated (nn's test of the CUDA
+    # graph imports autoencoders, which imports common), and they must come from this copy, not from
+    # wherever an editable install of the project points.
+    packages = sorted(path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests")
+    for name in packages:
+        shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
     shutil.copytree(ROOT / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     test_files = sorted({str(path.relative_to(ROOT)) for pattern in tests for path in ROOT.glob(pattern)})
     if not test_files:
         raise SystemExit(f"mutants: no test file matches {tests}")
-    lines = ["[mutmut]", f"source_paths = {package}", "only_mutate ="]
+    lines = ["[mutmut]", f"source_paths = {package}", "also_copy ="]
+    lines += [f"    {name}" for name in packages if name != package]  # mutmut copies them beside the mutants
+    lines += ["only_mutate ="]
     lines += [f"    {pattern}" for pattern in mutate]
     lines += ["pytest_add_cli_args_test_selection ="] + [f"    {path}" for path in test_files]
     # -x: one failing test kills the mutant; the rest need not run.
@@ -165,7 +171,10 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
                 returncode = 0
         seconds = time.perf_counter() - start
         if returncode != 0:
-            tail = log.read_text(errors="replace")[-3000:]
+            # The spinner's frames (carriage returns) would fill the tail: keep the lines pytest wrote.
+            lines = [line for line in log.read_text(errors="replace").replace("\r", "\n").splitlines()
+                     if line.strip() and not line.lstrip().startswith(tuple("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"))]
+            tail = "\n".join(lines[-60:])
             raise SystemExit(f"mutants: mutmut failed on {name} (exit {returncode}):\n{tail}")
         # mutmut reads its settings from the current folder: collect in the scratch copy too.
         collected = subprocess.run([sys.executable, "-m", "benchmarks.mutants", "--collect"], cwd=workdir,
