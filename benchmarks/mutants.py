@@ -5,6 +5,10 @@ how many the tests catch.
     python -m benchmarks.mutants --targets datasets,nn.gradcheck
     python -m benchmarks.mutants --quick --out DIR    # a handful of mutants of one small module (CI smoke)
     python -m benchmarks.mutants --targets nn.optim --recheck   # only what the report lists as alive
+    python -m benchmarks.mutants --targets nn.layers,nn.conv --children 1 --budget 900 --out DIR
+
+The engine is split into targets by family (nn.layers, nn.conv, nn.losses, nn.optim, nn.module,
+nn.gpu, nn.gradcheck, nn.backend), each small enough for a run of its own on a shared machine.
 
 The tool is mutmut 3 (`pip install -e .[mutation]`). It was chosen over cosmic-ray because it
 imports the test suite once and forks a worker per mutant, and it runs for each mutant only the
