@@ -126,13 +126,13 @@ def test_a_loss_backward_without_an_argument_is_torchs_backward(nn_rng):
 
 def test_softmax_without_dim_warns_as_torch_and_takes_torchs_dimension():
     for shape, dim in (((), 0), ((3,), 0), ((2, 3), 1), ((2, 3, 4), 0), ((2, 3, 4, 5), 1)):
-        x = numpy.arange(float(numpy.prod(shape))).reshape(shape) / 7
+        x = numpy.asarray(numpy.arange(float(numpy.prod(shape))).reshape(shape) / 7)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             y = nn.Softmax()(x)
         assert [(w.category, str(w.message)) for w in caught] == [
             (UserWarning, "Softmax: implicit dimension choice is deprecated (as in torch); pass dim explicitly")]
-        assert_close(y, torch.softmax(torch.from_numpy(x), dim), 1e-12)
+        assert_close(y, torch.softmax(torch.tensor(x), dim), 1e-12)
 
 
 def test_softmax_rows_far_apart_do_not_underflow():
