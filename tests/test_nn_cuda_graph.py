@@ -86,6 +86,7 @@ def small_model(kind, dtype):
 
 OPTIMIZERS = {"adam": lambda p: nn.Adam(p, lr=1e-2),
               "adamw-amsgrad": lambda p: nn.AdamW(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
+              "adam-l2-maximize": lambda p: nn.Adam(p, lr=1e-2, weight_decay=0.05, maximize=True),
               "sgd-nesterov": lambda p: nn.SGD(p, lr=0.1, momentum=0.9, nesterov=True)}
 
 
@@ -175,6 +176,12 @@ def test_refusals_name_the_problem_and_the_fix():
     with pytest.raises(ValueError, match="Dropout"):
         cuda_graph.CapturedStep(model, nn.MSELoss(), nn.Adam(model.parameters()), (2, 4), graphs=FakeGraphs())
     linear = nn.Linear(4, 4, dtype="float64")
+    with pytest.raises(TypeError, match=r"^CapturedStep: optimizer Optimizer is not supported; use nn.Adam, nn.AdamW "
+                                        r"or nn.SGD$"):
+        cuda_graph.CapturedStep(linear, nn.MSELoss(), nn.optimizer.Optimizer.__new__(nn.optimizer.Optimizer), (2, 4),
+                                graphs=FakeGraphs())
+    without_dropout = nn.Sequential(linear, nn.Dropout(0.0))  # p = 0 draws no mask: nothing to freeze
+    cuda_graph.CapturedStep(without_dropout, nn.MSELoss(), nn.Adam(linear.parameters()), (2, 4), graphs=FakeGraphs())
     with pytest.raises(ValueError, match="BCELoss checks its input on the host.*use MSELoss"):
         cuda_graph.CapturedStep(linear, nn.BCELoss(), nn.Adam(linear.parameters()), (2, 4), graphs=FakeGraphs())
     with pytest.raises(ValueError, match="reduction='none' gives no single loss value.*'mean' or 'sum'"):
@@ -188,7 +195,7 @@ def test_refusals_name_the_problem_and_the_fix():
 # --- the GPU form of the update, its kernels compiled as C -------------------------------------------
 @pytest.mark.skipif(COMPILER is None, reason="no C compiler to build the kernel bodies")
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-5)])
-@pytest.mark.parametrize("optimizer_name", ["adam", "adamw-amsgrad"])
+@pytest.mark.parametrize("optimizer_name", ["adam", "adamw-amsgrad", "adam-l2-maximize"])
 def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_name, dtype, rtol):
     """With the device counter and the fused Adam kernel (as C) in place of CuPy's, a captured step
     follows the eager NumPy steps; the counter reaches the host's step count."""
