@@ -95,6 +95,10 @@ def test_flatten_dimensions_out_of_range_are_torchs_index_error():
     _raises(IndexError, "Flatten(start_dim=1, end_dim=-1): start_dim=1 is out of range for an input of shape (5,) "
             "(expected a dimension in [-1, 0])", nn.Flatten(), numpy.ones(5))
     assert nn.Flatten(0)(numpy.ones(5)).shape == (5,) and nn.Flatten(0)(numpy.array(2.0)).shape == (1,)
+    with pytest.raises(IndexError):
+        torch.nn.Flatten(0, 1)(torch.ones(5))
+    _raises(IndexError, "Flatten(start_dim=0, end_dim=1): end_dim=1 is out of range for an input of shape (5,) "
+            "(expected a dimension in [-1, 0])", nn.Flatten(0, 1), numpy.ones(5))
 
 
 @pytest.mark.parametrize("sizes", [(2, -1), (-1, 1), (1, 6), (3, 2)])

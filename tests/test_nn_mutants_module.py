@@ -129,3 +129,26 @@ def test_an_array_numpy_cannot_read_is_judged_by_its_own_dtype():
         model.load_state_dict({"weight": DeviceArray((2, 2), "float32"), "bias": DeviceArray((2,), "complex64")})
     assert str(caught.value) == ("Linear.load_state_dict: key 'bias' holds complex64, not real numbers; "
                                  "nothing was loaded")
+
+
+def test_state_dict_names_and_order_of_nested_buffers_are_torchs():
+    ours = nn.Sequential(nn.Linear(3, 2), nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 2)))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Sequential(torch.nn.BatchNorm1d(2),
+                                                                            torch.nn.Linear(2, 2)))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+class WithPrivateChild(nn.Module):
+    """A public child and a private one (say, a shortcut to a layer held elsewhere): only the public counts."""
+
+    def __init__(self):
+        self.norm = nn.BatchNorm1d(2)
+        self._shortcut = nn.BatchNorm1d(3)
+
+
+def test_private_children_are_skipped():
+    module = WithPrivateChild()
+    assert [name for name, _ in module.named_children()] == ["norm"]
+    assert len(list(module.modules())) == 2 and list(module.state_dict())[0] == "norm.weight"
+    assert repr(module) == "WithPrivateChild(\n  (norm): BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, " \
+                           "track_running_stats=True)\n)"
