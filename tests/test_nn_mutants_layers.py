@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import nn
+from conftest import assert_close
 
 ACTIVATIONS = ["Identity", "ReLU", "LeakyReLU", "ELU", "GELU", "Sigmoid", "Tanh", "Softplus"]
 
@@ -169,3 +170,14 @@ def test_inplace_dropout_writes_into_the_input_as_torch():
     x = numpy.ones((50, 40))
     y = nn.Dropout(0.5, inplace=True, seed=3)(x)
     assert y is x and set(numpy.unique(x)) == {0.0, 2.0}
+
+
+def test_softplus_at_its_threshold_is_torchs():
+    """At beta * x = threshold exactly torch still takes log(1 + exp(x)) (its switch is '>'), 2e-9 above x."""
+    x = numpy.array([19.5, 20.0, 20.5])
+    ours, theirs = nn.Softplus(), torch.nn.Softplus()
+    reference = torch.from_numpy(x).requires_grad_()
+    expected = theirs(reference)
+    expected.backward(torch.ones(3, dtype=torch.float64))
+    assert_close(ours(x), expected, 1e-13)
+    assert_close(ours.backward(numpy.ones(3)), reference.grad, 1e-13)
