@@ -147,3 +147,96 @@ def test_one_upsample_serves_inputs_of_several_sizes_as_torch(mode, nn_rng):
     for shape in [(1, 2, 3, 3), (2, 1, 4, 5), (1, 2, 3, 3)]:
         x = nn_rng.standard_normal(shape)
         assert_close(ours(x), theirs(torch.from_numpy(x)), 1e-12)
+
+
+@pytest.mark.parametrize("build, fan_in", [(lambda: nn.Conv2d(6, 400, (1, 2), groups=2, rng=numpy.random.default_rng(0)),
+                                            3 * 2),
+                                           (lambda: nn.ConvTranspose2d(4, 400, (1, 2), groups=2,
+                                                                       rng=numpy.random.default_rng(0)), 200 * 2)])
+def test_default_initialization_follows_torchs_distribution(build, fan_in):
+    """Weight and bias uniform on (-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's fan_in (weight.shape[1] * kH * kW)."""
+    layer = build()
+    theirs = getattr(torch.nn, type(layer).__name__)(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                                     groups=layer.groups)
+    bound = 1 / numpy.sqrt(fan_in)
+    for name, value in layer.state_dict().items():
+        for sample in (value, theirs.state_dict()[name].numpy()):
+            assert numpy.abs(sample).max() <= bound
+        # 400 biases, 1200 to 1600 weights: the extremes near the bound, the spread bound / sqrt(3), centred
+        assert numpy.abs(value).max() > 0.95 * bound
+        assert abs(value.std() - bound / numpy.sqrt(3)) < 0.1 * bound
+        assert abs(value.mean()) < 0.1 * bound
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: nn.MaxPool2d(0), "MaxPool2d: kernel_size must be an integer >= 1 or a pair of them, got 0"),
+    (lambda: nn.AvgPool2d(2, stride=(1, 0)), "AvgPool2d: stride must be an integer >= 1 or a pair of them, got (1, 0)"),
+    (lambda: nn.MaxPool2d(2, padding=-1), "MaxPool2d: padding must be an integer >= 0 or a pair of them, got -1"),
+    (lambda: nn.MaxPool2d(2, dilation=0), "MaxPool2d: dilation must be an integer >= 1 or a pair of them, got 0"),
+    (lambda: nn.MaxPool2d(2, ceil_mode=1), "MaxPool2d: ceil_mode must be True or False, got 1"),
+    (lambda: nn.MaxPool2d(2, return_indices="yes"), "MaxPool2d: return_indices must be True or False, got 'yes'"),
+    (lambda: nn.Conv2d(0, 1, 3), "Conv2d: in_channels must be a positive integer, got 0"),
+    (lambda: nn.ConvTranspose2d(1, 0, 3), "ConvTranspose2d: out_channels must be a positive integer, got 0"),
+    (lambda: nn.Conv2d(1, 1, 0), "Conv2d: kernel_size must be an integer >= 1 or a pair of them, got 0"),
+    (lambda: nn.Conv2d(1, 1, 3, stride=0), "Conv2d: stride must be an integer >= 1 or a pair of them, got 0"),
+    (lambda: nn.Conv2d(1, 1, 3, dilation=(1, 0)), "Conv2d: dilation must be an integer >= 1 or a pair of them, got (1, 0)"),
+    (lambda: nn.Conv2d(1, 1, 3, groups=0), "Conv2d: groups must be a positive integer, got 0"),
+    (lambda: nn.Conv2d(1, 1, 3, bias=1), "Conv2d: bias must be True or False, got 1"),
+    (lambda: nn.Conv2d(1, 1, 3, padding=(1, -1)), "Conv2d: padding must be an integer >= 0 or a pair of them, "
+     "got (1, -1)"),
+])
+def test_constructor_refusals_name_the_layer_and_the_value(build, message):
+    _raises(ValueError, message, build)
+
+
+def test_pooling_padding_beyond_half_the_kernel_is_refused_as_torch():
+    with pytest.raises(ValueError) as caught:
+        nn.MaxPool2d(3, padding=2)
+    assert str(caught.value).startswith("MaxPool2d: padding (2, 2) must be at most half the kernel's reach")
+    assert str(caught.value).endswith("(torch's limit); use less padding or a larger kernel")
+
+
+def test_a_kernel_larger_than_the_input_names_its_reach():
+    layer = nn.Conv2d(1, 1, (3, 2), dilation=(2, 1), dtype="float64")
+    _raises(ValueError, f"{layer!r}: kernel 3x2 dilated by (2, 1) (reach 5x2) is larger than the padded input 4x4 "
+            "(input 4x4, padding ((0, 0), (0, 0))); use a larger input, a smaller kernel or more padding",
+            layer, numpy.ones((1, 1, 4, 4)))
+
+
+def test_an_unbatched_input_without_an_input_gradient_gives_none():
+    layer = nn.Conv2d(2, 3, 3, dtype="float64")
+    layer.needs_input_grad = False
+    y = layer(numpy.ones((2, 5, 5)))
+    assert layer.backward(numpy.ones(y.shape)) is None and layer.weight.grad.any()
+
+
+@pytest.mark.parametrize("layer", ["MaxPool2d", "AvgPool2d-include", "AvgPool2d-exclude"])
+@pytest.mark.parametrize("size", [5, 6, 7])
+def test_ceil_mode_with_padding_is_torchs(layer, size, nn_rng):
+    options = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
+    if layer != "MaxPool2d":
+        options["count_include_pad"] = layer.endswith("include")
+    name = layer.split("-")[0]
+    ours, theirs = getattr(nn, name)(**options), getattr(torch.nn, name)(**options)
+    x = nn_rng.standard_normal((2, 3, size, size + 1))
+    reference = torch.from_numpy(x).requires_grad_()
+    expected = theirs(reference)
+    g = nn_rng.standard_normal(tuple(expected.shape))
+    expected.backward(torch.from_numpy(g))
+    assert_close(ours(x), expected, 1e-12)
+    assert_close(ours.backward(g), reference.grad, 1e-12)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("size", [(1, 1), (3, 4), (2, 7), (7, 3), (6, 8)])
+def test_bilinear_to_any_size_is_torchs(size, align_corners, nn_rng):
+    x = nn_rng.standard_normal((1, 2, 3, 4))
+    ours = nn.Upsample(size=size, mode="bilinear", align_corners=align_corners)
+    theirs = torch.nn.Upsample(size=size, mode="bilinear", align_corners=align_corners)
+    assert_close(ours(x), theirs(torch.from_numpy(x)), 1e-12)
+
+
+@pytest.mark.parametrize("size", [(3, 4), (6, 8), (5, 9), (2, 3), (9, 12)])
+def test_nearest_to_any_size_is_torchs(size, nn_rng):
+    x = nn_rng.standard_normal((1, 2, 3, 4))
+    assert_close(nn.Upsample(size=size)(x), torch.nn.Upsample(size=size)(torch.from_numpy(x)), 0)
