@@ -243,3 +243,30 @@ def test_a_captured_step_stays_on_the_arrays_namespace():
     results = [y, fused_gpu.sigmoid_backward(y, y), fused_gpu.mse_sigmoid_backward(y, captured.input, 0.1),
                fused_gpu.bias_relu(captured.input, captured.input[0])]
     assert all(type(result) is StrictArray for result in results)
+
+
+def test_each_refusal_is_one_whole_line_and_three_steps_warm_up_by_default():
+    linear = nn.Linear(4, 4, dtype="float64")
+    cases = [(nn.Sequential(linear, nn.Dropout(0.5)), nn.MSELoss(), "the model has Dropout, whose random masks a graph "
+              "would replay unchanged; train it with eager steps"),
+             (linear, nn.BCELoss(), "BCELoss checks its input on the host, which a graph cannot do; use MSELoss and a "
+              "model without a penalty, or eager steps"),
+             (linear, nn.MSELoss(reduction="none"), "loss reduction='none' gives no single loss value to train on; use "
+              "reduction='mean' or 'sum'")]
+    for model, loss, message in cases:
+        with pytest.raises(ValueError) as caught:
+            cuda_graph.CapturedStep(model, loss, nn.Adam(linear.parameters()), (2, 4), graphs=FakeGraphs())
+        assert str(caught.value) == "CapturedStep: " + message
+    penalized = nn.Linear(4, 4, dtype="float64")
+    penalized.code_penalty = 1.0
+    with pytest.raises(ValueError) as caught:
+        cuda_graph.CapturedStep(penalized, nn.MSELoss(), nn.Adam(penalized.parameters()), (2, 4), graphs=FakeGraphs())
+    assert str(caught.value) == ("CapturedStep: the model's code penalty reads its value on the host, which a graph "
+                                 "cannot do; use MSELoss and a model without a penalty, or eager steps")
+    graphs = FakeGraphs()
+    captured = cuda_graph.CapturedStep(linear, nn.MSELoss(), nn.Adam(linear.parameters()), (2, 4), graphs=graphs)
+    captures = []
+    for _ in range(5):
+        captured.step(numpy.zeros((2, 4)))
+        captures.append(graphs.calls.count("capture"))
+    assert captures == [0, 0, 0, 1, 1]
