@@ -134,8 +134,9 @@ class Linear(Module):
         rows_x, rows_g = x, grad_output
         if x.ndim != 2:  # (*, in): the leading dimensions as one batch of M rows
             rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
-        self.weight.grad += rows_g.T @ rows_x
-        if self.bias is not None:
+        if self.weight.requires_grad:
+            self.weight.grad += rows_g.T @ rows_x
+        if self.bias is not None and self.bias.requires_grad:
             self.bias.grad += rows_g.sum(axis=0)
         if not self.needs_input_grad:
             return None

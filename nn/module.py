@@ -26,11 +26,20 @@ class Parameter:
     ``data`` and ``grad`` are arrays of the model's backend with the same shape and dtype. ``grad``
     starts at zero; backward passes add into it; ``zero_grad`` clears it. An optimizer may rebind
     both to views of one flat buffer (see nn.optim) -- code that reads ``p.data`` never notices.
+
+    ``requires_grad = False`` (torch's flag) freezes it: backward passes skip computing its gradient
+    and leave ``.grad`` as it was, while still returning input gradients. The array stays (torch's
+    would be None), so an optimizer holding a frozen parameter still steps it with that ``.grad``.
     """
 
-    def __init__(self, data):
+    def __init__(self, data, requires_grad=True):
         self.data = data
         self.grad = backend.get_array_module(data).zeros_like(data)
+        self.requires_grad = _bool_flag("Parameter", requires_grad)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = _bool_flag("Parameter.requires_grad_", requires_grad)
+        return self
 
     @property
     def shape(self):
@@ -115,6 +124,14 @@ class Module:
 
     def buffers(self):
         return [buffer for _, buffer in self.named_buffers()]
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter, as torch: a frozen network's backward only
+        computes input gradients (a GAN's generator step through the discriminator). Returns self."""
+        requires_grad = _bool_flag(f"{type(self).__name__}.requires_grad_", requires_grad)
+        for parameter in self.parameters():
+            parameter.requires_grad = requires_grad
+        return self
 
     def zero_grad(self):
         for parameter in self.parameters():
@@ -221,6 +238,12 @@ class Module:
 
     def extra_repr(self):
         return ""
+
+
+def _bool_flag(where, value):
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{where}: requires_grad must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _is_real_numeric(value):
