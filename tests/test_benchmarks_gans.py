@@ -1,5 +1,5 @@
 """benchmarks.gans --quick on a small data folder (never the network): the quality table for the
-real floor, the VAE and both GANs on both libraries, and the step speed beside torch."""
+real floor, the VAE and the three GANs on both libraries, and the step speed beside torch."""
 import json
 
 import pytest
@@ -18,8 +18,8 @@ def test_quick_run_scores_every_model(tmp_path, capsys):
     assert downloads == []
     result = json.loads((tmp_path / "gans.json").read_text())
     table = result["quality"]
-    assert set(table) == {"real test images", "vae", "gan", "cgan"}
-    assert set(table["gan"]) == {"engine", "torch"} and "accuracy" in table["cgan"]["engine"]
+    assert set(table) == {"real test images", "vae", "gan", "cgan", "dcgan"}
+    assert set(table["gan"]) == set(table["dcgan"]) == {"engine", "torch"} and "accuracy" in table["cgan"]["engine"]
     for rows in table.values():
         for row in rows.values():
             assert row["frechet_distance"] >= 0 and 0 <= row["class_entropy"] <= 2.303
@@ -27,6 +27,16 @@ def test_quick_run_scores_every_model(tmp_path, capsys):
     assert table["real test images"]["engine"]["frechet_distance"] < table["gan"]["engine"]["frechet_distance"]
     assert result["step_speed"]["gan"]["engine_over_torch"]["median"] > 0
     assert "cgan step at batch 64" in capsys.readouterr().out
+
+
+def test_speed_only_trains_nothing(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from benchmarks import gans
+    assert gans.main(["--speed-only", "--models", "dcgan", "--repeats", "1", "--json", str(tmp_path / "speed.json")]) == 0
+    result = json.loads((tmp_path / "speed.json").read_text())
+    assert "quality" not in result and set(result["step_speed"]) == {"dcgan"}
+    assert result["step_speed"]["dcgan"]["engine_over_torch"]["median"] > 0
+    assert "dcgan step at batch 64: engine" in capsys.readouterr().out
 
 
 def test_bad_model_list_is_one_line(capsys):
