@@ -8,6 +8,8 @@ import pytest
 import nn
 
 LAYERS = [pytest.param(lambda: nn.Linear(6, 4), (5, 6), id="Linear"),
+          pytest.param(lambda: nn.Linear(6, 4), (2, 5, 6), id="Linear-3d"),
+          pytest.param(lambda: nn.Linear(6, 4, bias=False), (5, 6), id="Linear-nobias"),
           pytest.param(lambda: nn.Conv2d(4, 6, 3, 1, 1), (2, 4, 5, 5), id="Conv2d"),
           pytest.param(lambda: nn.Conv2d(4, 6, 3, 2, 1, groups=2), (2, 4, 5, 5), id="Conv2d-groups"),
           pytest.param(lambda: nn.ConvTranspose2d(4, 6, 4, 2, 1), (2, 4, 3, 3), id="ConvTranspose2d"),
@@ -26,6 +28,8 @@ def forward_backward(layer, x, seed=1):
 def test_frozen_parameters_keep_their_grad_and_the_input_gradient_is_unchanged(build, shape, frozen):
     nn.manual_seed(0)
     trainable = build().to(dtype="float64")
+    if getattr(trainable, frozen, True) is None:
+        pytest.skip("the layer has no such parameter")
     layer = copy.deepcopy(trainable)
     x = numpy.random.default_rng(0).standard_normal(shape)
     expected = forward_backward(trainable, x)
