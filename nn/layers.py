@@ -137,7 +137,7 @@ class Linear(Module):
         rows_x, rows_g = x, grad_output
         if x.ndim != 2:  # (*, in): the leading dimensions as one batch of M rows
             rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
-        self.weight.grad += rows_g.T @ rows_x
+        self.weight.add_matmul_to_grad(rows_g.T, rows_x)  # dL/dW += g^T x
         if self.bias is not None:
             self.bias.grad += rows_g.sum(axis=0)
         if not self.needs_input_grad:
@@ -156,7 +156,7 @@ def _frozen_linear_backward(layer, grad_output):
     discriminator in the generator step): the same formulas, each gradient only where wanted."""
     rows_g = grad_output.reshape(-1, layer.out_features)
     if layer.weight.requires_grad:
-        layer.weight.grad += rows_g.T @ layer._input.reshape(-1, layer.in_features)
+        layer.weight.add_matmul_to_grad(rows_g.T, layer._input.reshape(-1, layer.in_features))
     if layer.bias is not None and layer.bias.requires_grad:
         layer.bias.grad += rows_g.sum(axis=0)
     return grad_output @ layer.weight.data if layer.needs_input_grad else None
