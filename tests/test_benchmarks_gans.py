@@ -58,3 +58,24 @@ def test_before_after_names_a_bad_ref(capsys):
     with pytest.raises(SystemExit) as exit_:
         gans_before_after.main(["--ref", "no-such-ref-anywhere", "--models", "gan"])
     assert exit_.value.code == 2 and "--ref 'no-such-ref-anywhere'" in capsys.readouterr().err
+
+
+def test_real_floor_halves_mix_every_class():
+    """The offline sample lists digits 0..9 in turn: alternate images would pit even digits against
+    odd ones; the floor's seeded halves each hold all ten."""
+    import numpy
+    from types import SimpleNamespace
+    from benchmarks import gans
+
+    class LabelReader:                      # reads the label written into pixel 0; its features are pixels 0-1
+        def features(self, x):
+            return x[:, :2].astype(numpy.float64)
+
+        def predict(self, x):
+            return x[:, 0].astype(int)
+
+    labels = numpy.arange(400) % 10
+    images = numpy.random.default_rng(0).random((400, 784))
+    images[:, 0] = labels
+    floor = gans.real_floor(LabelReader(), SimpleNamespace(images=images, labels=labels), 10000, seed=0)
+    assert floor["class_entropy"] > 2.25 and floor["accuracy"] == 1.0 and floor["frechet_distance"] < 0.5
