@@ -3,8 +3,9 @@
 A small model's GPU step is launch-bound: Python issues 120-130 kernels a step and the GPU waits for
 each. CUDA can record the kernels a stream receives (stream capture) into a graph, and launch the
 whole graph again with one call; the kernels then run back to back with the arguments they had when
-recorded. ``CapturedStep`` records the engine's own eager step (forward, loss, backward, optimizer;
-nothing rewritten) and replays it:
+recorded. ``CapturedStep`` records the engine's eager step (forward, loss, backward, optimizer), as
+planned by nn.fused_step (Linear + ReLU and Sigmoid + MSELoss fused on the GPU; ``fuse=False``: the
+modules' own chains), and replays it:
 
     from nn.cuda_graph import CapturedStep
     step = CapturedStep(model, nn.MSELoss(), optimizer, batch_shape=(256, 784))
@@ -15,10 +16,9 @@ nothing rewritten) and replays it:
             step.eager_step(x)             # the last, partial batch: the same step, not captured
     print(float(step.loss_value))          # the last step's loss, read (and synchronized) when wanted
 """
-import inspect
-
 from . import backend, optim_fast
 from .fused_gpu import FusedKernel
+from .fused_step import plan_fused_step
 from .layers import Dropout
 from .losses import BCELoss
 from .optim import SGD, Adam
@@ -102,9 +102,11 @@ class CapturedStep:
     Supported optimizers: Adam and AdamW (the step count on the device), SGD (no count after its
     first step). ``graphs`` (keyword-only) replaces CUDA by a test double with ``stream()``,
     ``allocations()`` and ``capture(stream, body)`` returning an object with ``launch(stream)``.
+    ``fuse`` (keyword-only, True): the step as ``nn.fused_step.plan_fused_step`` plans it; ``plan``
+    is that FusedStep (``plan.describe()`` says what was fused).
     """
 
-    def __init__(self, model, loss, optimizer, batch_shape, *, warmup_steps=3, graphs=None):
+    def __init__(self, model, loss, optimizer, batch_shape, *, warmup_steps=3, graphs=None, fuse=True):
         if not isinstance(optimizer, (Adam, SGD)):
             raise TypeError(f"CapturedStep: optimizer {type(optimizer).__name__} is not supported; use nn.Adam, "
                             "nn.AdamW or nn.SGD")
@@ -132,17 +134,16 @@ class CapturedStep:
         self._counters = [{"t": xp.full((), state["step"], dtype="float64"),
                            "bias_correction1": xp.ones((), dtype=first.dtype),
                            "bias_correction2": xp.ones((), dtype=first.dtype)} for state in optimizer._state]
-        self._backward_options = ({"need_input_grad": False}
-                                  if "need_input_grad" in inspect.signature(model.backward).parameters else {})
+        self.plan = plan_fused_step(model, loss, fuse=fuse)
         self._graph, self._warm, self._frozen = None, 0, None
 
     # --- the step, as the engine takes it eagerly ------------------------------------------------------
     def _body(self, x):
         xp = backend.get_array_module(x)
-        value = self.loss(self.model(x), x)
+        value = self.plan.forward(x, x)
         xp.copyto(self.loss_value, value)
         self.optimizer.zero_grad()
-        self.model.backward(self.loss.backward(), **self._backward_options)
+        self.plan.backward(need_input_grad=False)
         for index, (group, flat, state, scratch) in enumerate(zip(self.optimizer.param_groups, self.optimizer._flat,
                                                                     self.optimizer._state, self.optimizer._scratch)):
             if isinstance(self.optimizer, Adam):

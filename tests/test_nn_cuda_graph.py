@@ -11,9 +11,10 @@ import pytest
 
 import nn
 from autoencoders.models import DeepAutoencoder
-from nn import cuda_graph
+from nn import cuda_graph, fused_gpu
 
 from helpers_c_kernels import COMPILER, c_elementwise
+from helpers_fused import StandInGPU
 
 
 class FakeStream:
@@ -190,8 +191,8 @@ def test_refusals_name_the_problem_and_the_fix():
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-5)])
 @pytest.mark.parametrize("optimizer_name", ["adam", "adamw-amsgrad"])
 def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_name, dtype, rtol):
-    """With the device counter and the fused Adam kernel (as C) in place of CuPy's, a captured step
-    follows the eager NumPy steps; the counter reaches the host's step count."""
+    """With the device counter, the fused Adam kernel and the fused step's kernels (as C) in place of
+    CuPy's, a captured step follows the eager NumPy steps; the counter reaches the host's step count."""
     from nn import optim_fast
 
     def compiled(name, inputs, outputs, body, scalars):
@@ -207,12 +208,14 @@ def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_nam
     captured, reference, graphs = twins("deep", optimizer_name, dtype, frozen_host=True)
     monkeypatch.setattr(cuda_graph, "_kernels", kernels)
     monkeypatch.setattr(cuda_graph.backend, "device_of", lambda array: "gpu")
+    gpu = StandInGPU("c", tmp_path).install(monkeypatch)
     for x in batches(8, 5, dtype):
         captured.step(x)
-        with monkeypatch.context() as cpu:
+        with monkeypatch.context() as cpu, fused_gpu.unfused():
             cpu.setattr(cuda_graph.backend, "device_of", lambda array: "cpu")
             eager_step(*reference, x)
     assert graphs.calls.count("launch") == 6
+    assert gpu.calls["bias_relu"] == 8 * 4 and gpu.calls["mse_sigmoid_backward"] == 8  # deep: 4 pairs, 8 steps
     for ours, theirs in zip(captured.model.parameters(), reference[0].parameters()):
         assert numpy.max(numpy.abs(ours.data - theirs.data)) <= rtol * numpy.max(numpy.abs(theirs.data))
     assert float(captured._counters[0]["t"]) == captured.optimizer.state_dict()["step"] == 8
