@@ -52,6 +52,13 @@ class CudaGraphs:
         """A context in which every array the step allocates comes from the private pool."""
         return self.cupy.cuda.using_allocator(self.pool.malloc)
 
+    def current_stream(self):
+        return self.cupy.cuda.get_current_stream()
+
+    def hand_over(self, source, target):
+        """Make ``target`` wait, on the device (the host goes on), for the work issued to ``source`` so far."""
+        target.wait_event(source.record())
+
     def capture(self, stream, body):
         """Record ``body()``'s kernels on ``stream`` (they do not run now) and return the graph."""
         with stream, self.allocations():
@@ -94,14 +101,19 @@ class CapturedStep:
        writes to.
     4. Fixed shapes: the graph is for ``batch_shape`` only; other shapes are refused by ``step`` and
        taken by ``eager_step`` (the last partial batch of an epoch).
-    5. One stream: the copy into ``input``, the replay and the eager steps run in order on ``stream``.
+    5. One stream: the copy into ``input``, the replay and the eager steps run in order on ``stream``,
+       a non-blocking stream (capture needs one), which CUDA does not order with the caller's. So each
+       call hands over explicitly: ``stream`` first waits for what the caller's stream issued so far
+       (x may still be in the making there), and the caller's stream then waits for the step (a loss
+       read, an evaluation or a checkpoint must see the updated weights). Both waits are on the device.
     6. No random draws in the step (their seeds would be frozen): models with Dropout are refused.
     7. What reads values on the host cannot be captured, and is refused: BCELoss (it checks that its
        input lies in [0, 1]) and a model's code penalty (the sparse autoencoder's L1 term).
 
     Supported optimizers: Adam and AdamW (the step count on the device), SGD (no count after its
     first step). ``graphs`` (keyword-only) replaces CUDA by a test double with ``stream()``,
-    ``allocations()`` and ``capture(stream, body)`` returning an object with ``launch(stream)``.
+    ``allocations()``, ``current_stream()``, ``hand_over(source, target)`` and
+    ``capture(stream, body)`` returning an object with ``launch(stream)``.
     ``fuse`` (keyword-only, True): the step as ``nn.fused_step.plan_fused_step`` plans it; ``plan``
     is that FusedStep (``plan.describe()`` says what was fused).
     """
@@ -179,6 +191,8 @@ class CapturedStep:
                              f"{self.batch_shape}; use eager_step(x) for other shapes (the last partial batch)")
         self._check_hyperparameters()
         self._count_step()
+        caller = self.graphs.current_stream()
+        self.graphs.hand_over(caller, self.stream)
         with self.stream:
             if backend.device_of(self.input) == "gpu" and backend.device_of(x) == "cpu":
                 self.input.set(x.astype(self.input.dtype, order="C", copy=False))  # host to device, on this stream
@@ -194,13 +208,17 @@ class CapturedStep:
                 with self.graphs.allocations():
                     self._body(self.input)
                 self._warm += 1
+        self.graphs.hand_over(self.stream, caller)
         return self.loss_value
 
     def eager_step(self, x):
         """The same training step on x of any batch size, not captured (nor in the private pool)."""
         self._count_step()
+        caller = self.graphs.current_stream()
+        self.graphs.hand_over(caller, self.stream)
         with self.stream:
             self._body(x)
+        self.graphs.hand_over(self.stream, caller)
         return self.loss_value
 
     @property

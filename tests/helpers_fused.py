@@ -1,6 +1,13 @@
-"""A CPU standing in for the GPU of nn/fused_gpu.py: ``fused_gpu.run`` then takes its fused branch on
-NumPy arrays, and ``fused`` runs either the plain form of the same name (to check the wiring: which
-chain runs where) or the kernel's CUDA C body compiled as C (to check the kernels in place)."""
+"""Stand-ins for the GPU, on the CPU.
+
+StandInGPU: ``fused_gpu.run`` takes its fused branch on NumPy arrays, and ``fused`` runs either the
+plain form of the same name (to check the wiring: which chain runs where) or the kernel's CUDA C
+body compiled as C (to check the kernels in place).
+
+FakeGraphs: nn.cuda_graph.CudaGraphs' interface, recording calls; its capture records the step's
+Python callable without running it (as CUDA records kernels without running them), and each launch
+runs it again.
+"""
 import numpy
 
 from nn import fused_gpu
@@ -31,3 +38,48 @@ class StandInGPU:
                                                 self.directory / f"{name}-{dtype.name}")
         shape = numpy.broadcast_shapes(*(argument.shape for argument in arguments if hasattr(argument, "shape")))
         return self._compiled[key](*arguments, numpy.empty(shape, dtype=dtype))
+
+
+class FakeStream:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def __enter__(self):
+        self.calls.append("enter")
+        return self
+
+    def __exit__(self, *exception):
+        self.calls.append("exit")
+
+
+class FakeGraph:
+    def __init__(self, body, calls):
+        self.body, self.calls = body, calls
+
+    def launch(self, stream):
+        self.calls.append("launch")
+        self.body()
+
+
+class FakeGraphs:
+    """CudaGraphs' interface, recording calls; capture keeps the callable and does not run it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def stream(self):
+        return FakeStream(self.calls)
+
+    def allocations(self):
+        return FakeStream(self.calls)
+
+    def current_stream(self):
+        return "caller"
+
+    def hand_over(self, source, target):
+        self.calls.append(f"{'caller' if source == 'caller' else 'step'} to "
+                          f"{'caller' if target == 'caller' else 'step'}")
+
+    def capture(self, stream, body):
+        self.calls.append("capture")
+        return FakeGraph(body, self.calls)

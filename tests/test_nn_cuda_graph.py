@@ -14,45 +14,7 @@ from autoencoders.models import DeepAutoencoder
 from nn import cuda_graph, fused_gpu
 
 from helpers_c_kernels import COMPILER, c_elementwise
-from helpers_fused import StandInGPU
-
-
-class FakeStream:
-    def __init__(self, calls):
-        self.calls = calls
-
-    def __enter__(self):
-        self.calls.append("enter")
-        return self
-
-    def __exit__(self, *exception):
-        self.calls.append("exit")
-
-
-class FakeGraph:
-    def __init__(self, body, calls):
-        self.body, self.calls = body, calls
-
-    def launch(self, stream):
-        self.calls.append("launch")
-        self.body()
-
-
-class FakeGraphs:
-    """CudaGraphs' interface, recording calls; capture keeps the callable and does not run it."""
-
-    def __init__(self):
-        self.calls = []
-
-    def stream(self):
-        return FakeStream(self.calls)
-
-    def allocations(self):
-        return FakeStream(self.calls)
-
-    def capture(self, stream, body):
-        self.calls.append("capture")
-        return FakeGraph(body, self.calls)
+from helpers_fused import FakeGraphs, StandInGPU
 
 
 class FrozenStepCountGraphs(FakeGraphs):
@@ -161,6 +123,18 @@ def test_a_partial_batch_takes_an_eager_step_and_replays_continue():
         eager_step(*reference, x)
         assert_same_training(captured, reference)
     assert graphs.calls.count("launch") == 3
+
+
+def test_each_step_waits_for_the_caller_and_the_caller_for_it():
+    """The step's stream does not follow the caller's by itself: every call hands over both ways."""
+    captured, _, graphs = twins("sequential", "adam", "float64", warmup_steps=1)
+    for x in batches(3, 5, "float64") + batches(1, 2, "float64"):
+        graphs.calls.clear()
+        (captured.step if x.shape == captured.batch_shape else captured.eager_step)(x)
+        assert graphs.calls[0] == "caller to step" and graphs.calls[-1] == "step to caller"
+        assert graphs.calls.count("caller to step") == graphs.calls.count("step to caller") == 1
+        work = [call for call in graphs.calls if call in ("capture", "launch", "enter")]
+        assert work and graphs.calls.index(work[0]) > 0
 
 
 def test_refusals_name_the_problem_and_the_fix():

@@ -1,0 +1,101 @@
+"""autoencoders.gpu_steps.GPUSteps in fit, without a GPU: CUDA replaced by tests/helpers_fused.FakeGraphs.
+
+On NumPy the planned, captured and replayed steps must train exactly as fit's own loop (the history
+and the weights bit for bit, a partial last batch included); the losses are read once an epoch; a
+model whose step a graph cannot replay trains eagerly with a one-line notice saying why; divergence
+is still reported with its epoch and iteration.
+"""
+import math
+
+import numpy
+import pytest
+
+import nn
+from autoencoders import (DeepAutoencoder, DenoisingAutoencoder, GaussianNoise, OvercompleteAutoencoder,
+                          TrainingDiverged, fit)
+from autoencoders.gpu_steps import GPUSteps
+from datasets import DataLoader
+
+from helpers_fused import FakeGraphs
+
+TRAIN = 23  # batches of 5: four full ones and one of 3
+
+
+def images(seed=0, count=TRAIN):
+    return numpy.random.default_rng(seed).random((count, 16)).astype("float64")
+
+
+MODELS = {"deep": lambda: DeepAutoencoder(input_dim=16, hidden=(8,), latent_dim=3, dtype="float64"),
+          "denoising": lambda: DenoisingAutoencoder(DeepAutoencoder(input_dim=16, hidden=(8,), latent_dim=3,
+                                                                    dtype="float64"), GaussianNoise(0.2, seed=1)),
+          "overcomplete": lambda: OvercompleteAutoencoder(input_dim=16, latent_dim=20, dtype="float64")}
+
+
+def train(kind, steps_options=None, loss=None, data=None, epochs=2, lr=1e-2):
+    """(model, history, steps) after ``epochs`` of fit; with GPUSteps when ``steps_options`` is a dict."""
+    nn.manual_seed(4)
+    model = MODELS[kind]()
+    optimizer = nn.Adam(model.parameters(), lr=lr)
+    loss = loss or nn.MSELoss()
+    steps = GPUSteps(model, loss, optimizer, **steps_options) if steps_options is not None else None
+    data = images() if data is None else data
+    history = fit(model, DataLoader(data, batch_size=5, shuffle=True, seed=2), loss, optimizer, epochs,
+                  test_data=images(seed=9, count=7), progress=False, steps=steps)
+    return model, history, steps
+
+
+def assert_same_training(ours, theirs):
+    (model, history, _), (reference, reference_history, _) = ours, theirs
+    assert history.to_dict().keys() == reference_history.to_dict().keys()
+    for name in ("iteration_loss", "train_loss", "test_loss"):
+        assert getattr(history, name) == getattr(reference_history, name), name
+    for parameter, expected in zip(model.parameters(), reference.parameters()):
+        numpy.testing.assert_array_equal(parameter.data, expected.data)
+
+
+@pytest.mark.parametrize("cuda_graph", [True, False])
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_fit_with_gpu_steps_trains_as_fit_bit_for_bit(kind, cuda_graph):
+    graphs = FakeGraphs()
+    ours = train(kind, {"cuda_graph": cuda_graph, "graphs": graphs})
+    assert_same_training(ours, train(kind))
+    steps = ours[2]
+    if cuda_graph and kind == "deep":  # 2 epochs of 4 full batches: 3 warm-up steps, 1 capture, 5 replays
+        assert steps.notice is None
+        assert graphs.calls.count("capture") == 1 and graphs.calls.count("launch") == 5
+    else:
+        assert graphs.calls.count("capture") == 0
+    assert steps.epoch_losses() == []  # read at each epoch's end: nothing left over
+
+
+def test_where_a_graph_cannot_replay_the_step_the_notice_says_why():
+    assert "new random noise to every batch" in train("denoising", {"graphs": FakeGraphs()})[2].notice
+    assert "code penalty" in train("overcomplete", {"graphs": FakeGraphs()})[2].notice
+    bce = train("deep", {"graphs": FakeGraphs()}, loss=nn.BCELoss())[2]
+    assert bce.notice.startswith("training with eager GPU steps, not a CUDA graph: BCELoss checks its input")
+    assert train("deep", {"cuda_graph": False})[2].notice is None  # turned off: nothing to explain
+
+
+def test_losses_are_read_once_an_epoch(monkeypatch):
+    reads = []
+    original = GPUSteps.epoch_losses
+
+    def counted(self):
+        reads.append(len(self._values))
+        return original(self)
+
+    monkeypatch.setattr(GPUSteps, "epoch_losses", counted)
+    _, history, _ = train("deep", {"graphs": FakeGraphs()}, epochs=3)
+    assert reads == [5, 5, 5] and len(history.iteration_loss) == 15
+
+
+def test_a_nan_batch_is_reported_with_its_epoch_and_iteration():
+    data = images()
+    data[12, 3] = numpy.nan
+    found = []
+    for options in (None, {"graphs": FakeGraphs()}, {"cuda_graph": False}):
+        with pytest.raises(TrainingDiverged) as caught:
+            train("deep", options, data=data)
+        assert math.isnan(caught.value.value)
+        found.append((caught.value.epoch, caught.value.iteration))
+    assert found[0][0] == 1 and found == [found[0]] * 3
