@@ -26,6 +26,7 @@ from .models import Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, 
 from .noise import NOISES
 from .sparse import SPARSITIES, SparseAutoencoder
 from .diagnosis import collapse_note
+from .gpu_steps import GPUSteps
 from .runfolder import FIGURE_FILES, OutputError, RunFolder, check_output_file
 from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
@@ -159,6 +160,9 @@ def command_train(args):
         if args.images:  # one's own images: the model is built for their size
             config.update(_images_config(args.images, args.dataset))
     _check_config(config)
+    if args.cuda_graph and config["device"] != "gpu":
+        raise UsageError(f"--cuda-graph needs --device gpu (this run is on {config['device']}); add --device gpu "
+                         "or leave --cuda-graph out")
     # The run owns --out from here: locked, written into a staging folder, committed when it finishes.
     with RunFolder(args.out) as folder:
         folder.check_targets()
@@ -190,12 +194,13 @@ def _train_into(folder, args, checkpoint, config):
         save_checkpoint(folder.staged(name), model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
         saved.append(epoch)
 
+    steps = _gpu_steps(model, loss, optimizer, config, args)
     started = time.perf_counter()
     try:
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
         with numpy.errstate(over="ignore", invalid="ignore"):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None)
+                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None, steps=steps)
     except TrainingDiverged as error:
         if saved:
             kept = f"the last good checkpoint (epoch {saved[-1]}) is {folder.keep('checkpoint.npz', 'last-good.npz')}"
@@ -228,6 +233,16 @@ def _train_into(folder, args, checkpoint, config):
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     print_summary(metrics, config, history, folder.path)
     return 0
+
+
+def _gpu_steps(model, loss, optimizer, config, args):
+    """On --device gpu, the steps of autoencoders.gpu_steps (a CUDA graph unless --no-cuda-graph); else None."""
+    if config["device"] != "gpu" or getattr(model, "training_step", None) is not None:
+        return None
+    steps = GPUSteps(model, loss, optimizer, cuda_graph=args.cuda_graph is not False)
+    if steps.notice:
+        print(f"autoencoders: {steps.notice}", file=sys.stderr)
+    return steps
 
 
 def print_summary(metrics, config, history, out):
@@ -582,6 +597,9 @@ def make_parser():
     train.add_argument("--sparsity-target", type=number_type(float, above=0, below=1),
                        help="--model sparse, kl: the mean activation each code unit is pulled to, in (0, 1) (0.05)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
+    train.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction,
+                       help="--device gpu: replay each training step as one CUDA graph, the loss read once an epoch "
+                            "(the default where the model allows; --no-cuda-graph: eager steps)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")
     train.add_argument("--out", default="runs/latest",

@@ -14,10 +14,14 @@ are taken instead:
 
 Where a graph cannot be captured (a model that draws random numbers in its step, BCELoss, a code
 penalty, an optimizer other than Adam, AdamW or SGD; see CapturedStep), the steps are the same
-planned steps, eager, and ``notice`` says why in one line, once.
+planned steps, eager, and ``notice`` says why in one line, once. If CUDA itself refuses the capture
+(an operation in the step that cannot be recorded), nothing was changed: the steps go on eagerly
+and the notice is printed to stderr when it happens.
 """
+import sys
+
 from nn import backend
-from nn.cuda_graph import CapturedStep
+from nn.cuda_graph import CapturedStep, CaptureFailed, capture_refusal
 from nn.fused_step import plan_fused_step
 
 
@@ -35,8 +39,11 @@ class GPUSteps:
         self.notice = None
         self._captured = None  # the CapturedStep, built at the first batch (its shape fixes the graph's)
         self._values, self._penalties = [], []  # the loss on the device, the code penalty on the host
+        refusal = capture_refusal(model, loss, optimizer)
         if self.cuda_graph and getattr(model, "noise", None) is not None:
             self._refuse("the model adds new random noise to every batch, which a graph would replay unchanged")
+        elif self.cuda_graph and refusal is not None:
+            self._refuse(refusal[1])
 
     def _refuse(self, reason):
         self.cuda_graph = False
@@ -45,16 +52,19 @@ class GPUSteps:
     def step(self, x):
         """One training step on the batch x (nothing read back to the host)."""
         if self.cuda_graph and self._captured is None:
-            try:
-                self._captured = CapturedStep(self.model, self.loss, self.optimizer, x.shape, graphs=self._graphs)
-            except (ValueError, TypeError) as error:
-                self._refuse(str(error).removeprefix("CapturedStep: "))
+            self._captured = CapturedStep(self.model, self.loss, self.optimizer, x.shape, graphs=self._graphs)
+        value = None
         if self._captured is not None:
-            if tuple(x.shape) == self._captured.batch_shape:
-                value = self._captured.step(x).copy()  # loss_value is overwritten by the next replay
-            else:
-                value = self._captured.eager_step(x).copy()
-        else:
+            try:
+                if tuple(x.shape) == self._captured.batch_shape:
+                    value = self._captured.step(x).copy()  # loss_value is overwritten by the next replay
+                else:
+                    value = self._captured.eager_step(x).copy()
+            except CaptureFailed as error:  # nothing was changed: this step and the next ones eager
+                self._refuse(str(error).removeprefix("CapturedStep: "))
+                self._captured = None
+                print(f"autoencoders: {self.notice}", file=sys.stderr)
+        if value is None:
             value = self.plan.forward(x, x)
             self.optimizer.zero_grad()
             self.plan.backward(need_input_grad=False)

@@ -77,7 +77,8 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
     summed over pixels and images) the objective the optimizer sees is the batch's sum, and what is
     recorded is that sum divided by the batch size. Raises TrainingDiverged when the loss stops being finite.
     ``steps`` (an autoencoders.gpu_steps.GPUSteps over the same model, loss and optimizer) takes the
-    steps instead, on the GPU: their losses are read and checked at each epoch's end.
+    steps instead, on the GPU: their losses are read and checked at each epoch's end, so a diverged
+    step is reported after the rest of its epoch ran (the previous epoch's checkpoint is the last good one).
     """
     history = history if history is not None else History()
     if test_loss is None:

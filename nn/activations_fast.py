@@ -42,7 +42,7 @@ def sigmoid_fast(x):
 
 def sigmoid_backward_fast(y, grad_output):
     """``activations.sigmoid_backward(y, grad_output)``: one fused kernel on the GPU, three passes elsewhere."""
-    if fused_gpu.on_gpu(y):
+    if fused_gpu.on_gpu(y) and grad_output.dtype == y.dtype:  # the kernel's T is one type
         return fused_gpu.fused("sigmoid_backward", y, grad_output)
     return sigmoid_backward_in_place_passes(y, grad_output)
 

@@ -38,6 +38,27 @@ def _kernel(name, inputs, outputs, body):
     return _kernels[name]
 
 
+class CaptureFailed(RuntimeError):
+    """CUDA refused to capture the step (an operation in it cannot be recorded); nothing changed."""
+
+
+def capture_refusal(model, loss, optimizer):
+    """None when CapturedStep can capture this step, else (the exception class, why and what to do)."""
+    if not isinstance(optimizer, (Adam, SGD)):
+        return TypeError, f"optimizer {type(optimizer).__name__} is not supported; use nn.Adam, nn.AdamW or nn.SGD"
+    if any(isinstance(module, Dropout) and module.p > 0 for module in model.modules()):
+        return ValueError, ("the model has Dropout, whose random masks a graph would replay unchanged; train it "
+                            "with eager steps")
+    if isinstance(loss, BCELoss) or getattr(model, "code_penalty", None) is not None:
+        what = "BCELoss checks its input on the host" if isinstance(loss, BCELoss) else \
+            "the model's code penalty reads its value on the host"
+        return ValueError, f"{what}, which a graph cannot do; use MSELoss and a model without a penalty, or eager steps"
+    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
+        return ValueError, (f"loss reduction={loss.reduction!r} gives no single loss value to train on; "
+                            "use reduction='mean' or 'sum'")
+    return None
+
+
 class CudaGraphs:
     """What CapturedStep needs from CUDA, through CuPy: a stream, a private memory pool, capture, replay."""
 
@@ -119,20 +140,10 @@ class CapturedStep:
     """
 
     def __init__(self, model, loss, optimizer, batch_shape, *, warmup_steps=3, graphs=None, fuse=True):
-        if not isinstance(optimizer, (Adam, SGD)):
-            raise TypeError(f"CapturedStep: optimizer {type(optimizer).__name__} is not supported; use nn.Adam, "
-                            "nn.AdamW or nn.SGD")
-        if any(isinstance(module, Dropout) and module.p > 0 for module in model.modules()):
-            raise ValueError("CapturedStep: the model has Dropout, whose random masks a graph would replay "
-                             "unchanged; train it with eager steps")
-        if isinstance(loss, BCELoss) or getattr(model, "code_penalty", None) is not None:
-            what = "BCELoss checks its input on the host" if isinstance(loss, BCELoss) else \
-                "the model's code penalty reads its value on the host"
-            raise ValueError(f"CapturedStep: {what}, which a graph cannot do; use MSELoss and a model without a "
-                             "penalty, or eager steps")
-        if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
-            raise ValueError(f"CapturedStep: loss reduction={loss.reduction!r} gives no single loss value to train on; "
-                             "use reduction='mean' or 'sum'")
+        refusal = capture_refusal(model, loss, optimizer)
+        if refusal is not None:
+            kind, reason = refusal
+            raise kind(f"CapturedStep: {reason}")
         if int(warmup_steps) < 1:
             raise ValueError(f"CapturedStep: warmup_steps must be at least 1, got {warmup_steps!r}")
         self.model, self.loss, self.optimizer = model, loss, optimizer
@@ -201,7 +212,13 @@ class CapturedStep:
             if self._graph is None and self._warm >= self.warmup_steps:
                 # Captured now, so that the host values the step reads (SGD's step count) are this step's
                 self._frozen = self._hyperparameters()
-                self._graph = self.graphs.capture(self.stream, lambda: self._body(self.input))
+                try:
+                    self._graph = self.graphs.capture(self.stream, lambda: self._body(self.input))
+                except Exception as error:  # recorded kernels never ran: no step was taken
+                    for state in self.optimizer._state:
+                        state["step"] -= 1
+                    raise CaptureFailed(f"CapturedStep: CUDA could not capture the step ({type(error).__name__}: "
+                                        f"{error}); no step was taken: take it with eager_step") from error
             if self._graph is not None:
                 self._graph.launch(self.stream)
             else:

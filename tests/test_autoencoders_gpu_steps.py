@@ -99,3 +99,50 @@ def test_a_nan_batch_is_reported_with_its_epoch_and_iteration():
         assert math.isnan(caught.value.value)
         found.append((caught.value.epoch, caught.value.iteration))
     assert found[0][0] == 1 and found == [found[0]] * 3
+
+
+class RefusingGraphs(FakeGraphs):
+    """CUDA refusing the capture, as it does when the step holds an operation it cannot record."""
+
+    def capture(self, stream, body):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def test_a_capture_cuda_refuses_falls_back_to_eager_steps_with_nothing_lost(capsys):
+    ours = train("deep", {"graphs": RefusingGraphs()})
+    assert_same_training(ours, train("deep"))
+    assert "CUDA could not capture the step (RuntimeError: operation not permitted" in ours[2].notice
+    assert capsys.readouterr().err.count("autoencoders: training with eager GPU steps, not a CUDA graph") == 1
+
+
+# --- the command line: --cuda-graph / --no-cuda-graph ----------------------------------------------------
+def test_the_command_line_takes_gpu_steps_on_the_gpu_only(capsys):
+    from argparse import Namespace
+
+    from autoencoders import AdversarialAutoencoder
+    from autoencoders.cli import _gpu_steps
+    nn.manual_seed(0)
+    model, loss = MODELS["deep"](), nn.MSELoss()
+    optimizer = nn.Adam(model.parameters())
+    for flag, expected in ((None, True), (True, True), (False, False)):
+        steps = _gpu_steps(model, loss, optimizer, {"device": "gpu"}, Namespace(cuda_graph=flag))
+        assert isinstance(steps, GPUSteps) and steps.cuda_graph is expected and steps.notice is None
+    assert _gpu_steps(model, loss, optimizer, {"device": "cpu"}, Namespace(cuda_graph=None)) is None
+    adversarial = AdversarialAutoencoder(input_dim=16, hidden=(8,), latent_dim=2)  # its own two-part step
+    assert _gpu_steps(adversarial, loss, optimizer, {"device": "gpu"}, Namespace(cuda_graph=None)) is None
+    assert capsys.readouterr().err == ""
+    denoising = MODELS["denoising"]()
+    steps = _gpu_steps(denoising, loss, nn.Adam(denoising.parameters()), {"device": "gpu"}, Namespace(cuda_graph=None))
+    assert not steps.cuda_graph
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["autoencoders: training with eager GPU steps, not a CUDA graph: the model adds new random "
+                     "noise to every batch, which a graph would replay unchanged"]
+
+
+def test_cuda_graph_on_the_cpu_is_a_one_line_usage_error(tmp_path):
+    from helpers_autoencoders import error_lines, run_cli
+    code, out, err = run_cli(["train", "--cuda-graph", "--out", tmp_path / "run"])
+    assert code == 2 and out == ""
+    assert error_lines(err) == ["autoencoders: error: --cuda-graph needs --device gpu (this run is on cpu); add "
+                                "--device gpu or leave --cuda-graph out"]
+    assert not (tmp_path / "run").exists()
