@@ -89,3 +89,24 @@ def test_fused_rows_time_every_kernel_with_a_cpu_stand_in(monkeypatch):
     assert [(row["kernel"], row["batch_size"]) for row in rows] == [
         (name, size) for size in (4, 16) for name in fused_gpu.KERNELS]
     assert all(row["plain_ms"] > 0 and row["fused_ms"] > 0 for row in rows) and "sync" in calls
+
+
+def test_the_engine_rows_take_the_same_step_on_numpy(monkeypatch):
+    """Unfused, fused and captured (CUDA replaced by FakeGraphs): the same training, bit for bit on NumPy,
+    with the fused branch running (the plain forms standing in for the kernels) where it should."""
+    import numpy
+
+    from helpers_fused import FakeGraphs, StandInGPU
+    gpu = StandInGPU().install(monkeypatch)
+    spec, x = workloads.MODELS["deep"], workloads.batch_of(8, seed=0)
+    runners = [gpu_graph.EngineUnfusedRunner("engine-numpy", workloads.build_engine_model(spec, 0), x.copy()),
+               gpu_graph.EngineFusedRunner(workloads.build_engine_model(spec, 0), x.copy()),
+               gpu_graph.EngineGraphRunner(workloads.build_engine_model(spec, 0), x.copy(), graphs=FakeGraphs())]
+    for _ in range(5):
+        for runner in runners:
+            runner.train_step()
+    assert runners[2].captured.captured
+    assert gpu.calls["bias_relu"] == 2 * 5 * 8 and gpu.calls["mse_sigmoid_backward"] == 2 * 5
+    for fused, graphed, plain in zip(*(runner.model.parameters() for runner in runners[1:] + runners[:1])):
+        numpy.testing.assert_array_equal(fused.data, plain.data)
+        numpy.testing.assert_array_equal(graphed.data, plain.data)
