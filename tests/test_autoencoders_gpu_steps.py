@@ -146,3 +146,25 @@ def test_cuda_graph_on_the_cpu_is_a_one_line_usage_error(tmp_path):
     assert error_lines(err) == ["autoencoders: error: --cuda-graph needs --device gpu (this run is on cpu); add "
                                 "--device gpu or leave --cuda-graph out"]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not nn.gpu_available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("cuda_graph", [True, False])
+def test_on_the_gpu_fit_with_gpu_steps_follows_fit_on_the_cpu(cuda_graph):
+    """float64 on the GPU, captured and replayed for real (or eager), against NumPy's fit from the same weights."""
+    nn.manual_seed(4)
+    model = MODELS["deep"]().to("gpu")
+    optimizer, loss = nn.Adam(model.parameters(), lr=1e-2), nn.MSELoss()
+    steps = GPUSteps(model, loss, optimizer, cuda_graph=cuda_graph)
+    data = images(count=43)  # 8 full batches of 5 and one of 3 an epoch: warm-up, capture, replays
+    history = fit(model, DataLoader(nn.to_device(data, "gpu"), batch_size=5, shuffle=True, seed=2, device="gpu"),
+                  loss, optimizer, 2, test_data=nn.to_device(images(seed=9, count=7), "gpu"), progress=False,
+                  steps=steps)
+    reference, reference_history, _ = train("deep", data=data)
+    assert steps.notice is None and (steps._captured is not None) == cuda_graph
+    if cuda_graph:
+        assert steps._captured.captured
+    numpy.testing.assert_allclose(history.iteration_loss, reference_history.iteration_loss, rtol=1e-10)
+    numpy.testing.assert_allclose(history.test_loss, reference_history.test_loss, rtol=1e-10)
+    for parameter, expected in zip(model.parameters(), reference.parameters()):
+        numpy.testing.assert_allclose(nn.to_numpy(parameter.data), expected.data, rtol=1e-9, atol=1e-12)

@@ -2,6 +2,7 @@
 and its measuring, table, targets and JSON run end to end with CPU runners standing in for the GPU ones."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -22,15 +23,37 @@ def test_without_a_gpu_it_skips_in_one_line():
     assert "GPU" in lines[0] or "CuPy" in lines[0] or "PyTorch" in lines[0]
 
 
-@pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the session script would measure")
-def test_the_session_script_runs_the_graph_phase_and_skips(tmp_path):
-    environment = dict(os.environ, PHASES="graph", OUT=str(tmp_path), GRAPH_CONFIGS="deep:32",
-                       GRAPH_TESTS="tests/test_nn_cuda_graph_gpu.py",
-                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    done = subprocess.run(["bash", "benchmarks/gpu_session.sh"], cwd=ROOT, env=environment, capture_output=True,
+def session(tmp_path, **variables):
+    environment = dict(os.environ, OUT=str(tmp_path), PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+                       **variables)
+    return subprocess.run(["bash", "benchmarks/gpu_session.sh"], cwd=ROOT, env=environment, capture_output=True,
                           text=True, timeout=300)
+
+
+@pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the session script would measure")
+def test_the_session_script_runs_its_phases_and_they_skip(tmp_path):
+    done = session(tmp_path, PHASES="tests graph cli", GRAPH_CONFIGS="deep:32", GPU_TESTS="tests/test_nn_cuda_graph_gpu.py")
     assert "skipped: " in (tmp_path / "gpu-graph.txt").read_text()
-    assert " skipped" in (tmp_path / "graph-tests.txt").read_text() and "failed" not in done.stdout
+    assert "skipped: " in (tmp_path / "gpu-training.txt").read_text()
+    assert " skipped" in (tmp_path / "pytest.txt").read_text() and "failed" not in done.stdout
+    assert sum(line.startswith("== ") for line in done.stdout.splitlines()) == 4 and "== done in" in done.stdout
+
+
+def test_the_session_fits_one_device_command_and_cuts_phases_to_its_budget(tmp_path):
+    """The dry run's schedule: every phase the issue asks for, in at most 540 s (a device command may
+    last 600 s); a smaller budget shortens the phase that reaches it and skips the rest."""
+    done = session(tmp_path, DRY_RUN="1")
+    assert done.returncode == 0 and list(tmp_path.iterdir()) == []
+    lines = done.stdout.splitlines()
+    limits = [int(re.search(r"at most (\d+) s", line).group(1)) for line in lines if line.startswith("== ")
+              and "at most" in line and "planned" not in line]
+    assert len(limits) == 4 and sum(limits) <= 540 and lines[-1] == f"== planned: at most {sum(limits)} s"
+    for expected in ("pytest", "benchmarks.gpu_graph --configs deep:32,deep:256,deep:2048,deep-x4:8192",
+                     "benchmarks.conv", "benchmarks.gpu_training_check", "tests/test_nn_fused_step.py"):
+        assert expected in done.stdout, expected
+    short = session(tmp_path, DRY_RUN="1", SESSION_SECONDS="200").stdout
+    assert "== GPU tests (at most 150 s)" in short and "engine and torch (at most 50 s)" in short
+    assert short.count("skipped, the session's 200 s are spent") == 2
 
 
 @pytest.mark.parametrize("text,message", [("deep:0", "'deep:0' is not MODEL:BATCH"),

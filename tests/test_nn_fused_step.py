@@ -174,3 +174,32 @@ def test_the_fused_branch_stays_on_the_arrays_namespace(monkeypatch, kind):
     value, gradients = fused_step(step, optimizer, x)
     assert type(value) is StrictArray and all(type(gradient) is StrictArray for gradient in gradients)
     assert all(type(parameter.data) is StrictArray for parameter in model.parameters())
+
+
+@pytest.mark.skipif(not nn.gpu_available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("dtype,tolerance", [("float64", 1e-12), ("float32", 2e-5)])
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_on_the_gpu_the_fused_step_follows_the_numpy_step(monkeypatch, kind, dtype, tolerance):
+    """The real kernels, counted: the planned CuPy step against the unfused NumPy step from the same weights."""
+    launched, real = {}, fused_gpu.fused
+
+    def counted(name, *arguments):
+        launched[name] = launched.get(name, 0) + 1
+        return real(name, *arguments)
+
+    monkeypatch.setattr(fused_gpu, "fused", counted)
+    ours, theirs = model_pair(kind, dtype)
+    ours.to("gpu")
+    step = plan_fused_step(ours, nn.MSELoss())
+    optimizers = [nn.Adam(model.parameters(), lr=1e-2) for model in (ours, theirs)]
+    rng = numpy.random.default_rng(5)
+    for _ in range(3):
+        x = rng.random((6, 20)).astype(dtype)
+        value, _ = fused_step(step, optimizers[0], nn.to_device(x, "gpu"))
+        expected, _ = unfused_step(theirs, nn.MSELoss(), optimizers[1], x)
+        assert abs(float(value) - float(expected)) <= tolerance * abs(float(expected))
+    for ours_parameter, theirs_parameter in zip(ours.parameters(), theirs.parameters()):
+        difference = numpy.max(numpy.abs(nn.to_numpy(ours_parameter.data) - theirs_parameter.data))
+        assert difference <= tolerance * max(numpy.max(numpy.abs(theirs_parameter.data)), 1.0)
+    pairs = sum(isinstance(stage, LinearReLU) for stage in step.stages)
+    assert launched.get("bias_relu", 0) == 3 * pairs and launched.get("mse_sigmoid_backward", 0) == 3
