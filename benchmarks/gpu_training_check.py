@@ -29,7 +29,8 @@ from autoencoders.arguments import number_type
 from . import options, report
 
 PROG = "python -m benchmarks.gpu_training_check"
-RUNS = {"cpu": ["--device", "cpu"], "gpu-graph": ["--device", "gpu"], "gpu-eager": ["--device", "gpu", "--no-cuda-graph"]}
+RUNS = {"cpu": ["--device", "cpu"], "gpu-graph": ["--device", "gpu"],
+        "gpu-eager": ["--device", "gpu", "--no-cuda-graph"]}
 TOLERANCE = 1e-8
 
 

@@ -11,28 +11,25 @@ import pytest
 import nn
 from benchmarks import gpu_graph, workloads
 
-from helpers_benchmarks import ROOT, run_script
+from helpers_benchmarks import ROOT, assert_skips_in_one_line, run_script
 
 
 @pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the benchmark runs instead of skipping")
 def test_without_a_gpu_it_skips_in_one_line():
-    done = run_script("benchmarks.gpu_graph", timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("python -m benchmarks.gpu_graph: skipped: ")
-    assert "GPU" in lines[0] or "CuPy" in lines[0] or "PyTorch" in lines[0]
+    assert_skips_in_one_line("benchmarks.gpu_graph")
 
 
 def session(tmp_path, **variables):
-    environment = dict(os.environ, OUT=str(tmp_path), PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-                       **variables)
+    environment = dict(os.environ, OUT=str(tmp_path), **variables,
+                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     return subprocess.run(["bash", "benchmarks/gpu_session.sh"], cwd=ROOT, env=environment, capture_output=True,
                           text=True, timeout=300)
 
 
 @pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the session script would measure")
 def test_the_session_script_runs_its_phases_and_they_skip(tmp_path):
-    done = session(tmp_path, PHASES="tests graph cli", GRAPH_CONFIGS="deep:32", GPU_TESTS="tests/test_nn_cuda_graph_gpu.py")
+    done = session(tmp_path, PHASES="tests graph cli", GRAPH_CONFIGS="deep:32",
+                   GPU_TESTS="tests/test_nn_cuda_graph_gpu.py")
     assert "skipped: " in (tmp_path / "gpu-graph.txt").read_text()
     assert "skipped: " in (tmp_path / "gpu-training.txt").read_text()
     assert " skipped" in (tmp_path / "pytest.txt").read_text() and "failed" not in done.stdout

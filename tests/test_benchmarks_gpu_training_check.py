@@ -5,15 +5,12 @@ import pytest
 import nn
 from benchmarks import gpu_training_check
 
-from helpers_benchmarks import run_script
+from helpers_benchmarks import assert_skips_in_one_line
 
 
 @pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the check runs instead of skipping")
 def test_without_a_gpu_it_skips_in_one_line():
-    done = run_script("benchmarks.gpu_training_check", timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("python -m benchmarks.gpu_training_check: skipped: ")
+    assert_skips_in_one_line("benchmarks.gpu_training_check")
 
 
 def test_runs_and_verdicts_with_cpu_stand_ins(tmp_path):

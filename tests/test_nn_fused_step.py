@@ -16,7 +16,6 @@ from nn.fused_step import LinearReLU, layer_sequence, plan_fused_step
 
 from helpers_c_kernels import COMPILER
 from helpers_fused import StandInGPU
-from helpers_nn import ArrayBackend, StrictArray
 
 
 def nested_sequential(dtype):
@@ -160,20 +159,6 @@ def test_a_wrong_input_gets_the_linear_layers_own_error():
         step.forward(numpy.zeros((2, 20), dtype="float32"), numpy.zeros((2, 20), dtype="float32"))
     with pytest.raises(ValueError, match=r"expected input of shape \(\*, 20\), got \(2, 7\)"):
         step.forward(numpy.zeros((2, 7)), numpy.zeros((2, 7)))
-
-
-@pytest.mark.parametrize("kind", list(MODELS))
-def test_the_fused_branch_stays_on_the_arrays_namespace(monkeypatch, kind):
-    """On StrictArray (CuPy's refusal to mix with NumPy): no NumPy array enters the fused step."""
-    StandInGPU().install(monkeypatch)
-    strict = ArrayBackend("strict")
-    model = strict.module(model_pair(kind, "float64")[0])
-    step = plan_fused_step(model, nn.MSELoss())
-    optimizer = nn.Adam(model.parameters(), lr=1e-2)
-    x = strict.array(numpy.random.default_rng(3).random((6, 20)))
-    value, gradients = fused_step(step, optimizer, x)
-    assert type(value) is StrictArray and all(type(gradient) is StrictArray for gradient in gradients)
-    assert all(type(parameter.data) is StrictArray for parameter in model.parameters())
 
 
 @pytest.mark.skipif(not nn.gpu_available(), reason="needs CuPy and a CUDA GPU")
