@@ -40,8 +40,9 @@ class GPUSteps:
         self._captured = None  # the CapturedStep, built at the first batch (its shape fixes the graph's)
         self._values, self._penalties = [], []  # the loss on the device, the code penalty on the host
         refusal = capture_refusal(model, loss, optimizer)
-        if self.cuda_graph and getattr(model, "noise", None) is not None:
-            self._refuse("the model adds new random noise to every batch, which a graph would replay unchanged")
+        if self.cuda_graph and (getattr(model, "noise", None) is not None or hasattr(model, "generator_state")):
+            self._refuse("the model draws random numbers in its step (input noise, a sampled code), which a graph "
+                         "would replay unchanged")
         elif self.cuda_graph and refusal is not None:
             self._refuse(refusal[1])
 

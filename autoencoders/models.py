@@ -5,7 +5,7 @@ gradient of a penalty on the code if there is one, then dL/dx = encoder.backward
 """
 import nn
 from nn import backend
-from nn.fused_step import layer_sequence
+from nn.fused_step import layers_of
 
 
 class L1CodePenalty:
@@ -77,7 +77,7 @@ class Autoencoder(nn.Module):
         if self.code_penalty is not None or type(self).forward is not Autoencoder.forward \
                 or type(self).backward is not Autoencoder.backward:
             return None
-        encoder, decoder = layer_sequence(self.encoder), layer_sequence(self.decoder)
+        encoder, decoder = layers_of(self.encoder), layers_of(self.decoder)
         return None if encoder is None or decoder is None else encoder + decoder
 
     @property

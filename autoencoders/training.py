@@ -159,6 +159,7 @@ def _train_epoch_with(steps, train_loader, loss, history, epoch, progress_bar):
     """_train_epoch with ``steps`` taking the steps: no loss read per step (only for the progress bar,
     every 20 steps); the epoch's losses are read together at its end, then checked and recorded."""
     sizes = []
+    steps.epoch_losses()  # an interrupted epoch's losses, if any, are not this epoch's
     for iteration, batch in enumerate(train_loader, start=1):
         x = _images_of(batch)
         steps.step(x)

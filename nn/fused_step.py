@@ -37,15 +37,22 @@ from .module import Sequential
 
 
 def layer_sequence(model):
-    """The modules x passes through, in order, when ``model``'s forward is exactly that chain: a
-    Sequential (nested ones flattened), a model that says so through its own ``layer_sequence()``
-    (the autoencoders), or any other single module as a chain of one. None when the model's own
-    ``layer_sequence()`` says its forward is more than a chain."""
+    """The layers x passes through, in order, when ``model``'s forward is exactly that chain: a
+    Sequential (nested ones flattened, see ``layers_of``), or what the model's own
+    ``layer_sequence()`` says (the autoencoders: their encoder's layers, then their decoder's).
+    None for any other model, or when its own says its forward is more than a chain."""
     if type(model).forward is Sequential.forward and type(model).backward is Sequential.backward:
-        parts = [layer_sequence(module) for module in model]
-        return None if any(part is None for part in parts) else [module for part in parts for module in part]
+        parts = [layers_of(module) for module in model]
+        return None if any(part is None for part in parts) else [layer for part in parts for layer in part]
     own = getattr(model, "layer_sequence", None)
-    return own() if own is not None else [model]
+    return own() if own is not None else None
+
+
+def layers_of(module):
+    """A module inside a chain as layers: its ``layer_sequence`` where it has one (a Sequential, a
+    model that says), else the module itself as one layer."""
+    is_sequential = isinstance(module, Sequential) or hasattr(module, "layer_sequence")
+    return layer_sequence(module) if is_sequential else [module]
 
 
 class LinearReLU:

@@ -69,11 +69,29 @@ def test_fit_with_gpu_steps_trains_as_fit_bit_for_bit(kind, cuda_graph):
 
 
 def test_where_a_graph_cannot_replay_the_step_the_notice_says_why():
-    assert "new random noise to every batch" in train("denoising", {"graphs": FakeGraphs()})[2].notice
+    assert "draws random numbers in its step" in train("denoising", {"graphs": FakeGraphs()})[2].notice
     assert "code penalty" in train("overcomplete", {"graphs": FakeGraphs()})[2].notice
     bce = train("deep", {"graphs": FakeGraphs()}, loss=nn.BCELoss())[2]
     assert bce.notice.startswith("training with eager GPU steps, not a CUDA graph: BCELoss checks its input")
     assert train("deep", {"cuda_graph": False})[2].notice is None  # turned off: nothing to explain
+
+
+def test_a_model_that_samples_in_its_step_is_not_captured():
+    from autoencoders import VariationalAutoencoder
+    model = VariationalAutoencoder(input_dim=16, hidden=8, latent_dim=2, dtype="float64")
+    steps = GPUSteps(model, nn.MSELoss(), nn.Adam(model.parameters()), graphs=FakeGraphs())
+    assert not steps.cuda_graph and "draws random numbers in its step" in steps.notice
+
+
+def test_losses_left_by_an_interrupted_epoch_are_not_the_next_epochs():
+    nn.manual_seed(4)
+    model, loss = MODELS["deep"](), nn.MSELoss()
+    optimizer = nn.Adam(model.parameters(), lr=1e-2)
+    steps = GPUSteps(model, loss, optimizer, graphs=FakeGraphs())
+    steps.step(images()[:5])  # a step whose epoch never ended
+    history = fit(model, DataLoader(images(), batch_size=5, shuffle=False), loss, optimizer, 1, progress=False,
+                  steps=steps)
+    assert len(history.iteration_loss) == 5
 
 
 def test_losses_are_read_once_an_epoch(monkeypatch):
@@ -86,7 +104,7 @@ def test_losses_are_read_once_an_epoch(monkeypatch):
 
     monkeypatch.setattr(GPUSteps, "epoch_losses", counted)
     _, history, _ = train("deep", {"graphs": FakeGraphs()}, epochs=3)
-    assert reads == [5, 5, 5] and len(history.iteration_loss) == 15
+    assert reads == [0, 5, 0, 5, 0, 5] and len(history.iteration_loss) == 15  # (0: nothing left over)
 
 
 def test_a_nan_batch_is_reported_with_its_epoch_and_iteration():
@@ -135,8 +153,8 @@ def test_the_command_line_takes_gpu_steps_on_the_gpu_only(capsys):
     steps = _gpu_steps(denoising, loss, nn.Adam(denoising.parameters()), {"device": "gpu"}, Namespace(cuda_graph=None))
     assert not steps.cuda_graph
     lines = capsys.readouterr().err.splitlines()
-    assert lines == ["autoencoders: training with eager GPU steps, not a CUDA graph: the model adds new random "
-                     "noise to every batch, which a graph would replay unchanged"]
+    assert lines == ["autoencoders: training with eager GPU steps, not a CUDA graph: the model draws random "
+                     "numbers in its step (input noise, a sampled code), which a graph would replay unchanged"]
 
 
 def test_cuda_graph_on_the_cpu_is_a_one_line_usage_error(tmp_path):

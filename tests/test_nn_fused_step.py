@@ -10,7 +10,7 @@ import numpy
 import pytest
 
 import nn
-from autoencoders.models import DeepAutoencoder, Deep2006Autoencoder, OvercompleteAutoencoder
+from autoencoders.models import DeepAutoencoder, Deep2006Autoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from nn import fused_gpu
 from nn.fused_step import LinearReLU, layer_sequence, plan_fused_step
 
@@ -150,6 +150,9 @@ def test_the_plan_pairs_what_it_should():
     overcomplete = plan_fused_step(OvercompleteAutoencoder(input_dim=8, latent_dim=16), nn.MSELoss())
     assert overcomplete.stages is None and "more than a chain" in overcomplete.describe()[0]
     assert plan_fused_step(DeepAutoencoder(), nn.MSELoss(), fuse=False).stages is None
+    simple = SimpleAutoencoder(input_dim=8, latent_dim=3)  # bare Linear halves: one layer each
+    assert plan_fused_step(simple, nn.MSELoss()).stages == [simple.encoder, simple.decoder]
+    assert layer_sequence(nn.Linear(3, 3)) is None  # a lone module runs its own forward and backward
 
 
 def test_a_wrong_input_gets_the_linear_layers_own_error():
