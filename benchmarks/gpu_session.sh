@@ -68,7 +68,8 @@ fi
 
 gpu_tests="${GPU_TESTS:-tests/test_nn_cuda_graph_gpu.py tests/test_nn_fused_step.py tests/test_autoencoders_gpu_steps.py \
 tests/test_nn_fused_gpu.py tests/test_nn_cuda_graph.py tests/test_nn_gpu_kernels.py tests/test_nn_activations.py \
-tests/test_nn_conv.py tests/test_autoencoders_backends.py tests/test_nn_backend_api.py tests/test_nn_module_api.py}"
+tests/test_nn_conv.py tests/test_nn_parity.py tests/test_autoencoders_backends.py tests/test_nn_backend_api.py \
+tests/test_nn_module_api.py}"
 phases="${PHASES:-tests graph conv cli}"
 for phase in $phases; do
   case "$phase" in
