@@ -5,16 +5,16 @@
 import sys as _sys
 
 if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: see startup.py
-    from .startup import check_for_command_line
+    from common.startup import check_for_command_line
     check_for_command_line()
     try:
-        from . import checkpoint, models  # noqa: F401  (the slow imports, under a one-line Ctrl-C)
+        from . import models  # noqa: F401  (the slow imports, under a one-line Ctrl-C)
     except KeyboardInterrupt:
         print("\nautoencoders: interrupted while starting; nothing was written", file=_sys.stderr)
         raise SystemExit(130) from None
 
 from .aae import AdversarialAutoencoder
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
 from .models import (Autoencoder, Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty,
                      OvercompleteAutoencoder, SimpleAutoencoder)

@@ -17,16 +17,16 @@ import nn
 from nn import backend
 
 from . import figures, pca
-from .arguments import number_type
-from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
-from .checkpoint_checks import MAX_LATENT_DIM, check_config_types, check_run
+from common.arguments import number_type
+from common.checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
+from common.checkpoint_checks import MAX_LATENT_DIM, check_config_types, check_run
 from .convolutional import ConvAutoencoder
 from .aae import AdversarialAutoencoder
 from .models import Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
 from .sparse import SPARSITIES, SparseAutoencoder
 from .diagnosis import collapse_note
-from .runfolder import FIGURE_FILES, OutputError, RunFolder, check_output_file
+from common.runfolder import FIGURE_FILES, OutputError, RunFolder, check_output_file
 from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 

@@ -13,7 +13,7 @@ import numpy  # noqa: E402
 
 from nn import backend  # noqa: E402
 
-from .checkpoint import atomic_write  # noqa: E402
+from common.checkpoint import atomic_write  # noqa: E402
 from .training import encode, predict  # noqa: E402
 
 

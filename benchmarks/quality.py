@@ -19,7 +19,7 @@ import numpy
 import datasets
 import nn
 from autoencoders import DeepAutoencoder, fit, negative_elbo
-from autoencoders.checkpoint import atomic_write
+from common.checkpoint import atomic_write
 from autoencoders.cli import PRESETS, build_model, load_data, make_parser, resolve_config
 
 

@@ -1,7 +1,7 @@
 """``python -m gans``: the command line, after the check that this project's packages are the ones found."""
 import sys
 
-from autoencoders.startup import foreign_packages, shadowing_message
+from common.startup import foreign_packages, shadowing_message
 
 if foreign_packages():
     print(f"gans: error: {shadowing_message(foreign_packages())}", file=sys.stderr)

@@ -21,10 +21,10 @@ import numpy
 
 import nn
 from autoencoders import cli as shared
-from autoencoders.arguments import number_type
-from autoencoders.checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
-from autoencoders.checkpoint_checks import check_adam_state, check_state_text
-from autoencoders.runfolder import OutputError, RunFolder, check_output_file
+from common.arguments import number_type
+from common.checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
+from common.checkpoint_checks import check_adam_state, check_state_text
+from common.runfolder import OutputError, RunFolder, check_output_file
 from autoencoders.training import TrainingDiverged
 from nn import backend
 

@@ -10,7 +10,7 @@ import pytest
 import nn
 from autoencoders import (CheckpointError, DeepAutoencoder, DenoisingAutoencoder, GaussianNoise, History, fit,
                           load_checkpoint, save_checkpoint)
-from autoencoders.checkpoint import FORMAT_VERSION, atomic_write, restore
+from common.checkpoint import FORMAT_VERSION, atomic_write, restore
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
 from helpers_autoencoders import load_npz, mnist_images
