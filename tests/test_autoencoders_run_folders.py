@@ -12,10 +12,10 @@ import numpy
 import pytest
 
 import autoencoders.cli as cli
-from common.checkpoint import atomic_write
 from autoencoders.diagnosis import collapse_note, spread_ratio
 from autoencoders.figures import codes_collapsed, project_2d
-from common.runfolder import OutputError, RunFolder, check_output_file, remove_stale
+from common.cli import in_cli_words
+from common.runfolder import OutputError, RunFolder, atomic_write, check_output_file, remove_stale
 from helpers_autoencoders import single_threaded_blas, small_data, small_sandbox  # noqa: F401  (fixtures)
 from helpers_autoencoders import SMALL, cli_sandbox, error_lines, run_cli, snapshot
 
@@ -122,7 +122,7 @@ def test_a_resumed_run_that_diverges_advises_a_new_run(small_sandbox, no_figures
 
 
 def test_errors_speak_command_line_options():
-    assert cli.in_cli_words("no CUDA GPU is usable; use device='cpu'") == "no CUDA GPU is usable; use --device cpu"
+    assert in_cli_words("no CUDA GPU is usable; use device='cpu'") == "no CUDA GPU is usable; use --device cpu"
 
 
 # --- replaced only when finished --------------------------------------------------------------------
