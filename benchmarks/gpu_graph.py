@@ -31,7 +31,7 @@ import time
 import numpy
 
 import nn
-from autoencoders.arguments import number_type
+from common.arguments import number_type
 from nn.cuda_graph import CapturedStep
 
 from . import machine, options, report, timing, workloads
