@@ -14,36 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy
 
+from common.record import Record, TrainingDiverged
 from nn import backend
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
-
-    def __init__(self, epoch, iteration, value):
-        super().__init__(f"loss became {value} at epoch {epoch}, iteration {iteration}; "
-                         "lower the learning rate (--lr) and train again")
-        self.epoch, self.iteration, self.value = epoch, iteration, value
-
-
-class Record:
-    """A dataclass of lists (what a run measured) that saves as a dict of lists, loads back, and can
-    forget an unfinished epoch; History here and the GANs' GANHistory are two."""
-
-    def to_dict(self):
-        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**{name: list(data.get(name, [])) for name in cls.__dataclass_fields__})
-
-    def lengths(self):
-        return {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
-
-    def truncate(self, lengths):
-        """Back to the lengths ``lengths()`` returned (an unfinished epoch forgotten)."""
-        for name, length in lengths.items():
-            del getattr(self, name)[length:]
 
 
 @dataclass

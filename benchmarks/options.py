@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 
-from autoencoders.arguments import number_type
+from common.arguments import number_type
 
 from .workloads import ENGINE_AND_TORCH
 
