@@ -1,4 +1,5 @@
 """Command line: ``python -m autoencoders {train,evaluate,plot,sample} ...`` (see --help of each)."""
+import argparse
 import json
 import math
 import os
