@@ -20,12 +20,17 @@ folders and temporary files (``.tmp-<pid>-<hex>``) of dead processes are removed
 takes the lock.
 
 Single files are written the same way, whole or not at all: ``atomic_write`` (a temporary file beside
-the target, renamed over it).
+the target, renamed over it). Ctrl-C or SIGTERM during such a write waits until the file is in place
+(``signals_held``): the KeyboardInterrupt then comes between two steps of the run, where the training
+loop saves its state, not inside NumPy's zip writer, which would turn it into a ValueError.
 """
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import stat
+import threading
 
 try:
     import fcntl
@@ -92,6 +97,28 @@ def atomic_write(path, write):
     return atomic_write_named(path, write_to)
 
 
+@contextlib.contextmanager
+def signals_held(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Within the block, each of ``signals`` whose handler is Python code (Ctrl-C's KeyboardInterrupt,
+    the command lines' SIGTERM) is only noted; after it, the first one noted is raised again, so its
+    handler runs once the block is done. In another thread than the main one (where Python handlers
+    cannot be changed) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted = []
+    held = {number: signal.getsignal(number) for number in signals if callable(signal.getsignal(number))}
+    for number in held:
+        signal.signal(number, lambda number, frame: noted.append(number))
+    try:
+        yield
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        if noted:
+            signal.raise_signal(noted[0])
+
+
 def atomic_write_named(path, write_to):
     """``atomic_write`` for a writer that wants a file name, not an open file (matplotlib's animation
     writers): ``write_to(temporary path)``, then the rename."""
@@ -102,8 +129,9 @@ def atomic_write_named(path, write_to):
     # os.open with 0o666, not tempfile.mkstemp: the file gets the umask's permissions, not a private 0600.
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666))
     try:
-        write_to(temporary)
-        replace_keeping_mode(temporary, path)
+        with signals_held():
+            write_to(temporary)
+            replace_keeping_mode(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
