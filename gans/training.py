@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import nn
-from autoencoders.training import Record, TrainingDiverged
+from common.record import Record, TrainingDiverged
 from nn import backend
 
 
