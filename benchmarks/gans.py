@@ -24,7 +24,7 @@ import numpy
 import datasets
 import nn
 from gans import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator, NoiseSource, fit_gan, gan_step
-from gans.quality import score, train_classifier
+from gans.quality import real_floor, score, train_classifier
 
 from . import machine, report, timing
 from .options import check_output_path, log
@@ -222,16 +222,6 @@ def model_names(text):
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"--models takes some of {', '.join(MODELS)}, comma-separated; got {text!r}")
     return names
-
-
-def real_floor(classifier, test, samples, seed):
-    """The score of real test images against other real test images: two halves of a seeded shuffle.
-    Not the test set's own halves or alternate images: MNIST's halves hold different writers, and
-    the offline sample lists its digits 0, 1, ..., 9, 0, 1, ... (alternate images: even digits
-    against odd ones)."""
-    order = numpy.random.default_rng(seed).permutation(len(test.images))
-    first, second = order[:len(order) // 2], order[len(order) // 2:][:samples]
-    return score(classifier, test.images[first], test.images[second], test.labels[second])
 
 
 def quality_table(args, torch):

@@ -331,7 +331,7 @@ def _draw_samples(generator, fixed, out):
 
 
 def command_evaluate(args):
-    from .quality import score, train_classifier
+    from .quality import real_floor, score, train_classifier
 
     checkpoint = load_checkpoint(args.checkpoint)
     config, history, _ = _checked_run(checkpoint, args.checkpoint)
@@ -345,13 +345,11 @@ def command_evaluate(args):
     samples = figures.to_unit_range(_generate(generator, source.noise(args.n, like),
                                               None if asked is None else backend.to_device(asked, config["device"])))
     result = score(classifier, test.images, samples, asked)
-    # The floor: test digits against other test digits, alternate images (MNIST's test set puts two
-    # groups of writers in its two halves, so halves would differ more than real digits do).
-    floor = score(classifier, test.images[0::2], test.images[1::2])
+    floor = real_floor(classifier, test, args.n, args.seed)
     print(f"classifier test accuracy: {float((classifier.predict(test.images) == test.labels).mean()):.4f}")
-    print(f"Frechet distance of {args.n:,} samples to the test digits: {result['frechet_distance']:.2f} "
-          f"(alternate real test digits against each other: {floor['frechet_distance']:.2f})")
-    print(f"class entropy: {result['class_entropy']:.3f} nats (all ten digits equally: {math.log(10):.3f})")
+    print(f"Frechet distance of {args.n:,} samples to the test images: {result['frechet_distance']:.2f} "
+          f"(real test images against other real test images: {floor['frechet_distance']:.2f})")
+    print(f"class entropy: {result['class_entropy']:.3f} nats (all ten classes equally: {math.log(10):.3f})")
     if "accuracy" in result:
         print(f"asked-for digit read back: {result['accuracy']:.3f}")
     return 0
