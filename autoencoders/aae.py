@@ -19,9 +19,9 @@ The autoencoder's backward meets two gradients at the code,
 
     dL_AE/dz = (1 - w) decoder.backward(dMSE/dx_hat)  +  w D.backward(dBCE/ds)
 
-before the encoder's backward. That second D.backward also adds into D's .grad, and those numbers
-are no gradient of L_D: they are replaced by the D gradient computed first, as the generator step
-of a GAN discards them (see gans/training.py).
+before the encoder's backward. That second D.backward runs with D frozen (``requires_grad_(False)``):
+dL_AE/dtheta_D is no gradient of L_D, so D's layers skip it and return only the input gradient, as
+in a GAN's generator step (see gans/training.py).
 """
 
 import nn
@@ -65,6 +65,8 @@ class AdversarialAutoencoder(Autoencoder):
         gradient of L_D and the autoencoder's gradient of L_AE, both at the current weights, then
         one optimizer step over all parameters. Returns the reconstruction loss; ``last_losses``
         holds (reconstruction, L_D, L_G, mean D(z_prior), mean D(E(x)))."""
+        from gans.training import frozen
+
         bce = nn.BCEWithLogitsLoss()
         xp = backend.get_array_module(x)
         critic, weight = self.discriminator, self.adversarial_weight
@@ -78,7 +80,6 @@ class AdversarialAutoencoder(Autoencoder):
         fake_logits = critic(codes)
         fake_loss = float(bce(fake_logits, xp.zeros_like(fake_logits)))
         critic.backward(bce.backward())                 # its input gradient is not used: E(x) is a constant here
-        critic_grads = [parameter.grad.copy() for parameter in critic.parameters()]
 
         # The autoencoder's gradient: reconstruct, and make the codes look like the prior.
         reconstruction = self.decode(codes)
@@ -86,9 +87,8 @@ class AdversarialAutoencoder(Autoencoder):
         grad_codes = self.decoder.backward(loss.backward() * (1 - weight))
         # D(E(x)) again at the same weights is fake_logits, and the critic still caches E(x): no second forward.
         fooling = float(bce(fake_logits, xp.ones_like(fake_logits)))
-        grad_codes = grad_codes + critic.backward(bce.backward() * weight)
-        for parameter, grad in zip(critic.parameters(), critic_grads):
-            parameter.grad[...] = grad                 # discard what the fooling pass added to D's .grad
+        with frozen(critic):                            # dL_AE/dcodes only: D's .grad keeps L_D's gradient
+            grad_codes = grad_codes + critic.backward(bce.backward() * weight)
         if self._input_layer is not None:
             self._input_layer.needs_input_grad = False  # x is data: its gradient is never needed
         self.encoder.backward(grad_codes)

@@ -1,7 +1,7 @@
 """The GANs on the engine beside the same GANs in PyTorch: sample quality, and the speed of a step.
 
-    python -m benchmarks.gans [--models gan,cgan] [--epochs N] [--limit N] [--samples N]
-                              [--quick] [--json PATH]
+    python -m benchmarks.gans [--models gan,cgan,dcgan] [--epochs N] [--limit N] [--samples N]
+                              [--speed-only] [--quick] [--json PATH]
 
 Quality: each GAN is trained twice from the same initial weights on the same batches (the engine,
 and a torch twin loaded with the engine's weights; noise and dropout masks drawn by each library),
@@ -10,9 +10,10 @@ the Frechet distance of its features to the real test digits', the entropy of th
 and, for cgan, how often the asked-for digit is read. Real test images give the floor, and the VAE's
 samples a non-adversarial generative baseline.
 
-Speed: one training step (a discriminator step and a generator step) of each GAN at batch 64, in
+Speed: one training step (gans.gan_step: G(z) once, a discriminator step, a generator step through
+the frozen discriminator; torch the same, with ``requires_grad_(False)``) of each GAN at batch 64, in
 float32, engine against torch eager on the CPU, interleaved repeats (benchmarks.timing), medians of
-the per-repeat ratios.
+the per-repeat ratios. ``--speed-only`` measures just that.
 """
 import argparse
 import sys
@@ -22,8 +23,8 @@ import numpy
 
 import datasets
 import nn
-from gans import Discriminator, Generator, NoiseSource, discriminator_step, fit_gan, generator_step
-from gans.quality import score, train_classifier
+from gans import DCGANDiscriminator, DCGANGenerator, Discriminator, Generator, NoiseSource, fit_gan, gan_step
+from gans.quality import real_floor, score, train_classifier
 
 from . import machine, report, timing
 from .options import check_output_path, log
@@ -32,25 +33,45 @@ SETTINGS = dict(lr=2e-4, betas=(0.5, 0.999))
 QUICK = {"epochs": 1, "limit": 256, "samples": 500, "repeats": 3}
 
 
+MODELS = ("gan", "cgan", "dcgan")
+
+
 def build(name, seed):
     nn.manual_seed(seed)
+    if name == "dcgan":
+        return DCGANGenerator(), DCGANDiscriminator()
     classes = 10 if name == "cgan" else 0
     return Generator(classes=classes), Discriminator(classes=classes)
 
 
+def torch_layer(layer, torch):
+    """The torch layer computing what ``layer`` does, for the layers the three GANs use."""
+    bias = getattr(layer, "bias", None) is not None
+    if isinstance(layer, nn.Linear):
+        return torch.nn.Linear(layer.in_features, layer.out_features, bias=bias)
+    if isinstance(layer, nn.ConvTranspose2d):
+        return torch.nn.ConvTranspose2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                                        layer.padding, layer.output_padding, bias=bias)
+    if isinstance(layer, nn.Conv2d):
+        return torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+                               bias=bias)
+    if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return getattr(torch.nn, type(layer).__name__)(layer.num_features, layer.eps, layer.momentum)
+    if isinstance(layer, nn.LeakyReLU):
+        return torch.nn.LeakyReLU(layer.negative_slope)
+    if isinstance(layer, nn.Dropout):
+        return torch.nn.Dropout(layer.p)
+    if isinstance(layer, nn.Unflatten):
+        return torch.nn.Unflatten(layer.dim, layer.unflattened_size)
+    if isinstance(layer, nn.Flatten):
+        return torch.nn.Flatten(layer.start_dim, layer.end_dim)
+    if type(layer) in (nn.ReLU, nn.Tanh):
+        return getattr(torch.nn, type(layer).__name__)()
+    raise TypeError(f"no torch twin for {layer!r}")
+
+
 def torch_twin(ours, torch):
-    layers = []
-    for layer in ours.model:
-        if isinstance(layer, nn.Linear):
-            layers.append(torch.nn.Linear(layer.in_features, layer.out_features))
-        elif isinstance(layer, nn.LeakyReLU):
-            layers.append(torch.nn.LeakyReLU(layer.negative_slope))
-        elif isinstance(layer, nn.Tanh):
-            layers.append(torch.nn.Tanh())
-        elif isinstance(layer, nn.Dropout):
-            layers.append(torch.nn.Dropout(layer.p))
-        else:
-            raise TypeError(f"no torch twin for {layer!r}")
+    layers = [torch_layer(layer, torch) for layer in ours.model]
 
     class Twin(torch.nn.Module):
         def __init__(self):
@@ -84,21 +105,23 @@ class TorchGAN:
         return torch.randn(count, 100, generator=self.random), labels
 
     def step(self, real, labels=None):
+        """As gans.gan_step: one fake batch; D on it detached, then G through D frozen."""
         torch, count = self.torch, real.shape[0]
         labels = labels if self.conditional else None
+        noise, fake_labels = self._noise(count)
+        fake = self.generator(noise, fake_labels)
         self.d_optimizer.zero_grad()
         real_logits = self.discriminator(real, labels)
-        noise, fake_labels = self._noise(count)
-        fake = self.generator(noise, fake_labels).detach()
-        fake_logits = self.discriminator(fake, fake_labels)
+        fake_logits = self.discriminator(fake.detach(), fake_labels)
         d_loss = (self.loss(real_logits, torch.ones_like(real_logits))
                   + self.loss(fake_logits, torch.zeros_like(fake_logits)))
         d_loss.backward()
         self.d_optimizer.step()
         self.g_optimizer.zero_grad()
-        noise, g_labels = self._noise(count)
-        logits = self.discriminator(self.generator(noise, g_labels), g_labels)
+        self.discriminator.requires_grad_(False)
+        logits = self.discriminator(fake, fake_labels)
         self.loss(logits, torch.ones_like(logits)).backward()
+        self.discriminator.requires_grad_(True)
         self.g_optimizer.step()
 
     def sample(self, count, labels=None):
@@ -169,10 +192,8 @@ class StepRunner:
             source = NoiseSource(100, generator.classes, seed)
 
             def step():
-                discriminator_step(generator, discriminator, d_optimizer, self.real, source.noise(batch, self.real),
-                                   self.labels, source.labels(batch, self.real))
-                generator_step(generator, discriminator, g_optimizer, source.noise(batch, self.real),
-                               source.labels(batch, self.real))
+                gan_step(generator, discriminator, g_optimizer, d_optimizer, self.real, source.noise(batch, self.real),
+                         self.labels, source.labels(batch, self.real))
             self.step = step
 
     def time_block(self, kind, steps):
@@ -197,20 +218,48 @@ def speed(name, batch, repeats, seed, torch):
 
 def model_names(text):
     names = [part for part in text.split(",") if part]
-    unknown = [name for name in names if name not in ("gan", "cgan")]
+    unknown = [name for name in names if name not in MODELS]
     if not names or unknown:
-        raise argparse.ArgumentTypeError(f"--models takes gan and/or cgan, comma-separated; got {text!r}")
+        raise argparse.ArgumentTypeError(f"--models takes some of {', '.join(MODELS)}, comma-separated; got {text!r}")
     return names
+
+
+def quality_table(args, torch):
+    """Train every model (and its torch twin) and score its samples; print the table, return it
+    with what it was measured on."""
+    train, test = (datasets.load("mnist", split, limit=args.limit if split == "train" else None)
+                   for split in ("train", "test"))
+    log(f"train: {len(train.images):,} images from {train.source}")
+    log(f" test: {len(test.images):,} images from {test.source}")
+    classifier = train_classifier(train.images, train.labels, seed=args.seed)
+    accuracy = float((classifier.predict(test.images) == test.labels).mean())
+    log(f"classifier test accuracy: {accuracy:.4f}")
+    table = {"real test images": {"engine": real_floor(classifier, test, args.samples, args.seed)}}
+    table["vae"] = {"engine": vae_quality(train, test, classifier, max(1, args.epochs // 2), args.samples, args.seed)}
+    seconds = {}
+    for name in args.models:
+        table[name], seconds[name] = quality(name, train, test, classifier, args.epochs, args.samples, args.seed, torch)
+        log(f"{name}: trained in {seconds[name]}")
+    print(f"{'model':<18} {'library':<7} {'Frechet':>8} {'entropy':>8} {'accuracy':>8}")
+    for model, rows in table.items():
+        for library, row in rows.items():
+            accuracy_text = f"{row['accuracy']:.3f}" if "accuracy" in row else "-"
+            print(f"{model:<18} {library:<7} {row['frechet_distance']:>8.2f} {row['class_entropy']:>8.3f} {accuracy_text:>8}")
+    return {"epochs": args.epochs, "samples": args.samples,
+            "train": {"source": train.source, "images": len(train.images)},
+            "test": {"source": test.source, "images": len(test.images)},
+            "classifier_test_accuracy": accuracy, "quality": table, "train_seconds": seconds}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gans", description=__doc__.split("\n")[0])
-    parser.add_argument("--models", type=model_names, default=["gan", "cgan"])
+    parser.add_argument("--models", type=model_names, default=list(MODELS))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--limit", type=int, help="use only the first N training images")
     parser.add_argument("--samples", type=int, default=10000, help="samples scored per model")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats of the step")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed-only", action="store_true", help="only the step speed: no training, no quality table")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 epoch, 256 images, 500 samples")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
@@ -225,37 +274,16 @@ def main(argv=None):
         log("note: PyTorch is not installed (pip install -e .[dev]): the torch columns are left out")
     nn.keep_freed_memory()          # the engine trains as the command line trains it
     nn.set_flush_denormal(True)
-    train, test = (datasets.load("mnist", split, limit=args.limit if split == "train" else None)
-                   for split in ("train", "test"))
-    log(f"train: {len(train.images):,} images from {train.source}")
-    log(f" test: {len(test.images):,} images from {test.source}")
-    classifier = train_classifier(train.images, train.labels, seed=args.seed)
-    accuracy = float((classifier.predict(test.images) == test.labels).mean())
-    log(f"classifier test accuracy: {accuracy:.4f}")
-    floor_count = min(args.samples, len(test.images))
-    # The floor: alternate test images against each other (MNIST's two halves hold different writers).
-    table = {"real test images": {"engine": score(classifier, test.images[0::2], test.images[1::2][:floor_count],
-                                                  test.labels[1::2][:floor_count])}}
-    table["vae"] = {"engine": vae_quality(train, test, classifier, max(1, args.epochs // 2), args.samples, args.seed)}
-    seconds, speeds = {}, {}
-    for name in args.models:
-        table[name], seconds[name] = quality(name, train, test, classifier, args.epochs, args.samples, args.seed, torch)
-        speeds[name] = speed(name, 64, args.repeats, args.seed, torch)
-        log(f"{name}: trained in {seconds[name]}")
-    print(f"{'model':<18} {'library':<7} {'Frechet':>8} {'entropy':>8} {'accuracy':>8}")
-    for model, rows in table.items():
-        for library, row in rows.items():
-            accuracy_text = f"{row['accuracy']:.3f}" if "accuracy" in row else "-"
-            print(f"{model:<18} {library:<7} {row['frechet_distance']:>8.2f} {row['class_entropy']:>8.3f} {accuracy_text:>8}")
-    for name, result in speeds.items():
-        if "engine_over_torch" in result:
-            print(f"{name} step at batch 64: engine / torch = {result['engine_over_torch']['median']:.2f}x")
+    result = {"seed": args.seed, "machine": machine.describe(torch)}
+    if not args.speed_only:
+        result.update(quality_table(args, torch))
+    result["step_speed"] = {name: speed(name, 64, args.repeats, args.seed, torch) for name in args.models}
+    for name, speeds in result["step_speed"].items():
+        engine_ms = speeds["engine-numpy"]["ms_per_step"]["median"]
+        ratio = f", engine / torch = {speeds['engine_over_torch']['median']:.2f}x" if "engine_over_torch" in speeds else ""
+        print(f"{name} step at batch 64: engine {engine_ms:.1f} ms{ratio}")
     if args.json:
-        report.write_json({"epochs": args.epochs, "samples": args.samples, "seed": args.seed,
-                           "train": {"source": train.source, "images": len(train.images)},
-                           "test": {"source": test.source, "images": len(test.images)},
-                           "classifier_test_accuracy": accuracy, "quality": table, "train_seconds": seconds,
-                           "step_speed": speeds, "machine": machine.describe(torch)}, args.json)
+        report.write_json(result, args.json)
     return 0
 
 

@@ -72,8 +72,9 @@ class Discriminator(nn.Module):
         return self.model(_joined(self, images, labels))
 
     def backward(self, grad_output):
-        """Adds dL/dtheta_D into .grad and returns dL/dx (N, image_dim): the label columns of the
-        joined input get a gradient too, which is dropped, since a label is not learned."""
+        """Adds dL/dtheta_D into .grad (unless frozen: ``requires_grad_(False)``) and returns dL/dx
+        (N, image_dim): the label columns of the joined input get a gradient too, which is dropped,
+        since a label is not learned."""
         grad_input = self.model.backward(grad_output)
         return grad_input[:, :self.image_dim] if self.classes else grad_input
 

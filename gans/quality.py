@@ -92,3 +92,13 @@ def score(classifier, real_images, samples, asked_labels=None):
     if asked_labels is not None:
         result["accuracy"] = float((classifier.predict(samples) == backend.to_numpy(asked_labels)).mean())
     return result
+
+
+def real_floor(classifier, test, samples, seed):
+    """The score of real test images against other real test images: two halves of a seeded shuffle.
+    Not the test set's own halves or alternate images: MNIST's halves hold different writers, and
+    the offline sample lists its digits 0, 1, ..., 9, 0, 1, ... (alternate images: even digits
+    against odd ones)."""
+    order = numpy.random.default_rng(seed).permutation(len(test.images))
+    first, second = order[:len(order) // 2], order[len(order) // 2:][:samples]
+    return score(classifier, test.images[first], test.images[second], test.labels[second])

@@ -14,17 +14,28 @@ The generator's gradient crosses the discriminator. By the chain rule, with x_fa
     dL_G/dtheta_G = (dL_G/dx_fake) (dx_fake/dtheta_G),   dL_G/dx_fake = D.backward(dL_G/ds)
 
 so D's backward is run only for its *input* gradient dL_G/dx_fake, which is then fed to G's
-backward. That same backward also adds dL_G/dtheta_D into D's .grad: those numbers are no
-gradient of D's loss and are discarded (the discriminator step zeroes D's gradients first, and the
-generator step only moves G's parameters). In the discriminator step, the fake images are inputs
-to D and nothing flows back into G (torch's ``fake.detach()``).
+backward. dL_G/dtheta_D is no gradient of anything D minimizes, so it is not computed at all: the
+generator step freezes D (``requires_grad_(False)``, torch's idiom): a frozen layer's backward skips
+its parameter gradients and still returns its input gradient (for a Linear layer, dL/dW = g^T x
+costs as much as dL/dx = g W, so D's backward does half the work).
+
+One step draws z once and makes one fake batch x_fake = G(z) (``gan_step``):
+
+    1. D step: L_D on the real batch and on x_fake, with x_fake a constant input (torch's
+       ``fake.detach()``: nothing flows back into G); D moves.
+    2. G step: L_G on the same x_fake, through the *updated* D (D's forward is run again, since its
+       weights changed); the gradient flows through frozen D into G's backward, which differentiates
+       the forward that made x_fake; G moves.
+
+G runs forward once per step, not twice (with fresh noise for each half, as some tutorials do).
 """
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import nn
-from autoencoders.training import Record, TrainingDiverged
+from common.record import Record, TrainingDiverged
 from nn import backend
 
 
@@ -36,16 +47,28 @@ def _mean_probability(logits):
     return float(nn.sigmoid(logits).mean())
 
 
-def discriminator_step(generator, discriminator, optimizer, real, noise, labels=None, fake_labels=None,
-                       loss=None):
-    """One step of D on a batch of real images and G(noise): returns (L_D, mean D(x), mean D(G(z))),
-    the mean probabilities D gave the real and the fake images."""
+@contextmanager
+def frozen(module):
+    """Inside, every parameter of ``module`` has requires_grad False (backward computes input
+    gradients only); after, each parameter's own flag is back."""
+    parameters = module.parameters()
+    flags = [parameter.requires_grad for parameter in parameters]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for parameter, flag in zip(parameters, flags):
+            parameter.requires_grad = flag
+
+
+def discriminator_step(discriminator, optimizer, real, fake, labels=None, fake_labels=None, loss=None):
+    """One step of D on a batch of real images and a batch of generated ones, ``fake`` an input
+    like any other: returns (L_D, mean D(x), mean D(G(z))), the mean probabilities D gave each."""
     loss = loss or nn.BCEWithLogitsLoss()
     optimizer.zero_grad()
     real_logits = discriminator(real, labels)
     real_loss = float(loss(real_logits, _targets(real_logits, 1.0)))
     discriminator.backward(loss.backward())              # D caches one input at a time: backward before next forward
-    fake = generator(noise, fake_labels)
     fake_logits = discriminator(fake, fake_labels)
     fake_loss = float(loss(fake_logits, _targets(fake_logits, 0.0)))
     discriminator.backward(loss.backward())
@@ -53,17 +76,40 @@ def discriminator_step(generator, discriminator, optimizer, real, noise, labels=
     return real_loss + fake_loss, _mean_probability(real_logits), _mean_probability(fake_logits)
 
 
-def generator_step(generator, discriminator, optimizer, noise, labels=None, loss=None):
-    """One step of G with the non-saturating loss: returns (L_G, mean D(G(z)) before the step)."""
+def generator_step(generator, discriminator, optimizer, fake, labels=None, loss=None):
+    """One step of G with the non-saturating loss: returns (L_G, mean D(G(z)) before G's step).
+
+    ``fake`` must be G's most recent output (G's backward differentiates the forward it cached),
+    ``labels`` the labels it was drawn with; D's forward is run on it here, with D's current weights."""
     loss = loss or nn.BCEWithLogitsLoss()
     optimizer.zero_grad()
-    fake = generator(noise, labels)
-    logits = discriminator(fake, labels)
-    value = float(loss(logits, _targets(logits, 1.0)))
-    grad_fake = discriminator.backward(loss.backward())  # dL_G/dx_fake; D's .grad from this pass is discarded
+    with frozen(discriminator):
+        logits = discriminator(fake, labels)
+        value = float(loss(logits, _targets(logits, 1.0)))
+        grad_fake = discriminator.backward(loss.backward())  # dL_G/dx_fake only: D's .grad is left as it was
     generator.backward(grad_fake)
     optimizer.step()
     return value, _mean_probability(logits)
+
+
+@dataclass
+class StepResult:
+    """What one GAN step measured: both losses, and D's mean probabilities for the real batch and for
+    the fake batch (before D's step)."""
+    d_loss: float
+    g_loss: float
+    d_real: float
+    d_fake: float
+
+
+def gan_step(generator, discriminator, g_optimizer, d_optimizer, real, noise, labels=None, fake_labels=None,
+             loss=None):
+    """One D step then one G step on the one fake batch G(noise) (labels: the real batch's, and
+    fake_labels: those G draws with, for a conditional GAN). Returns a StepResult."""
+    fake = generator(noise, fake_labels)
+    d_loss, d_real, d_fake = discriminator_step(discriminator, d_optimizer, real, fake, labels, fake_labels, loss)
+    g_loss, _ = generator_step(generator, discriminator, g_optimizer, fake, fake_labels, loss)
+    return StepResult(d_loss, g_loss, d_real, d_fake)
 
 
 @dataclass
@@ -104,7 +150,7 @@ class NoiseSource:
 def fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, epochs, noise_source, history=None,
             on_epoch_end=None, progress=None):
     """Train for ``epochs`` more epochs: per batch of real images (and labels, for a conditional
-    GAN), one discriminator step then one generator step. Returns the GANHistory. Raises
+    GAN), one gan_step (a discriminator step then a generator step). Returns the GANHistory. Raises
     TrainingDiverged when a loss stops being finite. ``on_epoch_end(epoch, history)`` runs after
     each epoch; ``progress(epoch, iteration, history)`` after each step."""
     history = history if history is not None else GANHistory()
@@ -117,18 +163,15 @@ def fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, epochs, 
             real, labels = batch if isinstance(batch, tuple) else (batch, None)
             labels = labels if conditional else None
             count = real.shape[0]
-            d_loss, d_real, d_fake = discriminator_step(
-                generator, discriminator, d_optimizer, real, noise_source.noise(count, real), labels,
-                noise_source.labels(count, real))
-            g_labels = noise_source.labels(count, real)
-            g_loss, _ = generator_step(generator, discriminator, g_optimizer, noise_source.noise(count, real), g_labels)
-            for value in (d_loss, g_loss):
+            step = gan_step(generator, discriminator, g_optimizer, d_optimizer, real, noise_source.noise(count, real),
+                            labels, noise_source.labels(count, real))
+            for value in (step.d_loss, step.g_loss):
                 if not math.isfinite(value):
                     raise TrainingDiverged(epoch, iteration, value)
-            history.d_loss.append(d_loss)
-            history.g_loss.append(g_loss)
-            history.d_real.append(d_real)
-            history.d_fake.append(d_fake)
+            history.d_loss.append(step.d_loss)
+            history.g_loss.append(step.g_loss)
+            history.d_real.append(step.d_real)
+            history.d_fake.append(step.d_fake)
             if progress is not None:
                 progress(epoch, iteration, history)
         history.epoch_seconds.append(time.perf_counter() - started)

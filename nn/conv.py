@@ -162,12 +162,12 @@ class Conv2d(_ConvBase):
         columns, groups, kernel = self._columns, self.groups, self.kernel_size
         n, out_size = grad_output.shape[0], grad_output.shape[2:]
         grad_rows = _to_rows(grad_output)
-        if groups == 1:
+        grad_groups = group_rows(grad_rows, groups) if groups != 1 else None
+        if self.weight.requires_grad and groups == 1:
             self.weight.grad += weight_from_matrix(grad_rows.T @ columns, self.weight.shape)
-        else:
-            grad_groups = group_rows(grad_rows, groups)
+        elif self.weight.requires_grad:
             self.weight.grad += weight_from_matrices(grad_groups.transpose(0, 2, 1) @ columns, self.weight.shape)
-        if self.bias is not None:
+        if self.bias is not None and self.bias.requires_grad:
             self.bias.grad += grad_rows.sum(axis=0)
         if not self.needs_input_grad:
             return None
@@ -254,13 +254,14 @@ class ConvTranspose2d(_ConvBase):
         # Only the first (H, W) windows: the trailing output_padding rows are read by none of them.
         grad_columns = im2col_channels_last(grad_output, kernel, self.stride, self.dilation,
                                             symmetric(self.padding), out_size=size)
-        if groups == 1:
-            self.weight.grad += weight_from_matrix(rows.T @ grad_columns, self.weight.shape)
-        else:
+        if groups != 1:
             grad_columns = group_columns(grad_columns, kernel[0] * kernel[1], groups)
+        if self.weight.requires_grad and groups == 1:
+            self.weight.grad += weight_from_matrix(rows.T @ grad_columns, self.weight.shape)
+        elif self.weight.requires_grad:
             row_groups = group_rows(rows, groups)
             self.weight.grad += weight_from_matrices(row_groups.transpose(0, 2, 1) @ grad_columns, self.weight.shape)
-        if self.bias is not None:
+        if self.bias is not None and self.bias.requires_grad:
             self.bias.grad += grad_output.sum(axis=(0, 2, 3))
         if not self.needs_input_grad:
             return None

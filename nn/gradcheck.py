@@ -106,7 +106,9 @@ def gradcheck(module, inputs, *, eps=1e-6, rtol=1e-6, atol=1e-8, mode="elementwi
 
     output = module(*(x.copy() for x in inputs))
     upstream = xp.asarray(rng.standard_normal(output.shape))
-    parameters = list(module.named_parameters()) if isinstance(module, Module) else []
+    # As torch's gradcheck: only what requires a gradient is checked (a frozen parameter's .grad is untouched).
+    parameters = [(name, parameter) for name, parameter in module.named_parameters()
+                  if parameter.requires_grad] if isinstance(module, Module) else []
     for _, parameter in parameters:
         parameter.grad.fill(0)
     input_grads = module.backward(upstream.copy())

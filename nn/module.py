@@ -26,11 +26,53 @@ class Parameter:
     ``data`` and ``grad`` are arrays of the model's backend with the same shape and dtype. ``grad``
     starts at zero; backward passes add into it; ``zero_grad`` clears it. An optimizer may rebind
     both to views of one flat buffer (see nn.optim) -- code that reads ``p.data`` never notices.
+
+    Clearing is lazy, which a training step notices and a reader does not: ``zero_grad()`` only marks
+    the gradient as zero, and the array is filled with zeros when ``p.grad`` is next read. A layer
+    whose gradient is a matrix product adds it with ``add_matmul_to_grad(a, b)``: right after
+    ``zero_grad`` the product is written straight into the array, with no zero fill, no temporary and
+    no add (``grad = 0 + a @ b``, the same numbers). At batch 32 that is about a tenth of the seed
+    model's step. As with torch's ``zero_grad()`` (which sets ``grad`` to None), an array taken from
+    ``p.grad`` before ``zero_grad`` keeps its old values; read ``p.grad`` again.
+
+    ``requires_grad = False`` (torch's flag) freezes it: backward passes skip computing its gradient
+    and leave ``.grad`` as it was, while still returning input gradients. The array stays (torch's
+    would be None), so an optimizer holding a frozen parameter still steps it with that ``.grad``.
     """
 
-    def __init__(self, data):
+    def __init__(self, data, requires_grad=True):
         self.data = data
-        self.grad = backend.get_array_module(data).zeros_like(data)
+        self._grad = backend.get_array_module(data).zeros_like(data)
+        self._zero_pending = False  # True from zero_grad() until the gradient array is next touched
+        self.requires_grad = _bool_flag("Parameter", requires_grad)
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = _bool_flag("Parameter.requires_grad_", requires_grad)
+        return self
+
+    @property
+    def grad(self):
+        if self._zero_pending:
+            self._grad.fill(0)
+            self._zero_pending = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+        self._zero_pending = False
+
+    def zero_grad(self):
+        """grad = 0 (filled when next read or written over; see the class docstring)."""
+        self._zero_pending = True
+
+    def add_matmul_to_grad(self, a, b):
+        """grad += a @ b; just after ``zero_grad``, grad = a @ b written in place."""
+        if self._zero_pending:
+            backend.get_array_module(a).matmul(a, b, out=self._grad)
+            self._zero_pending = False
+        else:
+            self._grad += a @ b
 
     @property
     def shape(self):
@@ -116,9 +158,17 @@ class Module:
     def buffers(self):
         return [buffer for _, buffer in self.named_buffers()]
 
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter, as torch: a frozen network's backward only
+        computes input gradients (a GAN's generator step through the discriminator). Returns self."""
+        requires_grad = _bool_flag(f"{type(self).__name__}.requires_grad_", requires_grad)
+        for parameter in self.parameters():
+            parameter.requires_grad = requires_grad
+        return self
+
     def zero_grad(self):
         for parameter in self.parameters():
-            parameter.grad.fill(0)
+            parameter.zero_grad()
 
     def train(self, mode=True):
         for module in self.modules():
@@ -221,6 +271,12 @@ class Module:
 
     def extra_repr(self):
         return ""
+
+
+def _bool_flag(where, value):
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{where}: requires_grad must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _is_real_numeric(value):

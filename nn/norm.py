@@ -59,11 +59,12 @@ def _scale_and_shift(layer, x_hat, shape):
 def _scale_and_shift_backward(layer, grad_output, x_hat, sum_axes, shape):
     """Add dL/dgamma = sum g * x_hat and dL/dbeta = sum g (over ``sum_axes``) into the parameters;
     return dL/dx_hat = gamma * g."""
-    if layer.bias is not None:
+    if layer.bias is not None and layer.bias.requires_grad:
         layer.bias.grad += grad_output.sum(axis=sum_axes)
     if layer.weight is None:
         return grad_output
-    layer.weight.grad += (grad_output * x_hat).sum(axis=sum_axes)
+    if layer.weight.requires_grad:
+        layer.weight.grad += (grad_output * x_hat).sum(axis=sum_axes)
     return grad_output * layer.weight.data.reshape(shape)
 
 

@@ -12,7 +12,7 @@ import math
 import numbers
 import operator
 
-from . import backend
+from . import backend, threads
 from .module import Parameter
 
 
@@ -43,7 +43,9 @@ class FlatParameters:
         self._views = [(parameter, parameter.data, parameter.grad) for parameter in parameters]
 
     def check(self):
-        """Raise if a parameter's arrays were replaced (e.g. by model.to()) after packing."""
+        """Raise if a parameter's arrays were replaced (e.g. by model.to()) after packing. Reading
+        ``parameter.grad`` also fills a gradient still marked zero (no backward reached it since
+        ``zero_grad``), so an update that follows reads zeros there, not the last step's values."""
         for parameter, data, grad in self._views:
             if parameter.data is not data or parameter.grad is not grad:
                 raise RuntimeError(f"optimizer: {parameter!r} was replaced after the optimizer was built "
@@ -59,9 +61,10 @@ class Scratch:
         self._buffers = {}
 
     def __call__(self, name):
-        if name not in self._buffers:
-            self._buffers[name] = backend.get_array_module(self.like).empty_like(self.like)
-        return self._buffers[name]
+        buffer = self._buffers.get(name)
+        if buffer is None:  # setdefault: two threads asking at once both get the one kept
+            buffer = self._buffers.setdefault(name, backend.get_array_module(self.like).empty_like(self.like))
+        return buffer
 
 
 def _parameter_list(params, where):
@@ -184,7 +187,8 @@ class Optimizer:
     # --- the step ----------------------------------------------------------------------------------
     def zero_grad(self):
         for flat in self._flat:
-            flat.grad.fill(0)
+            for parameter, _, _ in flat.slices:
+                parameter.zero_grad()
 
     def step(self):
         for index, (group, flat, state, scratch) in enumerate(zip(self.param_groups, self._flat, self._state,
@@ -195,7 +199,21 @@ class Optimizer:
                 self._checked[index] = values
             flat.check()
             state["step"] += 1
-            self.update(flat.data, flat.grad, state, scratch, group)
+            if self.elementwise and threads.get_num_threads() > 1 and backend.device_of(flat.data) == "cpu":
+                self._update_in_slices(flat, state, scratch, group)
+            else:
+                self.update(flat.data, flat.grad, state, scratch, group)
+
+    def _update_in_slices(self, flat, state, scratch, group):
+        """``update`` on slices of the flat buffers at once, one per thread (nn/threads.py)."""
+        def update_slice(where):
+            sliced_state = {name: value[where] if getattr(value, "ndim", 0) else value for name, value in state.items()}
+            self.update(flat.data[where], flat.grad[where], sliced_state, lambda name: scratch(name)[where], group)
+        threads.run_sliced(update_slice, flat.data.size)
+
+    # True where ``update`` treats each element on its own and only writes into the arrays it is given
+    # (SGD, Adam): the step may then run it on slices of the buffers in several threads at once.
+    elementwise = False
 
     def update(self, param, grad, state, scratch, group):
         raise NotImplementedError

@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 import nn
-from gans import Discriminator, Generator, discriminator_step, generator_step
+from gans import Discriminator, Generator, gan_step, generator_step
 
 torch = pytest.importorskip("torch")
 
@@ -109,35 +109,35 @@ def test_twenty_alternating_steps_equal_torch(classes):
     rng = numpy.random.default_rng(7)
     for step in range(STEPS):
         real = rng.uniform(-1, 1, (BATCH, PIXELS))
-        noise_d, noise_g = rng.standard_normal((BATCH, LATENT)), rng.standard_normal((BATCH, LATENT))
-        labels, fake_labels, g_labels = (rng.integers(0, 10, BATCH) if classes else None for _ in range(3))
+        noise = rng.standard_normal((BATCH, LATENT))
+        labels, fake_labels = (rng.integers(0, 10, BATCH) if classes else None for _ in range(2))
 
-        d_loss, d_real, d_fake = discriminator_step(generator, discriminator, d_optimizer, real, noise_d, labels, fake_labels)
-        g_loss, _ = generator_step(generator, discriminator, g_optimizer, noise_g, g_labels)
+        result = gan_step(generator, discriminator, g_optimizer, d_optimizer, real, noise, labels, fake_labels)
 
         torch_record.extend(record)
         record.clear()
+        fake = g_twin(torch_input(noise, fake_labels, classes))     # one fake batch for both halves
         d_torch.zero_grad()
         real_logits = d_twin(torch_input(real, labels, classes))
-        fake = g_twin(torch_input(noise_d, fake_labels, classes)).detach().numpy()
-        fake_logits = d_twin(torch_input(fake, fake_labels, classes))
+        fake_logits = d_twin(torch_input(fake.detach().numpy(), fake_labels, classes))
         d_reference = (bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits)))
         d_reference.backward()
         d_torch.step()
         g_torch.zero_grad()
-        fake = g_twin(torch_input(noise_g, g_labels, classes))
+        d_twin.requires_grad_(False)                                # torch's idiom: only dL/dfake through D
         if classes:
-            fake = torch.cat([fake, torch.nn.functional.one_hot(torch.from_numpy(g_labels), 10).to(torch.float64)], 1)
+            fake = torch.cat([fake, torch.nn.functional.one_hot(torch.from_numpy(fake_labels), 10).to(torch.float64)], 1)
         logits = d_twin.model(fake)
         g_reference = bce(logits, torch.ones_like(logits))
         g_reference.backward()
+        d_twin.requires_grad_(True)
         g_torch.step()
 
         assert not torch_record, "every recorded dropout mask was used once"
-        assert d_loss == pytest.approx(float(d_reference), rel=1e-10)
-        assert g_loss == pytest.approx(float(g_reference), rel=1e-10)
-        assert d_real == pytest.approx(float(torch.sigmoid(real_logits).mean()), rel=1e-10)
-        assert d_fake == pytest.approx(float(torch.sigmoid(fake_logits).mean()), rel=1e-10)
+        assert result.d_loss == pytest.approx(d_reference.item(), rel=1e-10)
+        assert result.g_loss == pytest.approx(g_reference.item(), rel=1e-10)
+        assert result.d_real == pytest.approx(torch.sigmoid(real_logits).mean().item(), rel=1e-10)
+        assert result.d_fake == pytest.approx(torch.sigmoid(fake_logits).mean().item(), rel=1e-10)
         assert_same_parameters(discriminator, d_twin, f"step {step}, discriminator")
         assert_same_parameters(generator, g_twin, f"step {step}, generator")
     moved = max(numpy.abs(value - initial[name]).max() for name, value in generator.state_dict().items())
@@ -158,25 +158,41 @@ class GeneratorThroughDiscriminator(nn.Module):
         return self.generator.backward(self.discriminator.backward(grad_output))
 
 
+@pytest.mark.parametrize("frozen", [False, True], ids=["d-trainable", "d-frozen"])
 @pytest.mark.parametrize("classes", [0, 10], ids=["gan", "cgan"])
-def test_gradcheck_generator_through_discriminator(classes):
+def test_gradcheck_generator_through_discriminator(classes, frozen):
+    """The composite's gradients by finite differences; with D frozen (as the generator step runs
+    it) only z and G's parameters are checked, and D's .grad must stay as it was."""
     nn.manual_seed(0)
     generator = Generator(latent_dim=LATENT, image_dim=PIXELS, hidden=(6, 7, 8), classes=classes)
     discriminator = Discriminator(image_dim=PIXELS, hidden=(8, 7, 6), classes=classes).eval()  # dropout off
+    discriminator.requires_grad_(not frozen)
+    for parameter in discriminator.parameters():
+        parameter.grad[...] = 0.25                          # a frozen D's backward must not touch these
     labels = numpy.arange(5) % 10 if classes else None
     composite = GeneratorThroughDiscriminator(generator, discriminator, labels)
     report = nn.gradcheck(composite, numpy.random.default_rng(1).standard_normal((5, LATENT)))
     names = {check.name for check in report.checks}
-    assert any("generator" in name for name in names) and any("discriminator" in name for name in names)
+    assert "input 0" in names and any("generator" in name for name in names)
+    assert any("discriminator" in name for name in names) != frozen
+    if frozen:
+        assert all((parameter.grad == 0.25).all() for parameter in discriminator.parameters())
 
 
-def test_generator_step_moves_only_the_generator():
+def test_generator_step_moves_only_the_generator_and_leaves_d_gradients():
     generator, discriminator, _ = small_models(0, seed=4)
     before = {name: value.copy() for name, value in discriminator.state_dict().items()}
+    discriminator.parameters()[0].requires_grad_(False)      # a user's own frozen layer stays frozen after
+    for parameter in discriminator.parameters():
+        parameter.grad[...] = 0.5
     optimizer = nn.Adam(generator.parameters(), lr=1e-2)
-    generator_step(generator, discriminator, optimizer, numpy.random.default_rng(0).standard_normal((4, LATENT)))
+    fake = generator(numpy.random.default_rng(0).standard_normal((4, LATENT)))
+    generator_step(generator, discriminator, optimizer, fake)
     for name, value in discriminator.state_dict().items():
         numpy.testing.assert_array_equal(value, before[name])
+    assert all((parameter.grad == 0.5).all() for parameter in discriminator.parameters())
+    assert [parameter.requires_grad for parameter in discriminator.parameters()] == [False] + [True] * 7
+    assert all(numpy.abs(parameter.grad).max() > 0 for parameter in generator.parameters())
 
 
 def torch_layer(layer):
@@ -222,18 +238,20 @@ def test_dcgan_twenty_alternating_steps_equal_torch():
     rng = numpy.random.default_rng(11)
     for step in range(STEPS):
         real = rng.uniform(-1, 1, (6, 784))
-        noise_d, noise_g = rng.standard_normal((6, LATENT)), rng.standard_normal((6, LATENT))
-        discriminator_step(generator, discriminator, d_optimizer, real, noise_d)
-        generator_step(generator, discriminator, g_optimizer, noise_g)
+        noise = rng.standard_normal((6, LATENT))
+        gan_step(generator, discriminator, g_optimizer, d_optimizer, real, noise)
 
+        fake = g_twin(torch.from_numpy(noise))                      # G's BatchNorm sees one batch a step
         d_torch.zero_grad()
         real_logits = d_twin(torch.from_numpy(real))
-        fake_logits = d_twin(g_twin(torch.from_numpy(noise_d)).detach())
+        fake_logits = d_twin(fake.detach())
         (bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))).backward()
         d_torch.step()
         g_torch.zero_grad()
-        logits = d_twin(g_twin(torch.from_numpy(noise_g)))
+        d_twin.requires_grad_(False)
+        logits = d_twin(fake)
         bce(logits, torch.ones_like(logits)).backward()
+        d_twin.requires_grad_(True)
         g_torch.step()
         assert_same_parameters(discriminator, d_twin, f"step {step}, discriminator")
         assert_same_parameters(generator, g_twin, f"step {step}, generator")

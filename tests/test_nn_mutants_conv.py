@@ -149,8 +149,8 @@ def test_one_upsample_serves_inputs_of_several_sizes_as_torch(mode, nn_rng):
         assert_close(ours(x), theirs(torch.from_numpy(x)), 1e-12)
 
 
-@pytest.mark.parametrize("build, fan_in", [(lambda: nn.Conv2d(6, 400, (1, 2), groups=2, rng=numpy.random.default_rng(0)),
-                                            3 * 2),
+@pytest.mark.parametrize("build, fan_in", [(lambda: nn.Conv2d(6, 400, (1, 2), groups=2,
+                                                               rng=numpy.random.default_rng(0)), 3 * 2),
                                            (lambda: nn.ConvTranspose2d(4, 400, (1, 2), groups=2,
                                                                        rng=numpy.random.default_rng(0)), 200 * 2)])
 def test_default_initialization_follows_torchs_distribution(build, fan_in):
@@ -179,7 +179,8 @@ def test_default_initialization_follows_torchs_distribution(build, fan_in):
     (lambda: nn.ConvTranspose2d(1, 0, 3), "ConvTranspose2d: out_channels must be a positive integer, got 0"),
     (lambda: nn.Conv2d(1, 1, 0), "Conv2d: kernel_size must be an integer >= 1 or a pair of them, got 0"),
     (lambda: nn.Conv2d(1, 1, 3, stride=0), "Conv2d: stride must be an integer >= 1 or a pair of them, got 0"),
-    (lambda: nn.Conv2d(1, 1, 3, dilation=(1, 0)), "Conv2d: dilation must be an integer >= 1 or a pair of them, got (1, 0)"),
+    (lambda: nn.Conv2d(1, 1, 3, dilation=(1, 0)),
+     "Conv2d: dilation must be an integer >= 1 or a pair of them, got (1, 0)"),
     (lambda: nn.Conv2d(1, 1, 3, groups=0), "Conv2d: groups must be a positive integer, got 0"),
     (lambda: nn.Conv2d(1, 1, 3, bias=1), "Conv2d: bias must be True or False, got 1"),
     (lambda: nn.Conv2d(1, 1, 3, padding=(1, -1)), "Conv2d: padding must be an integer >= 0 or a pair of them, "

@@ -36,8 +36,8 @@ def test_linear_takes_torchs_device_and_dtype_objects():
 
 def test_linear_refuses_an_input_of_another_dtype_naming_both_fixes():
     layer = nn.Linear(2, 3, dtype="float64")
-    _raises(TypeError, "Linear(in_features=2, out_features=3, bias=True): input is float32 but the weights are float64; "
-            "convert the input with x.astype('float64') or the model with .to(dtype='float32')",
+    _raises(TypeError, "Linear(in_features=2, out_features=3, bias=True): input is float32 but the weights are "
+            "float64; convert the input with x.astype('float64') or the model with .to(dtype='float32')",
             layer, numpy.ones((1, 2), dtype="float32"))
 
 
