@@ -76,11 +76,12 @@ TARGETS = {
     "nn.gpu": ("nn", ["nn/fused_gpu.py", "nn/cuda_graph.py", "nn/fused_step.py"],
                ["tests/test_nn_fused_gpu*.py", "tests/test_nn_fused_step*.py", "tests/test_nn_cuda_graph*.py",
                 "tests/test_nn_gpu*.py"]),
-    "autoencoders": ("autoencoders", ["autoencoders/checkpoint.py", "autoencoders/models.py",
-                                      "autoencoders/vae.py"],
-                     ["tests/test_autoencoders_checkpoint.py", "tests/test_autoencoders_models.py",
-                      "tests/test_autoencoders_vae.py", "tests/test_autoencoders_parity.py",
-                      "tests/test_autoencoders_checkpoint_keys.py"]),
+    "autoencoders": ("autoencoders", ["autoencoders/models.py", "autoencoders/vae.py", "autoencoders/run_checks.py"],
+                     ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_models.py",
+                      "tests/test_autoencoders_vae.py", "tests/test_autoencoders_parity.py"]),
+    "common": ("common", ["common/checkpoint.py", "common/checkpoint_checks.py", "common/runfolder.py"],
+               ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_run_folders.py",
+                "tests/test_common_*.py"]),
 }
 # --quick: the first mutants of each function of one small module, against its own small test file.
 QUICK = ("datasets", ["datasets/words.py"], ["tests/test_datasets_words.py"])
