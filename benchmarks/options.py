@@ -62,13 +62,6 @@ def add_timing_options(parser, repeats_per, quick_help, plot_help, backends=ENGI
     parser.add_argument("--plot", metavar="PATH", help=plot_help)
 
 
-def add_engine_threads_option(parser):
-    """--engine-threads: threads for the engine's optimizer passes (nn.set_num_threads), 1 by default."""
-    parser.add_argument("--engine-threads", type=number_type(int, at_least=1), default=1, metavar="N",
-                        help="threads for the engine's elementwise optimizer passes (nn.set_num_threads; "
-                             "default 1; BLAS keeps its own threads)")
-
-
 def settings_from(args, full, quick, keys):
     """--quick's or the full defaults, overridden by each of ``keys`` given on the command line."""
     settings = dict(quick if args.quick else full)
