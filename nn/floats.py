@@ -22,6 +22,7 @@ full speed. The command line trains with it on; in Python it is off unless asked
 """
 import ctypes
 import ctypes.util
+import functools
 import platform
 import sys
 
@@ -30,6 +31,7 @@ _FLUSH_TO_ZERO, _DENORMALS_ARE_ZERO = 0x8000, 0x0040
 _FENV_SIZE, _MXCSR_OFFSET = 32, 28
 
 
+@functools.lru_cache(maxsize=None)  # find_library runs ldconfig: a millisecond, once is enough
 def _fenv_functions():
     """glibc's (fegetenv, fesetenv), or None where this module cannot set MXCSR."""
     if not sys.platform.startswith("linux") or platform.machine().lower() not in ("x86_64", "amd64"):

@@ -77,3 +77,17 @@ def test_building_and_stepping_an_optimizer_changes_no_process_setting(monkeypat
     for optimizer in (nn.Adam([parameter]), nn.SGD([nn.Parameter(numpy.ones(3))], momentum=0.9)):
         optimizer.step()
     assert not floats.flush_denormal()
+
+
+def test_asking_for_the_setting_does_not_look_up_the_math_library_again(monkeypatch):
+    """find_library runs ldconfig (about a millisecond): asking each step must not pay it."""
+    import ctypes.util
+
+    from nn import floats
+    floats.flush_denormal()
+    calls = []
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: calls.append(name))
+    for _ in range(3):
+        floats.flush_denormal()
+        floats.set_flush_denormal(floats.flush_denormal())
+    assert calls == []
