@@ -275,3 +275,20 @@ class PenalizedObjective(nn.Module):
         for parameter in self.model.parameters():
             parameter.grad *= scale
         return grad_input
+
+
+class GpuLookalike:
+    """Stands for a CuPy array: its type's module is CuPy's, `.get()` copies it to the host, and NumPy's
+    implicit conversion is refused, as CuPy refuses it."""
+
+    __module__ = "cupy._lookalike"
+
+    def __init__(self, values):
+        self.values = numpy.asarray(values)
+        self.shape, self.dtype = self.values.shape, self.values.dtype
+
+    def get(self):
+        return self.values.copy()
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")

@@ -13,7 +13,7 @@ from autoencoders import (CheckpointError, DeepAutoencoder, DenoisingAutoencoder
 from autoencoders.checkpoint import FORMAT_VERSION, atomic_write, restore
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import load_npz, mnist_images
+from helpers_autoencoders import GpuLookalike, load_npz, mnist_images
 
 CONFIG = {"model": "deep", "lr": 1e-3, "seed": 0}
 
@@ -208,8 +208,10 @@ def test_a_pickled_object_is_refused_and_never_unpickled(saved, tmp_path):
     saved_path, *_ = saved
     marker = tmp_path / "pwned"
     path = malicious_checkpoint(saved_path, tmp_path, marker)
-    with pytest.raises(CheckpointError, match="pickled"):
+    with pytest.raises(CheckpointError) as caught:
         load_checkpoint(str(path))
+    assert str(caught.value) == (f"checkpoint {str(path)!r} holds a pickled Python object; refusing to load it "
+                                 "(checkpoints here are plain arrays, and unpickling can run code)")
     assert not marker.exists()
     # The payload is live: loading it the unsafe way does run it (so the check above could fail).
     with numpy.load(path, allow_pickle=True) as archive:
@@ -240,3 +242,28 @@ def test_denoising_checkpoint_keeps_the_noise_state(tmp_path):
     noise.set_state(checkpoint["states"]["noise"])
     assert numpy.array_equal(noise(images), model.noise(images))
     assert zipfile.is_zipfile(path)
+
+
+# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+def test_restore_without_a_path_names_the_checkpoint_generically(saved):
+    path, *_ = saved
+    from autoencoders import SimpleAutoencoder
+    with pytest.raises(CheckpointError, match=r"^checkpoint 'checkpoint' does not fit the model: "):
+        restore(load_checkpoint(str(path)), SimpleAutoencoder())
+
+
+class StateOnly:
+    def __init__(self, state):
+        self.state = state
+
+    def state_dict(self):
+        return self.state
+
+
+def test_arrays_on_the_gpu_are_copied_to_the_host_and_numbers_kept(tmp_path):
+    model = StateOnly({"w": GpuLookalike([[1.0, 2.0]])})
+    optimizer = StateOnly({"exp_avg": GpuLookalike([0.5]), "step": 3, "lr": 0.01})
+    save_checkpoint(str(tmp_path / "c.npz"), model, optimizer, 2, CONFIG, {"loss": [1.0]})
+    arrays = load_npz(tmp_path / "c.npz")
+    assert arrays["model/w"].tolist() == [[1.0, 2.0]] and arrays["optimizer/exp_avg"].tolist() == [0.5]
+    assert int(arrays["optimizer/step"]) == 3 and float(arrays["optimizer/lr"]) == 0.01

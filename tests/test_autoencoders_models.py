@@ -257,3 +257,36 @@ def test_custom_autoencoder_from_any_encoder_and_decoder():
     x = numpy.random.default_rng(11).uniform(0, 1, (3, 10))
     assert model(x).shape == (3, 10)
     nn.gradcheck(model, x, mode="directional")
+
+
+# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_layer_gets_the_dtype_asked_for(dtype):
+    for model in (SimpleAutoencoder(input_dim=6, latent_dim=2, dtype=dtype),
+                  OvercompleteAutoencoder(input_dim=6, latent_dim=8, dtype=dtype)):
+        assert {value.dtype.name for value in model.state_dict().values()} == {dtype}
+
+
+def test_overcomplete_defaults_and_its_relu_works_in_place():
+    model = OvercompleteAutoencoder()
+    assert model.code_penalty.weight == 1e-4 and model.latent_dim == 1024
+    assert model.encoder[1].inplace  # the Linear's output is kept by nobody: no copy needed
+
+
+def test_a_zero_l1_weight_is_a_penalty_of_zero():
+    penalty = L1CodePenalty(0)
+    code = numpy.array([[1.0, -2.0]])
+    assert penalty.value(code) == 0.0 and not penalty.grad(code).any()
+
+
+def test_denoising_keeps_the_base_models_penalty_and_adds_noise_only_while_training():
+    base = OvercompleteAutoencoder(input_dim=6, latent_dim=8, l1_weight=0.5, dtype="float64")
+    model = DenoisingAutoencoder(base, GaussianNoise(0.5, seed=1))
+    assert model.code_penalty is base.code_penalty
+    x = numpy.random.default_rng(8).uniform(0, 1, (4, 6))
+    model(x)
+    assert model.penalty > 0
+    model.eval()
+    assert numpy.array_equal(model(x), base.decode(base.encode(x)))  # no noise in eval mode
+    model.train()
+    assert not numpy.array_equal(model(x), base.decode(base.encode(x)))

@@ -3,6 +3,7 @@ and in the command line's words), every argument refusal, the errors that name a
 where a warning points. Found by mutation testing (python -m benchmarks.mutants --targets datasets):
 the other tests match only fragments, and a mutant that drops a folder kind or a fix went unseen."""
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,11 +216,17 @@ def test_a_file_over_the_hashing_limit_is_used_silently_whether_gzipped_or_not(t
     assert all(LABELS in str(w.message) for w in caught) and len(caught) == 2
 
 
+def caller_outside_the_package(filename):
+    """This file; or mutmut's trampoline, which sits between every two calls while mutants run (the
+    first frame outside datasets/ is then its, and this test can only check that it is not ours)."""
+    return filename == __file__ or Path(filename).parts[-3:-1] == ("mutmut", "mutation")
+
+
 def test_a_warning_points_at_the_caller_outside_the_package(tmp_path):
     with pytest.warns(DatasetWarning) as caught:
         warn("said here")
-    assert caught[0].filename == __file__
+    assert caller_outside_the_package(caught[0].filename), caught[0].filename
     write_split(tmp_path / "root", "test", *fake_split(seed=10))
     with pytest.warns(DatasetWarning) as caught:
         load("mnist", "test", root=tmp_path / "root")  # warned deep inside datasets/loading.py
-    assert {w.filename for w in caught} == {__file__}
+    assert all(caller_outside_the_package(w.filename) for w in caught), [w.filename for w in caught]
