@@ -2,6 +2,7 @@
 kind of bad file refused with a CheckpointError (never a traceback of another type, never unpickling)."""
 import json
 import os
+import re
 import zipfile
 
 import numpy
@@ -267,3 +268,32 @@ def test_arrays_on_the_gpu_are_copied_to_the_host_and_numbers_kept(tmp_path):
     arrays = load_npz(tmp_path / "c.npz")
     assert arrays["model/w"].tolist() == [[1.0, 2.0]] and arrays["optimizer/exp_avg"].tolist() == [0.5]
     assert int(arrays["optimizer/step"]) == 3 and float(arrays["optimizer/lr"]) == 0.01
+
+
+def test_atomic_write_refuses_a_folder_in_the_python_interfaces_words(tmp_path):
+    (tmp_path / "c.npz").mkdir()
+    with pytest.raises(OSError) as caught:
+        atomic_write(str(tmp_path / "c.npz"), lambda handle: handle.write(b"x"))
+    assert str(caught.value) == (f"output file {tmp_path / 'c.npz'} exists and is a folder, not a regular file; it "
+                                 "is left as it is: choose another output file")
+
+
+def test_the_temporary_file_lies_beside_the_target_named_by_pid_and_16_hex_digits(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    seen = []
+    atomic_write(str(tmp_path / "runs" / "c.npz"),
+                 lambda handle: seen.append(os.listdir(tmp_path / "runs")) or handle.write(b"x"))
+    assert len(seen[0]) == 1, seen  # while it is written, the only file there (the current folder is elsewhere)
+    assert re.fullmatch(rf"\.tmp-{os.getpid()}-[0-9a-f]{{16}}\.npz", seen[0][0]), seen
+    assert (tmp_path / "runs" / "c.npz").read_bytes() == b"x" and os.listdir(tmp_path / "runs") == ["c.npz"]
+
+
+def test_a_temporary_name_already_taken_is_never_overwritten(tmp_path, monkeypatch):
+    import secrets
+    monkeypatch.setattr(secrets, "token_hex", lambda count: "ab" * count)
+    taken = tmp_path / f".tmp-{os.getpid()}-{'ab' * 8}.npz"
+    taken.write_bytes(b"someone else's")
+    with pytest.raises(FileExistsError):
+        atomic_write(str(tmp_path / "c.npz"), lambda handle: handle.write(b"x"))
+    assert taken.read_bytes() == b"someone else's" and not (tmp_path / "c.npz").exists()

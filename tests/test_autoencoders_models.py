@@ -290,3 +290,20 @@ def test_denoising_keeps_the_base_models_penalty_and_adds_noise_only_while_train
     assert numpy.array_equal(model(x), base.decode(base.encode(x)))  # no noise in eval mode
     model.train()
     assert not numpy.array_equal(model(x), base.decode(base.encode(x)))
+
+
+def test_deep2006_is_784_1000_500_250_30_with_logistic_hidden_units_and_a_linear_code():
+    from autoencoders import Deep2006Autoencoder
+    model = Deep2006Autoencoder()
+    sizes = [784, 1000, 500, 250, 30]
+    assert [tuple(layer.weight.shape) for layer in model.encoder if isinstance(layer, nn.Linear)] == [
+        (b, a) for a, b in zip(sizes, sizes[1:])]
+    assert [tuple(layer.weight.shape) for layer in model.decoder if isinstance(layer, nn.Linear)] == [
+        (a, b) for a, b in zip(sizes[::-1][1:], sizes[::-1])]
+    assert [type(layer).__name__ for layer in model.encoder] == ["Linear", "Sigmoid"] * 3 + ["Linear"]
+    assert [type(layer).__name__ for layer in model.decoder] == ["Linear", "Sigmoid"] * 4
+    assert model.latent_dim == 30
+    small = Deep2006Autoencoder(input_dim=6, hidden=(5, 4), latent_dim=2, dtype="float64")
+    assert [tuple(v.shape) for v in small.state_dict().values() if v.ndim == 2] == [(5, 6), (4, 5), (2, 4), (4, 2),
+                                                                                    (5, 4), (6, 5)]
+    assert {v.dtype.name for v in small.state_dict().values()} == {"float64"}
