@@ -66,6 +66,8 @@ class ScriptedServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A client that stops reading (a failing test) must not keep close() waiting for its handler.
+        self.httpd.daemon_threads, self.httpd.block_on_close = True, False
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
