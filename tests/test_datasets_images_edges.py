@@ -3,6 +3,8 @@ images), each limit exactly at its bound, every refusal's full message with the 
 the rows read back in the permuted order. Found by mutation testing (python -m benchmarks.mutants
 --targets datasets): the other image tests match fragments and stay well inside the limits."""
 import math
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -190,3 +192,37 @@ def test_rows_come_back_in_the_order_asked_not_sorted(tmp_path):
     rows = np.array([3, 0, 4, 1])
     np.testing.assert_array_equal(source.read(rows), pixels[rows] / np.float32(255))
     assert math.isclose(float(source.read(np.array([2]))[0, 1, 1]), 11 / 255, rel_tol=1e-6)
+
+
+def png_declaring(width, height):
+    """A PNG whose header states `width` x `height` (its pixels are never there): enough for Pillow to
+    read the size, and to refuse it as a decompression bomb when it is huge."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def test_an_image_pillow_refuses_to_open_and_one_it_cannot_decode_are_named(tmp_path):
+    folder = tmp_path / "f"
+    for name in ("a", "b", "c"):
+        png(folder / f"{name}.png", 4)
+    (folder / "a.png").write_bytes(png_declaring(30000, 30000))  # the first file: its size is read first
+    with pytest.raises(DataError) as caught:
+        image_side(folder)
+    message = str(caught.value)
+    assert message.startswith(f"{folder / 'a.png'}: cannot be read as an image (Image size (900000000 pixels) "
+                              "exceeds limit") and message.endswith(")")
+    (folder / "a.png").write_bytes(png_declaring(4, 4))  # a valid header, no pixels: fails only when decoded
+    with pytest.raises(DataError) as caught:
+        load_images(folder)
+    message = str(caught.value)
+    assert message.startswith(f"{folder / 'a.png'}: cannot be decoded as an image (") and message.endswith(")")
+
+
+def test_a_damaged_npy_is_named_with_numpys_reason(tmp_path):
+    path = tmp_path / "a.npy"
+    path.write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(DataError) as caught:
+        load_images(path)
+    assert str(caught.value).startswith(f"{path}: not a readable .npy array (") and str(caught.value).endswith(")")
