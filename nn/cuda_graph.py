@@ -145,6 +145,7 @@ class CapturedStep:
         self.model.backward(self.loss.backward(), **self._backward_options)
         for index, (group, flat, state, scratch) in enumerate(zip(self.optimizer.param_groups, self.optimizer._flat,
                                                                     self.optimizer._state, self.optimizer._scratch)):
+            flat.check()  # also fills the gradients no backward wrote (zero_grad is lazy)
             if isinstance(self.optimizer, Adam):
                 self._adam(self._counters[index], group, flat, state, scratch)
             else:  # SGD reads its step count only to tell the first step, which is always eager here

@@ -134,7 +134,7 @@ class Linear(Module):
         rows_x, rows_g = x, grad_output
         if x.ndim != 2:  # (*, in): the leading dimensions as one batch of M rows
             rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
-        self.weight.grad += rows_g.T @ rows_x
+        self.weight.add_matmul_to_grad(rows_g.T, rows_x)  # dL/dW += g^T x
         if self.bias is not None:
             self.bias.grad += rows_g.sum(axis=0)
         if not self.needs_input_grad:

@@ -26,11 +26,44 @@ class Parameter:
     ``data`` and ``grad`` are arrays of the model's backend with the same shape and dtype. ``grad``
     starts at zero; backward passes add into it; ``zero_grad`` clears it. An optimizer may rebind
     both to views of one flat buffer (see nn.optim) -- code that reads ``p.data`` never notices.
+
+    Clearing is lazy, which a training step notices and a reader does not: ``zero_grad()`` only marks
+    the gradient as zero, and the array is filled with zeros when ``p.grad`` is next read. A layer
+    whose gradient is a matrix product adds it with ``add_matmul_to_grad(a, b)``: right after
+    ``zero_grad`` the product is written straight into the array, with no zero fill, no temporary and
+    no add (``grad = 0 + a @ b``, the same numbers). At batch 32 that is about a tenth of the seed
+    model's step. As with torch's ``zero_grad()`` (which sets ``grad`` to None), an array taken from
+    ``p.grad`` before ``zero_grad`` keeps its old values; read ``p.grad`` again.
     """
 
     def __init__(self, data):
         self.data = data
-        self.grad = backend.get_array_module(data).zeros_like(data)
+        self._grad = backend.get_array_module(data).zeros_like(data)
+        self._zero_pending = False  # True from zero_grad() until the gradient array is next touched
+
+    @property
+    def grad(self):
+        if self._zero_pending:
+            self._grad.fill(0)
+            self._zero_pending = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+        self._zero_pending = False
+
+    def zero_grad(self):
+        """grad = 0 (filled when next read or written over; see the class docstring)."""
+        self._zero_pending = True
+
+    def add_matmul_to_grad(self, a, b):
+        """grad += a @ b; just after ``zero_grad``, grad = a @ b written in place."""
+        if self._zero_pending:
+            backend.get_array_module(a).matmul(a, b, out=self._grad)
+            self._zero_pending = False
+        else:
+            self._grad += a @ b
 
     @property
     def shape(self):
@@ -118,7 +151,7 @@ class Module:
 
     def zero_grad(self):
         for parameter in self.parameters():
-            parameter.grad.fill(0)
+            parameter.zero_grad()
 
     def train(self, mode=True):
         for module in self.modules():

@@ -43,7 +43,9 @@ class FlatParameters:
         self._views = [(parameter, parameter.data, parameter.grad) for parameter in parameters]
 
     def check(self):
-        """Raise if a parameter's arrays were replaced (e.g. by model.to()) after packing."""
+        """Raise if a parameter's arrays were replaced (e.g. by model.to()) after packing. Reading
+        ``parameter.grad`` also fills a gradient still marked zero (no backward reached it since
+        ``zero_grad``), so an update that follows reads zeros there, not the last step's values."""
         for parameter, data, grad in self._views:
             if parameter.data is not data or parameter.grad is not grad:
                 raise RuntimeError(f"optimizer: {parameter!r} was replaced after the optimizer was built "
@@ -184,7 +186,8 @@ class Optimizer:
     # --- the step ----------------------------------------------------------------------------------
     def zero_grad(self):
         for flat in self._flat:
-            flat.grad.fill(0)
+            for parameter, _, _ in flat.slices:
+                parameter.zero_grad()
 
     def step(self):
         for index, (group, flat, state, scratch) in enumerate(zip(self.param_groups, self._flat, self._state,
