@@ -100,3 +100,30 @@ def test_gpu_without_the_engine_says_what_is_missing(monkeypatch):
     with pytest.raises(ImportError) as caught:
         DataLoader(np.zeros((3, 2)), device="gpu")
     assert str(caught.value).startswith("device='gpu' needs nn.to_device from the engine (")
+
+
+class ShapedLabels:
+    """Labels that are already an array of some library (they have a shape) and refuse NumPy's conversion,
+    as CuPy arrays do: the loader must keep them as they are."""
+
+    shape = (3,)
+
+    def __len__(self):
+        return 3
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+def test_labels_with_a_shape_are_kept_as_they_are():
+    labels = ShapedLabels()
+    assert DataLoader(np.zeros((3, 2)), labels).labels is labels
+
+
+def test_gpu_without_labels_moves_only_the_images(monkeypatch):
+    import types
+    moved = []
+    monkeypatch.setitem(sys.modules, "nn", types.SimpleNamespace(to_device=lambda array, device: moved.append(
+        array.shape) or array))
+    loader = DataLoader(np.zeros((4, 2)), batch_size=2, shuffle=False, device="gpu")
+    assert loader.labels is None and moved == [(4, 2)]

@@ -226,3 +226,22 @@ def test_a_damaged_npy_is_named_with_numpys_reason(tmp_path):
     with pytest.raises(DataError) as caught:
         load_images(path)
     assert str(caught.value).startswith(f"{path}: not a readable .npy array (") and str(caught.value).endswith(")")
+
+
+def test_the_default_seed_is_zero(tmp_path):
+    path = save(tmp_path, np.arange(40 * 4, dtype=np.uint8).reshape(40, 2, 2))
+    assert np.array_equal(load_images(path)[1].images, load_images(path, seed=0)[1].images)
+    assert not np.array_equal(load_images(path)[1].images, load_images(path, seed=1)[1].images)
+
+
+def test_rows_that_cannot_be_read_are_named_with_the_reason(tmp_path):
+    source = images_module._NpyImages(save(tmp_path, np.zeros((3, 2, 2), np.uint8)))
+
+    class Gone:
+        def __getitem__(self, rows):
+            raise OSError("the disk went away")
+
+    source.array = Gone()
+    with pytest.raises(DataError) as caught:
+        source.read(np.array([0, 1]))
+    assert str(caught.value) == f"{tmp_path / 'a.npy'}: cannot be read (the disk went away)"

@@ -111,3 +111,11 @@ def test_load_lists_a_damaged_sample_among_the_places_it_looked(csv, tmp_path, m
     path.write_bytes(b"not gzip at all")
     with pytest.raises(DatasetNotFoundError, match=f"; offline sample: {path} cannot be read \\("):
         load("mnist", "test", download=False)
+
+
+def test_a_fractional_value_is_not_truncated_into_a_pixel(csv):
+    path = csv(valid_table())
+    with gzip.open(path, "wt") as text:
+        text.write(",".join(["0.5"] + ["0"] * 783 + ["3"]) + "\n")
+    with pytest.raises(SampleUnavailable, match="cannot be read"):
+        load_sample("train")
