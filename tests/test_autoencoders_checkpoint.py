@@ -14,7 +14,7 @@ from autoencoders import (CheckpointError, DeepAutoencoder, DenoisingAutoencoder
 from autoencoders.checkpoint import FORMAT_VERSION, atomic_write, restore
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import GpuLookalike, load_npz, mnist_images
+from helpers_autoencoders import GpuLookalike, load_npz, mnist_images, npy_bytes, zip_members
 
 CONFIG = {"model": "deep", "lr": 1e-3, "seed": 0}
 
@@ -297,3 +297,95 @@ def test_a_temporary_name_already_taken_is_never_overwritten(tmp_path, monkeypat
     with pytest.raises(FileExistsError):
         atomic_write(str(tmp_path / "c.npz"), lambda handle: handle.write(b"x"))
     assert taken.read_bytes() == b"someone else's" and not (tmp_path / "c.npz").exists()
+
+
+# --- the size limits at their edges, read from the zip directory and the .npy headers ---------------------
+@pytest.fixture
+def small_limits(monkeypatch):
+    """Limits small enough to reach: 3 entries, 1 MiB per array, 2 MiB + 160 bytes in all."""
+    import autoencoders.checkpoint as checkpoint
+    monkeypatch.setattr(checkpoint, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(checkpoint, "MAX_ARRAY_BYTES", 2**20)
+    monkeypatch.setattr(checkpoint, "MAX_TOTAL_BYTES", 2**21 + 160)
+
+
+def foreign(path):
+    """The error of a file that passes the size checks: it is no checkpoint of ours."""
+    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
+        load_checkpoint(str(path))
+
+
+def test_exactly_max_entries_pass_and_one_more_is_refused(tmp_path, small_limits):
+    members = {f"a{index}.npy": npy_bytes((1,), payload=bytes(8)) for index in range(4)}
+    foreign(zip_members(tmp_path / "three.npz", dict(list(members.items())[:3])))
+    path = zip_members(tmp_path / "four.npz", members)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value) == f"checkpoint {str(path)!r} has 4 entries; a checkpoint has at most 3"
+
+
+def test_an_array_of_exactly_the_limit_passes_and_one_byte_more_is_refused_by_its_header(tmp_path, small_limits):
+    header = len(npy_bytes((2**17,)))  # 128 bytes
+    foreign(zip_members(tmp_path / "exact.npz", {"a.npy": npy_bytes((2**17,), payload=bytes(2**20))}))
+    # A member 4096 bytes over (the header's slack) is judged by its header, not by its zip size.
+    payload = 2**20 + 4096 - header
+    path = zip_members(tmp_path / "over.npz", {"a.npy": npy_bytes((payload,), dtype="|u1", payload=bytes(payload))})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value) == (f"checkpoint {str(path)!r}: a.npy declares {payload:,} bytes (shape ({payload},)); "
+                                 "the limits are 1,048,576 bytes per array and 2,097,312 in all")
+
+
+def test_a_member_one_byte_past_the_slack_is_refused_from_the_zip_directory(tmp_path, small_limits):
+    path = zip_members(tmp_path / "big.npz", {"a.npy": npy_bytes((1,), dtype="|u1", payload=bytes(2**20 + 4096))})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    size = 2**20 + 4096 + len(npy_bytes((1,), dtype="|u1"))
+    assert str(caught.value) == (f"checkpoint {str(path)!r}: a.npy inflates to {size:,} bytes, over the limit of "
+                                 "1,048,576 bytes per array")
+
+
+def test_arrays_add_up_to_exactly_the_total_and_one_more_is_refused(tmp_path, small_limits):
+    two = {f"a{index}.npy": npy_bytes((2**17,), payload=bytes(2**20)) for index in range(2)}
+    foreign(zip_members(tmp_path / "two.npz", {**two, "b.npy": npy_bytes((20,), payload=bytes(160))}))
+    path = zip_members(tmp_path / "three.npz", {**two, "b.npy": npy_bytes((21,), payload=bytes(168))})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value) == (f"checkpoint {str(path)!r}: b.npy declares 168 bytes (shape (21,)); the limits are "
+                                 "1,048,576 bytes per array and 2,097,312 in all")
+
+
+def test_a_version_2_header_is_read_as_version_2(saved, tmp_path):
+    import io
+    path, *_ = saved
+    arrays = load_npz(path)
+    members = {}
+    for name, value in arrays.items():
+        stream = io.BytesIO()
+        numpy.lib.format.write_array(stream, value, version=(2, 0) if name.startswith("model/") else (1, 0))
+        members[name + ".npy"] = stream.getvalue()
+    checkpoint = load_checkpoint(str(zip_members(tmp_path / "v2.npz", members)))
+    assert all(numpy.array_equal(checkpoint["model"][name[len("model/"):]], value)
+               for name, value in arrays.items() if name.startswith("model/"))
+
+
+def test_an_unreadable_member_is_named_with_the_readers_words(tmp_path):
+    path = zip_members(tmp_path / "magic.npz", {"a.npy": b"not a numpy file at all"})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value).startswith(f"checkpoint {str(path)!r} is not a readable .npz file (the magic string is "
+                                        "not correct")
+
+
+@pytest.mark.parametrize("length", [10, 300])
+def test_a_damaged_member_is_named_by_the_error_cut_at_200_characters(tmp_path, length):
+    name = "m" * length + ".npy"
+    path = zip_members(tmp_path / "crc.npz", {name: npy_bytes((4,), payload=bytes(32))}, compression=zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    at = data.index(bytes(32))
+    data[at + 5] = 1  # one payload byte changed: the zip's CRC no longer matches
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    reason = f"Bad CRC-32 for file {name!r}"
+    assert str(caught.value) == f"checkpoint {str(path)!r} is not a readable .npz file (BadZipFile: {reason[:200]})"
