@@ -1,20 +1,20 @@
-"""Autoencoders on the hand-written nn engine: models, the training loop, figures, checkpoints.
+"""Autoencoders on the hand-written nn engine: models, the training loop, figures, the command line
+(checkpoint files and run folders: see common/).
 
     python -m autoencoders train            # the deep MNIST autoencoder, figures into runs/latest
 """
 import sys as _sys
 
-if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: see startup.py
-    from .startup import check_for_command_line
-    check_for_command_line()
+if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: see common/startup.py
     try:
-        from . import checkpoint, models  # noqa: F401  (the slow imports, under a one-line Ctrl-C)
-    except KeyboardInterrupt:
-        print("\nautoencoders: interrupted while starting; nothing was written", file=_sys.stderr)
-        raise SystemExit(130) from None
+        from common.startup import start_command_line
+    except ImportError as _error:  # another project's ``common`` (a common.py in this folder?) comes first
+        print(f"autoencoders: error: {_error}: another project's 'common' comes before this one's on sys.path; "
+              "run from this project's folder, or rename the other", file=_sys.stderr)
+        raise SystemExit(2) from None
+    start_command_line("autoencoders", "autoencoders.models")
 
 from .aae import AdversarialAutoencoder
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .convolutional import ConvAutoencoder
 from .models import (Autoencoder, Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, L1CodePenalty,
                      OvercompleteAutoencoder, SimpleAutoencoder)
@@ -30,5 +30,4 @@ __all__ = [
     "ConvAutoencoder", "VariationalAutoencoder", "SparseAutoencoder",
     "L1CodePenalty", "KLSparsityPenalty", "GaussianNoise", "MaskingNoise", "SaltAndPepperNoise",
     "fit", "evaluate", "negative_elbo", "elbo_terms", "History", "TrainingDiverged",
-    "save_checkpoint", "load_checkpoint", "CheckpointError",
 ]

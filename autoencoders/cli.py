@@ -4,34 +4,33 @@ import json
 import math
 import os
 import platform
-import signal
 import sys
-import tempfile
-import threading
 import time
 import warnings
 
 import numpy
 
 import nn
+from common.arguments import number_type
+from common.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
+from common.checkpoint_checks import MAX_LATENT_DIM
+from common.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
+from common.runfolder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
 
 from . import figures, pca
-from .arguments import number_type
-from .checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
-from .checkpoint_checks import MAX_LATENT_DIM, check_config_types, check_run
 from .convolutional import ConvAutoencoder
 from .aae import AdversarialAutoencoder
 from .models import Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, OvercompleteAutoencoder, SimpleAutoencoder
 from .noise import NOISES
 from .sparse import SPARSITIES, SparseAutoencoder
 from .diagnosis import collapse_note
-from .runfolder import FIGURE_FILES, OutputError, RunFolder, check_output_file
+from .gpu_steps import GPUSteps
+from .run_checks import check_config_types, check_run
 from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 MODELS = ("simple", "deep", "deep-2006", "aae", "overcomplete", "denoising", "conv", "vae", "sparse")
-DATASETS = ("mnist", "fashion-mnist")
 PRESETS = {
     # What trains well: Adam at its usual learning rate, for 40 epochs. With 20 (the seed's count) the
     # deep 9-d model still loses to PCA with 9 components on the 4,000-image offline sample (test MSE
@@ -48,10 +47,10 @@ SPARSE_DEFAULTS = {"sparsity": "kl", "sparsity_weight": 1e-3, "sparsity_target":
 NOISE_LEVELS = {"gaussian": 0.3, "masking": 0.3, "salt-pepper": 0.2}
 LATENT_DIMS = {"simple": 128, "deep": 9, "deep-2006": 30, "aae": 9, "overcomplete": 1024, "denoising": 9, "conv": 32, "vae": 20, "sparse": 64}
 MAX_SAMPLES = 1024  # sample --n: a 32 x 32 grid; 40,000 would be a 12 GB figure
-
-
-class UsageError(Exception):
-    """A mistake of the user's: printed as one line, exit code 2."""
+# Every file a run writes into its folder; a new run's commit removes those of them it did not write.
+FIGURE_FILES = frozenset({"loss.png", "reconstructions.png", "latent.png", "denoising.png", "samples.png",
+                          "interpolation.png", "manifold.png", "codes.png"})
+RUN_FILES = FIGURE_FILES | STATE_FILES
 
 
 # --- building a run from its configuration --------------------------------------------------
@@ -105,39 +104,6 @@ def build_model(config):
     return model.to(device=config["device"], dtype=config["dtype"])
 
 
-def load_data(config, root, limit=None, train=True, offline=False, images=None):
-    """(train, test) datasets of the configuration; the source of each is printed. With
-    ``train=False`` (evaluating, plotting) only the test split is looked for, and train is None.
-    ``images`` (--images), else the configuration's, replaces the dataset by one's own images.
-    Data errors and notes are printed in command-line words (--data-root, --offline, --limit)."""
-    import datasets
-    from datasets.words import CLI, in_words
-    images = images or config.get("images")
-    splits = ("train", "test") if train else ("test",)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            if images:
-                parts = datasets.load_images(images, seed=config["seed"], limit=limit)[-len(splits):]
-            else:
-                parts = [datasets.load(config["dataset"], split, root=root, download=not offline, limit=limit)
-                         for split in splits]
-        except FileNotFoundError as error:  # no data anywhere: the message lists where it looked
-            raise UsageError(f"--images {images}: no such file or folder" if images else in_words(error, CLI)) from None
-        except (ValueError, OSError) as error:  # a corrupt, foreign or oversized file where the data was looked for
-            raise UsageError(f"the {'--images' if images else config['dataset']} data could not be read: "
-                             f"{in_words(error, CLI)}") from None
-    side = math.isqrt(parts[0].images.shape[1])
-    if side != config.get("image_size", 28):  # --images given to a model built for another size
-        raise UsageError(f"--images {images} are {side}x{side} pixels, but the model takes "
-                         f"{config.get('image_size', 28)}x{config.get('image_size', 28)} images; give images of that size")
-    for message in dict.fromkeys(in_words(warning.message, CLI) for warning in caught):  # each note once
-        print(f"note: {message}", file=sys.stderr)
-    for part in parts:
-        print(f"{part.split:>5}: {len(part.images):,} images from {part.source}")
-    return (parts[0], parts[1]) if train else (None, parts[0])
-
-
 def _dtype_images(images, config):
     return backend.to_device(images.astype(config["dtype"], copy=False), config["device"])
 
@@ -159,8 +125,11 @@ def command_train(args):
         if args.images:  # one's own images: the model is built for their size
             config.update(_images_config(args.images, args.dataset))
     _check_config(config)
+    if args.cuda_graph and config["device"] != "gpu":
+        raise UsageError(f"--cuda-graph needs --device gpu (this run is on {config['device']}); add --device gpu "
+                         "or leave --cuda-graph out")
     # The run owns --out from here: locked, written into a staging folder, committed when it finishes.
-    with RunFolder(args.out) as folder:
+    with RunFolder(args.out, RUN_FILES) as folder:
         folder.check_targets()
         return _train_into(folder, args, checkpoint, config)
 
@@ -190,12 +159,13 @@ def _train_into(folder, args, checkpoint, config):
         save_checkpoint(folder.staged(name), model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
         saved.append(epoch)
 
+    steps = _gpu_steps(model, loss, optimizer, config, args)
     started = time.perf_counter()
     try:
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
         with numpy.errstate(over="ignore", invalid="ignore"):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None)
+                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None, steps=steps)
     except TrainingDiverged as error:
         if saved:
             kept = f"the last good checkpoint (epoch {saved[-1]}) is {folder.keep('checkpoint.npz', 'last-good.npz')}"
@@ -217,17 +187,23 @@ def _train_into(folder, args, checkpoint, config):
     seconds = time.perf_counter() - started
     data = {"train": {"source": train.source, "images": int(len(train.images))},
             "test": {"source": test.source, "images": int(len(test.images))}}
-    try:
-        metrics = write_report(model, config, history, train, test, test_images, data, folder.staging, seconds)
-    except KeyboardInterrupt:  # the training is done: keep it, even without its figures
-        path = folder.keep("checkpoint.npz", "interrupted.npz")
-        print(f"\ninterrupted while writing the report; the trained state is saved to {path} (draw the figures "
-              f"with: python -m autoencoders plot {path} --out {folder.path})", file=sys.stderr)
+    metrics = finish_run(folder, lambda: write_report(model, config, history, train, test, test_images, data,
+                                                      folder.staging, seconds),
+                         lambda path: f"draw the figures with: python -m autoencoders plot {path} --out {folder.path}")
+    if metrics is None:
         return 130
-    paths = folder.commit()
-    print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     print_summary(metrics, config, history, folder.path)
     return 0
+
+
+def _gpu_steps(model, loss, optimizer, config, args):
+    """On --device gpu, the steps of autoencoders.gpu_steps (a CUDA graph unless --no-cuda-graph); else None."""
+    if config["device"] != "gpu" or getattr(model, "training_step", None) is not None:
+        return None
+    steps = GPUSteps(model, loss, optimizer, cuda_graph=args.cuda_graph is not False)
+    if steps.notice:
+        print(f"autoencoders: {steps.notice}", file=sys.stderr)
+    return steps
 
 
 def print_summary(metrics, config, history, out):
@@ -407,13 +383,13 @@ def _local_training_images(config, args):
 
 def command_plot(args):
     checkpoint, config, model = _model_from_checkpoint(args)
-    with RunFolder(args.out) as folder:  # figures only: a run's checkpoint and metrics there stay
-        folder.check_targets(FIGURE_FILES)
+    with RunFolder(args.out, FIGURE_FILES) as folder:  # figures only: a run's checkpoint and metrics there stay
+        folder.check_targets()
         _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
                             images=args.images)
         history = History.from_dict(checkpoint["history"])
         draw_figures(model, config, history, test, _dtype_images(test.images, config), folder.staging)
-        paths = folder.commit(replaces=FIGURE_FILES)
+        paths = folder.commit()
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     return 0
 
@@ -429,7 +405,7 @@ def command_sample(args):
     if os.path.isdir(out) and not os.path.islink(out):
         raise UsageError(f"--out {out!r} is a directory; give the PNG file to write, e.g. {out}/samples.png")
     check_output_file(out)
-    _writable_directory(os.path.dirname(os.path.abspath(out)))
+    writable_directory(os.path.dirname(os.path.abspath(out)))
     path = figures.plot_samples(model, out, count=args.n, seed=args.seed)
     print(f"wrote:\n  {path}" + ("" if args.out else "  (no --out given: beside the checkpoint)"))
     return 0
@@ -523,17 +499,6 @@ def _check_sparse_config(config):
                          f"got {target!r}")
 
 
-def _writable_directory(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise UsageError(f"output directory {path!r} cannot be written ({error.strerror or error}); "
-                         "choose another with --out") from None
-    return path
-
-
 def _versions():
     versions = {"python": platform.python_version(), "numpy": numpy.__version__, "platform": platform.platform()}
     cupy = sys.modules.get("cupy")
@@ -542,17 +507,10 @@ def _versions():
     return versions
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line on stderr (exit code 2), not the usage block."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def make_parser():
-    parser = _Parser(prog="python -m autoencoders",
+    parser = Parser(prog="python -m autoencoders",
                      description="Train, evaluate and plot autoencoders built on the hand-written nn engine.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser("train", help="train a model and write metrics, figures and a checkpoint",
                                 description="Train an autoencoder. Options left out come from the preset.")
@@ -582,6 +540,9 @@ def make_parser():
     train.add_argument("--sparsity-target", type=number_type(float, above=0, below=1),
                        help="--model sparse, kl: the mean activation each code unit is pulled to, in (0, 1) (0.05)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
+    train.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction,
+                       help="--device gpu: replay each training step as one CUDA graph, the loss read once an epoch "
+                            "(the default where the model allows; --no-cuda-graph: eager steps)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")
     train.add_argument("--out", default="runs/latest",
@@ -623,39 +584,4 @@ def main(argv=None):
     args = make_parser().parse_args(argv)
     command = {"train": command_train, "evaluate": command_evaluate, "plot": command_plot,
                "sample": command_sample}[args.command]
-    # SIGTERM (``kill PID``) ends a run as Ctrl-C does: its state saved, its folder left consistent.
-    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
-    try:
-        return command(args)
-    except (UsageError, CheckpointError, OutputError, nn.BackendError) as error:
-        print(f"autoencoders: error: {in_cli_words(error)}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:  # no data anywhere: the message lists where it looked
-        print(f"autoencoders: error: {in_cli_words(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # outside the training loop (loading, plotting): nothing was written
-        print("\nautoencoders: interrupted; no output was changed", file=sys.stderr)
-        return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _main_thread():
-    return threading.current_thread() is threading.main_thread()
-
-
-# The engine's device errors speak its Python argument (device='cpu'); on the command line that advice is
-# an option. (The data's errors are worded for the command line by datasets.words, in load_data.)
-_PYTHON_TO_CLI = (("device='cpu'", "--device cpu"), ("device='gpu'", "--device gpu"), ("device 'gpu'", "--device gpu"))
-
-
-def in_cli_words(error):
-    message = str(error)
-    for python, option in _PYTHON_TO_CLI:
-        message = message.replace(python, option)
-    return message
+    return run_command("autoencoders", command, args)

@@ -3,24 +3,12 @@ new samples, interpolations in latent space and (2-D latent space) the decoded m
 
 Every figure is drawn on NumPy copies of the data and written atomically as a PNG.
 """
-import math
+import numpy
 
-import matplotlib
+from common.figures import mosaic, plt, save_figure, show_mosaic, square_side
+from nn import backend
 
-matplotlib.use("Agg")  # files only: no window, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy  # noqa: E402
-
-from nn import backend  # noqa: E402
-
-from .checkpoint import atomic_write  # noqa: E402
-from .training import encode, predict  # noqa: E402
-
-
-def _save(figure, path):
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100, bbox_inches="tight"))
-    plt.close(figure)
-    return path
+from .training import encode, predict
 
 
 def plot_loss(history, path, title="Training loss"):
@@ -42,12 +30,12 @@ def plot_loss(history, path, title="Training loss"):
     axes.set_title(title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _image_rows(rows, labels, path, title):
     count = rows[0].shape[0]
-    side = _side(rows[0])
+    side = square_side(rows[0])
     figure, grid = plt.subplots(len(rows), count, figsize=(1.1 * count, 1.2 * len(rows) + 0.4), squeeze=False)
     for row, (images, label) in enumerate(zip(rows, labels)):
         for column in range(count):
@@ -57,7 +45,7 @@ def _image_rows(rows, labels, path, title):
             axes.set_yticks([])
         grid[row][0].set_ylabel(label, fontsize=9)
     figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_reconstructions(model, images, path, count=10, pca=None):
@@ -123,45 +111,17 @@ def plot_latent(model, images, labels, path, limit=5000, label_name="digit"):
                   ha="center", va="top", fontsize=10, color="tab:red")
     axes.set_xlabel("component 1")
     axes.set_ylabel("component 2")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 # --- the VAE's generative figures -------------------------------------------------------------------
-def _side(images):
-    """The side of square images stored flat, (count, side*side)."""
-    return math.isqrt(images[0].size)
-
-
-def _mosaic(images, columns, gap=2):
-    """(count, side*side) images tiled row by row into one array, white lines between them: one
-    imshow instead of a subplot per image (hundreds of subplots take seconds to draw)."""
-    side = _side(images)
-    images = numpy.asarray(images, dtype=numpy.float64).reshape(-1, side, side)
-    rows = -(-len(images) // columns)
-    mosaic = numpy.ones((rows * (side + gap) - gap, columns * (side + gap) - gap))
-    for index, image in enumerate(images):
-        top, left = (index // columns) * (side + gap), (index % columns) * (side + gap)
-        mosaic[top:top + side, left:left + side] = image
-    return mosaic
-
-
-def _show_mosaic(mosaic, path, title, scale=0.3):
-    height, width = mosaic.shape
-    figure, axes = plt.subplots(figsize=(max(width * scale / 10, 4), height * scale / 10 + 0.6))
-    axes.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    axes.set_xticks([])
-    axes.set_yticks([])
-    axes.set_title(title, fontsize=10)
-    return _save(figure, path)
-
-
 def plot_samples(model, path, count=64, seed=0):
     """``count`` new images decoded from the prior N(0, I) (eps from a generator seeded ``seed``, so
     the figure is the same each time it is drawn), in a square-ish grid."""
     images = backend.to_numpy(model.sample(count, backend.new_generator(seed, model.device)))
     columns = int(numpy.ceil(numpy.sqrt(count)))
-    return _show_mosaic(_mosaic(images, columns), path,
-                        f"{count} new images decoded from the prior N(0, I) of the {model.latent_dim}-D latent space")
+    return show_mosaic(mosaic(images, columns), path,
+                       f"{count} new images decoded from the prior N(0, I) of the {model.latent_dim}-D latent space")
 
 
 def plot_interpolation(model, images, path, pairs=6, steps=10):
@@ -179,8 +139,8 @@ def plot_interpolation(model, images, path, pairs=6, steps=10):
     decoded = backend.to_numpy(model.decode(path_codes.reshape(pairs * steps, -1))).reshape(pairs, steps, -1)
     ends = backend.to_numpy(ends)
     rows = [numpy.concatenate([ends[2 * row][None], decoded[row], ends[2 * row + 1][None]]) for row in range(pairs)]
-    return _show_mosaic(_mosaic(numpy.concatenate(rows), steps + 2), path,
-                        f"Interpolation between the codes (mu) of {pairs} pairs of test images (ends: the originals)")
+    return show_mosaic(mosaic(numpy.concatenate(rows), steps + 2), path,
+                       f"Interpolation between the codes (mu) of {pairs} pairs of test images (ends: the originals)")
 
 
 def plot_manifold(model, path, size=20):
@@ -194,8 +154,8 @@ def plot_manifold(model, path, size=20):
     grid = numpy.column_stack([z1.ravel(), z2.ravel()])
     xp = backend.array_module(model.device)
     decoded = backend.to_numpy(model.decode(xp.asarray(grid, dtype=model.dtype)))
-    return _show_mosaic(_mosaic(decoded, size), path,
-                        f"The decoded 2-D latent space over the N(0, 1) quantiles 5%..95% ({size} x {size})")
+    return show_mosaic(mosaic(decoded, size), path,
+                       f"The decoded 2-D latent space over the N(0, 1) quantiles 5%..95% ({size} x {size})")
 
 
 def plot_codes_against_prior(model, images, labels, path, limit=5000):
@@ -215,4 +175,4 @@ def plot_codes_against_prior(model, images, labels, path, limit=5000):
     axes.set_ylabel("code dimension 2")
     axes.set_title("Adversarial autoencoder: codes against the prior (first two dimensions)", fontsize=10)
     axes.legend(loc="upper right", markerscale=4)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -5,6 +5,7 @@ gradient of a penalty on the code if there is one, then dL/dx = encoder.backward
 """
 import nn
 from nn import backend
+from nn.fused_step import layers_of
 
 
 class L1CodePenalty:
@@ -68,6 +69,16 @@ class Autoencoder(nn.Module):
 
     def _clear_cache(self):
         self._code = None
+
+    def layer_sequence(self):
+        """The layers x passes through, in order (the encoder's, then the decoder's), which
+        nn.fused_step plans a fused training step over; None when forward is more than that chain
+        (a code penalty, or a subclass's own forward: noise, a sampled code)."""
+        if self.code_penalty is not None or type(self).forward is not Autoencoder.forward \
+                or type(self).backward is not Autoencoder.backward:
+            return None
+        encoder, decoder = layers_of(self.encoder), layers_of(self.decoder)
+        return None if encoder is None or decoder is None else encoder + decoder
 
     @property
     def latent_dim(self):

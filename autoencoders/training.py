@@ -14,36 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy
 
+from common.record import Record, TrainingDiverged
 from nn import backend
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
-
-    def __init__(self, epoch, iteration, value):
-        super().__init__(f"loss became {value} at epoch {epoch}, iteration {iteration}; "
-                         "lower the learning rate (--lr) and train again")
-        self.epoch, self.iteration, self.value = epoch, iteration, value
-
-
-class Record:
-    """A dataclass of lists (what a run measured) that saves as a dict of lists, loads back, and can
-    forget an unfinished epoch; History here and the GANs' GANHistory are two."""
-
-    def to_dict(self):
-        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(**{name: list(data.get(name, [])) for name in cls.__dataclass_fields__})
-
-    def lengths(self):
-        return {name: len(getattr(self, name)) for name in self.__dataclass_fields__}
-
-    def truncate(self, lengths):
-        """Back to the lengths ``lengths()`` returned (an unfinished epoch forgotten)."""
-        for name, length in lengths.items():
-            del getattr(self, name)[length:]
 
 
 @dataclass
@@ -66,7 +38,7 @@ def _images_of(batch):
 
 
 def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=True, history=None,
-        on_epoch_end=None, test_loss=None):
+        on_epoch_end=None, test_loss=None, steps=None):
     """Train ``model`` to reconstruct its input for ``epochs`` more epochs; returns the History.
 
     train_loader yields image batches (or (images, labels) tuples). test_data, an array of images,
@@ -76,6 +48,9 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
     The History holds means over images: with a sum-reduced loss (reduction="sum", the VAE's BCE
     summed over pixels and images) the objective the optimizer sees is the batch's sum, and what is
     recorded is that sum divided by the batch size. Raises TrainingDiverged when the loss stops being finite.
+    ``steps`` (an autoencoders.gpu_steps.GPUSteps over the same model, loss and optimizer) takes the
+    steps instead, on the GPU: their losses are read and checked at each epoch's end, so a diverged
+    step is reported after the rest of its epoch ran (the previous epoch's checkpoint is the last good one).
     """
     history = history if history is not None else History()
     if test_loss is None:
@@ -86,7 +61,7 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
         for _ in range(epochs):
             lengths = history.lengths()
             try:
-                _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss)
+                _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss, steps)
             except KeyboardInterrupt:
                 # Whole epochs only, whatever the phase (the steps, the weight check, the test pass): a
                 # resumed run must find as many test losses as train losses. Once recorded, an epoch is whole.
@@ -100,12 +75,15 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
     return history
 
 
-def _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss):
+def _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss, steps=None):
     """Train one epoch, check the weights, then record its means and its test loss."""
     epoch = history.epochs + 1
     model.train()
     started = time.perf_counter()
-    iterations, total, samples = _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_bar)
+    if steps is not None:
+        iterations, total, samples = _train_epoch_with(steps, train_loader, loss, history, epoch, progress_bar)
+    else:
+        iterations, total, samples = _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_bar)
     if not _finite_weights(model):  # the last step can make the weights NaN after a finite loss
         raise TrainingDiverged(epoch, iterations, "NaN or infinite weights")
     seconds = time.perf_counter() - started
@@ -147,6 +125,31 @@ def _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_
             if iteration % 20 == 0:
                 progress_bar.set_postfix(epoch=epoch, loss=f"{value:.5f}")
     return iteration, total, samples
+
+
+def _train_epoch_with(steps, train_loader, loss, history, epoch, progress_bar):
+    """_train_epoch with ``steps`` taking the steps: no loss read per step (only for the progress bar,
+    every 20 steps); the epoch's losses are read together at its end, then checked and recorded."""
+    sizes = []
+    steps.epoch_losses()  # an interrupted epoch's losses, if any, are not this epoch's
+    for iteration, batch in enumerate(train_loader, start=1):
+        x = _images_of(batch)
+        steps.step(x)
+        sizes.append(x.shape[0])
+        if progress_bar is not None:
+            progress_bar.update(1)
+            if iteration % 20 == 0:
+                shown = steps.last_loss() / (x.shape[0] if _sums_images(loss) else 1)
+                progress_bar.set_postfix(epoch=epoch, loss=f"{shown:.5f}")
+    total = 0.0
+    for iteration, (value, size) in enumerate(zip(steps.epoch_losses(), sizes), start=1):
+        if _sums_images(loss):
+            value /= size
+        if not math.isfinite(value):
+            raise TrainingDiverged(epoch, iteration, value)
+        history.iteration_loss.append(value)
+        total += value * size
+    return len(sizes), total, sum(sizes)
 
 
 def _finite_weights(model):

@@ -1,20 +1,23 @@
-"""The GPU training step eager and replayed as a CUDA graph, on this engine and on PyTorch.
+"""The GPU training step eager, fused and replayed as a CUDA graph, on this engine and on PyTorch.
 
     python -m benchmarks.gpu_graph [--configs deep:32,deep:256,deep:2048,deep-x4:8192] [--json PATH]
 
-Four rows per model and batch size, the same step (Adam lr 1e-3, MSE, float32, TF32 off), the same
+Five rows per model and batch size, the same step (Adam lr 1e-3, MSE, float32, TF32 off), the same
 initial weights and batch:
 
-    engine-cupy         the engine's eager step (as benchmarks.throughput times it)
-    engine-cupy-graph   nn.cuda_graph.CapturedStep over that step: x copied into its input buffer, one replay
+    engine-cupy         the engine's eager step with no fused kernel (``fused_gpu.unfused()``: the
+                        plain forms on the GPU; the engine before the kernels were wired in)
+    engine-cupy-fused   the eager step as nn.fused_step plans it: the fused kernels, no graph
+    engine-cupy-graph   nn.cuda_graph.CapturedStep over the fused step: x copied into its input buffer,
+                        one replay
     torch-cuda          PyTorch eager
     torch-cuda-graph    torch.cuda.CUDAGraph over the same step (Adam(capturable=True)), x copied into a
                         static input, one replay
 
 Timing as in benchmarks.timing (warm-up, calibrated blocks, interleaved repeats, medians, the device
-synchronized before each clock read). Before timing, 10 captured steps are checked against 10 eager
-steps of the engine from the same weights (the largest parameter difference relative to the largest
-parameter is printed). Targets of issue 12, printed PASS or MISS (never the exit status): on the seed
+synchronized before each clock read). Before timing, 10 captured (fused) steps are checked against 10
+unfused eager steps of the engine from the same weights (the largest parameter difference relative
+to the largest parameter is printed). Targets of issue 12, printed PASS or MISS (never the exit status): on the seed
 model, engine graph >= 2x torch eager and >= 1.0x torch graph at every batch size; on deep-x4 at 8192,
 the engine's faster row >= 1.0x torch eager. Without CuPy, PyTorch or a GPU: one line saying which,
 exit status 0.
@@ -31,13 +34,15 @@ import time
 import numpy
 
 import nn
-from autoencoders.arguments import number_type
+from common.arguments import number_type
+from nn import fused_gpu
 from nn.cuda_graph import CapturedStep
+from nn.fused_step import plan_fused_step
 
 from . import machine, options, report, timing, workloads
 
 PROG = "python -m benchmarks.gpu_graph"
-ROWS = ("engine-cupy", "engine-cupy-graph", "torch-cuda", "torch-cuda-graph")
+ROWS = ("engine-cupy", "engine-cupy-fused", "engine-cupy-graph", "torch-cuda", "torch-cuda-graph")
 DEFAULT_CONFIGS = [("deep", 32), ("deep", 256), ("deep", 2048), ("deep-x4", 8192)]
 CHECK_STEPS = 10
 
@@ -55,13 +60,41 @@ def configs(text):
     return result
 
 
+def _device_synchronize(x):
+    """The GPU's synchronize for a CuPy x (timing waits for the device); None on the CPU (the tests' stand-in)."""
+    return nn.get_array_module(x).cuda.Device().synchronize if nn.device_of(x) == "gpu" else None
+
+
+class EngineUnfusedRunner(workloads.EngineRunner):
+    """The engine's eager step with the plain forms on the GPU too: the baseline the kernels are measured against."""
+
+    def train_step(self):
+        with fused_gpu.unfused():
+            super().train_step()
+
+
+class EngineFusedRunner(workloads.EngineRunner):
+    """The engine's eager step as nn.fused_step plans it: the fused kernels, each launched eagerly."""
+
+    def __init__(self, model, x):
+        super().__init__("engine-cupy-fused", model, x)
+        self._synchronize = _device_synchronize(x)
+        self.plan = plan_fused_step(model, self.loss)
+
+    def train_step(self):
+        self.plan.forward(self.x, self.x)
+        self.optimizer.zero_grad()
+        self.plan.backward(need_input_grad=False)
+        self.optimizer.step()
+
+
 class EngineGraphRunner(workloads.EngineRunner):
     """The engine's step, captured by CapturedStep and replayed."""
 
-    def __init__(self, model, x):
+    def __init__(self, model, x, graphs=None):
         super().__init__("engine-cupy-graph", model, x)
-        self._synchronize = nn.get_array_module(x).cuda.Device().synchronize
-        self.captured = CapturedStep(model, self.loss, self.optimizer, x.shape)
+        self._synchronize = _device_synchronize(x)
+        self.captured = CapturedStep(model, self.loss, self.optimizer, x.shape, graphs=graphs)
 
     def train_step(self):
         self.captured.step(self.x)
@@ -97,20 +130,26 @@ class TorchGraphRunner(workloads.TorchRunner):
         self.graph.replay()
 
 
+def engine_runner(kind, spec, batch_size):
+    """An engine runner of ``kind`` (a row of ROWS) on the GPU, with the weights and batch of seed 0."""
+    model = workloads.build_engine_model(spec, seed=0).to("gpu")
+    x = nn.to_device(workloads.batch_of(batch_size, seed=0), "gpu")
+    if kind == "engine-cupy":
+        return EngineUnfusedRunner(kind, model, x)
+    return EngineFusedRunner(model, x) if kind == "engine-cupy-fused" else EngineGraphRunner(model, x)
+
+
 def runners_for(spec, batch_size, torch):
-    eager = workloads.make_runner("engine-cupy", spec, batch_size, seed=0)
-    graph_model = workloads.build_engine_model(spec, seed=0).to("gpu")
-    graph = EngineGraphRunner(graph_model, nn.to_device(workloads.batch_of(batch_size, seed=0), "gpu"))
+    engines = [engine_runner(kind, spec, batch_size) for kind in ROWS[:3]]
     torch_eager = workloads.make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
     mirror = workloads.make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
     torch_graph = TorchGraphRunner(mirror.model, mirror.x, torch)
-    return [eager, graph, torch_eager, torch_graph]
+    return engines + [torch_eager, torch_graph]
 
 
 def check_against_eager(spec, batch_size):
     """Largest |captured - eager| over the parameters after CHECK_STEPS steps, relative to the largest parameter."""
-    eager = workloads.make_runner("engine-cupy", spec, batch_size, seed=0)
-    graph = EngineGraphRunner(workloads.build_engine_model(spec, seed=0).to("gpu"), eager.x.copy())
+    eager, graph = engine_runner("engine-cupy", spec, batch_size), engine_runner("engine-cupy-graph", spec, batch_size)
     for _ in range(CHECK_STEPS):
         eager.train_step()
         graph.train_step()
@@ -135,6 +174,8 @@ def measure(spec, batch_size, torch, settings):
             "ratios": {"graph_vs_torch_eager": ratio("engine-cupy-graph", "torch-cuda"),
                        "graph_vs_torch_graph": ratio("engine-cupy-graph", "torch-cuda-graph"),
                        "eager_vs_torch_eager": ratio("engine-cupy", "torch-cuda"),
+                       "fused_vs_torch_eager": ratio("engine-cupy-fused", "torch-cuda"),
+                       "fused_vs_eager": ratio("engine-cupy-fused", "engine-cupy"),
                        "graph_vs_eager": ratio("engine-cupy-graph", "engine-cupy")}}
 
 
@@ -176,7 +217,7 @@ def targets(row):
         return [("engine graph >= 2x torch eager", ratios["graph_vs_torch_eager"] >= 2.0),
                 ("engine graph >= 1.0x torch graph", ratios["graph_vs_torch_graph"] >= 1.0)]
     if row["model"] == "deep-x4" and row["batch_size"] == 8192:
-        best = max(ratios["graph_vs_torch_eager"], ratios["eager_vs_torch_eager"])
+        best = max(ratios["graph_vs_torch_eager"], ratios["fused_vs_torch_eager"], ratios["eager_vs_torch_eager"])
         return [("engine >= 1.0x torch eager", best >= 1.0)]
     return []
 
@@ -220,7 +261,8 @@ def main(argv=None):
     torch.backends.cudnn.allow_tf32 = False
     settings = {"repeats": args.repeats, "warmup": args.warmup, "block_seconds": args.block_seconds}
     rows, errors = [], []
-    header = ["model", "batch"] + [f"{name} ms" for name in ROWS] + ["graph/torch", "graph/torch-graph", "check"]
+    header = ["model", "batch"] + [f"{name} ms" for name in ROWS] + ["fused/eager", "graph/torch", "graph/torch-graph",
+                                                                      "check"]
     table = []
     for name, batch_size in args.configs:
         try:
@@ -231,7 +273,7 @@ def main(argv=None):
             continue
         rows.append(row)
         table.append([name, str(batch_size)] + [f"{row['rates'][r]['ms_per_step']['median']:.3f}" for r in ROWS]
-                     + [f"{row['ratios']['graph_vs_torch_eager']:.2f}x",
+                     + [f"{row['ratios']['fused_vs_eager']:.2f}x", f"{row['ratios']['graph_vs_torch_eager']:.2f}x",
                         f"{row['ratios']['graph_vs_torch_graph']:.2f}x",
                         f"{row['check_relative_difference']:.1e}"])
     print(report.format_table(header, table, left=(0,)))

@@ -15,7 +15,7 @@ import statistics
 import sys
 
 import nn
-from autoencoders.arguments import number_type
+from common.arguments import number_type
 
 from . import options, workloads
 

@@ -151,6 +151,7 @@ def prepare(backends, log):
         torch.backends.cudnn.allow_tf32 = False
     description = describe(torch, cupy)
     description["keep_freed_memory"] = nn.keep_freed_memory()  # as training runs: see nn.keep_freed_memory
+    description["engine_threads"] = nn.get_num_threads()  # --engine-threads
     warnings = []
     load, usable = description["load_average_at_start"], description["cpu"].get("usable") or os.cpu_count()
     if load and load[0] > 0.5 * usable:

@@ -32,7 +32,7 @@ from datasets.atomic import atomic_write
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
-PACKAGES = ("nn", "datasets", "autoencoders")
+PACKAGES = ("nn", "datasets", "common", "autoencoders", "gans")
 
 # target name -> (package mutmut copies, files to mutate, test files that cover them).
 TARGETS = {

@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 
-from autoencoders.arguments import number_type
+from common.arguments import number_type
 
 from .workloads import ENGINE_AND_TORCH
 
@@ -60,6 +60,13 @@ def add_timing_options(parser, repeats_per, quick_help, plot_help, backends=ENGI
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--json", metavar="PATH", help="write every measurement, the method and the machine here")
     parser.add_argument("--plot", metavar="PATH", help=plot_help)
+
+
+def add_engine_threads_option(parser):
+    """--engine-threads: threads for the engine's optimizer passes (nn.set_num_threads), 1 by default."""
+    parser.add_argument("--engine-threads", type=number_type(int, at_least=1), default=1, metavar="N",
+                        help="threads for the engine's elementwise optimizer passes (nn.set_num_threads; "
+                             "default 1; BLAS keeps its own threads)")
 
 
 def settings_from(args, full, quick, keys):

@@ -19,8 +19,9 @@ import numpy
 import datasets
 import nn
 from autoencoders import DeepAutoencoder, fit, negative_elbo
-from autoencoders.checkpoint import atomic_write
-from autoencoders.cli import PRESETS, build_model, load_data, make_parser, resolve_config
+from autoencoders.cli import PRESETS, build_model, make_parser, resolve_config
+from common.cli import load_data
+from common.runfolder import atomic_write
 
 
 def torch_twin(model, torch):

@@ -2,6 +2,7 @@
 interleaved in one process: a speed ratio that machine noise affects both sides of alike.
 
     python -m benchmarks.step_before_after --ref main            # batch 32, 256, 2048; float32
+    python -m benchmarks.step_before_after --ref HEAD --engine-threads 2   # what a second thread buys
 
 Model 784-128-64-36-18-9 mirrored with ReLU between and Sigmoid out, MSELoss, Adam lr 1e-3; one step
 is zero_grad, forward, loss, backward, step. Each repeat times a block of steps of each engine in
@@ -80,7 +81,10 @@ def main():
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 256, 2048])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--block-seconds", type=float, default=0.4)
+    parser.add_argument("--engine-threads", type=int, default=1,
+                        help="nn.set_num_threads for this checkout's engine only (the ref's keeps 1)")
     options = parser.parse_args()
+    nn.set_num_threads(options.engine_threads)
     if hasattr(nn.backend, "keep_freed_memory"):
         nn.backend.keep_freed_memory()  # as the training command does; applies to both engines alike
     with tempfile.TemporaryDirectory() as folder:

@@ -19,7 +19,7 @@ import sys
 import time
 
 import nn
-from autoencoders.arguments import number_type
+from common.arguments import number_type
 
 from . import machine, options, report
 from .workloads import MODELS, LEARNING_RATE, batch_of, build_engine_model
@@ -38,6 +38,7 @@ def build_parser():
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall: time.perf_counter; thread: this thread's CPU time (see the description)")
     parser.add_argument("--json", metavar="PATH", help="write the budget here")
+    options.add_engine_threads_option(parser)
     return parser
 
 
@@ -157,7 +158,9 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     options.check_output_path(parser, "--json", args.json)
+    nn.set_num_threads(args.engine_threads)
     result = measure(args.model, args.batch_size, args.steps, args.clock)
+    result["engine_threads"] = nn.get_num_threads()
     print(format_budget(result))
     if args.json:
         report.write_json(result, args.json)

@@ -45,6 +45,8 @@ import subprocess
 import sys
 import time
 
+import nn
+
 from . import machine, options, report, timing, workloads
 from .peers import PEERS
 from .workloads import BACKENDS, DEVICE_OF_BACKEND, MODELS, TORCH_COUNTERPART
@@ -67,6 +69,7 @@ def build_parser():
                      + ". Options given explicitly override --quick.")
     parser.add_argument("--models", type=options.names(list(MODELS), "model"),
                         help=f"comma-separated, from {','.join(MODELS)}")
+    options.add_engine_threads_option(parser)
     options.add_timing_options(parser, "backend and configuration",
                                quick_help="tiny sizes and few repeats (a smoke test for CI)",
                                plot_help="write a PNG of training throughput against batch size",
@@ -364,6 +367,7 @@ def main(argv=None):
         return run_child(*args.child)
     options.check_output_path(parser, "--json", args.json)
     options.check_output_path(parser, "--plot", args.plot)
+    nn.set_num_threads(args.engine_threads)
     settings = resolve_settings(args)
     results = run(settings)
     print(report.format_results(results), flush=True)

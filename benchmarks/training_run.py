@@ -39,7 +39,7 @@ import numpy
 import datasets
 import nn
 from nn.floats import flush_denormal
-from autoencoders.arguments import number_type
+from common.arguments import number_type
 from autoencoders.training import History, fit
 
 from . import machine, options, report, timing, workloads
@@ -64,6 +64,7 @@ def build_parser():
                         help="train on the first LIMIT images (0: the whole training split)")
     parser.add_argument("--backends", type=options.names(BACKENDS, "backend"), default=list(BACKENDS),
                         help=f"comma-separated, from {','.join(BACKENDS)}")
+    options.add_engine_threads_option(parser)
     parser.add_argument("--engine-flush", choices=("on", "off"), default="on",
                         help="the engine's epochs with subnormal floats flushed to zero (on: as the command line "
                              "trains) or computed with; PyTorch's epochs always run with the thread's setting "
@@ -391,6 +392,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     options.check_output_path(parser, "--json", args.json)
     options.check_output_path(parser, "--plot", args.plot)
+    nn.set_num_threads(args.engine_threads)
     settings = options.settings_from(args, FULL, QUICK, ("epochs", "runs", "limit"))
     settings.update(backends=args.backends, quick=args.quick, engine_flush=args.engine_flush == "on")
     results = run(settings)

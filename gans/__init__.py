@@ -2,6 +2,17 @@
 
     from gans import Generator, Discriminator, discriminator_step, generator_step
 """
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m gans``: see common/startup.py
+    try:
+        from common.startup import start_command_line
+    except ImportError as _error:  # another project's ``common`` (a common.py in this folder?) comes first
+        print(f"gans: error: {_error}: another project's 'common' comes before this one's on sys.path; "
+              "run from this project's folder, or rename the other", file=_sys.stderr)
+        raise SystemExit(2) from None
+    start_command_line("gans", "gans.models")
+
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .models import Discriminator, Generator, one_hot
 from .training import GANHistory, NoiseSource, discriminator_step, fit_gan, generator_step

@@ -1,15 +1,5 @@
-"""``python -m gans``: the command line, after the check that this project's packages are the ones found."""
-import sys
+"""``python -m gans``: the command line, after the checks in the package's __init__ (see
+common/startup.py)."""
+from common.startup import run_command_line
 
-from autoencoders.startup import foreign_packages, shadowing_message
-
-if foreign_packages():
-    print(f"gans: error: {shadowing_message(foreign_packages())}", file=sys.stderr)
-    sys.exit(2)
-try:
-    from .cli import main
-except KeyboardInterrupt:
-    print("\ngans: interrupted while starting; nothing was written", file=sys.stderr)
-    sys.exit(130)
-
-sys.exit(main())
+run_command_line("gans", "gans.cli")

@@ -13,19 +13,19 @@ import base64
 import json
 import math
 import os
-import signal
 import sys
 import time
 
 import numpy
 
 import nn
-from autoencoders import cli as shared
-from autoencoders.arguments import number_type
-from autoencoders.checkpoint import CheckpointError, atomic_write, load_checkpoint, restore, save_checkpoint
-from autoencoders.checkpoint_checks import check_adam_state, check_state_text
-from autoencoders.runfolder import OutputError, RunFolder, check_output_file
-from autoencoders.training import TrainingDiverged
+from common.arguments import number_type
+from common.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
+from common.checkpoint_checks import MAX_LATENT_DIM, check_adam_state, check_state_text
+from common.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
+from common.figures import mosaic, show_mosaic
+from common.record import TrainingDiverged
+from common.runfolder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
 
 from . import figures
@@ -39,12 +39,11 @@ DEFAULTS = {"model": "gan", "dataset": "mnist", "epochs": 20, "batch_size": 64, 
 GRID = 64                       # the fixed noise batch drawn after every epoch (an 8 x 8 grid)
 MAX_SAMPLES = 10_000
 FIGURES = ("progress.png", "progress.gif", "losses.png", "interpolation.png", "samples.png", "digits.png")
-RUN_FILES = frozenset(FIGURES) | {"checkpoint.npz", "metrics.json", "interrupted.npz", "last-good.npz"}
+RUN_FILES = frozenset(FIGURES) | STATE_FILES
 # The random streams a checkpoint carries: the batch order, the noise, and the dropout masks (D's dropout
 # draws from the CPU's default generator, which ``build`` reseeds: without its state a resumed run
 # would draw the first epoch's masks again).
 STATE_NAMES = ("loader", "noise", "dropout")
-UsageError = shared.UsageError
 
 
 class GANPair(nn.Module):
@@ -113,12 +112,12 @@ def _checked_run(checkpoint, path):
         kinds = (int, type(None)) if name == "limit" else (int, float) if isinstance(default, float) else type(default)
         if isinstance(value, bool) or not isinstance(value, kinds):
             fail(f"has config {name}={value!r}; expected {'an int or null' if name == 'limit' else 'a ' + type(default).__name__}")
-    if config["model"] not in MODELS or config["dataset"] not in shared.DATASETS or config["device"] not in ("cpu", "gpu") \
+    if config["model"] not in MODELS or config["dataset"] not in DATASETS or config["device"] not in ("cpu", "gpu") \
             or config["dtype"] not in ("float32", "float64"):
         fail(f"has an unknown model, dataset, device or dtype in its config ({config['model']!r}, "
              f"{config['dataset']!r}, {config['device']!r}, {config['dtype']!r})")
     if not (0 < config["lr"] < math.inf and 0 <= config["beta1"] < 1 and 0 < config["batch_size"] <= 1 << 20
-            and 0 < config["latent_dim"] <= 4096 and config["epochs"] > 0 and 0 <= config["seed"] < 2**63
+            and 0 < config["latent_dim"] <= MAX_LATENT_DIM and config["epochs"] > 0 and 0 <= config["seed"] < 2**63
             and (config["limit"] is None or config["limit"] > 0)):
         fail("has a config value out of range (lr, beta1, batch_size, latent_dim, epochs, seed or limit)")
     unknown = sorted(set(config) - set(DEFAULTS) - {"kind"})
@@ -195,8 +194,8 @@ def command_train(args):
         config = dict(DEFAULTS, kind="gan")
         config.update({name: getattr(args, name) for name in DEFAULTS if getattr(args, name, None) is not None})
         history, frames = GANHistory(), []
-    with RunFolder(args.out) as folder:
-        folder.check_targets(RUN_FILES)
+    with RunFolder(args.out, RUN_FILES) as folder:
+        folder.check_targets()
         return _train_into(folder, args, checkpoint, config, history, frames)
 
 
@@ -208,7 +207,7 @@ def _train_into(folder, args, checkpoint, config, history, frames):
     else:
         generator, discriminator = build(config)
         g_optimizer, d_optimizer = optimizers(config, generator, discriminator)
-    train, test = shared.load_data(config, args.data_root, config["limit"], offline=args.offline)
+    train, test = load_data(config, args.data_root, config["limit"], offline=args.offline)
     conditional = config["model"] == "cgan"
     loader = datasets.DataLoader(_scaled(train.images, config), train.labels if conditional else None,
                                  batch_size=config["batch_size"], seed=config["seed"], device=config["device"])
@@ -252,16 +251,12 @@ def _train_into(folder, args, checkpoint, config, history, frames):
         print(f"\ninterrupted: state saved to {path} (resume with: python -m gans train --resume {path} "
               f"--out {folder.path}); the run's other files are unchanged", file=sys.stderr)
         return 130
-    try:
-        metrics = _report(folder.staging, config, history, frames, generator, fixed, train, test,
-                          time.perf_counter() - started)
-    except KeyboardInterrupt:  # the training is done: keep it, even without its figures
-        path = folder.keep("checkpoint.npz", "interrupted.npz")
-        print(f"\ninterrupted while writing the report; the trained state is saved to {path} (sample from it "
-              f"with: python -m gans sample {path})", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    metrics = finish_run(folder, lambda: _report(folder.staging, config, history, frames, generator, fixed, train, test,
+                                                 seconds),
+                         lambda path: f"sample from it with: python -m gans sample {path}")
+    if metrics is None:
         return 130
-    paths = folder.commit(RUN_FILES)
-    print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     print(f"done: {config['model']}, {history.epochs} epochs; last epoch D(x) {metrics['final']['d_real']:.3f}, "
           f"D(G(z)) {metrics['final']['d_fake']:.3f}; files in {folder.path} "
           f"(score the samples with: python -m gans evaluate {os.path.join(folder.path, 'checkpoint.npz')})")
@@ -327,8 +322,8 @@ def _report(out, config, history, frames, generator, fixed, train, test, seconds
 def _draw_samples(generator, fixed, out):
     noise, labels = fixed
     images = figures.to_unit_range(_generate(generator, noise, labels))
-    figures._show_mosaic(figures._mosaic(images, 8), os.path.join(out, "samples.png"),
-                         f"{len(images)} samples from fixed noise")
+    show_mosaic(mosaic(images, 8), os.path.join(out, "samples.png"),
+                f"{len(images)} samples from fixed noise")
     figures.plot_noise_interpolation(generator, noise[:12], os.path.join(out, "interpolation.png"),
                                      labels=None if labels is None else labels[:12:2])
     if generator.classes:
@@ -342,7 +337,7 @@ def command_evaluate(args):
     config, history, _ = _checked_run(checkpoint, args.checkpoint)
     config["device"] = args.device or config["device"]
     generator, *_ = _restore_run(checkpoint, args.checkpoint, config)
-    train, test = shared.load_data(config, args.data_root, config["limit"], offline=args.offline)
+    train, test = load_data(config, args.data_root, config["limit"], offline=args.offline)
     classifier = train_classifier(train.images, train.labels, seed=config["seed"])
     like = backend.to_device(numpy.zeros(1, config["dtype"]), config["device"])
     source = NoiseSource(config["latent_dim"], generator.classes, args.seed)
@@ -372,7 +367,7 @@ def command_sample(args):
     digit = "" if args.digit is None else f"-digit{args.digit}"
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"samples-n{args.n}{digit}-seed{args.seed}.png")
     check_output_file(out)
-    shared._writable_directory(os.path.dirname(os.path.abspath(out)))  # before drawing, in --out's words
+    writable_directory(os.path.dirname(os.path.abspath(out)))  # before drawing, in --out's words
     like = backend.to_device(numpy.zeros(1, config["dtype"]), config["device"])
     source = NoiseSource(config["latent_dim"], generator.classes, args.seed)
     labels = None
@@ -381,24 +376,24 @@ def command_sample(args):
         labels = backend.to_device(labels, config["device"])
     images = figures.to_unit_range(_generate(generator, source.noise(args.n, like), labels))
     asked = f" of the digit {args.digit}" if args.digit is not None else ""
-    figures._show_mosaic(figures._mosaic(images, int(math.ceil(math.sqrt(args.n)))), out,
-                         f"{args.n} samples{asked} (seed {args.seed})")
+    show_mosaic(mosaic(images, int(math.ceil(math.sqrt(args.n)))), out,
+                f"{args.n} samples{asked} (seed {args.seed})")
     print(f"wrote {out}")
     return 0
 
 
 def make_parser():
-    parser = shared._Parser(prog="python -m gans", description="Train, evaluate and sample GANs built on the nn engine.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=shared._Parser)
+    parser = Parser(prog="python -m gans", description="Train, evaluate and sample GANs built on the nn engine.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = commands.add_parser("train", help="train a GAN; figures, metrics and a checkpoint into --out")
     train.add_argument("--model", choices=MODELS, help="gan (fully connected, default), cgan (conditional on the digit), "
                        "dcgan (convolutional, Radford et al.)")
-    train.add_argument("--dataset", choices=shared.DATASETS, help="mnist (default) or fashion-mnist")
+    train.add_argument("--dataset", choices=DATASETS, help="mnist (default) or fashion-mnist")
     train.add_argument("--epochs", type=number_type(int, above=0), help="epochs in this run (20; with --resume: more)")
     train.add_argument("--batch-size", type=number_type(int, above=0, at_most=1 << 20), help="images per step (64)")
     train.add_argument("--lr", type=number_type(float, above=0), help="Adam learning rate of both networks (2e-4)")
     train.add_argument("--beta1", type=number_type(float, at_least=0, below=1), help="Adam beta1 of both networks (0.5)")
-    train.add_argument("--latent-dim", type=number_type(int, above=0, at_most=4096), help="noise dimensions (100)")
+    train.add_argument("--latent-dim", type=number_type(int, above=0, at_most=MAX_LATENT_DIM), help="noise dimensions (100)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, batches and noise (0)")
     train.add_argument("--out", default="runs/gan", help="folder for the outputs (runs/gan); replaced when the run finishes")
@@ -429,15 +424,4 @@ def make_parser():
 def main(argv=None):
     args = make_parser().parse_args(argv)
     command = {"train": command_train, "evaluate": command_evaluate, "sample": command_sample}[args.command]
-    previous = signal.signal(signal.SIGTERM, shared._terminate) if shared._main_thread() else None
-    try:
-        return command(args)
-    except (UsageError, CheckpointError, OutputError, nn.BackendError, FileNotFoundError) as error:
-        print(f"gans: error: {shared.in_cli_words(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ngans: interrupted; no output was changed", file=sys.stderr)
-        return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    return run_command("gans", command, args)

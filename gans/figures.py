@@ -5,12 +5,10 @@ and for a conditional GAN one row per digit.
 Images are drawn from [-1, 1] (the generator's Tanh) mapped back to [0, 1]; files are written
 atomically.
 """
-import os
-import tempfile
-
 import numpy
 
-from autoencoders.figures import _mosaic, _save, _show_mosaic, plt
+from common.figures import mosaic, plt, save_figure, show_mosaic
+from common.runfolder import atomic_write_named
 from nn import backend
 
 
@@ -27,15 +25,15 @@ def frame(images):
 def plot_progress(frames, path, columns=10):
     """One row per epoch: the first ``columns`` images of the fixed noise batch after that epoch."""
     rows = [epoch_frame[:columns] / 255.0 for epoch_frame in frames]
-    return _show_mosaic(_mosaic(numpy.concatenate(rows), columns), path,
-                        f"The same {columns} noise vectors after epochs 1 to {len(frames)} (top to bottom)")
+    return show_mosaic(mosaic(numpy.concatenate(rows), columns), path,
+                       f"The same {columns} noise vectors after epochs 1 to {len(frames)} (top to bottom)")
 
 
 def write_progress_gif(frames, path, columns=8, seconds_per_frame=0.5):
     """An animated GIF, one frame per epoch: the fixed noise batch as a grid."""
     from matplotlib import animation
 
-    mosaics = [_mosaic(epoch_frame[:columns * columns] / 255.0, columns) for epoch_frame in frames]
+    mosaics = [mosaic(epoch_frame[:columns * columns] / 255.0, columns) for epoch_frame in frames]
     figure, axes = plt.subplots(figsize=(4, 4.3))
     image = axes.imshow(mosaics[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes.set_xticks([])
@@ -48,19 +46,11 @@ def write_progress_gif(frames, path, columns=8, seconds_per_frame=0.5):
         return image, title
 
     movie = animation.FuncAnimation(figure, show, frames=len(mosaics), blit=False)
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".gif", dir=folder)
-    os.close(descriptor)
+    writer = animation.PillowWriter(fps=1 / seconds_per_frame)
     try:
-        movie.save(temporary, writer=animation.PillowWriter(fps=1 / seconds_per_frame))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)      # mkstemp made it private; a figure is an ordinary file
-        os.replace(temporary, path)
+        atomic_write_named(path, lambda temporary: movie.save(temporary, writer=writer))
     finally:
         plt.close(figure)
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 
@@ -92,7 +82,7 @@ def plot_gan_losses(history, path, title="GAN training"):
     outputs.set_ylim(0, 1)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_noise_interpolation(generator, noise, path, steps=10, labels=None):
@@ -106,8 +96,8 @@ def plot_noise_interpolation(generator, noise, path, steps=10, labels=None):
     row_labels = None if labels is None else xp.repeat(xp.asarray(labels)[:pairs], steps)
     generator.eval()
     images = to_unit_range(generator(points, row_labels))
-    return _show_mosaic(_mosaic(images, steps), path,
-                        f"G along straight lines between {pairs} pairs of noise vectors")
+    return show_mosaic(mosaic(images, steps), path,
+                       f"G along straight lines between {pairs} pairs of noise vectors")
 
 
 def plot_digit_rows(generator, noise, path):
@@ -118,5 +108,5 @@ def plot_digit_rows(generator, noise, path):
     labels = xp.repeat(xp.arange(digits), columns)
     generator.eval()
     images = to_unit_range(generator(xp.tile(noise, (digits, 1)), labels))
-    return _show_mosaic(_mosaic(images, columns), path,
-                        f"One row per digit 0..{digits - 1}; the same {columns} noise vectors in every row")
+    return show_mosaic(mosaic(images, columns), path,
+                       f"One row per digit 0..{digits - 1}; the same {columns} noise vectors in every row")

@@ -15,6 +15,7 @@ from .backend import (BackendError, device_of, get_array_module, gpu_available, 
                       to_device, to_numpy)
 from .conv import Conv2d, ConvTranspose2d
 from .floats import set_flush_denormal
+from .threads import get_num_threads, set_num_threads
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .layers import Dropout, Flatten, Linear, Unflatten
 from .cross_entropy import CrossEntropyLoss, NLLLoss
@@ -37,5 +38,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW",
     "gradcheck", "GradcheckError", "GradcheckReport",
     "BackendError", "device_of", "get_array_module", "gpu_available", "manual_seed", "to_device", "to_numpy",
-    "keep_freed_memory", "set_flush_denormal",
+    "keep_freed_memory", "set_flush_denormal", "set_num_threads", "get_num_threads",
 ]

@@ -5,8 +5,11 @@ The plain forms, as the formulas read, are ``sigmoid``, ``sigmoid_backward``, ``
 bit-identical to its plain form in float32 and float64. The classes call these because the
 training step of the seed's deep model spends a large share of its time here: a temporary array
 of a batch's activations costs more to allocate and page in than the arithmetic on it.
+
+On the GPU, where each pass is a kernel launch, the Sigmoid's chains are one fused kernel each
+instead (``sigmoid_fast``, ``sigmoid_backward_fast``; the kernels are in nn/fused_gpu.py).
 """
-from . import backend
+from . import backend, fused_gpu
 
 
 def sigmoid_in_place_passes(x):
@@ -28,6 +31,20 @@ def sigmoid_backward_in_place_passes(y, grad_output):
     grad_input *= y
     grad_input *= grad_output
     return grad_input
+
+
+def sigmoid_fast(x):
+    """``activations.sigmoid(x)``: one fused kernel on the GPU, ``sigmoid_in_place_passes`` elsewhere."""
+    if fused_gpu.on_gpu(x):
+        return fused_gpu.fused("sigmoid_forward", x)
+    return sigmoid_in_place_passes(x)
+
+
+def sigmoid_backward_fast(y, grad_output):
+    """``activations.sigmoid_backward(y, grad_output)``: one fused kernel on the GPU, three passes elsewhere."""
+    if fused_gpu.on_gpu(y) and grad_output.dtype == y.dtype:  # the kernel's T is one type
+        return fused_gpu.fused("sigmoid_backward", y, grad_output)
+    return sigmoid_backward_in_place_passes(y, grad_output)
 
 
 def relu_in_place(x):

@@ -3,8 +3,9 @@
 A small model's GPU step is launch-bound: Python issues 120-130 kernels a step and the GPU waits for
 each. CUDA can record the kernels a stream receives (stream capture) into a graph, and launch the
 whole graph again with one call; the kernels then run back to back with the arguments they had when
-recorded. ``CapturedStep`` records the engine's own eager step (forward, loss, backward, optimizer;
-nothing rewritten) and replays it:
+recorded. ``CapturedStep`` records the engine's eager step (forward, loss, backward, optimizer), as
+planned by nn.fused_step (Linear + ReLU and Sigmoid + MSELoss fused on the GPU; ``fuse=False``: the
+modules' own chains), and replays it:
 
     from nn.cuda_graph import CapturedStep
     step = CapturedStep(model, nn.MSELoss(), optimizer, batch_shape=(256, 784))
@@ -15,10 +16,9 @@ nothing rewritten) and replays it:
             step.eager_step(x)             # the last, partial batch: the same step, not captured
     print(float(step.loss_value))          # the last step's loss, read (and synchronized) when wanted
 """
-import inspect
-
 from . import backend, optim_fast
 from .fused_gpu import FusedKernel
+from .fused_step import plan_fused_step
 from .layers import Dropout
 from .losses import BCELoss
 from .optim import SGD, Adam
@@ -38,6 +38,27 @@ def _kernel(name, inputs, outputs, body):
     return _kernels[name]
 
 
+class CaptureFailed(RuntimeError):
+    """CUDA refused to capture the step (an operation in it cannot be recorded); nothing changed."""
+
+
+def capture_refusal(model, loss, optimizer):
+    """None when CapturedStep can capture this step, else (the exception class, why and what to do)."""
+    if not isinstance(optimizer, (Adam, SGD)):
+        return TypeError, f"optimizer {type(optimizer).__name__} is not supported; use nn.Adam, nn.AdamW or nn.SGD"
+    if any(isinstance(module, Dropout) and module.p > 0 for module in model.modules()):
+        return ValueError, ("the model has Dropout, whose random masks a graph would replay unchanged; train it "
+                            "with eager steps")
+    if isinstance(loss, BCELoss) or getattr(model, "code_penalty", None) is not None:
+        what = "BCELoss checks its input on the host" if isinstance(loss, BCELoss) else \
+            "the model's code penalty reads its value on the host"
+        return ValueError, f"{what}, which a graph cannot do; use MSELoss and a model without a penalty, or eager steps"
+    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
+        return ValueError, (f"loss reduction={loss.reduction!r} gives no single loss value to train on; "
+                            "use reduction='mean' or 'sum'")
+    return None
+
+
 class CudaGraphs:
     """What CapturedStep needs from CUDA, through CuPy: a stream, a private memory pool, capture, replay."""
 
@@ -51,6 +72,13 @@ class CudaGraphs:
     def allocations(self):
         """A context in which every array the step allocates comes from the private pool."""
         return self.cupy.cuda.using_allocator(self.pool.malloc)
+
+    def current_stream(self):
+        return self.cupy.cuda.get_current_stream()
+
+    def hand_over(self, source, target):
+        """Make ``target`` wait, on the device (the host goes on), for the work issued to ``source`` so far."""
+        target.wait_event(source.record())
 
     def capture(self, stream, body):
         """Record ``body()``'s kernels on ``stream`` (they do not run now) and return the graph."""
@@ -94,31 +122,28 @@ class CapturedStep:
        writes to.
     4. Fixed shapes: the graph is for ``batch_shape`` only; other shapes are refused by ``step`` and
        taken by ``eager_step`` (the last partial batch of an epoch).
-    5. One stream: the copy into ``input``, the replay and the eager steps run in order on ``stream``.
+    5. One stream: the copy into ``input``, the replay and the eager steps run in order on ``stream``,
+       a non-blocking stream (capture needs one), which CUDA does not order with the caller's. So each
+       call hands over explicitly: ``stream`` first waits for what the caller's stream issued so far
+       (x may still be in the making there), and the caller's stream then waits for the step (a loss
+       read, an evaluation or a checkpoint must see the updated weights). Both waits are on the device.
     6. No random draws in the step (their seeds would be frozen): models with Dropout are refused.
     7. What reads values on the host cannot be captured, and is refused: BCELoss (it checks that its
        input lies in [0, 1]) and a model's code penalty (the sparse autoencoder's L1 term).
 
     Supported optimizers: Adam and AdamW (the step count on the device), SGD (no count after its
     first step). ``graphs`` (keyword-only) replaces CUDA by a test double with ``stream()``,
-    ``allocations()`` and ``capture(stream, body)`` returning an object with ``launch(stream)``.
+    ``allocations()``, ``current_stream()``, ``hand_over(source, target)`` and
+    ``capture(stream, body)`` returning an object with ``launch(stream)``.
+    ``fuse`` (keyword-only, True): the step as ``nn.fused_step.plan_fused_step`` plans it; ``plan``
+    is that FusedStep (``plan.describe()`` says what was fused).
     """
 
-    def __init__(self, model, loss, optimizer, batch_shape, *, warmup_steps=3, graphs=None):
-        if not isinstance(optimizer, (Adam, SGD)):
-            raise TypeError(f"CapturedStep: optimizer {type(optimizer).__name__} is not supported; use nn.Adam, "
-                            "nn.AdamW or nn.SGD")
-        if any(isinstance(module, Dropout) and module.p > 0 for module in model.modules()):
-            raise ValueError("CapturedStep: the model has Dropout, whose random masks a graph would replay "
-                             "unchanged; train it with eager steps")
-        if isinstance(loss, BCELoss) or getattr(model, "code_penalty", None) is not None:
-            what = "BCELoss checks its input on the host" if isinstance(loss, BCELoss) else \
-                "the model's code penalty reads its value on the host"
-            raise ValueError(f"CapturedStep: {what}, which a graph cannot do; use MSELoss and a model without a "
-                             "penalty, or eager steps")
-        if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
-            raise ValueError(f"CapturedStep: loss reduction={loss.reduction!r} gives no single loss value to train on; "
-                             "use reduction='mean' or 'sum'")
+    def __init__(self, model, loss, optimizer, batch_shape, *, warmup_steps=3, graphs=None, fuse=True):
+        refusal = capture_refusal(model, loss, optimizer)
+        if refusal is not None:
+            kind, reason = refusal
+            raise kind(f"CapturedStep: {reason}")
         if int(warmup_steps) < 1:
             raise ValueError(f"CapturedStep: warmup_steps must be at least 1, got {warmup_steps!r}")
         self.model, self.loss, self.optimizer = model, loss, optimizer
@@ -132,17 +157,16 @@ class CapturedStep:
         self._counters = [{"t": xp.full((), state["step"], dtype="float64"),
                            "bias_correction1": xp.ones((), dtype=first.dtype),
                            "bias_correction2": xp.ones((), dtype=first.dtype)} for state in optimizer._state]
-        self._backward_options = ({"need_input_grad": False}
-                                  if "need_input_grad" in inspect.signature(model.backward).parameters else {})
+        self.plan = plan_fused_step(model, loss, fuse=fuse)
         self._graph, self._warm, self._frozen = None, 0, None
 
     # --- the step, as the engine takes it eagerly ------------------------------------------------------
     def _body(self, x):
         xp = backend.get_array_module(x)
-        value = self.loss(self.model(x), x)
+        value = self.plan.forward(x, x)
         xp.copyto(self.loss_value, value)
         self.optimizer.zero_grad()
-        self.model.backward(self.loss.backward(), **self._backward_options)
+        self.plan.backward(need_input_grad=False)
         for index, (group, flat, state, scratch) in enumerate(zip(self.optimizer.param_groups, self.optimizer._flat,
                                                                     self.optimizer._state, self.optimizer._scratch)):
             flat.check()  # also fills the gradients no backward wrote (zero_grad is lazy)
@@ -179,6 +203,8 @@ class CapturedStep:
                              f"{self.batch_shape}; use eager_step(x) for other shapes (the last partial batch)")
         self._check_hyperparameters()
         self._count_step()
+        caller = self.graphs.current_stream()
+        self.graphs.hand_over(caller, self.stream)
         with self.stream:
             if backend.device_of(self.input) == "gpu" and backend.device_of(x) == "cpu":
                 self.input.set(x.astype(self.input.dtype, order="C", copy=False))  # host to device, on this stream
@@ -187,20 +213,30 @@ class CapturedStep:
             if self._graph is None and self._warm >= self.warmup_steps:
                 # Captured now, so that the host values the step reads (SGD's step count) are this step's
                 self._frozen = self._hyperparameters()
-                self._graph = self.graphs.capture(self.stream, lambda: self._body(self.input))
+                try:
+                    self._graph = self.graphs.capture(self.stream, lambda: self._body(self.input))
+                except Exception as error:  # recorded kernels never ran: no step was taken
+                    for state in self.optimizer._state:
+                        state["step"] -= 1
+                    raise CaptureFailed(f"CapturedStep: CUDA could not capture the step ({type(error).__name__}: "
+                                        f"{error}); no step was taken: take it with eager_step") from error
             if self._graph is not None:
                 self._graph.launch(self.stream)
             else:
                 with self.graphs.allocations():
                     self._body(self.input)
                 self._warm += 1
+        self.graphs.hand_over(self.stream, caller)
         return self.loss_value
 
     def eager_step(self, x):
         """The same training step on x of any batch size, not captured (nor in the private pool)."""
         self._count_step()
+        caller = self.graphs.current_stream()
+        self.graphs.hand_over(caller, self.stream)
         with self.stream:
             self._body(x)
+        self.graphs.hand_over(self.stream, caller)
         return self.loss_value
 
     @property

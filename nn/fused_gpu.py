@@ -9,6 +9,10 @@ three trips through memory; a small training step is made of such launches (issu
   by ``backend.compile_elementwise`` into a CuPy ``ElementwiseKernel`` and run by
   ``fused(name, *arguments)``: one launch, one pass.
 
+``run(name, *arguments)`` is what the engine calls: the fused kernel on CuPy arrays, the plain form
+on anything else, so NumPy training is untouched. ``unfused()`` runs the plain forms on the GPU too
+(a benchmark's baseline, or to rule the kernels out when chasing a difference).
+
 The kernels use only C arithmetic and ``exp``, so their bodies are plain C as well:
 tests/test_nn_fused_gpu.py compiles them with the C compiler (float and double) and holds them equal
 to the plain forms, edge values (+-1000, 0, NaN) included. NaN goes through each as in the plain form.
@@ -20,6 +24,7 @@ to the plain forms, edge values (+-1000, 0, NaN) included. NaN goes through each
                            scale = 2 / M (mean) or 2 (sum)                  the autoencoder's last layer
     bias_relu              y = max(x + bias, 0), NaN kept                   Linear's bias add, then ReLU
 """
+import contextlib
 from dataclasses import dataclass
 
 from . import backend
@@ -86,3 +91,35 @@ def fused(name, *arguments):
     dtype = next(argument.dtype for argument in arguments if hasattr(argument, "dtype"))
     return _compiled[name](*(argument if hasattr(argument, "dtype") else dtype.type(argument)
                              for argument in arguments))
+
+
+# --- choosing between them ---------------------------------------------------------------------------
+_enabled = True
+
+
+def on_gpu(array):
+    """Whether ``run`` takes the fused kernel for this array: a CuPy array, fused kernels not switched off.
+    (Tests stand a CPU in for the GPU by replacing this function and ``fused``.)"""
+    return _enabled and backend.device_of(array) == "gpu"
+
+
+@contextlib.contextmanager
+def unfused():
+    """Within this block, ``run`` takes the plain forms on the GPU too (restored afterwards)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def run(name, *arguments):
+    """The chain ``name`` on ``arguments``: fused into one kernel on the GPU, the plain form elsewhere."""
+    if on_gpu(arguments[0]):
+        return fused(name, *arguments)
+    return PLAIN_FORMS[name](*arguments)
+
+
+PLAIN_FORMS = {"sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward,
+               "mse_sigmoid_backward": mse_sigmoid_backward, "bias_relu": bias_relu}

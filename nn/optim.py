@@ -27,6 +27,8 @@ class SGD(Optimizer):
     unsupported = {"foreach": None, "differentiable": False, "fused": None}
     optional = {"maximize": False}
 
+    elementwise = True  # its rule may run on slices in several threads (Optimizer.elementwise)
+
     def __init__(self, params, lr=0.001, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, foreach=None, differentiable=False, fused=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
@@ -81,6 +83,8 @@ class Adam(Optimizer):
 
     unsupported = {"foreach": None, "capturable": False, "differentiable": False, "fused": None}
     optional = {"maximize": False, "decoupled_weight_decay": False}
+
+    elementwise = True  # its rule may run on slices in several threads (Optimizer.elementwise)
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,

@@ -12,7 +12,7 @@ import math
 import numbers
 import operator
 
-from . import backend
+from . import backend, threads
 from .module import Parameter
 
 
@@ -61,9 +61,10 @@ class Scratch:
         self._buffers = {}
 
     def __call__(self, name):
-        if name not in self._buffers:
-            self._buffers[name] = backend.get_array_module(self.like).empty_like(self.like)
-        return self._buffers[name]
+        buffer = self._buffers.get(name)
+        if buffer is None:  # setdefault: two threads asking at once both get the one kept
+            buffer = self._buffers.setdefault(name, backend.get_array_module(self.like).empty_like(self.like))
+        return buffer
 
 
 def _parameter_list(params, where):
@@ -198,7 +199,21 @@ class Optimizer:
                 self._checked[index] = values
             flat.check()
             state["step"] += 1
-            self.update(flat.data, flat.grad, state, scratch, group)
+            if self.elementwise and threads.get_num_threads() > 1 and backend.device_of(flat.data) == "cpu":
+                self._update_in_slices(flat, state, scratch, group)
+            else:
+                self.update(flat.data, flat.grad, state, scratch, group)
+
+    def _update_in_slices(self, flat, state, scratch, group):
+        """``update`` on slices of the flat buffers at once, one per thread (nn/threads.py)."""
+        def update_slice(where):
+            sliced_state = {name: value[where] if getattr(value, "ndim", 0) else value for name, value in state.items()}
+            self.update(flat.data[where], flat.grad[where], sliced_state, lambda name: scratch(name)[where], group)
+        threads.run_sliced(update_slice, flat.data.size)
+
+    # True where ``update`` treats each element on its own and only writes into the arrays it is given
+    # (SGD, Adam): the step may then run it on slices of the buffers in several threads at once.
+    elementwise = False
 
     def update(self, param, grad, state, scratch, group):
         raise NotImplementedError

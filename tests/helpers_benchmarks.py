@@ -26,6 +26,15 @@ def assert_usage_error(module, options, message):
     assert len(lines) == 1 and message in lines[0], done.stderr
 
 
+def assert_skips_in_one_line(module):
+    """``python -m module`` without a GPU: exit status 0 and one line saying it skipped, and why."""
+    done = run_script(module, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"python -m {module}: skipped: "), done.stdout
+    assert "GPU" in lines[0] or "CuPy" in lines[0] or "PyTorch" in lines[0]
+
+
 def quick_run(module, folder, name):
     """(completed process, parsed JSON or None, PNG path) of one --quick run of ``module``."""
     json_path, png_path = folder / "out" / f"{name}.json", folder / "out" / f"{name}.png"

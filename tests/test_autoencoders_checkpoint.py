@@ -9,9 +9,9 @@ import numpy
 import pytest
 
 import nn
-from autoencoders import (CheckpointError, DeepAutoencoder, DenoisingAutoencoder, GaussianNoise, History, fit,
-                          load_checkpoint, save_checkpoint)
-from autoencoders.checkpoint import FORMAT_VERSION, atomic_write, restore
+from autoencoders import DeepAutoencoder, DenoisingAutoencoder, GaussianNoise, History, fit
+from common.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, restore, save_checkpoint
+from common.runfolder import atomic_write, atomic_write_named
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
 from helpers_autoencoders import GpuLookalike, load_npz, mnist_images, npy_bytes, zip_members
@@ -76,6 +76,27 @@ def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(saved):
         atomic_write(str(path), half_then_crash)
     assert path.read_bytes() == before
     assert sorted(os.listdir(path.parent)) == ["checkpoint.npz"]
+
+
+def test_a_writer_by_name_gets_a_temporary_of_the_same_kind_and_leaves_nothing_on_failure(tmp_path):
+    """atomic_write_named (matplotlib's animation writers want a file name): the temporary keeps the
+    extension (the writer picks its format by it); a crash leaves the old file and no temporary."""
+    path = tmp_path / "progress.gif"
+    path.write_bytes(b"old")
+    names = []
+
+    def crash(temporary):
+        names.append(temporary)
+        with open(temporary, "wb") as handle:
+            handle.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_named(str(path), crash)
+    assert names[0].endswith(".gif") and os.path.dirname(names[0]) == str(tmp_path)
+    assert path.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["progress.gif"]
+    atomic_write_named(str(path), lambda temporary: open(temporary, "wb").close())
+    assert path.read_bytes() == b"" and sorted(os.listdir(tmp_path)) == ["progress.gif"]
 
 
 def test_files_get_the_usual_permissions(tmp_path):
@@ -303,7 +324,7 @@ def test_a_temporary_name_already_taken_is_never_overwritten(tmp_path, monkeypat
 @pytest.fixture
 def small_limits(monkeypatch):
     """Limits small enough to reach: 3 entries, 1 MiB per array, 2 MiB + 160 bytes in all."""
-    import autoencoders.checkpoint as checkpoint
+    import common.checkpoint as checkpoint
     monkeypatch.setattr(checkpoint, "MAX_ENTRIES", 3)
     monkeypatch.setattr(checkpoint, "MAX_ARRAY_BYTES", 2**20)
     monkeypatch.setattr(checkpoint, "MAX_TOTAL_BYTES", 2**21 + 160)

@@ -12,10 +12,10 @@ import numpy
 import pytest
 
 import autoencoders.cli as cli
-from autoencoders.checkpoint import atomic_write
 from autoencoders.diagnosis import collapse_note, spread_ratio
 from autoencoders.figures import codes_collapsed, project_2d
-from autoencoders.runfolder import OutputError, RunFolder, check_output_file, remove_stale
+from common.cli import in_cli_words
+from common.runfolder import OutputError, RunFolder, atomic_write, check_output_file, remove_stale
 from helpers_autoencoders import single_threaded_blas, small_data, small_sandbox  # noqa: F401  (fixtures)
 from helpers_autoencoders import SMALL, cli_sandbox, error_lines, run_cli, snapshot
 
@@ -91,7 +91,7 @@ def test_a_dead_runs_lock_staging_and_temporary_files_are_recovered(small_sandbo
 def test_without_flock_a_dead_owners_lock_file_is_removed(tmp_path, monkeypatch):
     """Where fcntl is missing (Windows) the lock is the file itself: a dead process's is taken over, a
     live one's refused."""
-    import autoencoders.runfolder as runfolder
+    import common.runfolder as runfolder
     monkeypatch.setattr(runfolder, "fcntl", None)
     (tmp_path / ".lock").write_text(f"{2**22 + 12345}\n")
     with RunFolder(tmp_path) as folder:
@@ -122,7 +122,7 @@ def test_a_resumed_run_that_diverges_advises_a_new_run(small_sandbox, no_figures
 
 
 def test_errors_speak_command_line_options():
-    assert cli.in_cli_words("no CUDA GPU is usable; use device='cpu'") == "no CUDA GPU is usable; use --device cpu"
+    assert in_cli_words("no CUDA GPU is usable; use device='cpu'") == "no CUDA GPU is usable; use --device cpu"
 
 
 # --- replaced only when finished --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The real ``python -m autoencoders`` process under signals and company: a SIGINT delivered at each
 phase (importing, training, the test pass, writing the checkpoint, drawing figures) is one line and no
 traceback; two trainings into one folder at once (the second refused); SIGKILL's leftovers cleaned by
-the next run; a foreign ``datasets``, ``nn`` or ``benchmarks`` package shadowing ours named in one line.
+the next run; a foreign ``datasets``, ``nn``, ``common`` or ``benchmarks`` package shadowing ours named in
+one line (by ``python -m gans`` too).
 
 A signal lands at a chosen moment through a small hook loaded by ``sitecustomize`` in the child: it
 sends SIGINT to its own process when a given function is first called, or a given module first imported.
@@ -214,3 +215,31 @@ def test_a_foreign_package_shadowing_ours_is_one_line(small_data, tmp_path, name
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"the package {name!r}" in lines[0] and str(fake) in lines[0] and str(REPO) in lines[0]
     assert "PYTHONPATH" in lines[0] and f"pip uninstall {name}" in lines[0]
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+@pytest.mark.parametrize("fake", ["common.py", "common/__init__.py"])
+def test_a_foreign_common_before_ours_is_one_line(small_data, tmp_path, program, fake):
+    """``common`` holds the startup check itself, so another project's (a common.py in the folder the
+    user runs from) is named from the failed import instead."""
+    path = tmp_path / "site" / fake
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("ANSWER = 42\n")
+    env = environment(small_data, tmp_path, first=tmp_path / "site")
+    result = subprocess.run([sys.executable, "-m", program, "evaluate", str(tmp_path / "missing.npz")], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=180)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"{program}: error: ") and "another project's 'common'" in lines[0]
+
+
+def test_gans_names_a_foreign_package_in_one_line(small_data, tmp_path):
+    fake = tmp_path / "site" / "datasets"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise SystemExit('the foreign package was imported')\n")
+    env = environment(small_data, tmp_path, first=tmp_path / "site")
+    result = subprocess.run([sys.executable, "-m", "gans", "sample", str(tmp_path / "missing.npz")], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=180)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("gans: error: the package 'datasets'") and str(fake) in lines[0]

@@ -2,6 +2,7 @@
 and its measuring, table, targets and JSON run end to end with CPU runners standing in for the GPU ones."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -10,27 +11,46 @@ import pytest
 import nn
 from benchmarks import gpu_graph, workloads
 
-from helpers_benchmarks import ROOT, run_script
+from helpers_benchmarks import ROOT, assert_skips_in_one_line, run_script
 
 
 @pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the benchmark runs instead of skipping")
 def test_without_a_gpu_it_skips_in_one_line():
-    done = run_script("benchmarks.gpu_graph", timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("python -m benchmarks.gpu_graph: skipped: ")
-    assert "GPU" in lines[0] or "CuPy" in lines[0] or "PyTorch" in lines[0]
+    assert_skips_in_one_line("benchmarks.gpu_graph")
+
+
+def session(tmp_path, **variables):
+    environment = dict(os.environ, OUT=str(tmp_path), **variables,
+                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    return subprocess.run(["bash", "benchmarks/gpu_session.sh"], cwd=ROOT, env=environment, capture_output=True,
+                          text=True, timeout=300)
 
 
 @pytest.mark.skipif(nn.gpu_available(), reason="a GPU is usable here: the session script would measure")
-def test_the_session_script_runs_the_graph_phase_and_skips(tmp_path):
-    environment = dict(os.environ, PHASES="graph", OUT=str(tmp_path), GRAPH_CONFIGS="deep:32",
-                       GRAPH_TESTS="tests/test_nn_cuda_graph_gpu.py",
-                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    done = subprocess.run(["bash", "benchmarks/gpu_session.sh"], cwd=ROOT, env=environment, capture_output=True,
-                          text=True, timeout=300)
+def test_the_session_script_runs_its_phases_and_they_skip(tmp_path):
+    done = session(tmp_path, PHASES="tests graph cli", GRAPH_CONFIGS="deep:32",
+                   GPU_TESTS="tests/test_nn_cuda_graph_gpu.py")
     assert "skipped: " in (tmp_path / "gpu-graph.txt").read_text()
-    assert " skipped" in (tmp_path / "graph-tests.txt").read_text() and "failed" not in done.stdout
+    assert "skipped: " in (tmp_path / "gpu-training.txt").read_text()
+    assert " skipped" in (tmp_path / "pytest.txt").read_text() and "failed" not in done.stdout
+    assert sum(line.startswith("== ") for line in done.stdout.splitlines()) == 4 and "== done in" in done.stdout
+
+
+def test_the_session_fits_one_device_command_and_cuts_phases_to_its_budget(tmp_path):
+    """The dry run's schedule: every phase the issue asks for, in at most 540 s (a device command may
+    last 600 s); a smaller budget shortens the phase that reaches it and skips the rest."""
+    done = session(tmp_path, DRY_RUN="1")
+    assert done.returncode == 0 and list(tmp_path.iterdir()) == []
+    lines = done.stdout.splitlines()
+    limits = [int(re.search(r"at most (\d+) s", line).group(1)) for line in lines if line.startswith("== ")
+              and "at most" in line and "planned" not in line]
+    assert len(limits) == 4 and sum(limits) <= 540 and lines[-1] == f"== planned: at most {sum(limits)} s"
+    for expected in ("pytest", "benchmarks.gpu_graph --configs deep:32,deep:256,deep:2048,deep-x4:8192",
+                     "benchmarks.conv", "benchmarks.gpu_training_check", "tests/test_nn_fused_step.py"):
+        assert expected in done.stdout, expected
+    short = session(tmp_path, DRY_RUN="1", SESSION_SECONDS="200").stdout
+    assert "== GPU tests (at most 150 s)" in short and "engine and torch (at most 50 s)" in short
+    assert short.count("skipped, the session's 200 s are spent") == 2
 
 
 @pytest.mark.parametrize("text,message", [("deep:0", "'deep:0' is not MODEL:BATCH"),
@@ -89,3 +109,24 @@ def test_fused_rows_time_every_kernel_with_a_cpu_stand_in(monkeypatch):
     assert [(row["kernel"], row["batch_size"]) for row in rows] == [
         (name, size) for size in (4, 16) for name in fused_gpu.KERNELS]
     assert all(row["plain_ms"] > 0 and row["fused_ms"] > 0 for row in rows) and "sync" in calls
+
+
+def test_the_engine_rows_take_the_same_step_on_numpy(monkeypatch):
+    """Unfused, fused and captured (CUDA replaced by FakeGraphs): the same training, bit for bit on NumPy,
+    with the fused branch running (the plain forms standing in for the kernels) where it should."""
+    import numpy
+
+    from helpers_fused import FakeGraphs, StandInGPU
+    gpu = StandInGPU().install(monkeypatch)
+    spec, x = workloads.MODELS["deep"], workloads.batch_of(8, seed=0)
+    runners = [gpu_graph.EngineUnfusedRunner("engine-numpy", workloads.build_engine_model(spec, 0), x.copy()),
+               gpu_graph.EngineFusedRunner(workloads.build_engine_model(spec, 0), x.copy()),
+               gpu_graph.EngineGraphRunner(workloads.build_engine_model(spec, 0), x.copy(), graphs=FakeGraphs())]
+    for _ in range(5):
+        for runner in runners:
+            runner.train_step()
+    assert runners[2].captured.captured
+    assert gpu.calls["bias_relu"] == 2 * 5 * 8 and gpu.calls["mse_sigmoid_backward"] == 2 * 5
+    for fused, graphed, plain in zip(*(runner.model.parameters() for runner in runners[1:] + runners[:1])):
+        numpy.testing.assert_array_equal(fused.data, plain.data)
+        numpy.testing.assert_array_equal(graphed.data, plain.data)

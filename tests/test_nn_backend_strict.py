@@ -79,6 +79,31 @@ def train(backend, make_optimizer, nn_rng_seed, steps=4):
     return model, optimizer
 
 
+def test_the_fused_gpu_branch_stays_strict(monkeypatch):
+    """The fused kernels' branch (a CPU standing in for the GPU, the plain forms for the kernels): the
+    Sigmoid's fused forward and backward and nn.fused_step's planned step mix in no NumPy array."""
+    from autoencoders.models import DeepAutoencoder
+    from helpers_fused import StandInGPU
+    from nn.fused_step import plan_fused_step
+    gpu = StandInGPU().install(monkeypatch)
+    nn.manual_seed(0)
+    model = STRICT.module(DeepAutoencoder(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64"))
+    step, optimizer = plan_fused_step(model, nn.MSELoss()), nn.Adam(model.parameters(), lr=0.01)
+    x = STRICT.array(numpy.random.default_rng(0).random((5, 12)))
+    for _ in range(2):
+        value = step.forward(x, x)
+        optimizer.zero_grad()
+        step.backward(need_input_grad=False)
+        optimizer.step()
+    assert type(value) is StrictArray
+    assert all(type(p.data) is StrictArray and type(p.grad) is StrictArray for p in model.parameters())
+    sigmoid = nn.Sigmoid()
+    y = sigmoid(x)
+    assert type(y) is StrictArray and type(sigmoid.backward(x)) is StrictArray
+    assert gpu.calls["bias_relu"] == 2 * 2 and gpu.calls["mse_sigmoid_backward"] == 2
+    assert gpu.calls["sigmoid_forward"] == 2 + 1 and gpu.calls["sigmoid_backward"] == 1
+
+
 @pytest.mark.parametrize("make_optimizer", OPTIMIZERS)
 def test_training_steps_stay_strict_and_match_numpy(make_optimizer):
     model, optimizer = train(STRICT, make_optimizer, 3)

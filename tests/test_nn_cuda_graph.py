@@ -11,47 +11,10 @@ import pytest
 
 import nn
 from autoencoders.models import DeepAutoencoder
-from nn import cuda_graph
+from nn import cuda_graph, fused_gpu
 
 from helpers_c_kernels import COMPILER, c_elementwise
-
-
-class FakeStream:
-    def __init__(self, calls):
-        self.calls = calls
-
-    def __enter__(self):
-        self.calls.append("enter")
-        return self
-
-    def __exit__(self, *exception):
-        self.calls.append("exit")
-
-
-class FakeGraph:
-    def __init__(self, body, calls):
-        self.body, self.calls = body, calls
-
-    def launch(self, stream):
-        self.calls.append("launch")
-        self.body()
-
-
-class FakeGraphs:
-    """CudaGraphs' interface, recording calls; capture keeps the callable and does not run it."""
-
-    def __init__(self):
-        self.calls = []
-
-    def stream(self):
-        return FakeStream(self.calls)
-
-    def allocations(self):
-        return FakeStream(self.calls)
-
-    def capture(self, stream, body):
-        self.calls.append("capture")
-        return FakeGraph(body, self.calls)
+from helpers_fused import FakeGraphs, StandInGPU
 
 
 class FrozenStepCountGraphs(FakeGraphs):
@@ -162,6 +125,18 @@ def test_a_partial_batch_takes_an_eager_step_and_replays_continue():
     assert graphs.calls.count("launch") == 3
 
 
+def test_each_step_waits_for_the_caller_and_the_caller_for_it():
+    """The step's stream does not follow the caller's by itself: every call hands over both ways."""
+    captured, _, graphs = twins("sequential", "adam", "float64", warmup_steps=1)
+    for x in batches(3, 5, "float64") + batches(1, 2, "float64"):
+        graphs.calls.clear()
+        (captured.step if x.shape == captured.batch_shape else captured.eager_step)(x)
+        assert graphs.calls[0] == "caller to step" and graphs.calls[-1] == "step to caller"
+        assert graphs.calls.count("caller to step") == graphs.calls.count("step to caller") == 1
+        work = [call for call in graphs.calls if call in ("capture", "launch", "enter")]
+        assert work and graphs.calls.index(work[0]) > 0
+
+
 def test_refusals_name_the_problem_and_the_fix():
     captured, _, _ = twins("sequential", "adam", "float64", warmup_steps=1)
     with pytest.raises(ValueError, match=r"shape \(2, 20\).*\(5, 20\).*eager_step"):
@@ -190,8 +165,8 @@ def test_refusals_name_the_problem_and_the_fix():
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-12), ("float32", 1e-5)])
 @pytest.mark.parametrize("optimizer_name", ["adam", "adamw-amsgrad"])
 def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_name, dtype, rtol):
-    """With the device counter and the fused Adam kernel (as C) in place of CuPy's, a captured step
-    follows the eager NumPy steps; the counter reaches the host's step count."""
+    """With the device counter, the fused Adam kernel and the fused step's kernels (as C) in place of
+    CuPy's, a captured step follows the eager NumPy steps; the counter reaches the host's step count."""
     from nn import optim_fast
 
     def compiled(name, inputs, outputs, body, scalars):
@@ -207,12 +182,14 @@ def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_nam
     captured, reference, graphs = twins("deep", optimizer_name, dtype, frozen_host=True)
     monkeypatch.setattr(cuda_graph, "_kernels", kernels)
     monkeypatch.setattr(cuda_graph.backend, "device_of", lambda array: "gpu")
+    gpu = StandInGPU("c", tmp_path).install(monkeypatch)
     for x in batches(8, 5, dtype):
         captured.step(x)
-        with monkeypatch.context() as cpu:
+        with monkeypatch.context() as cpu, fused_gpu.unfused():
             cpu.setattr(cuda_graph.backend, "device_of", lambda array: "cpu")
             eager_step(*reference, x)
     assert graphs.calls.count("launch") == 6
+    assert gpu.calls["bias_relu"] == 8 * 4 and gpu.calls["mse_sigmoid_backward"] == 8  # deep: 4 pairs, 8 steps
     for ours, theirs in zip(captured.model.parameters(), reference[0].parameters()):
         assert numpy.max(numpy.abs(ours.data - theirs.data)) <= rtol * numpy.max(numpy.abs(theirs.data))
     assert float(captured._counters[0]["t"]) == captured.optimizer.state_dict()["step"] == 8

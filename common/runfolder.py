@@ -1,36 +1,44 @@
 """Output folders owned by one run at a time, and files written whole or not at all.
 
-A run folder (``train --out DIR``, ``plot --out DIR``) is used like this:
+A run folder (``train --out DIR`` of either command line, ``plot --out DIR``) is used like this:
 
-    with RunFolder(DIR) as folder:           # takes DIR/.lock; refused while another run holds it
+    with RunFolder(DIR, FILES) as folder:    # takes DIR/.lock; refused while another run holds it
         path = folder.staged("checkpoint.npz")   # everything is written into DIR/.staging-<pid>/
         ...
         folder.commit()                      # only now: the new files replace the old run's
 
 ``commit`` moves each staged file into DIR (keeping the permissions of the file it replaces) and
-removes the earlier run's files that this run did not write (RUN_FILES: an old ``samples.png`` never
-lingers beside a new run's figures). Leaving the ``with`` block without a commit (an error, NaN,
-Ctrl-C) removes the staging folder: DIR keeps the finished run it held, plus what the caller chose
-to ``keep`` (``interrupted.npz``); a DIR this run created and left empty is removed again.
+removes the earlier run's files that this run did not write (of FILES, every file such a run writes:
+an old ``samples.png`` never lingers beside a new run's figures). Leaving the ``with`` block without a
+commit (an error, NaN, Ctrl-C) removes the staging folder: DIR keeps the finished run it held, plus
+what the caller chose to ``keep`` (``interrupted.npz``); a DIR this run created and left empty is
+removed again.
 
 The lock is ``fcntl.flock`` on DIR/.lock: the kernel drops it when its process dies, so a lock left by
 a killed run is no lock at all. The file holds the owner's process id, for the message. Staging
 folders and temporary files (``.tmp-<pid>-<hex>``) of dead processes are removed when the next run
 takes the lock.
+
+Single files are written the same way, whole or not at all: ``atomic_write`` (a temporary file beside
+the target, renamed over it). Ctrl-C or SIGTERM during such a write waits until the file is in place
+(``signals_held``): the KeyboardInterrupt then comes between two steps of the run, where the training
+loop saves its state, not inside NumPy's zip writer, which would turn it into a ValueError.
 """
+import contextlib
 import os
+import secrets
 import shutil
+import signal
 import stat
+import threading
 
 try:
     import fcntl
 except ImportError:  # Windows: an exclusive create stands in, and a lock whose process is gone is removed
     fcntl = None
 
-# Every file a run writes into its folder; a new run's commit removes those of them it did not write.
-FIGURE_FILES = frozenset({"loss.png", "reconstructions.png", "latent.png", "denoising.png", "samples.png",
-                          "interpolation.png", "manifold.png", "codes.png"})
-RUN_FILES = FIGURE_FILES | {"checkpoint.npz", "metrics.json", "interrupted.npz", "last-good.npz"}
+# The files every training run may write besides its figures (each command line adds its figures' names).
+STATE_FILES = frozenset({"checkpoint.npz", "metrics.json", "interrupted.npz", "last-good.npz"})
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"
 TEMPORARY_PREFIX = ".tmp-"
@@ -77,6 +85,60 @@ def replace_keeping_mode(source, destination):
     os.replace(source, destination)
 
 
+def atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
+
+    An existing ``path`` that is not a regular file (a folder, FIFO, device node, link) is refused,
+    never replaced; the new file keeps the permissions of the one it replaces. The temporary name
+    holds the process id (``.tmp-<pid>-<hex>``), so that the next run can tell a dead process's leftover."""
+    def write_to(temporary):
+        with open(temporary, "wb") as handle:
+            write(handle)
+    return atomic_write_named(path, write_to)
+
+
+@contextlib.contextmanager
+def signals_held(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Within the block, each of ``signals`` whose handler is Python code (Ctrl-C's KeyboardInterrupt,
+    the command lines' SIGTERM) is only noted; after it, the first one noted is raised again, so its
+    handler runs once the block is done. In another thread than the main one (where Python handlers
+    cannot be changed) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted = []
+    held = {number: signal.getsignal(number) for number in signals if callable(signal.getsignal(number))}
+    for number in held:
+        signal.signal(number, lambda number, frame: noted.append(number))
+    try:
+        yield
+    finally:
+        for number, handler in held.items():
+            signal.signal(number, handler)
+        if noted:
+            signal.raise_signal(noted[0])
+
+
+def atomic_write_named(path, write_to):
+    """``atomic_write`` for a writer that wants a file name, not an open file (matplotlib's animation
+    writers): ``write_to(temporary path)``, then the rename."""
+    check_output_file(path, option="output file")
+    directory = os.path.dirname(os.path.abspath(path))
+    name = f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(8)}{os.path.splitext(path)[1]}"
+    temporary = os.path.join(directory, name)
+    # os.open with 0o666, not tempfile.mkstemp: the file gets the umask's permissions, not a private 0600.
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666))
+    try:
+        with signals_held():
+            write_to(temporary)
+            replace_keeping_mode(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
 def process_alive(pid):
     if pid <= 0:
         return False
@@ -121,10 +183,11 @@ def remove_stale(directory):
 
 
 class RunFolder:
-    """The output folder of one run: locked while in use, written through a staging folder."""
+    """The output folder of one run: locked while in use, written through a staging folder. ``files``
+    names every file such a run writes there (what ``check_targets`` checks and ``commit`` replaces)."""
 
-    def __init__(self, path, option="--out"):
-        self.path, self.option = os.fspath(path), option
+    def __init__(self, path, files=(), option="--out"):
+        self.path, self.files, self.option = os.fspath(path), frozenset(files), option
         self.staging = os.path.join(self.path, f"{STAGING_PREFIX}{os.getpid()}")
         self._lock = None
         self.committed = False
@@ -225,9 +288,10 @@ class RunFolder:
     def final(self, name):
         return os.path.join(self.path, name)
 
-    def check_targets(self, names=RUN_FILES):
-        """Refuse now, before any work, a folder, FIFO or link where a run file will go."""
-        for name in names:
+    def check_targets(self, names=None):
+        """Refuse now, before any work, a folder, FIFO or link where a run file (of ``names``, else
+        of the folder's ``files``) will go."""
+        for name in self.files if names is None else names:
             check_output_file(self.final(name), self.option, f"{self.option} {self.path}: the file {self.final(name)}")
 
     def keep(self, name, target=None):
@@ -236,9 +300,9 @@ class RunFolder:
         replace_keeping_mode(self.staged(name), destination)
         return destination
 
-    def commit(self, replaces=RUN_FILES):
+    def commit(self):
         """The new run's files replace the old run's: each staged file is renamed into the folder,
-        then the files named in ``replaces`` that this run did not write are removed (``plot`` replaces
+        then the folder's ``files`` that this run did not write are removed (``plot``'s folder names
         only figures). Returns the new files' paths."""
         written = sorted(os.listdir(self.staging))
         self.check_targets(written)
@@ -249,7 +313,7 @@ class RunFolder:
         for name in written:
             replace_keeping_mode(self.staged(name), self.final(name))
             paths.append(self.final(name))
-        for name in set(replaces) - set(written):
+        for name in self.files - set(written):
             try:
                 os.unlink(self.final(name))
             except FileNotFoundError:

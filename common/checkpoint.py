@@ -2,12 +2,11 @@
 never run code. Written to a temporary file and renamed, so a crash never leaves half a file.
 
 Keys:  format_version, config (JSON), epoch, history (JSON), model/<name>, optimizer/<name>,
-       state/<name> (JSON strings: generator states of the loader, the noise and the VAE's eps).
+       state/<name> (JSON strings: the states of the run's random generators: the loader's, the noise's...).
 """
 import json
 import math
 import os
-import secrets
 import zipfile
 
 import numpy
@@ -16,9 +15,9 @@ from nn import backend
 
 from .checkpoint_checks import (FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_TOTAL_BYTES, CheckpointError,
                                 check_arrays)
-from .runfolder import TEMPORARY_PREFIX, check_output_file, replace_keeping_mode
+from .runfolder import atomic_write
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "atomic_write", "load_checkpoint", "restore"]
+__all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "restore"]
 
 
 def save_checkpoint(path, model, optimizer, epoch, config, history, states=None):
@@ -33,28 +32,6 @@ def save_checkpoint(path, model, optimizer, epoch, config, history, states=None)
     for name, text in (states or {}).items():
         arrays[f"state/{name}"] = numpy.array(text)
     atomic_write(path, lambda handle: numpy.savez(handle, **arrays))
-
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place.
-
-    An existing ``path`` that is not a regular file (a folder, FIFO, device node, link) is refused,
-    never replaced; the new file keeps the permissions of the one it replaces. The temporary name
-    holds the process id (``.tmp-<pid>-<hex>``), so that the next run can tell a dead process's leftover."""
-    check_output_file(path, option="output file")
-    directory = os.path.dirname(os.path.abspath(path))
-    name = f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(8)}{os.path.splitext(path)[1]}"
-    temporary = os.path.join(directory, name)
-    # os.open with 0o666, not tempfile.mkstemp: the file gets the umask's permissions, not a private 0600.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-        replace_keeping_mode(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def load_checkpoint(path):
@@ -73,13 +50,13 @@ def load_checkpoint(path):
         _check_sizes(path)
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
+    except CheckpointError:  # first: it is a ValueError, and a size refusal is already one whole line
+        raise
     except ValueError as error:
         if "pickle" in str(error).lower():
             raise CheckpointError(f"checkpoint {path!r} holds a pickled Python object; refusing to load it "
                                   "(checkpoints here are plain arrays, and unpickling can run code)") from None
         raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file ({error})") from None
-    except CheckpointError:
-        raise
     except Exception as error:  # noqa: BLE001  zipfile, zlib and numpy's header parser raise many kinds on bad bytes
         raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file ({type(error).__name__}: "
                               f"{str(error)[:200]})") from None

@@ -1,0 +1,135 @@
+"""The pieces both command lines (``python -m autoencoders``, ``python -m gans``) are built from: the
+parser whose mistakes are one line, the usage error, the data loading that speaks in options, and
+``run_command``, which turns every error a user can cause into one line and an exit code:
+
+    2    a usage mistake, a bad checkpoint, an output path that cannot be used, no data, no GPU
+    130  Ctrl-C or SIGTERM (``kill PID``) outside the training loop: nothing was written
+"""
+import argparse
+import math
+import os
+import signal
+import sys
+import tempfile
+import threading
+import warnings
+
+import nn
+
+from .checkpoint_checks import CheckpointError
+from .runfolder import OutputError
+
+DATASETS = ("mnist", "fashion-mnist")
+
+
+class UsageError(Exception):
+    """A mistake of the user's: printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit code 2), not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def load_data(config, root, limit=None, train=True, offline=False, images=None):
+    """(train, test) datasets of the configuration; the source of each is printed. With
+    ``train=False`` (evaluating, plotting) only the test split is looked for, and train is None.
+    ``images`` (--images), else the configuration's, replaces the dataset by one's own images.
+    Data errors and notes are printed in command-line words (--data-root, --offline, --limit)."""
+    import datasets
+    from datasets.words import CLI, in_words
+    images = images or config.get("images")
+    splits = ("train", "test") if train else ("test",)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if images:
+                parts = datasets.load_images(images, seed=config["seed"], limit=limit)[-len(splits):]
+            else:
+                parts = [datasets.load(config["dataset"], split, root=root, download=not offline, limit=limit)
+                         for split in splits]
+        except FileNotFoundError as error:  # no data anywhere: the message lists where it looked
+            raise UsageError(f"--images {images}: no such file or folder" if images else in_words(error, CLI)) from None
+        except (ValueError, OSError) as error:  # a corrupt, foreign or oversized file where the data was looked for
+            raise UsageError(f"the {'--images' if images else config['dataset']} data could not be read: "
+                             f"{in_words(error, CLI)}") from None
+    side = math.isqrt(parts[0].images.shape[1])
+    if side != config.get("image_size", 28):  # --images given to a model built for another size
+        raise UsageError(f"--images {images} are {side}x{side} pixels, but the model takes "
+                         f"{config.get('image_size', 28)}x{config.get('image_size', 28)} images; give images of that size")
+    for message in dict.fromkeys(in_words(warning.message, CLI) for warning in caught):  # each note once
+        print(f"note: {message}", file=sys.stderr)
+    for part in parts:
+        print(f"{part.split:>5}: {len(part.images):,} images from {part.source}")
+    return (parts[0], parts[1]) if train else (None, parts[0])
+
+
+def writable_directory(path):
+    """``path``, made if missing, once a file can be created in it; else a UsageError naming --out."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise UsageError(f"output directory {path!r} cannot be written ({error.strerror or error}); "
+                         "choose another with --out") from None
+    return path
+
+
+# The engine's device errors speak its Python argument (device='cpu'); on the command line that advice is
+# an option. (The data's errors are worded for the command line by datasets.words, in load_data.)
+_PYTHON_TO_CLI = (("device='cpu'", "--device cpu"), ("device='gpu'", "--device gpu"), ("device 'gpu'", "--device gpu"))
+
+
+def in_cli_words(error):
+    message = str(error)
+    for python, option in _PYTHON_TO_CLI:
+        message = message.replace(python, option)
+    return message
+
+
+def terminate(signum, frame):
+    """The SIGTERM handler: ``kill PID`` ends a run as Ctrl-C does (its state saved, its folder consistent)."""
+    raise KeyboardInterrupt
+
+
+def main_thread():
+    """Whether this is the main thread, the only one that may install a signal handler."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def finish_run(folder, report, next_step):
+    """The end of a training run whose training is done: ``report()`` writes the metrics and figures
+    into the run folder's staging folder, then the commit puts the new files in place and lists them.
+    Ctrl-C during the report keeps the trained state as interrupted.npz and says ``next_step(path)``,
+    what to do with it. Returns what ``report()`` returned, or None after Ctrl-C (exit code 130)."""
+    try:
+        result = report()
+    except KeyboardInterrupt:  # the training is done: keep it, even without its figures
+        path = folder.keep("checkpoint.npz", "interrupted.npz")
+        print(f"\ninterrupted while writing the report; the trained state is saved to {path} ({next_step(path)})",
+              file=sys.stderr)
+        return None
+    paths = folder.commit()
+    print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
+    return result
+
+
+def run_command(program, command, args):
+    """``command(args)``'s exit code, with SIGTERM as Ctrl-C, and a mistake of the user's (a usage error,
+    a bad checkpoint, an unusable output path, no GPU, no data) one line "<program>: error: ...", code 2."""
+    previous = signal.signal(signal.SIGTERM, terminate) if main_thread() else None
+    try:
+        return command(args)
+    except (UsageError, CheckpointError, OutputError, nn.BackendError, FileNotFoundError) as error:
+        # FileNotFoundError: no data anywhere; the message lists where it looked.
+        print(f"{program}: error: {in_cli_words(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # outside the training loop (loading, plotting): nothing was written
+        print(f"\n{program}: interrupted; no output was changed", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
