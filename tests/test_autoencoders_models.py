@@ -263,7 +263,8 @@ def test_custom_autoencoder_from_any_encoder_and_decoder():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_layer_gets_the_dtype_asked_for(dtype):
     for model in (SimpleAutoencoder(input_dim=6, latent_dim=2, dtype=dtype),
-                  OvercompleteAutoencoder(input_dim=6, latent_dim=8, dtype=dtype)):
+                  OvercompleteAutoencoder(input_dim=6, latent_dim=8, dtype=dtype),
+                  DeepAutoencoder(input_dim=6, hidden=(5,), latent_dim=2, dtype=dtype)):
         assert {value.dtype.name for value in model.state_dict().values()} == {dtype}
 
 
@@ -271,6 +272,7 @@ def test_overcomplete_defaults_and_its_relu_works_in_place():
     model = OvercompleteAutoencoder()
     assert model.code_penalty.weight == 1e-4 and model.latent_dim == 1024
     assert model.encoder[1].inplace  # the Linear's output is kept by nobody: no copy needed
+    assert DeepAutoencoder().encoder[1].inplace and DeepAutoencoder().decoder[1].inplace
 
 
 def test_a_zero_l1_weight_is_a_penalty_of_zero():
