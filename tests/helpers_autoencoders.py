@@ -9,6 +9,7 @@ import contextlib
 import io
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy
@@ -275,3 +276,35 @@ class PenalizedObjective(nn.Module):
         for parameter in self.model.parameters():
             parameter.grad *= scale
         return grad_input
+
+
+class GpuLookalike:
+    """Stands for a CuPy array: its type's module is CuPy's, `.get()` copies it to the host, and NumPy's
+    implicit conversion is refused, as CuPy refuses it."""
+
+    __module__ = "cupy._lookalike"
+
+    def __init__(self, values):
+        self.values = numpy.asarray(values)
+        self.shape, self.dtype = self.values.shape, self.values.dtype
+
+    def get(self):
+        return self.values.copy()
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+def npy_bytes(shape, dtype="<f8", payload=b""):
+    """A .npy file's bytes: a version 1.0 header stating `shape` and `dtype`, then `payload` as given."""
+    header = io.BytesIO()
+    numpy.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return header.getvalue() + payload
+
+
+def zip_members(path, members, compression=zipfile.ZIP_DEFLATED):
+    """Write {name: bytes} as a zip archive at `path` (a hand-made .npz)."""
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path

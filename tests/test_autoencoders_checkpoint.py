@@ -2,6 +2,7 @@
 kind of bad file refused with a CheckpointError (never a traceback of another type, never unpickling)."""
 import json
 import os
+import re
 import zipfile
 
 import numpy
@@ -13,7 +14,7 @@ from common.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, 
 from common.runfolder import atomic_write, atomic_write_named
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import load_npz, mnist_images
+from helpers_autoencoders import GpuLookalike, load_npz, mnist_images, npy_bytes, zip_members
 
 CONFIG = {"model": "deep", "lr": 1e-3, "seed": 0}
 
@@ -229,8 +230,10 @@ def test_a_pickled_object_is_refused_and_never_unpickled(saved, tmp_path):
     saved_path, *_ = saved
     marker = tmp_path / "pwned"
     path = malicious_checkpoint(saved_path, tmp_path, marker)
-    with pytest.raises(CheckpointError, match="pickled"):
+    with pytest.raises(CheckpointError) as caught:
         load_checkpoint(str(path))
+    assert str(caught.value) == (f"checkpoint {str(path)!r} holds a pickled Python object; refusing to load it "
+                                 "(checkpoints here are plain arrays, and unpickling can run code)")
     assert not marker.exists()
     # The payload is live: loading it the unsafe way does run it (so the check above could fail).
     with numpy.load(path, allow_pickle=True) as archive:
@@ -261,3 +264,150 @@ def test_denoising_checkpoint_keeps_the_noise_state(tmp_path):
     noise.set_state(checkpoint["states"]["noise"])
     assert numpy.array_equal(noise(images), model.noise(images))
     assert zipfile.is_zipfile(path)
+
+
+# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+def test_restore_without_a_path_names_the_checkpoint_generically(saved):
+    path, *_ = saved
+    from autoencoders import SimpleAutoencoder
+    with pytest.raises(CheckpointError, match=r"^checkpoint 'checkpoint' does not fit the model: "):
+        restore(load_checkpoint(str(path)), SimpleAutoencoder())
+
+
+class StateOnly:
+    def __init__(self, state):
+        self.state = state
+
+    def state_dict(self):
+        return self.state
+
+
+def test_arrays_on_the_gpu_are_copied_to_the_host_and_numbers_kept(tmp_path):
+    model = StateOnly({"w": GpuLookalike([[1.0, 2.0]])})
+    optimizer = StateOnly({"exp_avg": GpuLookalike([0.5]), "step": 3, "lr": 0.01})
+    save_checkpoint(str(tmp_path / "c.npz"), model, optimizer, 2, CONFIG, {"loss": [1.0]})
+    arrays = load_npz(tmp_path / "c.npz")
+    assert arrays["model/w"].tolist() == [[1.0, 2.0]] and arrays["optimizer/exp_avg"].tolist() == [0.5]
+    assert int(arrays["optimizer/step"]) == 3 and float(arrays["optimizer/lr"]) == 0.01
+
+
+def test_atomic_write_refuses_a_folder_in_the_python_interfaces_words(tmp_path):
+    (tmp_path / "c.npz").mkdir()
+    with pytest.raises(OSError) as caught:
+        atomic_write(str(tmp_path / "c.npz"), lambda handle: handle.write(b"x"))
+    assert str(caught.value) == (f"output file {tmp_path / 'c.npz'} exists and is a folder, not a regular file; it "
+                                 "is left as it is: choose another output file")
+
+
+def test_the_temporary_file_lies_beside_the_target_named_by_pid_and_16_hex_digits(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    seen = []
+    atomic_write(str(tmp_path / "runs" / "c.npz"),
+                 lambda handle: seen.append(os.listdir(tmp_path / "runs")) or handle.write(b"x"))
+    assert len(seen[0]) == 1, seen  # while it is written, the only file there (the current folder is elsewhere)
+    assert re.fullmatch(rf"\.tmp-{os.getpid()}-[0-9a-f]{{16}}\.npz", seen[0][0]), seen
+    assert (tmp_path / "runs" / "c.npz").read_bytes() == b"x" and os.listdir(tmp_path / "runs") == ["c.npz"]
+
+
+def test_a_temporary_name_already_taken_is_never_overwritten(tmp_path, monkeypatch):
+    import secrets
+    monkeypatch.setattr(secrets, "token_hex", lambda count: "ab" * count)
+    taken = tmp_path / f".tmp-{os.getpid()}-{'ab' * 8}.npz"
+    taken.write_bytes(b"someone else's")
+    with pytest.raises(FileExistsError):
+        atomic_write(str(tmp_path / "c.npz"), lambda handle: handle.write(b"x"))
+    assert taken.read_bytes() == b"someone else's" and not (tmp_path / "c.npz").exists()
+
+
+# --- the size limits at their edges, read from the zip directory and the .npy headers ---------------------
+@pytest.fixture
+def small_limits(monkeypatch):
+    """Limits small enough to reach: 3 entries, 1 MiB per array, 2 MiB + 160 bytes in all."""
+    import common.checkpoint as checkpoint
+    monkeypatch.setattr(checkpoint, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(checkpoint, "MAX_ARRAY_BYTES", 2**20)
+    monkeypatch.setattr(checkpoint, "MAX_TOTAL_BYTES", 2**21 + 160)
+
+
+def foreign(path):
+    """The error of a file that passes the size checks: it is no checkpoint of ours."""
+    with pytest.raises(CheckpointError, match="not a checkpoint of this project"):
+        load_checkpoint(str(path))
+
+
+def test_exactly_max_entries_pass_and_one_more_is_refused(tmp_path, small_limits):
+    members = {f"a{index}.npy": npy_bytes((1,), payload=bytes(8)) for index in range(4)}
+    foreign(zip_members(tmp_path / "three.npz", dict(list(members.items())[:3])))
+    path = zip_members(tmp_path / "four.npz", members)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value) == f"checkpoint {str(path)!r} has 4 entries; a checkpoint has at most 3"
+
+
+def test_an_array_of_exactly_the_limit_passes_and_one_byte_more_is_refused_by_its_header(tmp_path, small_limits):
+    header = len(npy_bytes((2**17,)))  # 128 bytes
+    foreign(zip_members(tmp_path / "exact.npz", {"a.npy": npy_bytes((2**17,), payload=bytes(2**20))}))
+    # A member 4096 bytes over (the header's slack) is judged by its header, not by its zip size.
+    payload = 2**20 + 4096 - header
+    path = zip_members(tmp_path / "over.npz", {"a.npy": npy_bytes((payload,), dtype="|u1", payload=bytes(payload))})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value) == (f"checkpoint {str(path)!r}: a.npy declares {payload:,} bytes (shape ({payload},)); "
+                                 "the limits are 1,048,576 bytes per array and 2,097,312 in all")
+
+
+def test_a_member_one_byte_past_the_slack_is_refused_from_the_zip_directory(tmp_path, small_limits):
+    size = 2**20 + 4097  # the member's bytes, header included, as the zip directory states them
+    payload = size - len(npy_bytes((1,), dtype="|u1"))
+    path = zip_members(tmp_path / "big.npz", {"a.npy": npy_bytes((1,), dtype="|u1", payload=bytes(payload))})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value) == (f"checkpoint {str(path)!r}: a.npy inflates to 1,052,673 bytes, over the limit of "
+                                 "1,048,576 bytes per array")
+
+
+def test_arrays_add_up_to_exactly_the_total_and_one_more_is_refused(tmp_path, small_limits):
+    two = {f"a{index}.npy": npy_bytes((2**17,), payload=bytes(2**20)) for index in range(2)}
+    foreign(zip_members(tmp_path / "two.npz", {**two, "b.npy": npy_bytes((20,), payload=bytes(160))}))
+    path = zip_members(tmp_path / "three.npz", {**two, "b.npy": npy_bytes((21,), payload=bytes(168))})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value) == (f"checkpoint {str(path)!r}: b.npy declares 168 bytes (shape (21,)); the limits are "
+                                 "1,048,576 bytes per array and 2,097,312 in all")
+
+
+def test_a_version_2_header_is_read_as_version_2(saved, tmp_path):
+    import io
+    path, *_ = saved
+    arrays = load_npz(path)
+    members = {}
+    for name, value in arrays.items():
+        stream = io.BytesIO()
+        numpy.lib.format.write_array(stream, value, version=(2, 0) if name.startswith("model/") else (1, 0))
+        members[name + ".npy"] = stream.getvalue()
+    checkpoint = load_checkpoint(str(zip_members(tmp_path / "v2.npz", members)))
+    assert all(numpy.array_equal(checkpoint["model"][name[len("model/"):]], value)
+               for name, value in arrays.items() if name.startswith("model/"))
+
+
+def test_an_unreadable_member_is_named_with_the_readers_words(tmp_path):
+    path = zip_members(tmp_path / "magic.npz", {"a.npy": b"not a numpy file at all"})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    assert str(caught.value).startswith(f"checkpoint {str(path)!r} is not a readable .npz file (the magic string is "
+                                        "not correct")
+
+
+@pytest.mark.parametrize("length", [10, 300])
+def test_a_damaged_member_is_named_by_the_error_cut_at_200_characters(tmp_path, length):
+    name = "m" * length + ".npy"
+    path = zip_members(tmp_path / "crc.npz", {name: npy_bytes((4,), payload=bytes(32))}, compression=zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    at = data.index(bytes(32))
+    data[at + 5] = 1  # one payload byte changed: the zip's CRC no longer matches
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(str(path))
+    reason = f"Bad CRC-32 for file {name!r}"
+    assert str(caught.value) == f"checkpoint {str(path)!r} is not a readable .npz file (BadZipFile: {reason[:200]})"

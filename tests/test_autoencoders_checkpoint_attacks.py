@@ -3,7 +3,6 @@ states) refused in one line with exit code 2 before a model is built, size limit
 .npy headers before anything is allocated, and a seeded fuzzer whose every mutation ends in either a
 correct load or a CheckpointError (in the command line: one line, exit code 2), never another exception.
 """
-import io
 import json
 import zipfile
 
@@ -14,7 +13,7 @@ import common.checkpoint
 import autoencoders.cli as cli
 from common.checkpoint import CheckpointError, load_checkpoint
 from helpers_autoencoders import single_threaded_blas, small_data, small_sandbox  # noqa: F401  (fixtures)
-from helpers_autoencoders import SMALL, cli_sandbox, error_lines, load_npz, run_cli
+from helpers_autoencoders import SMALL, cli_sandbox, error_lines, load_npz, npy_bytes, run_cli, zip_members
 
 LIMIT = SMALL
 
@@ -148,22 +147,9 @@ def test_crafted_checkpoint_is_one_line_before_anything_is_built(good, small_san
     assert not (tmp_path / "o" / "checkpoint.npz").exists()
 
 
-def _npy_bytes(shape, dtype="<f8", payload=b""):
-    header = io.BytesIO()
-    numpy.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
-    return header.getvalue() + payload
-
-
-def _zip(path, members, compression=zipfile.ZIP_DEFLATED):
-    with zipfile.ZipFile(path, "w", compression=compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
 def test_a_header_declaring_a_huge_array_is_refused_before_reading(tmp_path, monkeypatch):
     # 5 GB declared by 100 bytes: refused from the header, numpy never asked to read it.
-    path = _zip(tmp_path / "bomb.npz", {"epoch.npy": _npy_bytes((625_000_000,))})
+    path = zip_members(tmp_path / "bomb.npz", {"epoch.npy": npy_bytes((625_000_000,))})
     monkeypatch.setattr(numpy, "load", lambda *args, **kwargs: pytest.fail("numpy.load reached"))
     with pytest.raises(CheckpointError, match="declares 5,000,000,000 bytes.*268,435,456 bytes per array"):
         load_checkpoint(str(path))
@@ -173,7 +159,7 @@ def test_a_member_that_inflates_past_the_limit_is_refused_from_the_zip_directory
     """The zip's own size field decides, before inflating: here with the limit lowered to 1 MiB and a
     member of 2 MiB of zeros (compressed to 2 KB), the same arithmetic as 3 GB from 5.8 MB."""
     monkeypatch.setattr(common.checkpoint, "MAX_ARRAY_BYTES", 2**20)
-    path = _zip(tmp_path / "bomb.npz", {"model/w.npy": _npy_bytes((2**18,), payload=bytes(2**21))})
+    path = zip_members(tmp_path / "bomb.npz", {"model/w.npy": npy_bytes((2**18,), payload=bytes(2**21))})
     assert path.stat().st_size < 20_000
     monkeypatch.setattr(numpy, "load", lambda *args, **kwargs: pytest.fail("numpy.load reached"))
     with pytest.raises(CheckpointError, match="inflates to 2,097,2.. bytes, over the limit of 1,048,576"):
@@ -181,19 +167,19 @@ def test_a_member_that_inflates_past_the_limit_is_refused_from_the_zip_directory
 
 
 def test_many_entries_and_total_size_are_limited(tmp_path, monkeypatch):
-    entries = {f"model/{index}.npy": _npy_bytes((1,), payload=bytes(8)) for index in range(1001)}
-    path = _zip(tmp_path / "many.npz", entries, compression=zipfile.ZIP_STORED)
+    entries = {f"model/{index}.npy": npy_bytes((1,), payload=bytes(8)) for index in range(1001)}
+    path = zip_members(tmp_path / "many.npz", entries, compression=zipfile.ZIP_STORED)
     with pytest.raises(CheckpointError, match="1,001 entries"):
         load_checkpoint(str(path))
     monkeypatch.setattr(common.checkpoint, "MAX_TOTAL_BYTES", 100)
-    entries = {f"model/{index}.npy": _npy_bytes((10,), payload=bytes(80)) for index in range(2)}
-    path = _zip(tmp_path / "total.npz", entries)
+    entries = {f"model/{index}.npy": npy_bytes((10,), payload=bytes(80)) for index in range(2)}
+    path = zip_members(tmp_path / "total.npz", entries)
     with pytest.raises(CheckpointError, match="in all"):
         load_checkpoint(str(path))
 
 
 def test_an_object_array_is_refused_as_a_pickle(tmp_path):
-    path = _zip(tmp_path / "object.npz", {"epoch.npy": _npy_bytes((1,), dtype="|O", payload=b"\x80\x04N.")})
+    path = zip_members(tmp_path / "object.npz", {"epoch.npy": npy_bytes((1,), dtype="|O", payload=b"\x80\x04N.")})
     with pytest.raises(CheckpointError, match="pickled"):
         load_checkpoint(str(path))
 

@@ -257,3 +257,55 @@ def test_custom_autoencoder_from_any_encoder_and_decoder():
     x = numpy.random.default_rng(11).uniform(0, 1, (3, 10))
     assert model(x).shape == (3, 10)
     nn.gradcheck(model, x, mode="directional")
+
+
+# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_layer_gets_the_dtype_asked_for(dtype):
+    for model in (SimpleAutoencoder(input_dim=6, latent_dim=2, dtype=dtype),
+                  OvercompleteAutoencoder(input_dim=6, latent_dim=8, dtype=dtype),
+                  DeepAutoencoder(input_dim=6, hidden=(5,), latent_dim=2, dtype=dtype)):
+        assert {value.dtype.name for value in model.state_dict().values()} == {dtype}
+
+
+def test_overcomplete_defaults_and_its_relu_works_in_place():
+    model = OvercompleteAutoencoder()
+    assert model.code_penalty.weight == 1e-4 and model.latent_dim == 1024
+    assert model.encoder[1].inplace  # the Linear's output is kept by nobody: no copy needed
+    assert DeepAutoencoder().encoder[1].inplace and DeepAutoencoder().decoder[1].inplace
+
+
+def test_a_zero_l1_weight_is_a_penalty_of_zero():
+    penalty = L1CodePenalty(0)
+    code = numpy.array([[1.0, -2.0]])
+    assert penalty.value(code) == 0.0 and not penalty.grad(code).any()
+
+
+def test_denoising_keeps_the_base_models_penalty_and_adds_noise_only_while_training():
+    base = OvercompleteAutoencoder(input_dim=6, latent_dim=8, l1_weight=0.5, dtype="float64")
+    model = DenoisingAutoencoder(base, GaussianNoise(0.5, seed=1))
+    assert model.code_penalty is base.code_penalty
+    x = numpy.random.default_rng(8).uniform(0, 1, (4, 6))
+    model(x)
+    assert model.penalty > 0
+    model.eval()
+    assert numpy.array_equal(model(x), base.decode(base.encode(x)))  # no noise in eval mode
+    model.train()
+    assert not numpy.array_equal(model(x), base.decode(base.encode(x)))
+
+
+def test_deep2006_is_784_1000_500_250_30_with_logistic_hidden_units_and_a_linear_code():
+    from autoencoders import Deep2006Autoencoder
+    model = Deep2006Autoencoder()
+    sizes = [784, 1000, 500, 250, 30]
+    assert [tuple(layer.weight.shape) for layer in model.encoder if isinstance(layer, nn.Linear)] == [
+        (b, a) for a, b in zip(sizes, sizes[1:])]
+    assert [tuple(layer.weight.shape) for layer in model.decoder if isinstance(layer, nn.Linear)] == [
+        (a, b) for a, b in zip(sizes[::-1][1:], sizes[::-1])]
+    assert [type(layer).__name__ for layer in model.encoder] == ["Linear", "Sigmoid"] * 3 + ["Linear"]
+    assert [type(layer).__name__ for layer in model.decoder] == ["Linear", "Sigmoid"] * 4
+    assert model.latent_dim == 30
+    small = Deep2006Autoencoder(input_dim=6, hidden=(5, 4), latent_dim=2, dtype="float64")
+    assert [tuple(v.shape) for v in small.state_dict().values() if v.ndim == 2] == [(5, 6), (4, 5), (2, 4), (4, 2),
+                                                                                    (5, 4), (6, 5)]
+    assert {v.dtype.name for v in small.state_dict().values()} == {"float64"}

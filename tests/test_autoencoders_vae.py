@@ -20,7 +20,7 @@ import nn
 from autoencoders import VariationalAutoencoder, elbo_terms, fit, negative_elbo
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
-from helpers_autoencoders import (PenalizedObjective, assert_close, cli_sandbox, copy_torch_weights, error_lines, load_npz, mnist_images,
+from helpers_autoencoders import (GpuLookalike, PenalizedObjective, assert_close, cli_sandbox, copy_torch_weights, error_lines, load_npz, mnist_images,
                                   run_cli, torch_state_as_numpy, write_data_dir)
 
 RTOL = 1e-8
@@ -440,3 +440,58 @@ def test_resumed_vae_run_equals_an_uninterrupted_one_bit_for_bit(vae_run, sandbo
                     "--out", tmp_path / "differs"])[0] == 0
     assert not numpy.array_equal(load_npz(tmp_path / "differs" / "checkpoint.npz")["model/fc1.weight"],
                                  a["model/fc1.weight"])
+
+
+# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+def small_vae(**options):
+    return VariationalAutoencoder(input_dim=4, hidden=3, latent_dim=2, dtype="float64", seed=0, **options)
+
+
+def test_a_fresh_vae_has_no_penalty_and_names_its_seed():
+    model = VariationalAutoencoder(latent_dim=5, seed=11)
+    assert model.penalty == 0.0 and type(model.penalty) is float
+    assert model.extra_repr() == "latent_dim=5, seed=11"
+    assert model.relu1.inplace and model.relu3.inplace  # fc1's and fc3's outputs are kept by nobody: no copy
+
+
+def test_elbo_terms_cover_every_image_whatever_the_batch_size():
+    """Ten images of four pixels in batches of three: all ten count, not the first four (the pixel count)."""
+    model = small_vae()
+    images = numpy.random.default_rng(1).uniform(0, 1, (10, 4))
+    whole = elbo_terms(model, images, batch_size=10, seed=3)
+    assert elbo_terms(model, images, batch_size=3, seed=3) == pytest.approx(whole, rel=1e-12)
+    assert negative_elbo(model, images, batch_size=3, seed=3) == pytest.approx(sum(whole), rel=1e-12)
+    first_four = elbo_terms(model, images[:4], batch_size=10, seed=3)
+    assert abs(first_four[0] - whole[0]) > 1e-6
+
+
+def test_after_moving_the_model_backward_asks_for_a_forward_again():
+    model = small_vae()
+    x = numpy.random.default_rng(2).uniform(0, 1, (3, 4))
+    model(x)
+    model.to("cpu")  # a move forgets the cached activations: they may live on the old device
+    with pytest.raises(RuntimeError) as caught:
+        model.backward(numpy.ones((3, 4)))
+    assert str(caught.value) == ("VariationalAutoencoder.backward called before forward: call the model on an "
+                                 "input first")
+
+
+def test_eps_on_another_device_than_the_model_is_refused_naming_both():
+    model = small_vae()
+    x = numpy.random.default_rng(3).uniform(0, 1, (3, 4))
+    with pytest.raises(nn.BackendError) as caught:
+        model(x, GpuLookalike(numpy.zeros((3, 2))))
+    assert str(caught.value).startswith("VariationalAutoencoder (eps): input is on 'gpu' but the parameters are "
+                                        "on 'cpu'")
+
+
+def test_sampled_eps_and_the_test_loss_stay_on_the_models_array_type():
+    from helpers_nn import ArrayBackend, StrictArray
+    strict = ArrayBackend("strict")
+    model, plain_images = small_vae(), numpy.random.default_rng(4).uniform(0, 1, (5, 4))
+    expected = elbo_terms(model, plain_images, batch_size=2)
+    model.train()
+    strict.module(model)
+    images = strict.array(plain_images)
+    assert type(model(images)) is StrictArray and type(model.eps) is StrictArray  # training mode draws eps
+    assert elbo_terms(model, images, batch_size=2) == pytest.approx(expected, rel=1e-12)

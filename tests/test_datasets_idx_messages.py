@@ -55,3 +55,20 @@ def test_write_idx_refuses_what_idx_cannot_hold(tmp_path, array, message):
         write_idx(path, array)
     assert str(caught.value) == f"write_idx({path}): {message}"
     assert not path.exists()
+
+
+def test_a_size_of_exactly_the_uint32_limit_is_written_one_above_is_refused(tmp_path):
+    write_idx(tmp_path / "edge.idx", np.zeros((0, 2**32 - 1), np.uint8))  # empty, so it costs no memory
+    assert read_idx(tmp_path / "edge.idx").shape == (0, 2**32 - 1)
+    path = tmp_path / "over.idx"
+    with pytest.raises(ValueError) as caught:
+        write_idx(path, np.zeros((0, 2**32), np.uint8))
+    assert str(caught.value) == f"write_idx({path}): shape (0, 4294967296) has a size above 4294967295, IDX's uint32 limit"
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_a_prefix_longer_than_one_read_chunk_stops_at_the_rows_asked(tmp_path, suffix):
+    """Rows of 600,000 bytes: two rows span two 1 MiB chunks, and the second read must ask only for what is left."""
+    array = np.random.default_rng(0).integers(0, 256, (3, 600_000), dtype=np.uint8)
+    write_idx(tmp_path / f"big.idx{suffix}", array)
+    np.testing.assert_array_equal(read_idx(tmp_path / f"big.idx{suffix}", 2), array[:2])

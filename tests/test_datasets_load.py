@@ -4,10 +4,8 @@ No test reaches the internet: every mirror points at a server on 127.0.0.1 run h
 closed local port; the cache, $NN_DATA_DIR and the system folders are redirected to tmp_path.
 """
 
-import hashlib
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,20 +17,13 @@ import numpy as np
 import pytest
 
 from datasets import DatasetNotFoundError, DatasetWarning, NAMES, catalog, download, load
-from datasets.idx import write_idx
+from helpers_datasets import closed_port_url, fake_split, md5_of, write_split
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 USER_DATA_DIR = os.environ.get(catalog.ENV_VAR)  # read before the isolation fixture unsets it
 TEST_FILES = catalog.SPLITS["test"]
 TRAIN_FILES = catalog.SPLITS["train"]
-
-
-def closed_port_url():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(autouse=True)
@@ -47,24 +38,6 @@ def isolated(tmp_path, monkeypatch):
     for name in NAMES:
         monkeypatch.setitem(catalog.MIRRORS, name, [closed_port_url()])
         monkeypatch.setitem(catalog.MD5, name, dict(catalog.MD5[name]))
-
-
-def fake_split(seed, count=5):
-    """A tiny split: uint8 (count, 28, 28) images and uint8 labels."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
-    images[0, 0, 0], images[0, 0, 1] = 0, 255
-    return images, rng.integers(0, 10, size=count, dtype=np.uint8)
-
-
-def write_split(directory, split, images, labels, suffix=".gz"):
-    directory.mkdir(parents=True, exist_ok=True)
-    for file_name, array in zip(catalog.SPLITS[split], (images, labels)):
-        write_idx(directory / (file_name + suffix), array)
-
-
-def md5_of(path):
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
 def publish(monkeypatch, directory, name, split):

@@ -117,3 +117,35 @@ def test_a_file_that_is_not_gzip_is_reported_by_the_reader_not_by_its_md5(tmp_pa
         warnings.simplefilter("always")
         load("mnist", "test", root=folder, download=False, fallback=False)
     assert [str(w.message) for w in caught if "md5" in str(w.message) and images.name in str(w.message)] == []
+
+
+@pytest.mark.parametrize("limit, warned", [(0, True), (-1, False)], ids=["exactly-the-limit", "one-byte-over"])
+def test_an_unpacked_file_is_hashed_up_to_exactly_the_limit(tmp_path, monkeypatch, limit, warned):
+    images_name, labels_name = catalog.SPLITS["test"]
+    rng = np.random.default_rng(1)
+    (tmp_path / "data").mkdir()
+    write_idx(tmp_path / "data" / images_name, rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8))
+    write_idx(tmp_path / "data" / labels_name, rng.integers(0, 10, size=5, dtype=np.uint8))
+    monkeypatch.setattr(catalog, "MAX_HASHED_BYTES", (tmp_path / "data" / images_name).stat().st_size + limit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load("mnist", "test", root=tmp_path / "data", download=False, fallback=False)
+    assert any(images_name in str(w.message) and "not the published" in str(w.message) for w in caught) is warned
+
+
+def test_a_file_that_cannot_be_opened_for_hashing_is_left_to_the_reader(tmp_path, monkeypatch):
+    """Hashing gives up quietly (the reader, which opens the file itself, reports what is wrong)."""
+    from datasets import loading
+    images_name, labels_name = catalog.SPLITS["test"]
+    rng = np.random.default_rng(2)
+    (tmp_path / "data").mkdir()
+    write_idx(tmp_path / "data" / images_name, rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8))
+    write_idx(tmp_path / "data" / labels_name, rng.integers(0, 10, size=5, dtype=np.uint8))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("no reading here")
+
+    monkeypatch.setattr(loading, "open", refuse, raising=False)  # loading's own open, not idx's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(load("mnist", "test", root=tmp_path / "data", download=False, fallback=False)) == 5
