@@ -24,4 +24,4 @@ def test_quick_mutation_run_writes_scores_and_survivors(tmp_path):
 def test_an_unknown_target_is_one_line_naming_the_choices():
     done = run_script("benchmarks.mutants", "--targets", "nn.bogus", timeout=60)
     assert done.returncode == 2
-    assert "unknown target 'nn.bogus': choose from datasets,nn.gradcheck" in done.stderr
+    assert "unknown target 'nn.bogus': choose from datasets.load,datasets.rest,nn.gradcheck" in done.stderr
