@@ -87,7 +87,8 @@ TARGETS = {
                       "tests/test_autoencoders_backends.py", "tests/test_autoencoders_pca.py"]),
     "common": ("common", ["common/checkpoint.py", "common/checkpoint_checks.py", "common/runfolder.py"],
                ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_run_folders.py",
-                "tests/test_common_*.py"]),
+                "tests/test_common_*.py", "tests/test_autoencoders_cli.py", "tests/test_gans_cli.py",
+                "tests/test_autoencoders_signals.py"]),
 }
 # --quick: the first mutants of each function of one small module, against its own small test file.
 QUICK = ("datasets", ["datasets/words.py"], ["tests/test_datasets_words.py"])
