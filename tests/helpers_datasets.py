@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import catalog
+from datasets import catalog, download
 from datasets.idx import write_idx
 
 
@@ -88,3 +88,16 @@ class SilentServer:
 
     def close(self):
         self.socket.close()
+
+
+def isolate(tmp_path, monkeypatch, timeout=None):
+    """No cache, root, offline setting or system folder of this machine's, and no remembered download
+    failure: each test starts from nothing (call forget again after it). ``timeout`` shortens waits."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(catalog.ENV_VAR, raising=False)
+    monkeypatch.delenv(catalog.OFFLINE_VAR, raising=False)
+    monkeypatch.setattr(catalog, "SYSTEM_DIRS", [])
+    if timeout is not None:
+        monkeypatch.setattr(catalog, "TIMEOUT", timeout)
+    download.forget_failure()
+

@@ -9,19 +9,14 @@ import urllib.error
 import pytest
 
 from datasets import DatasetWarning, catalog, download, load
-from helpers_datasets import ScriptedServer, SilentServer, closed_port_url, fake_split, md5_of, write_split
+from helpers_datasets import ScriptedServer, SilentServer, closed_port_url, fake_split, isolate, md5_of, write_split
 
 BODY = bytes(range(256)) * 400  # 102,400 bytes: more than one read chunk (64 KiB), 100 KiB on the bar
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(catalog.ENV_VAR, raising=False)
-    monkeypatch.delenv(catalog.OFFLINE_VAR, raising=False)
-    monkeypatch.setattr(catalog, "SYSTEM_DIRS", [])
-    monkeypatch.setattr(catalog, "TIMEOUT", 0.5)
-    download.forget_failure()
+    isolate(tmp_path, monkeypatch, timeout=0.5)
     yield
     download.forget_failure()
 

@@ -11,7 +11,7 @@ import pytest
 from datasets import DatasetNotFoundError, DatasetWarning, DataError, catalog, download, load, words
 from datasets.idx import write_idx
 from datasets.report import warn
-from helpers_datasets import ScriptedServer, closed_port_url, fake_split, md5_of, write_split
+from helpers_datasets import ScriptedServer, closed_port_url, isolate, fake_split, md5_of, write_split
 
 IMAGES, LABELS = catalog.SPLITS["test"]
 WANTED = f"{IMAGES}[.gz] and {LABELS}[.gz]"
@@ -19,11 +19,7 @@ WANTED = f"{IMAGES}[.gz] and {LABELS}[.gz]"
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(catalog.ENV_VAR, raising=False)
-    monkeypatch.delenv(catalog.OFFLINE_VAR, raising=False)
-    monkeypatch.setattr(catalog, "SYSTEM_DIRS", [])
-    download.forget_failure()
+    isolate(tmp_path, monkeypatch)
     for name in catalog.NAMES:
         monkeypatch.setitem(catalog.MIRRORS, name, [closed_port_url()])
         monkeypatch.setitem(catalog.MD5, name, dict(catalog.MD5[name]))

@@ -13,6 +13,7 @@ import pytest
 
 from datasets import DatasetNotFoundError, DatasetWarning, catalog, download, load, words
 from helpers_autoencoders import cli_sandbox, cli_sandbox_without_data, error_lines, run_cli
+from helpers_datasets import isolate
 
 DEFAULT_TIMEOUT = catalog.TIMEOUT  # before the fixture shortens it
 
@@ -52,12 +53,7 @@ class CountingServer:
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv(catalog.ENV_VAR, raising=False)
-    monkeypatch.delenv(catalog.OFFLINE_VAR, raising=False)
-    monkeypatch.setattr(catalog, "SYSTEM_DIRS", [])
-    monkeypatch.setattr(catalog, "TIMEOUT", 0.5)
-    download.forget_failure()
+    isolate(tmp_path, monkeypatch, timeout=0.5)
     yield
     download.forget_failure()
 
