@@ -100,7 +100,7 @@ class Linear(Module):
 
     ``needs_input_grad = False`` makes backward skip dL/dx and return None: a first layer fed
     with data needs no input gradient, and it costs as much as dL/dW. A parameter frozen with
-    ``requires_grad_(False)`` gets no gradient (``_frozen_linear_backward``), and dL/dx still comes back.
+    ``requires_grad_(False)`` gets no gradient, and dL/dx still comes back.
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *, rng=None):
@@ -132,13 +132,12 @@ class Linear(Module):
     def backward(self, grad_output):
         x = _require_forward(self, self._input)
         _check_grad_shape(self, grad_output, x.shape[:-1] + (self.out_features,))
-        if not (self.weight.requires_grad and (self.bias is None or self.bias.requires_grad)):
-            return _frozen_linear_backward(self, grad_output)
         rows_x, rows_g = x, grad_output
         if x.ndim != 2:  # (*, in): the leading dimensions as one batch of M rows
             rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
-        self.weight.add_matmul_to_grad(rows_g.T, rows_x)  # dL/dW += g^T x
-        if self.bias is not None:
+        if self.weight.requires_grad:  # a frozen parameter (requires_grad_(False)) gets no gradient
+            self.weight.add_matmul_to_grad(rows_g.T, rows_x)  # dL/dW += g^T x
+        if self.bias is not None and self.bias.requires_grad:
             self.bias.grad += rows_g.sum(axis=0)
         if not self.needs_input_grad:
             return None
@@ -149,17 +148,6 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-
-
-def _frozen_linear_backward(layer, grad_output):
-    """Linear.backward for a layer with a frozen parameter (requires_grad False, as a GAN's
-    discriminator in the generator step): the same formulas, each gradient only where wanted."""
-    rows_g = grad_output.reshape(-1, layer.out_features)
-    if layer.weight.requires_grad:
-        layer.weight.add_matmul_to_grad(rows_g.T, layer._input.reshape(-1, layer.in_features))
-    if layer.bias is not None and layer.bias.requires_grad:
-        layer.bias.grad += rows_g.sum(axis=0)
-    return grad_output @ layer.weight.data if layer.needs_input_grad else None
 
 
 class Flatten(Module):
