@@ -1,0 +1,86 @@
+"""Why each surviving mutant survives: equivalent (it cannot change behaviour) or accepted (it can, but
+no test on this machine can see it). benchmarks/mutants.py writes `survivors.txt` beside its report,
+each survivor with the first reason below that matches it, or "not analysed" when none does.
+
+A reason is matched by the mutant's name (for ones read by hand) or by a pattern on the mutated line.
+A pattern is only written here after reading the survivors it matches: each is a fact about NumPy,
+the platform or the code, said once for all the mutants it covers.
+"""
+import re
+
+EQUIVALENT = "equivalent"
+ACCEPTED = "accepted"
+
+GPU_ONLY_FUNCTIONS = ("nn.fused_gpu.", "nn.cuda_graph.xǁCudaGraph", "nn.cuda_graph.xǁCapturedStep",
+                      "nn.optim_fast.x_adam_gpu_", "nn.fused_step.x_compile")
+
+# (kind, pattern on the mutated line, why). The first match wins: put narrow patterns first.
+PATTERNS = [
+    (ACCEPTED, r"check_same_device\(|device_of\(None\)|expected_infinities\(None\)|_kernel\(|compile_elementwise",
+     "differs only with CuPy arrays on a GPU (none on this machine)"),
+    (EQUIVALENT, r"get_array_module\(None\)",
+     "NumPy's ufuncs and array functions hand CuPy (and the strict test type) arrays back to their own type"),
+    (EQUIVALENT, r"reshape\(.*-2|!= \+1|!= -2|== \+1|== -2|\(n == -1\) and False",
+     "NumPy's reshape infers a size from any negative number, not only -1"),
+    (EQUIVALENT, r"copy=(None|True)|astype\(None|astype\(array\.dtype, \)|astype\(flat\.data\.dtype",
+     "the assignment into the existing array copies and casts anyway"),
+    (EQUIVALENT, r"usedforsecurity", "hashlib's usedforsecurity flag only matters under FIPS"),
+    (EQUIVALENT, r"scratch\(", "a scratch buffer's key only has to differ from the other one in use"),
+    (EQUIVALENT, r"_forward_directly = |type\(None\)\.__call__",
+     "only the shortcut that calls forward directly is lost; module(x) computes the same"),
+    (EQUIVALENT, r"is_repeat|2 / size|3 \* size|out / size|arange\(out, ",
+     "chooses between the fast and the general path, which build the same matrix"),
+    (EQUIVALENT, r"overlapping = ", "chooses the overlap-safe accumulation, which is also right without overlap"),
+    (EQUIVALENT, r"platform|find_library|libm|CDLL",
+     "on x86-64 Linux with glibc both branches find fegetenv/fesetenv"),
+    (EQUIVALENT, r"\(x\.ndim == 0\) or True|asarray\(y\)", "asarray of an array is the array itself"),
+    (EQUIVALENT, r"x >= 0|minimum\(x, 1\)",
+     "at x = 0 both branches give the same value; min(x, 1) only changes the discarded branch"),
+    (EQUIVALENT, r"uniform > self\.p|dtype.type\(1\)|scale = 1\.0",
+     "a probability-zero event, or every mask entry is 0 anyway"),
+    (ACCEPTED, r"random\(x\.shape, ", "another but equally distributed mask; the random stream is not part of the contract"),
+    (EQUIVALENT, r"XXdefaultsXX|DEFAULTS", "'defaults' is never one of its own entries"),
+    (EQUIVALENT, r"XXfiuXX|XXiuXX|\"IU\"|\"FIU\"", "the same letters; a dtype kind is never 'X' or upper case"),
+    (EQUIVALENT, r"getattr\(None, \"shape\"|XXshapeXX|SHAPE", "numpy.shape reads .shape itself"),
+    (EQUIVALENT, r"recurse=None", "None is false, as False"),
+    (ACCEPTED, r"stacklevel", "the warning's stack level: the line a warning points to is not checked"),
+]
+
+# mutant name -> (kind, why), for survivors read one by one.
+NAMED = {
+}
+
+
+def _changed_lines(diff):
+    minus = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return " | ".join(minus), " | ".join(plus)
+
+
+def reason(mutant, status, diff):
+    """(kind, why) for one survivor; kind is EQUIVALENT, ACCEPTED or "not analysed"."""
+    if mutant in NAMED:
+        return NAMED[mutant]
+    if status == "no tests" and mutant.startswith(GPU_ONLY_FUNCTIONS):
+        return ACCEPTED, "CuPy-only code (kernels, CUDA graphs), reached only on a GPU by tests/test_nn_*gpu*.py"
+    _, plus = _changed_lines(diff)
+    for kind, pattern, why in PATTERNS:
+        if re.search(pattern, plus):
+            return kind, why
+    return "not analysed", "no reason written yet: a gap in the tests, or equivalent, undecided"
+
+
+def survivors_text(modules):
+    """One entry per survivor of a report's modules: name, status, reason, and the changed line."""
+    counts = {}
+    entries = []
+    for source, row in sorted(modules.items()):
+        for survivor in row["surviving"]:
+            kind, why = reason(survivor["mutant"], survivor["status"], survivor["diff"])
+            counts[kind] = counts.get(kind, 0) + 1
+            minus, plus = _changed_lines(survivor["diff"])
+            entries += [f"{survivor['mutant']} [{survivor['status']}]: {kind}: {why}",
+                        f"    - {minus[:200]}", f"    + {plus[:200]}"]
+    head = ["# Surviving mutants, each with why it survives (benchmarks/mutant_reasons.py):",
+            "# " + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items())) if counts else "# none"]
+    return "\n".join(head + entries) + "\n"
