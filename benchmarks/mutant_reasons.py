@@ -51,6 +51,11 @@ PATTERNS = [
 # still holds when the mutants of a function are numbered anew after an edit.
 READ_BY_HAND = [
     # nn/ (each family's entries together)
+    (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
+     "the count is only compared with 1 and divided by: a float of the same value does both alike"),
+    (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"normalized_shape\b.*|leading, None\)|x_hat, None\)",
+     "NumPy's reshape(None) keeps gamma's shape (normalized_shape), which broadcasts over the last axes as "
+     "the explicit view does; only CuPy might refuse None"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"if \(smoothing\) or True",
      "with label_smoothing 0 the smoothed formula gives target * 1 + 0: the same numbers"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"target\.size / classes",

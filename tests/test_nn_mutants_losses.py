@@ -63,7 +63,7 @@ def _raises(error, message, function, *args):
      "got 1"),
     (lambda: nn.LayerNorm(3, bias=1), TypeError, "LayerNorm: bias must be True or False, got 1"),
     (lambda: nn.LayerNorm(3, dtype="float64")(numpy.ones((2, 3), dtype="float32")), TypeError,
-     "LayerNorm((3,), eps=1e-05, elementwise_affine=True): input is float32 but the layer's state is float64; convert "
+     "LayerNorm((3,), eps=1e-05, elementwise_affine=True, bias=True): input is float32 but the layer's state is float64; convert "
      "the input with x.astype('float64') or the model with .to(dtype='float32')"),
 ])
 def test_every_refusal_is_one_line_naming_the_value_and_the_fix(call, error, message):
