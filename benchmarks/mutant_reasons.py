@@ -53,7 +53,7 @@ READ_BY_HAND = [
     # nn/ (each family's entries together)
     (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
      "the count is only compared with 1 and divided by: a float of the same value does both alike"),
-    (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"normalized_shape\b.*|leading, None\)|x_hat, None\)",
+    (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",
      "NumPy's reshape(None) keeps gamma's shape (normalized_shape), which broadcasts over the last axes as "
      "the explicit view does; only CuPy might refuse None"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"if \(smoothing\) or True",
