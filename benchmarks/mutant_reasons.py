@@ -51,6 +51,8 @@ PATTERNS = [
 # still holds when the mutants of a function are numbered anew after an edit.
 READ_BY_HAND = [
     # nn/ (each family's entries together)
+    (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^\)$",
+     "astype without copy=False: the assignment into the state array copies anyway"),
     (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
      "the count is only compared with 1 and divided by: a float of the same value does both alike"),
     (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",

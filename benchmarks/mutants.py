@@ -123,6 +123,10 @@ def _scratch_copy(package, mutate, tests, workdir):
     lines += ["only_mutate ="]
     lines += [f"    {pattern}" for pattern in mutate]
     lines += ["pytest_add_cli_args_test_selection ="] + [f"    {path}" for path in test_files]
+    # A mutant that hangs (a read loop that never ends) is stopped after 5 times its tests' own time plus
+    # 5 s (mutmut's default, 15 times, spent minutes on each of dozens such in datasets/); a mutant that
+    # merely runs its tests on a busy machine takes about twice their time.
+    lines += ["timeout_multiplier = 5"]
     # -x: one failing test kills the mutant; the rest need not run.
     lines += ["pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -x", "    -q"]
     (workdir / "setup.cfg").write_text("\n".join(lines) + "\n")
