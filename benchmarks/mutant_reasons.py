@@ -98,8 +98,37 @@ READ_BY_HAND = [
      "row i is still all zeros when its first weight is written, so = and += agree"),
     (EQUIVALENT, "nn.upsampling.x_nearest_matrix", r"arange\(out\) / \(out // size\)",
      "astype(int64) truncates the non-negative quotient as // floors it"),
+    (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
+     "the count is only compared with 1 and divided by: a float of the same value does both alike"),
+    (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",
+     "NumPy's reshape(None) keeps gamma's shape (normalized_shape), which broadcasts over the last axes as "
+     "the explicit view does; only CuPy might refuse None"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"if \(smoothing\) or True",
+     "with label_smoothing 0 the smoothed formula gives target * 1 + 0: the same numbers"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"target\.size / classes",
+     "D is only ever divided by, and an int and a float of the same value divide alike"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"where\(kept, target, 1\)",
+     "an ignored sample's one-hot is masked by `& kept`, whichever class it points at"),
+    (ACCEPTED, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"where\(kept, target, None\)",
+     "NumPy builds an object array whose comparisons give the same one-hot; only CuPy would refuse it"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁbackward", r"reshape\(None\)|\(unbatched\) and False",
+     "an unbatched input's upstream is 0-d: with or without the leading 1 it broadcasts alike against q"),
     # common/
     # datasets/ and autoencoders/
+    (EQUIVALENT, "datasets.images.xǁ_NpyImagesǁ__init__", r"allow_pickle=(True|None)|mmap_mode=\"r\", \)",
+     "a memory map refuses an object array whatever allow_pickle says"),
+    (ACCEPTED, "datasets.images.xǁ_NpyImagesǁ__init__", r"mmap_mode=None|load\(path, allow_pickle=False\)",
+     "the file is read whole instead of mapped: the same images in more memory, which no test measures"),
+    (EQUIVALENT, "datasets.images.xǁ_NpyImagesǁ__init__", r"self\.side = shape\[2\]",
+     "this branch is only taken when shape[1] == shape[2]"),
+    (EQUIVALENT, "datasets.images.xǁ_ImageFolderǁ_read_one", r"scale\(values, None\)",
+     "the path only names the file in scale's refusal, and an image converted to 'L' is uint8, which scale takes"),
+    (EQUIVALENT, "datasets.sample.x_load_sample", r"range\(11\)", "labels above 9 are refused before this loop"),
+    (EQUIVALENT, "datasets.sample.x_load_sample", r"gzip\.open\(path, \)",
+     "the table parser takes the lines as bytes as well as text"),
+    (ACCEPTED, "datasets.report.x_warn", r".",
+     "the warning's attribution walks the call stack, where mutmut puts its trampoline's frames (the test "
+     "must let them through); applied by hand, each of these mutants fails tests/test_datasets_not_found.py"),
 ]
 
 
