@@ -64,7 +64,10 @@ READ_BY_HAND = [
     (EQUIVALENT, "nn.pooling.xǁAvgPool2dǁ__init__", r'= ""$', CACHE_READ_AFTER_FORWARD),
     (EQUIVALENT, "nn.pooling.xǁMaxPool2dǁ__init__", r'= ""$', CACHE_READ_AFTER_FORWARD),
     (EQUIVALENT, "nn.pooling.xǁ_Pool2dǁ_setup", r'_input_shape = ""$', CACHE_READ_AFTER_FORWARD),
-    (EQUIVALENT, "nn.upsampling.xǁUpsampleǁ__init__", r'_blocks = ""$', CACHE_READ_AFTER_FORWARD),
+    (EQUIVALENT, "nn.upsampling.xǁUpsampleǁ__init__", r'= ""$', CACHE_READ_AFTER_FORWARD),
+    (ACCEPTED, "nn.upsampling.xǁUpsampleǁ_plan", r"m != numpy\.repeat",
+     "whole factors then take the general nearest path, which sums each block's gradients by rows then columns "
+     "where the fast form goes row-major: equal up to rounding (and overflow) order, which no contract fixes"),
     (EQUIVALENT, "nn.spatial.xǁSpatial2dǁ_clear_cache", r'_output_shape = ""$',
      "every Spatial2d subclass (Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Upsample) overrides _clear_cache"),
     (EQUIVALENT, "nn.spatial.xǁSpatial2dǁforward", r"result\[1\] if type\(result\) is tuple",

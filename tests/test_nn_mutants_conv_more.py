@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import nn
 from conftest import assert_close
-from nn import im2col, im2col_fast, padding
+from nn import im2col, im2col_fast, padding, upsampling
 
 
 def _raises(message, function, *args):
@@ -128,8 +128,8 @@ def test_upsample_to_an_empty_image_is_refused_in_full():
 
 
 def test_nearest_whole_factor_backward_keeps_an_infinite_gradient_at_its_source():
-    """The block sum adds an inf to one input pixel only; a product with the one-hot matrices would
-    spread 0 * inf = NaN over its row and column."""
+    """The block sum adds an inf to one input pixel only, as torch (a product with the one-hot matrices
+    would spread 0 * inf = NaN over its row and column)."""
     layer = nn.Upsample(scale_factor=2)
     x = torch.zeros((1, 1, 3, 3), dtype=torch.float64, requires_grad=True)
     grad_output = numpy.ones((1, 1, 6, 6))
@@ -137,3 +137,30 @@ def test_nearest_whole_factor_backward_keeps_an_infinite_gradient_at_its_source(
     layer(x.detach().numpy())
     torch.nn.Upsample(scale_factor=2)(x).backward(torch.from_numpy(grad_output))
     numpy.testing.assert_array_equal(layer.backward(grad_output), x.grad.numpy())
+
+
+@pytest.mark.parametrize("arguments, shape", [((None, 1.5), (1, 1, 4, 3)), ((None, 0.6), (1, 1, 5, 7)),
+                                              (((7, 2), None), (1, 1, 3, 5))], ids=str)
+def test_nearest_backward_keeps_an_infinite_gradient_at_its_source(arguments, shape):
+    """Any ratio, up or down: an input pixel sums its copies' gradients, and no other pixel sees the inf."""
+    layer = nn.Upsample(*arguments)
+    x = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    y = layer(x.detach().numpy())
+    grad_output = numpy.arange(float(y.size)).reshape(y.shape)   # whole numbers: every sum is exact
+    grad_output[0, 0, -1, 0] = numpy.inf
+    torch.nn.Upsample(*arguments)(x).backward(torch.from_numpy(grad_output))
+    numpy.testing.assert_array_equal(layer.backward(grad_output), x.grad.numpy())
+
+
+@pytest.mark.parametrize("size, out", [(4, 6), (5, 3), (3, 7), (2, 2), (1, 3)])
+def test_source_sum_is_the_transposed_one_hot_product(size, out, nn_rng):
+    matrix = upsampling.nearest_matrix(size, out, size / out)
+    grad = nn_rng.standard_normal((2, 3, out, 4))
+    assert_close(upsampling._source_sum(grad, matrix.argmax(axis=1), size, 2),
+                 numpy.einsum("is,ncij->ncsj", matrix, grad), 1e-15)
+
+
+def test_nearest_backward_at_a_fractional_ratio_stays_float32(nn_rng):
+    layer = nn.Upsample(scale_factor=1.5)
+    y = layer(nn_rng.standard_normal((1, 2, 4, 3)).astype("float32"))
+    assert layer.backward(numpy.ones(y.shape, dtype="float32")).dtype == numpy.float32
