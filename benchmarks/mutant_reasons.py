@@ -46,6 +46,9 @@ PATTERNS = [
     (ACCEPTED, r"stacklevel", "the warning's stack level: the line a warning points to is not checked"),
 ]
 
+CACHE_READ_AFTER_FORWARD = ("a cache placeholder read only by _backward, which Spatial2d.backward reaches only "
+                            "after a forward has filled it (it refuses on _output_shape first)")
+
 # (kind, function, pattern on the mutated line, why), for survivors read one by one: `function` is the
 # start of mutmut's name without the number (e.g. "nn.pooling.xǁMaxPool2dǁ_forward"), so that an entry
 # still holds when the mutants of a function are numbered anew after an edit.
@@ -53,6 +56,53 @@ READ_BY_HAND = [
     # nn/ (each family's entries together)
     (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^\)$",
      "astype without copy=False: the assignment into the state array copies anyway"),
+    (EQUIVALENT, "nn.im2col.x_conv2d_backward", r"concatenate\(grad_weights, \)",
+     "concatenate's default axis is 0, the axis written"),
+    (EQUIVALENT, "nn.im2col_fast.x_im2col_channels_last", r"or x\.transpose\(0, 2, 3, 1\)\.flags\.c_contiguous:",
+     "without padding both branches give the same columns: the test only picks whether the input is first "
+     "copied to channels-last memory, and the columns are never written to"),
+    (EQUIVALENT, "nn.padding.x_source_index", r"-i if i (<= 0|< 1) else",
+     "i = 0 lies inside the input (size >= 1) and is returned by the first test; reflect only sees i < 0 or i >= size"),
+    (EQUIVALENT, "nn.pooling.xǁAvgPool2dǁ__init__", r'= ""$', CACHE_READ_AFTER_FORWARD),
+    (EQUIVALENT, "nn.pooling.xǁMaxPool2dǁ__init__", r'= ""$', CACHE_READ_AFTER_FORWARD),
+    (EQUIVALENT, "nn.pooling.xǁ_Pool2dǁ_setup", r'_input_shape = ""$', CACHE_READ_AFTER_FORWARD),
+    (EQUIVALENT, "nn.upsampling.xǁUpsampleǁ__init__", r'= ""$', CACHE_READ_AFTER_FORWARD),
+    (ACCEPTED, "nn.upsampling.xǁUpsampleǁ_plan", r"m != numpy\.repeat",
+     "whole factors then take the general nearest path, which sums each block's gradients by rows then columns "
+     "where the fast form goes row-major: equal up to rounding (and overflow) order, which no contract fixes"),
+    (EQUIVALENT, "nn.spatial.xǁSpatial2dǁ_clear_cache", r'_output_shape = ""$',
+     "every Spatial2d subclass (Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Upsample) overrides _clear_cache"),
+    (EQUIVALENT, "nn.spatial.xǁSpatial2dǁforward", r"result\[1\] if type\(result\) is tuple",
+     "the only tuple result is MaxPool2d's (maximum, indices), two arrays of one shape"),
+    (EQUIVALENT, "nn.pooling.", r"channels_last=None", "None is false, as False"),
+    (EQUIVALENT, "nn.pooling.", r"\) or True else x$", "padding.pad with ((0, 0), (0, 0)) returns its input itself"),
+    (EQUIVALENT, "nn.pooling.", r'pad\(x, pads, (None|"XXzerosXX"|"ZEROS")',
+     "padding.source_index gives None (the fill) outside the input for every mode but reflect, replicate and circular"),
+    (EQUIVALENT, "nn.pooling.", r"pads != \(\(1, 0\), \(0, 0\)\)|pads != \(\(0, 0\), \(1, 0\)\)",
+     "_geometry never pads the start of an axis more than its end, so pads (1, 0) never occur; and padding by "
+     "((0, 0), (0, 0)) returns x and leaves every tap inside"),
+    (EQUIVALENT, "nn.pooling.", r"dilation, (None)?\)$|\(1, 1\), (None)?\)\.sum|pads, None\)$",
+     "windows() without out_size counts the windows that fit the padded input, which _geometry sized to hold "
+     "exactly out_size of them"),
+    (EQUIVALENT, "nn.pooling.xǁ_Pool2dǁ_geometry", r"min\(out_size\) <= 1",
+     "an output of 1 means the padded input holds the kernel's reach: the extra windowed_size call returns "
+     "without raising and its result is unused"),
+    (EQUIVALENT, "nn.pooling.xǁ_Pool2dǁ_geometry", r"windowed_size\(layer, size, self\._kernel, None",
+     "windowed_size raises before it reads the stride: _geometry calls it only when an output is empty, "
+     "i.e. the kernel's reach exceeds the padded input"),
+    (EQUIVALENT, "nn.pooling.xǁ_Pool2dǁ_setup", r"p > r / 2",
+     "the padding is an integer (pair checks it), and for integers p > r // 2 exactly when p > r / 2"),
+    (EQUIVALENT, "nn.upsampling.x_bilinear_matrix", r"size \+ 1\)$",
+     "floor(source) never exceeds size - 1 (source <= size - 1 with align_corners, < size - 0.5 without)"),
+    (EQUIVALENT, "nn.upsampling.x_bilinear_matrix", r"size - 2\)$",
+     "differs only where floor(source) = size - 1: the weight then clamps to 1 and lands on size - 1 all the same "
+     "(index -1 is 0 when size = 1); equal over sizes 1-11, many scales, both align_corners and float widths"),
+    (EQUIVALENT, "nn.upsampling.x_bilinear_matrix", r"dtype\.type\(None\)\), one\)",
+     "source - low >= 0 (low = floor(source)), and Python's max keeps its first argument against a NaN"),
+    (EQUIVALENT, "nn.upsampling.x_bilinear_matrix", r"matrix\[i, low\] = one - weight",
+     "row i is still all zeros when its first weight is written, so = and += agree"),
+    (EQUIVALENT, "nn.upsampling.x_nearest_matrix", r"arange\(out\) / \(out // size\)",
+     "astype(int64) truncates the non-negative quotient as // floors it"),
     (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
      "the count is only compared with 1 and divided by: a float of the same value does both alike"),
     (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",

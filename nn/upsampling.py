@@ -92,8 +92,12 @@ class Upsample(Spatial2d):
     ``_repeat_forward``/``_block_sum_backward``: a repeat, and a sum of sH*sW strided slices, equal to
     the matrices' products (a test holds them equal).
 
-    Forward caches the two matrices (or nothing but the input's shape for the fast form). Torch reads
-    a 3-D input as (N, C, L) for 1-D resizing, which this module does not do: inputs must be 4-D.
+    Nearest with other factors gathers the source pixels forward and sums each input pixel's copies
+    backward (``_source_sum``): A_h^T g A_w without its 0 * g terms, so that an infinite pixel or
+    gradient stays where it is, as in torch (0 * inf would be NaN across its whole row).
+
+    Forward caches the two matrices (nearest: the source indices; the fast form: the block factors).
+    Torch reads a 3-D input as (N, C, L) for 1-D resizing, which this module does not do: inputs must be 4-D.
     """
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
@@ -121,7 +125,7 @@ class Upsample(Spatial2d):
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
-        self._matrices = self._blocks = None
+        self._matrices = self._blocks = self._sources = None
         self._plans = {}
 
     def _check(self, x):
@@ -165,25 +169,29 @@ class Upsample(Spatial2d):
 
     def _forward(self, x):
         matrices, blocks = self._plan(x.shape[2:], x.dtype)
-        self._blocks, self._matrices = blocks, None
+        self._blocks, self._matrices, self._sources = blocks, None, None
         if blocks is not None:
             return _repeat_forward(x, blocks)
         xp = backend.get_array_module(x)
-        rows_matrix, cols_matrix = self._matrices = tuple(xp.asarray(m) for m in matrices)
         if self.mode == "nearest":
             # A gather rather than the one-hot product: an inf pixel stays inf (0 * inf would be NaN).
-            rows, cols = (xp.asarray(m.argmax(axis=1)) for m in matrices)
-            return x[:, :, rows][:, :, :, cols]
+            self._sources = tuple((m.argmax(axis=1), m.shape[1]) for m in matrices)
+            (rows, _), (cols, _) = self._sources
+            return x[:, :, xp.asarray(rows)][:, :, :, xp.asarray(cols)]
+        rows_matrix, cols_matrix = self._matrices = tuple(xp.asarray(m) for m in matrices)
         return rows_matrix @ x @ cols_matrix.T
 
     def _backward(self, grad_output):
         if self._blocks is not None:
             return _block_sum_backward(grad_output, self._blocks)
+        if self._sources is not None:
+            (rows, height), (cols, width) = self._sources
+            return _source_sum(_source_sum(grad_output, rows, height, 2), cols, width, 3)
         rows_matrix, cols_matrix = self._matrices
         return rows_matrix.T @ grad_output @ cols_matrix
 
     def _clear_cache(self):
-        self._matrices = self._blocks = self._output_shape = None
+        self._matrices = self._blocks = self._sources = self._output_shape = None
         self._plans = {}
 
     def extra_repr(self):
@@ -208,3 +216,24 @@ def _block_sum_backward(grad_output, blocks):
             if a or b:
                 grad_input += grad_output[:, :, a::scale_h, b::scale_w]
     return grad_input
+
+
+def _source_sum(grad, source, size, axis):
+    """A^T g along ``axis`` for the one-hot A whose row i reads input source[i]: input r receives the sum
+    of the gradients of the outputs that read it (none for an input skipped when downsampling). The
+    sources never decrease, so the readers of one input are a run of outputs: add the k-th reader of
+    every input for k = 0, 1, ..., reading a slice of zeros (not multiplying by 0) where a run is shorter."""
+    xp = backend.get_array_module(grad)
+    counts = numpy.bincount(source, minlength=size)
+    starts = numpy.searchsorted(source, numpy.arange(size))
+    zero_shape = list(grad.shape)
+    zero_shape[axis] = 1
+    padded = xp.concatenate([xp.zeros(zero_shape, dtype=grad.dtype), grad], axis=axis)   # output i at i + 1
+    total = None
+    for k in range(int(counts.max())):
+        term = xp.take(padded, xp.asarray(numpy.where(counts > k, starts + k + 1, 0)), axis=axis)
+        if total is None:
+            total = term
+        else:
+            total += term
+    return total
