@@ -164,3 +164,24 @@ def test_nearest_backward_at_a_fractional_ratio_stays_float32(nn_rng):
     layer = nn.Upsample(scale_factor=1.5)
     y = layer(nn_rng.standard_normal((1, 2, 4, 3)).astype("float32"))
     assert layer.backward(numpy.ones(y.shape, dtype="float32")).dtype == numpy.float32
+
+
+@pytest.mark.parametrize("kind", ["Conv2d", "ConvTranspose2d"])
+def test_initialization_draws_from_the_generator_given(kind):
+    def build(seed):
+        return getattr(nn, kind)(2, 3, 3, rng=numpy.random.default_rng(seed)).state_dict()
+    first, again, other = build(11), build(11), build(12)
+    for name in first:  # the same seed gives the same weights whatever the shared generator did in between
+        numpy.testing.assert_array_equal(first[name], again[name])
+        assert not numpy.array_equal(first[name], other[name])
+
+
+@pytest.mark.parametrize("size, axis", [((2, 5), 2), ((5, 2), 3)])
+def test_reflect_padding_too_large_along_either_axis_alone_is_refused(size, axis):
+    layer = nn.Conv2d(1, 1, 3, padding=2, padding_mode="reflect")
+    with pytest.raises(ValueError) as caught:
+        layer(numpy.zeros((1, 1) + size, dtype="float32"))
+    assert str(caught.value) == (f"{layer!r}: padding_mode='reflect' needs a padding smaller than the input size; "
+                                 "padding (2, 2) on an axis of size 2: use less padding or 'replicate'")
+    with pytest.raises(RuntimeError, match=f"at dimension {axis}"):  # torch refuses the same input
+        torch.nn.Conv2d(1, 1, 3, padding=2, padding_mode="reflect")(torch.zeros((1, 1) + size))
