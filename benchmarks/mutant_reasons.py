@@ -109,8 +109,6 @@ READ_BY_HAND = [
     (EQUIVALENT, "nn.layers.x__factory_options", r'partition\("XX\.XX"\)',
      "torch.device and torch.dtype are types of the module torch itself, whose name has no dot"),
     (EQUIVALENT, "nn.", r'"CPU"', "device names are normalized to lower case (backend.normalize_device)"),
-    (ACCEPTED, "nn.floats.x__fenv_functions", r"^break$",
-     "glibc's libm is found under its first name here; the loop only goes on where it is not"),
     (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
      "the count is only compared with 1 and divided by: a float of the same value does both alike"),
     (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",
