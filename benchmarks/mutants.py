@@ -38,10 +38,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks.mutant_reasons import survivors_text
 from datasets.atomic import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "benchmarks" / "results"
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "mutants"
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 # target name -> (package mutmut copies, files to mutate, test files that cover them). The nn targets
@@ -90,6 +91,16 @@ TARGETS = {
                 "tests/test_common_*.py", "tests/test_autoencoders_cli.py", "tests/test_gans_cli.py",
                 "tests/test_autoencoders_signals.py"]),
 }
+MUTATED = {str(path.relative_to(ROOT)) for _, mutate, _ in TARGETS.values() for pattern in mutate
+           for path in ROOT.glob(pattern)}
+
+
+def moved(source):
+    """True for a report row of a file in one of the mutated packages that no target mutates any more
+    (deleted, or moved to another package): its verdicts describe code that is gone."""
+    return source.split("/")[0] in {package for package, _, _ in TARGETS.values()} and source not in MUTATED
+
+
 # --quick: the first mutants of each function of one small module, against its own small test file.
 QUICK = ("datasets", ["datasets/words.py"], ["tests/test_datasets_words.py"])
 QUICK_MUTANTS = "*__mutmut_[1-2]"
@@ -301,8 +312,11 @@ def _write(path, text):
 
 
 def write_report(modules, seconds, out, stem):
-    """`<stem>.json` (everything) and `<stem>.txt` (a table, then every survivor's diff)."""
+    """`<stem>.json` (everything) and `<stem>.txt` (a table, then every survivor's diff); for a full
+    report also `survivors.txt`, each survivor with why it survives (benchmarks/mutant_reasons.py)."""
     out.mkdir(parents=True, exist_ok=True)
+    if stem == "mutants":
+        _write(out / "survivors.txt", survivors_text(modules))
     _write(out / f"{stem}.json", json.dumps({"seconds": seconds, "modules": modules}, indent=1) + "\n")
     lines = [f"{'module':32s} {'killed':>7s} {'total':>6s} {'score':>7s} {'unchecked':>10s}"]
     for source, row in sorted(modules.items()):
@@ -365,6 +379,7 @@ def main(argv=None):
         # report as it is now, so that runs of other targets into the same folder meanwhile are kept.
         modules, all_seconds = read_report(report)
         modules.update(measured)
+        modules = {source: row for source, row in modules.items() if not moved(source)}
         lines = write_report(modules, {**all_seconds, **seconds}, args.out, stem)
         print("\n".join(lines[: len(modules) + 1]))
     print(f"wrote {report} and {args.out / (stem + '.txt')}")

@@ -5,6 +5,8 @@
     loss_array(loss, role, value)        a loss input that is an array of real numbers, or a clear error
     constant_array(owner, name, value)   a constant (a loss's weight) as an array, checked once
 """
+import sys
+
 import numpy
 
 from . import backend
@@ -36,6 +38,15 @@ def checked_gradient(module, grad_output, saved):
 
 
 _ENGINE_FLOATS = (numpy.float32, numpy.float64)  # backend.DTYPES; dtype.name costs microseconds in NumPy 2
+
+
+def caller_stacklevel():
+    """warnings.warn's stacklevel, from the function that calls this one, that names the first line
+    outside the nn package: the user's, whether a module is called as module(x) or module.forward(x)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "nn":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _describe(value):

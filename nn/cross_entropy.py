@@ -51,7 +51,7 @@ class ClassificationLoss(Loss):
 
     def forward(self, input, target):
         x, target, unbatched = self._checked(input, target)
-        q, denominator = self._target_weights(x, target)
+        q, denominator, chosen = self._target_weights(x, target)
         log_p = self._log_probabilities(x)
         xp = backend.get_array_module(x)
         # 0 * log 0 counts as 0: a class with no target weight adds nothing, even where log p = -inf.
@@ -60,21 +60,36 @@ class ClassificationLoss(Loss):
             value = losses[0] if unbatched else losses
         elif self.reduction == "sum":
             value = losses.sum()
-        else:  # every sample ignored: the mean of nothing is NaN and its gradient 0, as in torch
+        else:  # D = 0 (every sample ignored, or weighing 0): NaN, as in torch; the gradient: _undefined_mean_gradient
             value = losses.sum() / denominator if denominator else float("nan")
         value = xp.asarray(value, dtype=x.dtype)
-        self._cache, self._value_template = (x, q, log_p, denominator, input.shape, unbatched), value
+        chosen = chosen if not denominator else None  # only an undefined mean's gradient needs it
+        self._cache, self._value_template = (x, q, log_p, denominator, chosen, input.shape, unbatched), value
         return value
 
     def backward(self, grad_output=1.0):
         """dL/dinput, of the input's shape. ``grad_output``: a number, or the loss's shape for "none"."""
-        (x, q, log_p, denominator, input_shape, unbatched), upstream = self._upstream(grad_output)
+        (x, q, log_p, denominator, chosen, input_shape, unbatched), upstream = self._upstream(grad_output)
         if self.reduction == "none":
             upstream = upstream.reshape((1,) + upstream.shape if unbatched else upstream.shape)
             upstream = upstream.reshape(upstream.shape[:1] + (1,) + upstream.shape[1:])  # over the classes
         elif self.reduction == "mean":
-            upstream = upstream / denominator if denominator else 0.0
+            if not denominator:
+                return self._undefined_mean_gradient(x, chosen).reshape(input_shape)
+            upstream = upstream / denominator
         return self._input_gradient(q, log_p, upstream).reshape(input_shape)
+
+    def _undefined_mean_gradient(self, x, chosen):
+        """The gradient of a "mean" with D = 0, as torch gives it: 0 where no sample was kept (the mean
+        of nothing), NaN (0/0) where a kept sample's class weighs 0 -- at its class for NLLLoss, over
+        its whole row for CrossEntropyLoss, whose softmax mixes the classes (``_nan_spread``)."""
+        xp = backend.get_array_module(x)
+        if chosen is None:  # class probabilities: D is the sample count, 0 only for an empty batch
+            return xp.zeros_like(x)
+        return xp.where(self._nan_spread(chosen), xp.asarray(float("nan"), dtype=x.dtype), x.dtype.type(0))
+
+    def _nan_spread(self, chosen):
+        return chosen
 
     # --- checks ------------------------------------------------------------------------------------------
     def _checked(self, input, target):
@@ -116,14 +131,15 @@ class ClassificationLoss(Loss):
 
     # --- the target weighting q --------------------------------------------------------------------------
     def _target_weights(self, x, target):
-        """q of the module docstring, with x's shape, and the "mean" denominator D."""
+        """q of the module docstring, with x's shape, the "mean" denominator D, and for class indices
+        the one-hot of the kept samples' classes (booleans of x's shape; None for probabilities)."""
         xp = backend.get_array_module(x)
         classes, smoothing = x.shape[1], self.label_smoothing
         class_shape = (1, classes) + (1,) * (x.ndim - 2)  # w_c and c broadcast along dimension 1
         weight = on_device_of(self.weight, x).reshape(class_shape) if self.weight is not None else None
         if target.dtype.kind == "f":
             q = target * (1 - smoothing) + smoothing / classes if smoothing else target
-            return (q if weight is None else q * weight), target.size // classes
+            return (q if weight is None else q * weight), target.size // classes, None
         kept = target != self.ignore_index
         safe = xp.where(kept, target, 0)[:, None]  # (N, 1, d1, ...); ignored samples point at class 0, then masked
         one_hot = (safe == xp.arange(classes).reshape(class_shape)) & kept[:, None]
@@ -134,7 +150,7 @@ class ClassificationLoss(Loss):
         if smoothing:
             uniform = kept[:, None].astype(x.dtype) * (smoothing / classes)
             q = q * (1 - smoothing) + (uniform if weight is None else uniform * weight)
-        return q, denominator
+        return q, denominator, one_hot
 
 
 class NLLLoss(ClassificationLoss):
@@ -171,6 +187,10 @@ class CrossEntropyLoss(ClassificationLoss):
 
     def _log_probabilities(self, x):
         return log_softmax(x, 1)
+
+    def _nan_spread(self, chosen):
+        xp = backend.get_array_module(chosen)
+        return xp.broadcast_to(chosen.any(axis=1, keepdims=True), chosen.shape)  # the whole row
 
     def _input_gradient(self, q, log_p, upstream):
         xp = backend.get_array_module(log_p)

@@ -11,7 +11,7 @@ Sums run over ``dim``; every other position is an independent vector. Backward, 
 import warnings
 
 from . import backend
-from .checks import as_array, checked_gradient
+from .checks import as_array, caller_stacklevel, checked_gradient
 from .module import Module
 
 
@@ -19,7 +19,7 @@ def _resolve_dim(name, dim, ndim):
     """dim as a non-negative axis; dim=None is torch's deprecated implicit choice, kept with its warning."""
     if dim is None:
         warnings.warn(f"{name}: implicit dimension choice is deprecated (as in torch); pass dim explicitly",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=caller_stacklevel())
         dim = 0 if ndim in (0, 1, 3) else 1
     rank = max(ndim, 1)
     if isinstance(dim, bool) or not isinstance(dim, int) or not -rank <= dim < rank:

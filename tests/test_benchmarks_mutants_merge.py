@@ -83,3 +83,21 @@ def test_a_run_updates_the_report_and_recheck_finishes_it(tmp_path):
     rechecked = json.loads((tmp_path / "mutants-quick.json").read_text())["modules"]["datasets/words.py"]
     assert rechecked["unchecked"] == 0 and rechecked["total"] == words["total"] + words["unchecked"]
     assert rechecked["killed"] >= words["killed"]
+
+
+def test_a_report_row_of_a_file_no_target_mutates_any_more_is_dropped():
+    assert mutants.moved("autoencoders/checkpoint.py")  # moved to common/ in an earlier round
+    assert not mutants.moved("common/checkpoint.py") and not mutants.moved("nn/layers.py")
+    assert not mutants.moved("pkg/mod.py")  # not one of the mutated packages: kept
+
+
+def test_survivors_get_a_reason_or_are_marked_not_analysed():
+    from benchmarks.mutant_reasons import survivors_text
+    diff = "--- a\n+++ b\n-    xp = get_array_module(x)\n+    xp = get_array_module(None)\n"
+    odd = "--- a\n+++ b\n-    return a + b\n+    return a - b\n"
+    modules = {"nn/x.py": {"surviving": [{"mutant": "nn.x.x_f__mutmut_1", "status": "survived", "diff": diff},
+                                         {"mutant": "nn.x.x_f__mutmut_2", "status": "survived", "diff": odd}]}}
+    text = survivors_text(modules)
+    assert "# 1 equivalent, 1 not analysed" in text
+    assert "nn.x.x_f__mutmut_1 [survived]: equivalent: NumPy's ufuncs" in text
+    assert "nn.x.x_f__mutmut_2 [survived]: not analysed" in text and "    + return a - b" in text

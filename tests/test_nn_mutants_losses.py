@@ -1,6 +1,7 @@
 """Loss, softmax and normalization checks that mutation testing found unreached (benchmarks/mutants.py,
 target nn.losses): each refusal's whole message (inputs, constants, gradients, dimensions), backward
 before forward or after a move, torch's implicit dimension and default upstream gradient."""
+import sys
 import warnings
 
 import numpy
@@ -62,7 +63,7 @@ def _raises(error, message, function, *args):
      "got 1"),
     (lambda: nn.LayerNorm(3, bias=1), TypeError, "LayerNorm: bias must be True or False, got 1"),
     (lambda: nn.LayerNorm(3, dtype="float64")(numpy.ones((2, 3), dtype="float32")), TypeError,
-     "LayerNorm((3,), eps=1e-05, elementwise_affine=True): input is float32 but the layer's state is float64; convert "
+     "LayerNorm((3,), eps=1e-05, elementwise_affine=True, bias=True): input is float32 but the layer's state is float64; convert "
      "the input with x.astype('float64') or the model with .to(dtype='float32')"),
 ])
 def test_every_refusal_is_one_line_naming_the_value_and_the_fix(call, error, message):
@@ -145,3 +146,80 @@ def test_layer_norm_of_size_one_is_taken_as_torch():
     x = numpy.arange(6.0).reshape(6, 1)
     assert_close(nn.LayerNorm(1, dtype="float64")(x), torch.nn.LayerNorm(1, dtype=torch.float64)(torch.from_numpy(x)),
                  1e-12)
+
+
+def test_the_implicit_dimension_warning_points_at_the_callers_line():
+    x = numpy.ones((2, 3))
+    for module in (nn.Softmax(), nn.LogSoftmax()):
+        for call in (module, module.forward):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                call(x), (line := sys._getframe().f_lineno)  # the line the warning must name
+            assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
+
+
+def test_softmax_over_an_empty_dimension_is_empty_as_in_torch():
+    for shape, dim in (((2, 0), 1), ((0, 3), 1), ((2, 0, 3), 1)):
+        x = numpy.ones(shape)
+        for module, reference in ((nn.Softmax(dim), torch.softmax), (nn.LogSoftmax(dim), torch.log_softmax)):
+            y = module(x)
+            assert y.shape == shape and y.dtype == x.dtype
+            assert y.shape == tuple(reference(torch.tensor(x), dim).shape)
+            assert module.backward(numpy.ones(shape)).shape == shape
+
+
+def test_a_torch_parameter_is_named_as_a_tensor_with_its_fix():
+    parameter = torch.nn.Parameter(torch.ones(2))  # its type lives in torch.nn.parameter, not in torch
+    _raises(TypeError, "MSELoss: the prediction is a torch.Tensor, not an array; convert it with "
+            ".detach().cpu().numpy()", nn.MSELoss(), parameter, numpy.ones(2))
+
+
+def test_a_ragged_list_as_weight_is_refused_in_one_line():
+    _raises(TypeError, "BCELoss: weight must be an array of real numbers, got list",
+            nn.BCELoss, [[1.0], [1.0, 2.0]])
+
+
+def test_a_float64_weight_keeps_a_float32_loss_and_gradient_in_float32(nn_rng):
+    x32 = nn_rng.uniform(0.1, 0.9, (4, 3)).astype(numpy.float32)
+    weight = numpy.array([0.5, 1.0, 2.0])  # float64, given once for any input dtype
+    cases = ((nn.BCELoss(weight=weight), x32, numpy.ones_like(x32)),
+             (nn.CrossEntropyLoss(weight=weight), x32, numpy.array([0, 1, 2, 1])),
+             (nn.NLLLoss(weight=weight), x32, numpy.array([0, 1, 2, 1])),
+             (nn.CrossEntropyLoss(weight=weight, label_smoothing=0.2), x32, numpy.array([0, 1, 2, 1])),
+             (nn.CrossEntropyLoss(weight=weight), x32, numpy.full_like(x32, 1 / 3)))
+    for loss, x, target in cases:
+        assert loss(x, target).dtype == numpy.float32
+        assert loss.backward().dtype == numpy.float32, loss
+
+
+@pytest.mark.parametrize("name, options, target", [
+    ("CrossEntropyLoss", {}, [0, 0, -100, 0]),  # kept samples whose class weighs 0: D = 0
+    ("NLLLoss", {}, [0, 0, -100, 0]),
+    ("CrossEntropyLoss", {"label_smoothing": 0.3}, [0, 0, -100, 0]),
+    ("CrossEntropyLoss", {"label_smoothing": 0.3}, [-100, -100, -100, -100]),  # nothing kept
+    ("NLLLoss", {}, [-100, -100, -100, -100]),
+    ("CrossEntropyLoss", {}, [1, -100, 2, 0]),  # D > 0: the ordinary mean
+])
+def test_a_mean_over_zero_total_weight_has_torchs_value_and_gradient(name, options, target, nn_rng):
+    x, target, weight = nn_rng.standard_normal((4, 3)), numpy.array(target), numpy.array([0.0, 1.0, 2.0])
+    loss = getattr(nn, name)(weight=weight, **options)
+    value, grad = loss(x, target), loss.backward()
+    reference = getattr(torch.nn, name)(weight=torch.tensor(weight), **options)
+    x_torch = torch.tensor(x, requires_grad=True)
+    expected = reference(x_torch, torch.tensor(target))
+    expected.backward()
+    numpy.testing.assert_allclose(value, expected.detach().numpy(), rtol=1e-12, equal_nan=True)
+    numpy.testing.assert_allclose(grad, x_torch.grad.numpy(), rtol=1e-12, atol=1e-15, equal_nan=True)
+    assert numpy.array_equal(numpy.isnan(grad), torch.isnan(x_torch.grad).numpy())
+
+
+def test_a_mean_over_zero_total_weight_per_position_has_torchs_gradient(nn_rng):
+    x, target, weight = nn_rng.standard_normal((2, 3, 2)), numpy.array([[0, -100], [0, 0]]), numpy.array([0.0, 1, 2])
+    for name in ("CrossEntropyLoss", "NLLLoss"):
+        loss = getattr(nn, name)(weight=weight)
+        loss(x, target)
+        grad = loss.backward()
+        x_torch = torch.tensor(x, requires_grad=True)
+        getattr(torch.nn, name)(weight=torch.tensor(weight))(x_torch, torch.tensor(target)).backward()
+        assert numpy.array_equal(numpy.isnan(grad), torch.isnan(x_torch.grad).numpy()), name
+        numpy.testing.assert_array_equal(numpy.nan_to_num(grad), numpy.nan_to_num(x_torch.grad.numpy()))

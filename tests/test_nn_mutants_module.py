@@ -151,4 +151,4 @@ def test_private_children_are_skipped():
     assert [name for name, _ in module.named_children()] == ["norm"]
     assert len(list(module.modules())) == 2 and list(module.state_dict())[0] == "norm.weight"
     assert repr(module) == "WithPrivateChild(\n  (norm): BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, " \
-                           "track_running_stats=True)\n)"
+                           "bias=True, track_running_stats=True)\n)"

@@ -1,0 +1,122 @@
+"""Why each surviving mutant survives: equivalent (it cannot change behaviour) or accepted (it can, but
+no test on this machine can see it). benchmarks/mutants.py writes `survivors.txt` beside its report,
+each survivor with the first reason below that matches it, or "not analysed" when none does.
+
+A reason is matched by the mutant's name (for ones read by hand) or by a pattern on the mutated line.
+A pattern is only written here after reading the survivors it matches: each is a fact about NumPy,
+the platform or the code, said once for all the mutants it covers.
+"""
+import re
+
+EQUIVALENT = "equivalent"
+ACCEPTED = "accepted"
+
+GPU_ONLY_FUNCTIONS = ("nn.fused_gpu.", "nn.cuda_graph.xǁCudaGraph", "nn.cuda_graph.xǁCapturedStep",
+                      "nn.optim_fast.x_adam_gpu_", "nn.fused_step.x_compile")
+
+# (kind, pattern on the mutated line, why). The first match wins: put narrow patterns first.
+PATTERNS = [
+    (ACCEPTED, r"check_same_device\(|device_of\(None\)|expected_infinities\(None\)|_kernel\(|compile_elementwise",
+     "differs only with CuPy arrays on a GPU (none on this machine)"),
+    (EQUIVALENT, r"get_array_module\(None\)",
+     "NumPy's ufuncs and array functions hand CuPy (and the strict test type) arrays back to their own type"),
+    (EQUIVALENT, r"reshape\(.*-2|!= \+1|!= -2|== \+1|== -2|\(n == -1\) and False",
+     "NumPy's reshape infers a size from any negative number, not only -1"),
+    (EQUIVALENT, r"copy=(None|True)|astype\(None|astype\(array\.dtype, \)|astype\(flat\.data\.dtype",
+     "the assignment into the existing array copies and casts anyway"),
+    (EQUIVALENT, r"usedforsecurity", "hashlib's usedforsecurity flag only matters under FIPS"),
+    (EQUIVALENT, r"scratch\(", "a scratch buffer's key only has to differ from the other one in use"),
+    (EQUIVALENT, r"_forward_directly = |type\(None\)\.__call__",
+     "only the shortcut that calls forward directly is lost; module(x) computes the same"),
+    (EQUIVALENT, r"is_repeat|2 / size|3 \* size|out / size|arange\(out, ",
+     "chooses between the fast and the general path, which build the same matrix"),
+    (EQUIVALENT, r"overlapping = ", "chooses the overlap-safe accumulation, which is also right without overlap"),
+    (EQUIVALENT, r"platform|find_library|libm|CDLL",
+     "on x86-64 Linux with glibc both branches find fegetenv/fesetenv"),
+    (EQUIVALENT, r"\(x\.ndim == 0\) or True|asarray\(y\)", "asarray of an array is the array itself"),
+    (EQUIVALENT, r"x >= 0|minimum\(x, 1\)",
+     "at x = 0 both branches give the same value; min(x, 1) only changes the discarded branch"),
+    (EQUIVALENT, r"uniform > self\.p|dtype.type\(1\)|scale = 1\.0",
+     "a probability-zero event, or every mask entry is 0 anyway"),
+    (ACCEPTED, r"random\(x\.shape, ", "another but equally distributed mask; the random stream is not part of the contract"),
+    (EQUIVALENT, r"XXdefaultsXX|DEFAULTS", "'defaults' is never one of its own entries"),
+    (EQUIVALENT, r"XXfiuXX|XXiuXX|\"IU\"|\"FIU\"", "the same letters; a dtype kind is never 'X' or upper case"),
+    (EQUIVALENT, r"getattr\(None, \"shape\"|XXshapeXX|SHAPE", "numpy.shape reads .shape itself"),
+    (EQUIVALENT, r"recurse=None", "None is false, as False"),
+    (ACCEPTED, r"stacklevel", "the warning's stack level: the line a warning points to is not checked"),
+]
+
+# (kind, function, pattern on the mutated line, why), for survivors read one by one: `function` is the
+# start of mutmut's name without the number (e.g. "nn.pooling.xǁMaxPool2dǁ_forward"), so that an entry
+# still holds when the mutants of a function are numbered anew after an edit.
+READ_BY_HAND = [
+    # nn/ (each family's entries together)
+    (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
+     "the count is only compared with 1 and divided by: a float of the same value does both alike"),
+    (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",
+     "NumPy's reshape(None) keeps gamma's shape (normalized_shape), which broadcasts over the last axes as "
+     "the explicit view does; only CuPy might refuse None"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"if \(smoothing\) or True",
+     "with label_smoothing 0 the smoothed formula gives target * 1 + 0: the same numbers"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"target\.size / classes",
+     "D is only ever divided by, and an int and a float of the same value divide alike"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"where\(kept, target, 1\)",
+     "an ignored sample's one-hot is masked by `& kept`, whichever class it points at"),
+    (ACCEPTED, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"where\(kept, target, None\)",
+     "NumPy builds an object array whose comparisons give the same one-hot; only CuPy would refuse it"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁbackward", r"reshape\(None\)|\(unbatched\) and False",
+     "an unbatched input's upstream is 0-d: with or without the leading 1 it broadcasts alike against q"),
+    # common/
+    # datasets/ and autoencoders/
+    (EQUIVALENT, "datasets.images.xǁ_NpyImagesǁ__init__", r"allow_pickle=(True|None)|mmap_mode=\"r\", \)",
+     "a memory map refuses an object array whatever allow_pickle says"),
+    (ACCEPTED, "datasets.images.xǁ_NpyImagesǁ__init__", r"mmap_mode=None|load\(path, allow_pickle=False\)",
+     "the file is read whole instead of mapped: the same images in more memory, which no test measures"),
+    (EQUIVALENT, "datasets.images.xǁ_NpyImagesǁ__init__", r"self\.side = shape\[2\]",
+     "this branch is only taken when shape[1] == shape[2]"),
+    (EQUIVALENT, "datasets.images.xǁ_ImageFolderǁ_read_one", r"scale\(values, None\)",
+     "the path only names the file in scale's refusal, and an image converted to 'L' is uint8, which scale takes"),
+    (EQUIVALENT, "datasets.sample.x_load_sample", r"range\(11\)", "labels above 9 are refused before this loop"),
+    (EQUIVALENT, "datasets.sample.x_load_sample", r"gzip\.open\(path, \)",
+     "the table parser takes the lines as bytes as well as text"),
+    (ACCEPTED, "datasets.report.x_warn", r".",
+     "the warning's attribution walks the call stack, where mutmut puts its trampoline's frames (the test "
+     "must let them through); applied by hand, each of these mutants fails tests/test_datasets_not_found.py"),
+]
+
+
+def _changed_lines(diff):
+    minus = [line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    plus = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return " | ".join(minus), " | ".join(plus)
+
+
+def reason(mutant, status, diff):
+    """(kind, why) for one survivor; kind is EQUIVALENT, ACCEPTED or "not analysed"."""
+    function = mutant.rsplit("__mutmut_", 1)[0]
+    _, plus = _changed_lines(diff)
+    for kind, prefix, pattern, why in READ_BY_HAND:
+        if function.startswith(prefix) and re.search(pattern, plus):
+            return kind, why
+    if status == "no tests" and mutant.startswith(GPU_ONLY_FUNCTIONS):
+        return ACCEPTED, "CuPy-only code (kernels, CUDA graphs), reached only on a GPU by tests/test_nn_*gpu*.py"
+    for kind, pattern, why in PATTERNS:
+        if re.search(pattern, plus):
+            return kind, why
+    return "not analysed", "no reason written yet: a gap in the tests, or equivalent, undecided"
+
+
+def survivors_text(modules):
+    """One entry per survivor of a report's modules: name, status, reason, and the changed line."""
+    counts = {}
+    entries = []
+    for source, row in sorted(modules.items()):
+        for survivor in row["surviving"]:
+            kind, why = reason(survivor["mutant"], survivor["status"], survivor["diff"])
+            counts[kind] = counts.get(kind, 0) + 1
+            minus, plus = _changed_lines(survivor["diff"])
+            entries += [f"{survivor['mutant']} [{survivor['status']}]: {kind}: {why}",
+                        f"    - {minus[:200]}", f"    + {plus[:200]}"]
+    head = ["# Surviving mutants, each with why it survives (benchmarks/mutant_reasons.py):",
+            "# " + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items())) if counts else "# none"]
+    return "\n".join(head + entries) + "\n"
