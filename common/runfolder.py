@@ -305,7 +305,7 @@ class RunFolder:
         then the folder's ``files`` that this run did not write are removed (``plot``'s folder names
         only figures). Returns the new files' paths."""
         written = sorted(os.listdir(self.staging))
-        self.check_targets(written)
+        self.check_targets(sorted(self.files | set(written)))  # what it replaces and what it removes
         # The checkpoint last: a commit cut short by SIGKILL leaves the old checkpoint beside some new files
         # rather than a new checkpoint that metrics.json does not describe.
         written.sort(key=lambda name: name == "checkpoint.npz")
