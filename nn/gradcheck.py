@@ -12,9 +12,12 @@ or, in mode="directional", the derivative along random unit directions d,
 Every input the backward returns a gradient for, and every parameter, is checked. The module is
 deep-copied and cast to float64 first, so the caller's model is untouched whatever its dtype.
 
+A NaN or infinite derivative, analytic or numeric, fails the check (there is nothing to compare).
+
 Usable in any pytest:  ``nn.gradcheck(my_layer, x)`` raises ``GradcheckError`` with the report.
 """
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy
@@ -156,7 +159,7 @@ def _compare(name, analytic, numeric, rtol, atol):
     relative = max_abs / scale if scale > 0 else 0.0
     return TensorCheck(name, tuple(analytic.shape), max_abs, relative, tuple(int(i) for i in worst),
                        float(analytic[worst]) if error.size else 0.0, float(numeric[worst]) if error.size else 0.0,
-                       relative <= rtol or max_abs <= atol)
+                       math.isfinite(max_abs) and (relative <= rtol or max_abs <= atol))
 
 
 def _directional(name, objective, array, analytic, eps, directions, rng, rtol, atol):
@@ -176,13 +179,14 @@ def _directional(name, objective, array, analytic, eps, directions, rng, rtol, a
         minus = objective()
         array[...] = original
         numeric = (plus - minus) / (2 * eps)
-        exact = float((analytic * direction).sum())
+        with numpy.errstate(invalid="ignore"):  # +inf and -inf terms sum to NaN: a failure, said by the report
+            exact = float((analytic * direction).sum())
         error = abs(exact - numeric)
         largest_numeric = max(largest_numeric, abs(numeric))
-        if error >= worst[0]:
+        if math.isfinite(worst[0]) and not error < worst[0]:  # a NaN or infinite error stays the worst
             worst = (error, index, exact, numeric)
     error, index, exact, numeric = worst
     scale = max(float(numpy.linalg.norm(analytic)), largest_numeric)
     relative = error / scale if scale > 0 else 0.0
     return TensorCheck(name, tuple(analytic.shape), error, relative, ("direction", index), exact, numeric,
-                       relative <= rtol or error <= atol)
+                       math.isfinite(error) and (relative <= rtol or error <= atol))
