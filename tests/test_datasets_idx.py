@@ -132,3 +132,17 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
         write_idx(path, np.arange(9, dtype=np.uint8))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_gzipped_idx_file_is_the_same_bytes_whatever_its_name(tmp_path):
+    """The gzip header holds no name and no time: the same array gives the same file anywhere."""
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    first, second = tmp_path / "a-images-idx3-ubyte.gz", tmp_path / "other" / "b.gz"
+    second.parent.mkdir()
+    write_idx(first, array)
+    write_idx(second, array)
+    data = first.read_bytes()
+    assert data == second.read_bytes()
+    assert data[:2] == b"\x1f\x8b" and data[3] & 0x08 == 0  # gzip magic; FNAME flag clear: no name stored
+    assert data[4:8] == b"\x00\x00\x00\x00"  # MTIME 0
+    np.testing.assert_array_equal(read_idx(first), array)
