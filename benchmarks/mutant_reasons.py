@@ -171,8 +171,9 @@ READ_BY_HAND = [
      "atomic_write's file has no path name and is opened for writing, which gzip takes as the name ('') and mode"),
     (EQUIVALENT, "datasets.loading.x__check_local_md5", r"if \(gzipped\) or True",
      "for a file that is not gzipped the second lookup repeats the first, of the same md5"),
-    (EQUIVALENT, "datasets.loading.x__(content_)?md5", r"read\((None|2 << 20|1 << 21)\)|gzip\.open\(path, \)",
-     "blocks of any size, or all at once, hash to the same md5; gzip.open reads bytes by default"),
+    *((EQUIVALENT, function, r"read\((None|2 << 20|1 << 21)\)|gzip\.open\(path, \)",
+       "blocks of any size, or all at once, hash to the same md5; gzip.open reads bytes by default")
+      for function in ("datasets.loading.x__md5", "datasets.loading.x__content_md5")),
     (EQUIVALENT, "datasets.loading.x__local_split", r'return paths, "XXXX"',
      "the reason is read only when no paths are found"),
     (EQUIVALENT, "datasets.images.xǁ_NpyImagesǁ__init__", r"allow_pickle=(True|None)|mmap_mode=\"r\", \)",
