@@ -152,3 +152,25 @@ def test_private_children_are_skipped():
     assert len(list(module.modules())) == 2 and list(module.state_dict())[0] == "norm.weight"
     assert repr(module) == "WithPrivateChild(\n  (norm): BatchNorm1d(2, eps=1e-05, momentum=0.1, affine=True, " \
                            "bias=True, track_running_stats=True)\n)"
+
+
+def test_an_extra_repr_of_several_lines_prints_one_line_each_as_torch():
+    class Ours(nn.Module):
+        def __init__(self, child):
+            super().__init__()
+            self.child = child
+
+        def extra_repr(self):
+            return "first=1\nsecond=2"
+
+    class Theirs(torch.nn.Module):
+        def __init__(self, child):
+            super().__init__()
+            self.child = child
+
+        def extra_repr(self):
+            return "first=1\nsecond=2"
+
+    for ours, theirs in ((Ours(nn.ReLU()), Theirs(torch.nn.ReLU())), (Ours(None), Theirs(None))):
+        assert repr(ours).replace("Ours", "X") == repr(theirs).replace("Theirs", "X")
+    assert repr(Ours(None)) == "Ours(\n  first=1\n  second=2\n)"

@@ -84,3 +84,21 @@ def test_requires_grad_takes_only_true_or_false(value):
         nn.Linear(2, 2).requires_grad_(value)
     with pytest.raises(TypeError, match="requires_grad must be True or False"):
         nn.Parameter(numpy.zeros(2), requires_grad=value)
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_each_refusal_of_a_flag_names_where_it_was_given(value):
+    for call, where in ((lambda: nn.Linear(2, 2).requires_grad_(value), "Linear.requires_grad_"),
+                        (lambda: nn.Sequential(nn.ReLU()).requires_grad_(value), "Sequential.requires_grad_"),
+                        (lambda: nn.Parameter(numpy.zeros(2)).requires_grad_(value), "Parameter.requires_grad_")):
+        with pytest.raises(TypeError) as caught:
+            call()
+        assert str(caught.value) == f"{where}: requires_grad must be True or False, got {value!r}"
+
+
+def test_requires_grad_with_no_argument_unfreezes_a_parameter_and_a_module():
+    parameter = nn.Parameter(numpy.zeros(2), requires_grad=False)
+    assert parameter.requires_grad_() is parameter and parameter.requires_grad is True
+    layer = nn.Linear(2, 2).requires_grad_(False)
+    layer.requires_grad_()
+    assert all(p.requires_grad is True for p in layer.parameters())
