@@ -16,7 +16,7 @@ GPU_ONLY_FUNCTIONS = ("nn.fused_gpu.", "nn.cuda_graph.xǁCudaGraph", "nn.cuda_gr
 
 # (kind, pattern on the mutated line, why). The first match wins: put narrow patterns first.
 PATTERNS = [
-    (ACCEPTED, r"check_same_device\(|device_of\(None\)|expected_infinities\(None\)|_kernel\(|compile_elementwise",
+    (ACCEPTED, r"check_same_device\(|device_of\(None\)|on_gpu\(None\)|expected_infinities\(None\)|_kernel\(|compile_elementwise",
      "differs only with CuPy arrays on a GPU (none on this machine)"),
     (EQUIVALENT, r"get_array_module\(None\)",
      "NumPy's ufuncs and array functions hand CuPy (and the strict test type) arrays back to their own type"),
