@@ -3,6 +3,7 @@ target nn.losses): each refusal's whole message (inputs, constants, gradients, d
 before forward or after a move, torch's implicit dimension and default upstream gradient."""
 import sys
 import warnings
+from pathlib import Path
 
 import numpy
 import pytest
@@ -149,13 +150,17 @@ def test_layer_norm_of_size_one_is_taken_as_torch():
 
 
 def test_the_implicit_dimension_warning_points_at_the_callers_line():
+    """The first line outside nn; or, while mutation testing runs, mutmut's trampoline, which sits
+    between every two calls of the mutated modules (it is the first frame outside nn then)."""
     x = numpy.ones((2, 3))
     for module in (nn.Softmax(), nn.LogSoftmax()):
         for call in (module, module.forward):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 call(x), (line := sys._getframe().f_lineno)  # the line the warning must name
-            assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
+            assert len(caught) == 1
+            if Path(caught[0].filename).parts[-3:-1] != ("mutmut", "mutation"):  # see below
+                assert (caught[0].filename, caught[0].lineno) == (__file__, line)
 
 
 def test_softmax_over_an_empty_dimension_is_empty_as_in_torch():
