@@ -89,7 +89,8 @@ TARGETS = {
                       "tests/test_autoencoders_backends.py", "tests/test_autoencoders_pca.py"]),
     "common": ("common", ["common/checkpoint.py", "common/checkpoint_checks.py", "common/runfolder.py"],
                ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_run_folders.py",
-                "tests/test_common_*.py"]),
+                "tests/test_common_checkpoint*.py", "tests/test_common_runfolder.py",
+                "tests/test_common_signals_held.py", "tests/test_common_arguments.py"]),
 }
 MUTATED = {str(path.relative_to(ROOT)) for _, mutate, _ in TARGETS.values() for pattern in mutate
            for path in ROOT.glob(pattern)}
