@@ -216,8 +216,19 @@ def reason(mutant, status, diff):
     return "not analysed", "no reason written yet: a gap in the tests, or equivalent, undecided"
 
 
+def grouped(modules):
+    """[(kind, why, {source file: count})], the most frequent reason first: the survivors by reason."""
+    groups = {}
+    for source, row in modules.items():
+        for survivor in row["surviving"]:
+            files = groups.setdefault(reason(survivor["mutant"], survivor["status"], survivor["diff"]), {})
+            files[source] = files.get(source, 0) + 1
+    return sorted(((kind, why, files) for (kind, why), files in groups.items()),
+                  key=lambda group: (-sum(group[2].values()), group[0], group[1]))
+
+
 def survivors_text(modules):
-    """One entry per survivor of a report's modules: name, status, reason, and the changed line."""
+    """The survivors by reason, then one entry per survivor: name, status, reason, the changed line."""
     counts = {}
     entries = []
     for source, row in sorted(modules.items()):
@@ -228,5 +239,8 @@ def survivors_text(modules):
             entries += [f"{survivor['mutant']} [{survivor['status']}]: {kind}: {why}",
                         f"    - {minus[:200]}", f"    + {plus[:200]}"]
     head = ["# Surviving mutants, each with why it survives (benchmarks/mutant_reasons.py):",
-            "# " + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items())) if counts else "# none"]
-    return "\n".join(head + entries) + "\n"
+            "# " + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items())) if counts else "# none", ""]
+    for kind, why, files in grouped(modules):
+        where = ", ".join(f"{source} {count}" for source, count in sorted(files.items()))
+        head.append(f"{sum(files.values()):4d}  {kind}: {why}  ({where})")
+    return "\n".join(head + [""] + entries) + "\n"
