@@ -124,10 +124,12 @@ def _scratch_copy(package, mutate, tests, workdir):
     lines += ["only_mutate ="]
     lines += [f"    {pattern}" for pattern in mutate]
     lines += ["pytest_add_cli_args_test_selection ="] + [f"    {path}" for path in test_files]
-    # A mutant that hangs (a read loop that never ends) is stopped after 5 times its tests' own time plus
-    # 5 s (mutmut's default, 15 times, spent minutes on each of dozens such in datasets/); a mutant that
-    # merely runs its tests on a busy machine takes about twice their time.
-    lines += ["timeout_multiplier = 5"]
+    # A mutant that hangs (a read loop that never ends) is stopped after 3 times (its tests' own time plus
+    # 8 s). mutmut's default, 15 times (their time plus 1 s), spent minutes on each of dozens such in
+    # datasets/. The 8 s is pytest's start in the mutant's worker (collecting the test files, importing
+    # torch), which the tests' own time leaves out: 6 s measured on 2 busy cores; without it a mutant that
+    # changes nothing would be stopped, and counted as killed, before its tests had even started.
+    lines += ["timeout_multiplier = 3", "timeout_constant = 8"]
     # -x: one failing test kills the mutant; the rest need not run.
     lines += ["pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -x", "    -q"]
     (workdir / "setup.cfg").write_text("\n".join(lines) + "\n")
@@ -247,8 +249,9 @@ KILLED = ("killed", "timeout", "segfault", "suspicious")
 
 
 def summarize(found, hashes=None):
-    """Per file: killed (see KILLED), survived (every other status: survived, no tests, ...), total
-    checked, unchecked, and score = killed / total; with the file's SHA-256 and the names of the killed
+    """Per file: killed (see KILLED; timeouts, a mutant stopped for running too long, among them),
+    survived (every other status: survived, no tests, ...), total checked, unchecked, and
+    score = killed / total; with the file's SHA-256 and the names of the killed
     and unchecked mutants, so that a later run can be merged in (`merge`)."""
     modules = {}
     for source, mutants in found.items():
@@ -257,17 +260,20 @@ def summarize(found, hashes=None):
         killed = [name for name, (status, _) in mutants.items() if status in KILLED]
         survived = [{"mutant": name, "status": status, "diff": diff}
                     for name, (status, diff) in sorted(mutants.items()) if status not in KILLED]
-        modules[source] = {"killed": len(killed), "survived": len(survived), "total": len(mutants),
-                           "unchecked": len(unchecked),
+        timeouts = [name for name, (status, _) in mutants.items() if status == "timeout"]  # among the killed
+        modules[source] = {"killed": len(killed), "timeouts": len(timeouts), "survived": len(survived),
+                           "total": len(mutants), "unchecked": len(unchecked),
                            "score": round(len(killed) / len(mutants), 4) if mutants else None,
                            "surviving": survived, "sha256": (hashes or {}).get(source),
-                           "killed_mutants": _pack(killed), "unchecked_mutants": _pack(unchecked)}
+                           "killed_mutants": _pack(killed), "timeout_mutants": _pack(timeouts),
+                           "unchecked_mutants": _pack(unchecked)}
     return modules
 
 
 def verdicts(row):
     """A report's module row back as {mutant: [status, diff]} (killed ones without their diff)."""
     found = {name: ["killed", ""] for name in _unpack(row.get("killed_mutants", {}))}
+    found.update({name: ["timeout", ""] for name in _unpack(row.get("timeout_mutants", {}))})
     found.update({name: ["not checked", ""] for name in _unpack(row.get("unchecked_mutants", {}))})
     found.update({mutant["mutant"]: [mutant["status"], mutant["diff"]] for mutant in row["surviving"]})
     return found
@@ -323,10 +329,11 @@ def write_report(modules, seconds, out, stem):
     if stem == "mutants":
         _write(out / "survivors.txt", survivors_text(modules))
     _write(out / f"{stem}.json", json.dumps({"seconds": seconds, "modules": modules}, indent=1) + "\n")
-    lines = [f"{'module':32s} {'killed':>7s} {'total':>6s} {'score':>7s} {'unchecked':>10s}"]
+    lines = [f"{'module':32s} {'killed':>7s} {'total':>6s} {'score':>7s} {'unchecked':>10s} {'timeouts':>9s}"]
     for source, row in sorted(modules.items()):
         score = "-" if row["score"] is None else f"{100 * row['score']:.1f}%"
-        lines.append(f"{source:32s} {row['killed']:7d} {row['total']:6d} {score:>7s} {row['unchecked']:10d}")
+        lines.append(f"{source:32s} {row['killed']:7d} {row['total']:6d} {score:>7s} {row['unchecked']:10d} "
+                     f"{row.get('timeouts', 0):9d}")
     for source, row in sorted(modules.items()):
         for mutant in row["surviving"]:
             lines += ["", f"# {mutant['mutant']}: {mutant['status']}", mutant["diff"]]
