@@ -180,7 +180,11 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
         test_files = _scratch_copy(package, mutate, tests, workdir)
         hashes = {source: file_hash(workdir / source) for source in source_files(mutate)}
         print(f"[{name}] mutating {', '.join(mutate)} against {len(test_files)} test file(s)", flush=True)
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        # One thread per math library: mutmut forks each mutant's worker from a process that already ran
+        # the tests, and a fork of a process whose OpenMP pool (torch's) has started can hang in the
+        # child's first parallel torch call -- a "timeout" counted as killed that no test earned.
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   OPENBLAS_NUM_THREADS="1")
         # The tests find real MNIST beside the repository; in the scratch copy only $NN_DATA_DIR can say where.
         if "NN_DATA_DIR" not in env and SHARED_MNIST.is_dir():
             env["NN_DATA_DIR"] = str(SHARED_MNIST)
