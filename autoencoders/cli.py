@@ -25,7 +25,7 @@ from .models import Deep2006Autoencoder, DeepAutoencoder, DenoisingAutoencoder, 
 from .noise import NOISES
 from .sparse import SPARSITIES, SparseAutoencoder
 from .diagnosis import collapse_note
-from .gpu_steps import GPUSteps
+from .fast_steps import FastSteps
 from .run_checks import check_config_types, check_run
 from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
@@ -111,7 +111,7 @@ def _dtype_images(images, config):
 # --- the commands -----------------------------------------------------------------------------
 def command_train(args):
     nn.keep_freed_memory()  # this process is about to train: reuse freed activation memory (see its docstring)
-    nn.set_flush_denormal(True)  # training's default: subnormal floats become 0 instead of slowing every pass
+    nn.fast.set_flush_denormal(True)  # training's default: subnormal floats become 0 instead of slowing every pass
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         config = _checkpoint_config(checkpoint, args.resume)
@@ -137,7 +137,9 @@ def command_train(args):
 def _train_into(folder, args, checkpoint, config):
     import datasets
     model = build_model(config)
-    optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    # The fast forms (nn/fast): the optimizer's flat buffers here, the compiled step in _fast_steps.
+    optimizer = nn.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"],
+                        foreach=not args.plain)
     vae = isinstance(model, VariationalAutoencoder)
     # The VAE's objective is torch's example's: BCE summed over pixels and images, plus the KL (model.penalty).
     loss = nn.BCELoss(reduction="sum") if vae else nn.MSELoss()
@@ -159,7 +161,7 @@ def _train_into(folder, args, checkpoint, config):
         save_checkpoint(folder.staged(name), model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
         saved.append(epoch)
 
-    steps = _gpu_steps(model, loss, optimizer, config, args)
+    steps = _fast_steps(model, loss, optimizer, config, args)
     started = time.perf_counter()
     try:
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
@@ -196,13 +198,21 @@ def _train_into(folder, args, checkpoint, config):
     return 0
 
 
-def _gpu_steps(model, loss, optimizer, config, args):
-    """On --device gpu, the steps of autoencoders.gpu_steps (a CUDA graph unless --no-cuda-graph); else None."""
-    if config["device"] != "gpu" or getattr(model, "training_step", None) is not None:
+def _fast_steps(model, loss, optimizer, config, args):
+    """The steps the run takes: FastSteps (nn.fast.compile's step; with --cuda-graph on the GPU, replayed as
+    one CUDA graph), or None for fit's plain loop (--plain; a model with its own training step; and on the
+    GPU without --cuda-graph, where the hand-written fused kernels have not yet run on a real GPU). The
+    choice is printed once, to stderr."""
+    plain = args.plain or getattr(model, "training_step", None) is not None
+    if plain or (config["device"] == "gpu" and not args.cuda_graph):
+        why = "--plain" if args.plain else ("the model takes its own steps" if plain else "eager CuPy steps")
+        print(f"autoencoders: plain steps, the formulas as written ({why})", file=sys.stderr)
         return None
-    steps = GPUSteps(model, loss, optimizer, cuda_graph=args.cuda_graph is not False)
+    steps = FastSteps(model, loss, optimizer, cuda_graph=config["device"] == "gpu")
     if steps.notice:
         print(f"autoencoders: {steps.notice}", file=sys.stderr)
+    print(f"autoencoders: fast steps (nn.fast.compile: {'; '.join(steps.plan.describe())}; "
+          f"Adam foreach=True); --plain runs the formulas as written", file=sys.stderr)
     return steps
 
 
@@ -541,8 +551,11 @@ def make_parser():
                        help="--model sparse, kl: the mean activation each code unit is pulled to, in (0, 1) (0.05)")
     train.add_argument("--device", choices=("cpu", "gpu"), help="cpu (NumPy) or gpu (CuPy)")
     train.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction,
-                       help="--device gpu: replay each training step as one CUDA graph, the loss read once an epoch "
-                            "(the default where the model allows; --no-cuda-graph: eager steps)")
+                       help="--device gpu: the fused kernels, each training step replayed as one CUDA graph, the loss "
+                            "read once an epoch (off by default until they have run on a real GPU: eager CuPy steps)")
+    train.add_argument("--plain", action="store_true",
+                       help="train with the plain engine, every formula as written (about 1.5x slower on the CPU) "
+                            "instead of its fast forms (nn.fast.compile, Adam foreach=True)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")
     train.add_argument("--out", default="runs/latest",

@@ -5,7 +5,6 @@ gradient of a penalty on the code if there is one, then dL/dx = encoder.backward
 """
 import nn
 from nn import backend
-from nn.fused_step import layers_of
 
 
 class L1CodePenalty:
@@ -72,17 +71,23 @@ class Autoencoder(nn.Module):
 
     def layer_sequence(self):
         """The layers x passes through, in order (the encoder's, then the decoder's), which
-        nn.fused_step plans a fused training step over; None when forward is more than that chain
+        nn.fast.step plans a fused training step over; None when forward is more than that chain
         (a code penalty, or a subclass's own forward: noise, a sampled code)."""
         if self.code_penalty is not None or type(self).forward is not Autoencoder.forward \
                 or type(self).backward is not Autoencoder.backward:
             return None
-        encoder, decoder = layers_of(self.encoder), layers_of(self.decoder)
-        return None if encoder is None or decoder is None else encoder + decoder
+        return [*_layers_of(self.encoder), *_layers_of(self.decoder)]
 
     @property
     def latent_dim(self):
         return _first_linear(self.decoder).in_features
+
+
+def _layers_of(module):
+    """A Sequential's layers, nested Sequentials flattened; any other module is one layer."""
+    if type(module) is nn.Sequential:
+        return [layer for child in module for layer in _layers_of(child)]
+    return [module]
 
 
 def _first_linear(module):
@@ -108,12 +113,7 @@ class SimpleAutoencoder(Autoencoder):
         super().__init__(nn.Linear(input_dim, latent_dim, dtype=dtype), nn.Linear(latent_dim, input_dim, dtype=dtype))
 
 
-def _inplace_relu():
-    # In place: the ReLU's input is a Linear output that nothing else keeps, so no copy is needed.
-    return nn.ReLU(inplace=True)
-
-
-def _mlp(sizes, dtype, last_activation=None, hidden_activation=_inplace_relu):
+def _mlp(sizes, dtype, last_activation=None, hidden_activation=nn.ReLU):
     """Linear layers through ``sizes`` with ``hidden_activation()`` between them, and
     ``last_activation`` after the last."""
     layers = []
@@ -147,7 +147,7 @@ class OvercompleteAutoencoder(Autoencoder):
     """
 
     def __init__(self, input_dim=784, latent_dim=1024, l1_weight=1e-4, dtype=None):
-        encoder = nn.Sequential(nn.Linear(input_dim, latent_dim, dtype=dtype), nn.ReLU(inplace=True))
+        encoder = nn.Sequential(nn.Linear(input_dim, latent_dim, dtype=dtype), nn.ReLU())
         decoder = nn.Sequential(nn.Linear(latent_dim, input_dim, dtype=dtype), nn.Sigmoid())
         super().__init__(encoder, decoder, L1CodePenalty(l1_weight) if l1_weight else None)
 

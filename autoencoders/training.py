@@ -48,7 +48,7 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
     The History holds means over images: with a sum-reduced loss (reduction="sum", the VAE's BCE
     summed over pixels and images) the objective the optimizer sees is the batch's sum, and what is
     recorded is that sum divided by the batch size. Raises TrainingDiverged when the loss stops being finite.
-    ``steps`` (an autoencoders.gpu_steps.GPUSteps over the same model, loss and optimizer) takes the
+    ``steps`` (an autoencoders.fast_steps.FastSteps over the same model, loss and optimizer) takes the
     steps instead, on the GPU: their losses are read and checked at each epoch's end, so a diverged
     step is reported after the rest of its epoch ran (the previous epoch's checkpoint is the last good one).
     """

@@ -273,7 +273,7 @@ def main(argv=None):
         torch = None
         log("note: PyTorch is not installed (pip install -e .[dev]): the torch columns are left out")
     nn.keep_freed_memory()          # the engine trains as the command line trains it
-    nn.set_flush_denormal(True)
+    nn.fast.set_flush_denormal(True)
     result = {"seed": args.seed, "machine": machine.describe(torch)}
     if not args.speed_only:
         result.update(quality_table(args, torch))

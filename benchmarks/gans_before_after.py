@@ -38,7 +38,7 @@ rng = numpy.random.default_rng(0)
 real = rng.uniform(-1, 1, (batch, 784)).astype(numpy.float32)
 labels = rng.integers(0, 10, batch) if generator.classes else None
 nn.keep_freed_memory()
-nn.set_flush_denormal(True)
+nn.fast.set_flush_denormal(True)
 if hasattr(gans, "gan_step"):
     def step():
         gans.gan_step(generator, discriminator, g_optimizer, d_optimizer, real, source.noise(batch, real), labels,

@@ -7,8 +7,8 @@ initial weights and batch:
 
     engine-cupy         the engine's eager step with no fused kernel (``fused_gpu.unfused()``: the
                         plain forms on the GPU; the engine before the kernels were wired in)
-    engine-cupy-fused   the eager step as nn.fused_step plans it: the fused kernels, no graph
-    engine-cupy-graph   nn.cuda_graph.CapturedStep over the fused step: x copied into its input buffer,
+    engine-cupy-fused   the eager step as nn.fast.step plans it: the fused kernels, no graph
+    engine-cupy-graph   nn.fast.cuda_graph.CapturedStep over the fused step: x copied into its input buffer,
                         one replay
     torch-cuda          PyTorch eager
     torch-cuda-graph    torch.cuda.CUDAGraph over the same step (Adam(capturable=True)), x copied into a
@@ -22,7 +22,7 @@ model, engine graph >= 2x torch eager and >= 1.0x torch graph at every batch siz
 the engine's faster row >= 1.0x torch eager. Without CuPy, PyTorch or a GPU: one line saying which,
 exit status 0.
 
-Then, per batch size of the seed model, each fused kernel of nn/fused_gpu.py against its plain form
+Then, per batch size of the seed model, each fused kernel of nn/fast/kernels.py against its plain form
 on CuPy (ms per call, median of repeats; float32, the shapes the seed model's last layer and first
 ReLU see): what fusing each chain buys outside a graph.
 """
@@ -35,9 +35,9 @@ import numpy
 
 import nn
 from common.arguments import number_type
-from nn import fused_gpu
-from nn.cuda_graph import CapturedStep
-from nn.fused_step import plan_fused_step
+from nn.fast import kernels as fused_gpu
+from nn.fast.cuda_graph import CapturedStep
+from nn.fast.step import compile as plan_fused_step
 
 from . import machine, options, report, timing, workloads
 
@@ -74,7 +74,7 @@ class EngineUnfusedRunner(workloads.EngineRunner):
 
 
 class EngineFusedRunner(workloads.EngineRunner):
-    """The engine's eager step as nn.fused_step plans it: the fused kernels, each launched eagerly."""
+    """The engine's eager step as nn.fast.step plans it: the fused kernels, each launched eagerly."""
 
     def __init__(self, model, x):
         super().__init__("engine-cupy-fused", model, x)
@@ -181,7 +181,7 @@ def measure(spec, batch_size, torch, settings):
 
 def fused_rows(batch_sizes, repeats, calls=50):
     """[{kernel, batch_size, plain_ms, fused_ms}] of each fused kernel against its plain form."""
-    from nn import fused_gpu
+    from nn.fast import kernels as fused_gpu
     cupy = gpu_array_module()
     synchronize = cupy.cuda.Device().synchronize
     rng = numpy.random.default_rng(0)

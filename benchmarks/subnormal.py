@@ -9,7 +9,7 @@ starting from the same saved state:
     fresh       m and v of a few steps of random gradients (all normal numbers)
     subnormal   the same, with --dead entries (54,000 by default, as measured after the main job's
                 20 epochs) getting zero gradients and an m in the subnormal range
-    x flush off / on: nn.set_flush_denormal(False / True)
+    x flush off / on: nn.fast.set_flush_denormal(False / True)
 
     python -m benchmarks.subnormal [--repeats 21] [--steps 10] [--json PATH]
 
@@ -71,22 +71,22 @@ def measure(dead, repeats, steps, log=print):
     subnormal_entries = {name: sum(count_subnormal(saved["exp_avg"]) for saved in snapshot)
                          for name, (_, snapshot, _) in conditions.items()}
     times = {(state, flush): [] for state in conditions for flush in (False, True)}
-    supported = nn.set_flush_denormal(False)
+    supported = nn.fast.set_flush_denormal(False)
     try:
         for repeat in range(repeats + 1):  # the first round warms up and is not kept
             for (state, flush) in times:
                 optimizer, snapshot, gradients = conditions[state]
                 _restore(optimizer, snapshot, gradients)
-                nn.set_flush_denormal(flush)
+                nn.fast.set_flush_denormal(flush)
                 start = time.perf_counter()
                 for _ in range(steps):
                     optimizer.step()
                 elapsed = (time.perf_counter() - start) / steps * 1e6
-                nn.set_flush_denormal(False)
+                nn.fast.set_flush_denormal(False)
                 if repeat:
                     times[state, flush].append(elapsed)
     finally:
-        nn.set_flush_denormal(False)
+        nn.fast.set_flush_denormal(False)
     rows = []
     for flush in (False, True):
         fresh, subnormal = times["fresh", flush], times["subnormal", flush]
@@ -109,7 +109,7 @@ def main(argv=None):
     keep_freed_memory = nn.keep_freed_memory()  # as in training: see nn.keep_freed_memory
     results = measure(args.dead, args.repeats, args.steps)
     if not results["flush_supported"]:
-        print("nn.set_flush_denormal is not supported here: both flush rows ran without flushing")
+        print("nn.fast.set_flush_denormal is not supported here: both flush rows ran without flushing")
     if args.json:
         report.write_json({"machine": machine.describe(), "keep_freed_memory": keep_freed_memory,
                            **results}, args.json)

@@ -7,7 +7,7 @@
 
 The main job is ``python -m autoencoders train`` with the default preset: the seed's deep
 autoencoder (784-128-64-36-18-9 and back, ReLU between, Sigmoid last), MSE, Adam lr 1e-3, batch 32,
-20 epochs, subnormal floats flushed to zero (``nn.set_flush_denormal(True)``, as the command line
+20 epochs, subnormal floats flushed to zero (``nn.fast.set_flush_denormal(True)``, as the command line
 sets it; --engine-flush off computes with them; PyTorch runs at its own default, off), on MNIST's training images as ``datasets.load`` finds them (offline, the 4,000-image
 sample; the first --limit images in any case, so runs on different machines train on as many).
 
@@ -38,7 +38,7 @@ import numpy
 
 import datasets
 import nn
-from nn.floats import flush_denormal
+from nn.fast.floats import flush_denormal
 from common.arguments import number_type
 from autoencoders.training import History, fit
 
@@ -107,13 +107,13 @@ class EngineRun:
     def epoch(self):
         """(seconds, mean train loss) of one more epoch."""
         previous = flush_denormal()
-        nn.set_flush_denormal(self.flush)
+        nn.fast.set_flush_denormal(self.flush)
         try:
             started = time.perf_counter()
             fit(self.model, self.loader, self.loss, self.optimizer, 1, progress=False, history=self.history)
             return time.perf_counter() - started, self.history.train_loss[-1]
         finally:
-            nn.set_flush_denormal(previous)
+            nn.fast.set_flush_denormal(previous)
 
     def arrays(self):
         state = self.optimizer.state_dict()
@@ -264,7 +264,7 @@ def evaluate_targets(summary):
 
 METHOD = {
     "runs": __doc__.split("\n\n", 3)[3].strip().replace("\n", " "),
-    "engine_epoch": "nn.set_flush_denormal(engine_flush); autoencoders.training.fit(model, loader, MSELoss(), "
+    "engine_epoch": "nn.fast.set_flush_denormal(engine_flush); autoencoders.training.fit(model, loader, MSELoss(), "
                     "Adam(lr=1e-3), 1, progress=False); the thread's previous flush setting restored",
     "torch_epoch": "for x in loader: opt.zero_grad(); v = lf(m(x), x); v.backward(); opt.step(); v.item()",
     "threads": timing.METHOD["threads"],

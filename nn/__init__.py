@@ -9,12 +9,15 @@ NumPy (CPU) or CuPy (GPU) code, torch-shaped so that names, weights and intuitio
     optimizer.zero_grad()
     model.backward(loss.backward())           # backward: the chain rule, layer by layer
     optimizer.step()
+
+That is the plain engine: every call runs its formula, as written in nn/layers.py, nn/activations.py,
+nn/losses.py and nn/optim.py. The fast forms of the same formulas are in nn/fast (``nn.fast.compile``,
+``foreach=True``, ``fused=True``).
 """
 from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, sigmoid
 from .backend import (BackendError, device_of, get_array_module, gpu_available, keep_freed_memory, manual_seed,
                       to_device, to_numpy)
 from .conv import Conv2d, ConvTranspose2d
-from .floats import set_flush_denormal
 from .gradcheck import GradcheckError, GradcheckReport, gradcheck
 from .layers import Dropout, Flatten, Linear, Unflatten
 from .cross_entropy import CrossEntropyLoss, NLLLoss
@@ -25,6 +28,7 @@ from .optim import SGD, Adam, AdamW, Optimizer
 from .pooling import AvgPool2d, MaxPool2d
 from .softmax import LogSoftmax, Softmax
 from .upsampling import Upsample
+from . import fast  # noqa: E402  (the fast room; it imports the core above, never the reverse)
 
 __all__ = [
     "Module", "Parameter", "Sequential",
@@ -37,5 +41,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW",
     "gradcheck", "GradcheckError", "GradcheckReport",
     "BackendError", "device_of", "get_array_module", "gpu_available", "manual_seed", "to_device", "to_numpy",
-    "keep_freed_memory", "set_flush_denormal",
+    "keep_freed_memory", "fast",
 ]

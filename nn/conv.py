@@ -17,7 +17,7 @@ from . import backend, padding as padding_modes
 from .im2col_fast import (col2im_windows, columns_to_windows, group_columns, group_rows, im2col_channels_last,
                           ungroup_columns, ungroup_rows, weight_from_matrices, weight_from_matrix, weight_matrices,
                           weight_matrix)
-from .layers import _positive_int
+from .arguments import positive_int
 from .module import Parameter
 from .spatial import Spatial2d, flag, pair, symmetric, windowed_size
 
@@ -40,12 +40,12 @@ class _ConvBase(Spatial2d):
     def _setup(self, in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding_mode,
                device, dtype, rng, transposed):
         name = type(self).__name__
-        self.in_channels = _positive_int(name, "in_channels", in_channels)
-        self.out_channels = _positive_int(name, "out_channels", out_channels)
+        self.in_channels = positive_int(name, "in_channels", in_channels)
+        self.out_channels = positive_int(name, "out_channels", out_channels)
         self.kernel_size = pair(name, "kernel_size", kernel_size, 1)
         self.stride = pair(name, "stride", stride, 1)
         self.dilation = pair(name, "dilation", dilation, 1)
-        self.groups = _positive_int(name, "groups", groups)
+        self.groups = positive_int(name, "groups", groups)
         for what, count in (("in_channels", in_channels), ("out_channels", out_channels)):
             if count % groups:
                 raise ValueError(f"{name}: {what}={count} must be divisible by groups={groups}")
@@ -164,11 +164,11 @@ class Conv2d(_ConvBase):
         grad_rows = _to_rows(grad_output)
         grad_groups = group_rows(grad_rows, groups) if groups != 1 else None
         if self.weight.requires_grad and groups == 1:
-            self.weight.grad += weight_from_matrix(grad_rows.T @ columns, self.weight.shape)
+            self.weight.accumulate_grad(weight_from_matrix(grad_rows.T @ columns, self.weight.shape))
         elif self.weight.requires_grad:
-            self.weight.grad += weight_from_matrices(grad_groups.transpose(0, 2, 1) @ columns, self.weight.shape)
+            self.weight.accumulate_grad(weight_from_matrices(grad_groups.transpose(0, 2, 1) @ columns, self.weight.shape))
         if self.bias is not None and self.bias.requires_grad:
-            self.bias.grad += grad_rows.sum(axis=0)
+            self.bias.accumulate_grad(grad_rows.sum(axis=0))
         if not self.needs_input_grad:
             return None
         if groups == 1:
@@ -257,12 +257,12 @@ class ConvTranspose2d(_ConvBase):
         if groups != 1:
             grad_columns = group_columns(grad_columns, kernel[0] * kernel[1], groups)
         if self.weight.requires_grad and groups == 1:
-            self.weight.grad += weight_from_matrix(rows.T @ grad_columns, self.weight.shape)
+            self.weight.accumulate_grad(weight_from_matrix(rows.T @ grad_columns, self.weight.shape))
         elif self.weight.requires_grad:
             row_groups = group_rows(rows, groups)
-            self.weight.grad += weight_from_matrices(row_groups.transpose(0, 2, 1) @ grad_columns, self.weight.shape)
+            self.weight.accumulate_grad(weight_from_matrices(row_groups.transpose(0, 2, 1) @ grad_columns, self.weight.shape))
         if self.bias is not None and self.bias.requires_grad:
-            self.bias.grad += grad_output.sum(axis=(0, 2, 3))
+            self.bias.accumulate_grad(grad_output.sum(axis=(0, 2, 3)))
         if not self.needs_input_grad:
             return None
         if groups == 1:

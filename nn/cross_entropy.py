@@ -28,7 +28,7 @@ Backward, g = dL/dl_n (for "mean": g / D; for "sum": g):
     With one class index and no weight or smoothing, sum_c q_nc = 1: the familiar  p - onehot(y).
 """
 from . import backend
-from .checks import constant_array, loss_array, on_device_of
+from .arguments import constant_array, loss_array, on_device_of
 from .losses import Loss
 from .softmax import log_softmax
 
@@ -64,12 +64,13 @@ class ClassificationLoss(Loss):
             value = losses.sum() / denominator if denominator else float("nan")
         value = xp.asarray(value, dtype=x.dtype)
         chosen = chosen if not denominator else None  # only an undefined mean's gradient needs it
-        self._cache, self._value_template = (x, q, log_p, denominator, chosen, input.shape, unbatched), value
+        self._cache = (x, q, log_p, denominator, chosen, input.shape, unbatched)
         return value
 
     def backward(self, grad_output=1.0):
         """dL/dinput, of the input's shape. ``grad_output``: a number, or the loss's shape for "none"."""
-        (x, q, log_p, denominator, chosen, input_shape, unbatched), upstream = self._upstream(grad_output)
+        (x, q, log_p, denominator, chosen, input_shape, unbatched) = self._cache
+        upstream = grad_output if self.reduction == "none" else float(grad_output)
         if self.reduction == "none":
             upstream = upstream.reshape((1,) + upstream.shape if unbatched else upstream.shape)
             upstream = upstream.reshape(upstream.shape[:1] + (1,) + upstream.shape[1:])  # over the classes

@@ -113,14 +113,15 @@ def gradcheck(module, inputs, *, eps=1e-6, rtol=1e-6, atol=1e-8, mode="elementwi
     parameters = [(name, parameter) for name, parameter in module.named_parameters()
                   if parameter.requires_grad] if isinstance(module, Module) else []
     for _, parameter in parameters:
-        parameter.grad.fill(0)
+        parameter.grad = None
     input_grads = module.backward(upstream.copy())
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,) + (None,) * (len(inputs) - 1)
 
     tensors = [(f"input {index}", x, grad) for index, (x, grad) in enumerate(zip(inputs, input_grads))
                if grad is not None]
-    tensors += [(name, parameter.data, parameter.grad.copy()) for name, parameter in parameters]
+    tensors += [(name, parameter.data, parameter.grad.copy() if parameter.grad is not None else xp.zeros_like(parameter.data))
+                for name, parameter in parameters]
     checks = []
     for name, array, analytic in tensors:
         if tuple(analytic.shape) != tuple(array.shape):

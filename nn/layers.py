@@ -1,89 +1,11 @@
-"""Layers with parameters or shapes: Linear, Flatten, Unflatten, Dropout; and the argument checks
-every layer shares (torch's ``device``/``dtype`` factory arguments, sizes, gradient shapes)."""
+"""Layers with parameters or shapes: Linear, Flatten, Unflatten, Dropout. Their arguments are checked
+in nn/arguments.py, their inputs and gradients at the gate (nn/module.py)."""
 import math
 import numbers
 
-import numpy
-
 from . import backend
-from .module import Module, Parameter
-
-
-def _require_forward(module, cached):
-    if cached is None:
-        raise RuntimeError(f"{type(module).__name__}.backward called before forward: call the module on an input first")
-    return cached
-
-
-def _positive_int(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _integer(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}: {name} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _flag(owner, name, value):
-    """True or False only: a misplaced argument (a dtype string, a seed) must not pass as truthy."""
-    if not isinstance(value, (bool, numpy.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _dimension(owner, name, dim, ndim, shape):
-    """A dimension index in [-ndim, ndim) as a non-negative one; torch's IndexError otherwise."""
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"{owner}: {name}={dim} is out of range for an input of shape {tuple(shape)} "
-                         f"(expected a dimension in [{-ndim}, {ndim - 1}])")
-    return dim % ndim
-
-
-def _check_grad_shape(module, grad_output, expected):
-    """Refuse a gradient of another shape than the output (NumPy would broadcast it silently)."""
-    if tuple(grad_output.shape) != tuple(expected):
-        raise ValueError(f"{module!r}.backward: grad_output has shape {tuple(grad_output.shape)}, "
-                         f"expected {tuple(expected)} (the output's shape)")
-
-
-def _factory_options(owner, device, dtype):
-    """torch's ``device=None, dtype=None`` -> ('cpu' | 'gpu', numpy dtype), refusing anything else by name.
-
-    torch.device and torch.dtype objects are accepted by their names (torch.float64 -> 'float64'), so
-    ported code runs unchanged; the engine itself never imports torch.
-    """
-    from_torch = [type(value).__module__.partition(".")[0] == "torch" for value in (device, dtype)]
-    resolved_device = "cpu" if device is None else None
-    if isinstance(device, str) or from_torch[0]:
-        try:
-            resolved_device = backend.normalize_device(str(device))
-        except ValueError:
-            pass
-    if resolved_device is None:
-        raise ValueError(f"{owner}: device must be None, 'cpu' or 'gpu' ('cuda'), got {device!r}")
-    if dtype is None:
-        return resolved_device, backend.DEFAULT_DTYPE
-    try:
-        return resolved_device, backend.normalize_dtype(str(dtype).replace("torch.", "") if from_torch[1] else dtype)
-    except ValueError:
-        raise ValueError(f"{owner}: unsupported dtype {dtype!r}: use None, 'float32' or 'float64'") from None
-
-
-def _new_parameter(values, device, dtype):
-    """A Parameter holding a CPU array (initialized from the CPU generator) cast and moved."""
-    return Parameter(backend.to_device(values.astype(dtype), device))
-
-
-def _generator(owner, rng):
-    """``rng`` or the seedable default CPU generator; anything without ``uniform`` refused by name."""
-    if rng is None:
-        return backend.default_generator("cpu")
-    if not hasattr(rng, "uniform"):
-        raise TypeError(f"{owner}: rng must be a numpy.random.Generator, got {type(rng).__name__} {rng!r}")
-    return rng
+from .arguments import dimension, factory_options, flag, generator, integer, new_parameter, positive_int
+from .module import Module
 
 
 class Linear(Module):
@@ -104,44 +26,38 @@ class Linear(Module):
     """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *, rng=None):
-        self.in_features = _positive_int("Linear", "in_features", in_features)
-        self.out_features = _positive_int("Linear", "out_features", out_features)
-        bias = _flag("Linear", "bias", bias)
-        device, dtype = _factory_options("Linear", device, dtype)
-        rng = _generator("Linear", rng)
+        self.in_features = positive_int("Linear", "in_features", in_features)
+        self.out_features = positive_int("Linear", "out_features", out_features)
+        bias = flag("Linear", "bias", bias)
+        device, dtype = factory_options("Linear", device, dtype)
+        rng = generator("Linear", rng)
         bound = 1.0 / math.sqrt(in_features)
-        self.weight = _new_parameter(rng.uniform(-bound, bound, (out_features, in_features)), device, dtype)
-        self.bias = _new_parameter(rng.uniform(-bound, bound, (out_features,)), device, dtype) if bias else None
+        self.weight = new_parameter(rng.uniform(-bound, bound, (out_features, in_features)), device, dtype)
+        self.bias = new_parameter(rng.uniform(-bound, bound, (out_features,)), device, dtype) if bias else None
         self.needs_input_grad = True
         self._input = None
 
-    def forward(self, x):
-        weight = self.weight.data
+    def check_input(self, x):
+        """Called by the gate before forward: x must end in in_features."""
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (*, {self.in_features}), got {tuple(x.shape)}")
-        if x.dtype != weight.dtype:
-            raise TypeError(f"{self!r}: input is {x.dtype} but the weights are {weight.dtype}; "
-                            f"convert the input with x.astype('{weight.dtype}') or the model with .to(dtype='{x.dtype}')")
-        backend.check_same_device(self, weight, x)
+
+    def forward(self, x):
         self._input = x
-        y = x @ weight.T
+        y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
         return y
 
     def backward(self, grad_output):
-        x = _require_forward(self, self._input)
-        _check_grad_shape(self, grad_output, x.shape[:-1] + (self.out_features,))
-        rows_x, rows_g = x, grad_output
-        if x.ndim != 2:  # (*, in): the leading dimensions as one batch of M rows
-            rows_x, rows_g = x.reshape(-1, self.in_features), grad_output.reshape(-1, self.out_features)
-        if self.weight.requires_grad:  # a frozen parameter (requires_grad_(False)) gets no gradient
-            self.weight.add_matmul_to_grad(rows_g.T, rows_x)  # dL/dW += g^T x
-        if self.bias is not None and self.bias.requires_grad:
-            self.bias.grad += rows_g.sum(axis=0)
-        if not self.needs_input_grad:
-            return None
-        return grad_output @ self.weight.data
+        x = self._input.reshape(-1, self.in_features)      # (M, in): the leading dimensions as one batch
+        g = grad_output.reshape(-1, self.out_features)     # (M, out)
+        self.weight.accumulate_grad(g.T @ x)               # dL/dW = g^T x
+        if self.bias is not None:
+            self.bias.accumulate_grad(g.sum(axis=0))       # dL/db = sum_m g
+        if self.needs_input_grad:
+            return grad_output @ self.weight.data          # dL/dx = g W
+        return None
 
     def _clear_cache(self):
         self._input = None
@@ -157,16 +73,16 @@ class Flatten(Module):
     """
 
     def __init__(self, start_dim=1, end_dim=-1):
-        self.start_dim = _integer("Flatten", "start_dim", start_dim)
-        self.end_dim = _integer("Flatten", "end_dim", end_dim)
+        self.start_dim = integer("Flatten", "start_dim", start_dim)
+        self.end_dim = integer("Flatten", "end_dim", end_dim)
         if (start_dim < 0) == (end_dim < 0) and start_dim > end_dim:  # same sign: wrong for every input
             raise ValueError(f"Flatten: start_dim={start_dim} comes after end_dim={end_dim}; "
                              "give start_dim <= end_dim")
         self._input_shape = None
 
     def forward(self, x):
-        start = _dimension(self, "start_dim", self.start_dim, max(x.ndim, 1), x.shape)
-        end = _dimension(self, "end_dim", self.end_dim, max(x.ndim, 1), x.shape)
+        start = dimension(self, "start_dim", self.start_dim, max(x.ndim, 1), x.shape)
+        end = dimension(self, "end_dim", self.end_dim, max(x.ndim, 1), x.shape)
         if start > end:
             raise ValueError(f"{self!r}: start_dim comes after end_dim for an input of shape {tuple(x.shape)}")
         self._input_shape = x.shape
@@ -174,9 +90,7 @@ class Flatten(Module):
         return x.reshape(self._output_shape)
 
     def backward(self, grad_output):
-        shape = _require_forward(self, self._input_shape)
-        _check_grad_shape(self, grad_output, self._output_shape)
-        return grad_output.reshape(shape)
+        return grad_output.reshape(self._input_shape)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -189,7 +103,7 @@ class Unflatten(Module):
     """
 
     def __init__(self, dim, unflattened_size):
-        self.dim = _integer("Unflatten", "dim", dim)
+        self.dim = integer("Unflatten", "dim", dim)
         if not isinstance(unflattened_size, (tuple, list)) or any(
                 isinstance(n, bool) or not isinstance(n, numbers.Integral) or (n <= 0 and n != -1)
                 for n in unflattened_size) or list(unflattened_size).count(-1) > 1 or not unflattened_size:
@@ -199,7 +113,7 @@ class Unflatten(Module):
         self._input_shape = None
 
     def forward(self, x):
-        dim = _dimension(self, "dim", self.dim, x.ndim, x.shape)
+        dim = dimension(self, "dim", self.dim, x.ndim, x.shape)
         known = math.prod(n for n in self.unflattened_size if n != -1)
         fits = x.shape[dim] % known == 0 if -1 in self.unflattened_size else x.shape[dim] == known
         if not fits:
@@ -210,9 +124,7 @@ class Unflatten(Module):
         return x.reshape(self._output_shape)
 
     def backward(self, grad_output):
-        shape = _require_forward(self, self._input_shape)
-        _check_grad_shape(self, grad_output, self._output_shape)
-        return grad_output.reshape(shape)
+        return grad_output.reshape(self._input_shape)
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
@@ -229,7 +141,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False, *, seed=None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1] (the probability of zeroing an element), got {p!r}")
-        inplace = _flag("Dropout", "inplace", inplace)
+        inplace = flag("Dropout", "inplace", inplace)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"Dropout: seed must be None or an integer, got {seed!r}")
         self.p = float(p)
@@ -237,7 +149,6 @@ class Dropout(Module):
         self.seed = seed
         self._generators = backend.SeededGenerators(seed) if seed is not None else None
         self._scaled_mask = None
-        self._output_shape = None
 
     def _generator(self, device):
         if self._generators is None:
@@ -245,7 +156,6 @@ class Dropout(Module):
         return self._generators.on(device)
 
     def forward(self, x):
-        self._output_shape = x.shape
         if not self.training or self.p == 0.0:
             self._scaled_mask = 1.0
             return x
@@ -261,9 +171,7 @@ class Dropout(Module):
         return x * self._scaled_mask
 
     def backward(self, grad_output):
-        mask = _require_forward(self, self._scaled_mask)
-        _check_grad_shape(self, grad_output, self._output_shape)
-        return grad_output * mask
+        return grad_output * self._scaled_mask
 
     def _clear_cache(self):
         self._scaled_mask = None

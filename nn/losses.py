@@ -13,8 +13,7 @@ import numpy
 
 from . import backend
 from .activations import sigmoid
-from .checks import checked_gradient, constant_array, loss_array, on_device_of
-from .layers import _require_forward
+from .arguments import constant_array, loss_array, on_device_of
 from .module import Module
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -23,8 +22,12 @@ _BCE_EPSILON = 9.999999960041972e-13
 
 
 class Loss(Module):
-    """What every loss shares: torch's legacy arguments refused, the reduction checked, and the
-    upstream gradient of backward checked against the loss value's shape."""
+    """What every loss shares: torch's legacy arguments refused, and the reduction R, with its
+    counterpart in backward:
+
+        reduce(l)    "none": l     "sum": sum_i l_i     "mean": sum_i l_i / M     (M = l.size)
+        spread(g)    "none": g     "sum": g             "mean": g / M             (dL/dl_i from g = dL/dvalue)
+    """
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         name = type(self).__name__
@@ -35,20 +38,25 @@ class Loss(Module):
         if reduction not in REDUCTIONS:
             raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self._cache = self._prediction = self._value_template = None
+        self._cache = None
 
-    def _upstream(self, grad_output):
-        """The cache, and dL/dvalue: an array of the value's shape for "none", else a Python number."""
-        cache = _require_forward(self, self._cache)
+    def reduce(self, terms):
+        """The loss value from its terms l (an array of the prediction's dtype; 0-d unless "none")."""
+        self._size = terms.size
+        xp = backend.get_array_module(terms)
         if self.reduction == "none":
-            return cache, checked_gradient(self, grad_output, self._value_template)[1]
-        if getattr(grad_output, "shape", ()) != ():
-            raise ValueError(f"{type(self).__name__}.backward: grad_output has shape {tuple(grad_output.shape)} but "
-                             f"the loss value is 0-d (reduction={self.reduction!r}); pass a number")
-        return cache, float(grad_output)
+            return xp.asarray(terms)
+        value = terms.sum() if self.reduction == "sum" else terms.sum() / terms.size
+        return xp.asarray(value, dtype=terms.dtype)
+
+    def spread(self, grad_output):
+        """dL/dl_i, from dL/dvalue: g / M for "mean", g for "sum" and "none" (where g has l's shape)."""
+        if self.reduction == "none":
+            return grad_output
+        return float(grad_output) / self._size if self.reduction == "mean" else float(grad_output)
 
     def _clear_cache(self):
-        self._cache = self._prediction = self._value_template = None
+        self._cache = None
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
@@ -71,50 +79,37 @@ def check_pair(loss, pred, target):
 
 class ElementwiseLoss(Loss):
     """l_i = f(pred_i, target_i), reduced. Subclasses write ``_terms`` (l and a cache) and ``_slope``
-    (f' * g from the cache), and may write ``_sum`` when the sum has a faster form than summing l."""
+    (dL/dpred from the cache and dL/dl)."""
 
     def forward(self, pred, target):
         pred, target = check_pair(self, pred, target)
-        self._size, self._prediction = pred.size, pred
-        xp = backend.get_array_module(pred)
-        if self.reduction == "none":
-            value, self._cache = self._terms(pred, target)
-            self._value_template = value = xp.asarray(value)  # 0-d inputs: an array, not a NumPy scalar
-            return value
-        total, self._cache = self._sum(pred, target)
-        value = total / self._size if self.reduction == "mean" else total
-        return xp.asarray(value, dtype=pred.dtype)
-
-    def _sum(self, pred, target):
-        terms, cache = self._terms(pred, target)
-        return terms.sum(), cache
+        terms, self._cache = self._terms(pred, target)
+        return self.reduce(terms)
 
     def backward(self, grad_output=1.0):
         """dL/dpred. ``grad_output`` is dL/dvalue: a number for "mean" and "sum", pred's shape for "none"."""
-        cache, upstream = self._upstream(grad_output)
-        if self.reduction == "mean":
-            upstream /= self._size
-        return backend.get_array_module(self._prediction).asarray(self._slope(cache, upstream))
+        return self._slope(self._cache, self.spread(grad_output))
 
 
-class MSELoss(ElementwiseLoss):
-    """l_i = (pred_i - target_i)^2;   f' = 2 (pred_i - target_i)."""
+class MSELoss(Loss):
+    """Mean squared error: l_i = (pred_i - target_i)^2, reduced (the mean over the M elements by default).
+
+    Backward, with g = dL/dvalue:   dL/dpred = 2 (pred - target) * g / M    (sum: g; "none": g per element)
+    """
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
 
-    def _terms(self, pred, target):
-        difference = pred - target
-        return difference * difference, difference
+    def forward(self, pred, target):
+        pred, target = check_pair(self, pred, target)
+        self._difference = pred - target
+        return self.reduce(self._difference * self._difference)
 
-    def _sum(self, pred, target):
-        xp = backend.get_array_module(pred)
-        difference = xp.asarray(pred - target)  # on 0-d inputs NumPy's ufuncs give a scalar, not an array
-        flat = difference.ravel()
-        return xp.dot(flat, flat), difference  # the sum of squares in one BLAS call, no squared array
+    def backward(self, grad_output=1.0):
+        return (2 * self._difference) * self.spread(grad_output)
 
-    def _slope(self, difference, upstream):
-        return difference * (2.0 * upstream)
+    def _clear_cache(self):
+        self._difference = None
 
 
 class L1Loss(ElementwiseLoss):

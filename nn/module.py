@@ -1,18 +1,31 @@
-"""Parameter, Module and Sequential: the bookkeeping every layer shares.
+"""Parameter, Module and Sequential, and the one gate every call of a module passes.
 
 A module is a function with a hand-written derivative:
 
     y = module(x)                  # forward: compute y, cache what backward needs
     dx = module.backward(dy)       # backward: dL/dx from dL/dy, and ADD dL/dparam into param.grad
 
+The gate. ``module(x)`` and ``module.backward(dy)`` both pass through this file before they reach a
+layer's formulas, so that a layer's ``forward`` and ``backward`` hold nothing but its formulas:
+
+    module(x)             the input is an array (a torch tensor or a list is refused with the fix) of the
+                          weights' dtype and device; forward runs; the output's shape, dtype and
+                          device are noted; then the forward hooks run
+    module.backward(dy)   forward ran, and its output was not already differentiated (torch refuses a
+                          second backward; ``retain_graph=True`` allows it); dy has the output's shape
+                          (never broadcast), dtype and device; then backward runs, then the backward hooks
+
 Parameters and submodules are found by looking at the module's attributes in the order they were
 assigned, which gives torch's state-dict names ("encoder.0.weight") without any registration call.
-Attributes whose names start with an underscore are private (caches, shortcuts) and are skipped.
+Attributes whose names start with an underscore are private (caches, hooks) and are skipped.
 
 Buffers are arrays that belong to a module's state but are not trained (BatchNorm's running
 statistics): ``register_buffer(name, array)`` keeps them as plain attributes and remembers the name,
 so that ``state_dict``, ``load_state_dict`` and ``to`` carry them, after the module's parameters.
 """
+import functools
+import numbers
+import types
 from collections import OrderedDict
 
 import numpy
@@ -21,57 +34,41 @@ from . import backend
 
 
 class Parameter:
-    """A trainable array and the gradient accumulated for it.
+    """A trainable array ``data`` and the gradient ``grad`` accumulated for it, as torch's.
 
-    ``data`` and ``grad`` are arrays of the model's backend with the same shape and dtype. ``grad``
-    starts at zero; backward passes add into it; ``zero_grad`` clears it. An optimizer may rebind
-    both to views of one flat buffer (see nn.optim) -- code that reads ``p.data`` never notices.
+    ``grad`` is None until a backward pass writes one; later passes add into it (``accumulate_grad``);
+    ``zero_grad()`` sets it back to None (torch's ``set_to_none=True``), or fills it with zeros with
+    ``set_to_none=False``. An optimizer's ``step()`` skips a parameter whose ``grad`` is None.
 
-    Clearing is lazy, which a training step notices and a reader does not: ``zero_grad()`` only marks
-    the gradient as zero, and the array is filled with zeros when ``p.grad`` is next read. A layer
-    whose gradient is a matrix product adds it with ``add_matmul_to_grad(a, b)``: right after
-    ``zero_grad`` the product is written straight into the array, with no zero fill, no temporary and
-    no add (``grad = 0 + a @ b``, the same numbers): zero_grad itself drops from 18 to 3 µs at batch 32. As with torch's ``zero_grad()`` (which sets ``grad`` to None), an array taken from
-    ``p.grad`` before ``zero_grad`` keeps its old values; read ``p.grad`` again.
-
-    ``requires_grad = False`` (torch's flag) freezes it: backward passes skip computing its gradient
-    and leave ``.grad`` as it was, while still returning input gradients. The array stays (torch's
-    would be None), so an optimizer holding a frozen parameter still steps it with that ``.grad``.
+    ``requires_grad = False`` (torch's flag) freezes it: backward passes leave ``.grad`` as it was,
+    while still returning input gradients.
     """
 
     def __init__(self, data, requires_grad=True):
         self.data = data
-        self._grad = backend.get_array_module(data).zeros_like(data)
-        self._zero_pending = False  # True from zero_grad() until the gradient array is next touched
+        self.grad = None
         self.requires_grad = _bool_flag("Parameter", requires_grad)
+
+    def accumulate_grad(self, gradient):
+        """grad += gradient; the first gradient since ``zero_grad()`` becomes ``grad`` (a new array:
+        the caller hands it over). Nothing happens to a frozen parameter."""
+        if not self.requires_grad:
+            return
+        if self.grad is None:
+            self.grad = gradient
+        else:
+            self.grad += gradient
+
+    def zero_grad(self, set_to_none=True):
+        """grad = None (torch's default), or grad = 0 in place with ``set_to_none=False``."""
+        if set_to_none:
+            self.grad = None
+        elif self.grad is not None:
+            self.grad.fill(0)
 
     def requires_grad_(self, requires_grad=True):
         self.requires_grad = _bool_flag("Parameter.requires_grad_", requires_grad)
         return self
-
-    @property
-    def grad(self):
-        if self._zero_pending:
-            self._grad.fill(0)
-            self._zero_pending = False
-        return self._grad
-
-    @grad.setter
-    def grad(self, value):
-        self._grad = value
-        self._zero_pending = False
-
-    def zero_grad(self):
-        """grad = 0 (filled when next read or written over; see the class docstring)."""
-        self._zero_pending = True
-
-    def add_matmul_to_grad(self, a, b):
-        """grad += a @ b; just after ``zero_grad``, grad = a @ b written in place."""
-        if self._zero_pending:
-            backend.get_array_module(a).matmul(a, b, out=self._grad)
-            self._zero_pending = False
-        else:
-            self._grad += a @ b
 
     @property
     def shape(self):
@@ -89,25 +86,86 @@ class Parameter:
         return f"Parameter(shape={tuple(self.shape)}, dtype={self.dtype}, device={backend.device_of(self.data)!r})"
 
 
+_NO_HOOKS = types.MappingProxyType({})
+_RELEASED = "released"  # the gate's record once backward has used the forward's cache
+
+
 class Module:
     """Base class of every layer and model.
 
-    Subclasses implement ``forward(x)`` and ``backward(grad_output)``. ``backward`` returns dL/dx and
+    Subclasses write ``forward(x)`` and ``backward(grad_output)``. ``backward`` returns dL/dx and
     adds each parameter's gradient into its ``.grad`` (accumulating, as torch does). A module caches
     what its backward needs from the most recent forward call only: calling it twice and then
-    backward once differentiates the second call.
+    backward once differentiates the second call. A model whose forward is a chain of modules is an
+    ``nn.Sequential`` and needs no backward of its own.
     """
 
     training = True
+    _gate = None  # what the last forward left for backward to check: (shape, dtype, array type), or _RELEASED
+    _forward_pre_hooks = _forward_hooks = _backward_pre_hooks = _backward_hooks = _NO_HOOKS
+    check_input = None  # a class may define check_input(x): its own input checks, run by the gate before forward
 
-    def __call__(self, *inputs):
-        return self.forward(*inputs)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "backward" in cls.__dict__:  # every backward a class writes runs behind the gate
+            cls.backward = _gated_backward(cls.__dict__["backward"])
+
+    def __call__(self, *inputs, **kwargs):
+        inputs = tuple(_checked_input(self, x) for x in inputs)
+        if self.check_input is not None:
+            self.check_input(*inputs)
+        for hook in tuple(self._forward_pre_hooks.values()):
+            changed = hook(self, inputs)
+            if changed is not None:
+                inputs = changed if isinstance(changed, tuple) else (changed,)
+        output = self.forward(*inputs, **kwargs)
+        if isinstance(output, numpy.generic):  # a ufunc on a 0-d array gives a scalar: give a 0-d array back
+            output = numpy.asarray(output)
+        for hook in tuple(self._forward_hooks.values()):
+            changed = hook(self, inputs, output)
+            if changed is not None:
+                output = changed
+        self._gate = _record(output)
+        return output
 
     def forward(self, *inputs):
-        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x), which returns the output")
 
     def backward(self, grad_output):
-        raise NotImplementedError(f"{type(self).__name__} must implement backward")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement backward(grad_output): given dL/dy, add each parameter's "
+            "gradient with parameter.accumulate_grad(...) and return dL/dx, e.g. by calling its submodules' "
+            "backward in reverse order; a model that is a chain of modules can be an nn.Sequential, which "
+            "needs none")
+
+    # --- hooks, as torch's ------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook, *, prepend=False):
+        """hook(module, args) runs before forward; it may return new args (a tuple, or one input)."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False):
+        """hook(module, args, output) runs after forward; it may return a new output."""
+        return self._add_hook("_forward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, *, prepend=False):
+        """hook(module, grad_output) runs before backward, with grad_output a 1-tuple; it may return a
+        new 1-tuple (the gradient backward then uses)."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
+    def register_full_backward_hook(self, hook, *, prepend=False):
+        """hook(module, grad_input, grad_output) runs after backward, each a 1-tuple (grad_input
+        holds None where backward skipped dL/dx); it may return a new grad_input 1-tuple."""
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def _add_hook(self, kind, hook, prepend):
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register_{kind.strip('_')[:-1]}: hook must be callable, "
+                            f"got {type(hook).__name__}")
+        hooks = dict(vars(self).get(kind, {}))
+        handle = RemovableHandle(self, kind)
+        hooks = {handle.id: hook, **hooks} if prepend else {**hooks, handle.id: hook}
+        setattr(self, kind, hooks)
+        return handle
 
     # --- walking the tree ---------------------------------------------------------------------
     def named_children(self):
@@ -165,9 +223,10 @@ class Module:
             parameter.requires_grad = requires_grad
         return self
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Every parameter's grad = None (torch's default), or 0 with ``set_to_none=False``."""
         for parameter in self.parameters():
-            parameter.zero_grad()
+            parameter.zero_grad(set_to_none)
 
     def train(self, mode=True):
         for module in self.modules():
@@ -200,6 +259,8 @@ class Module:
         for parameter in self.parameters():
             for field in ("data", "grad"):
                 array = getattr(parameter, field)
+                if array is None:
+                    continue
                 if device is not None:
                     array = backend.to_device(array, device)
                 if dtype is not None:
@@ -212,6 +273,7 @@ class Module:
                 if dtype is not None and buffer.dtype.kind == "f":  # a step counter stays an integer, as torch
                     buffer = buffer.astype(dtype, copy=False)
                 setattr(module, name, buffer)
+            module._gate = None
             module._clear_cache()
         return self
 
@@ -288,6 +350,138 @@ def _is_real_numeric(value):
     return numpy.dtype(dtype).kind in "fiu"
 
 
+class RemovableHandle:
+    """What registering a hook returns: ``handle.remove()`` takes the hook off again (as torch's)."""
+
+    _next_id = 0
+
+    def __init__(self, module, kind):
+        RemovableHandle._next_id += 1
+        self.id, self._module, self._kind = RemovableHandle._next_id, module, kind
+
+    def remove(self):
+        hooks = dict(vars(self._module).get(self._kind, {}))
+        hooks.pop(self.id, None)
+        setattr(self._module, self._kind, hooks)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+
+# --- the gate -----------------------------------------------------------------------------------------
+def _checked_input(module, x):
+    """An input as forward may use it: NumPy scalars become 0-d arrays (torch takes 0-d tensors); a torch
+    tensor or a list is refused with the fix; a module with a ``weight`` gets its dtype and device."""
+    if type(x) is not numpy.ndarray:
+        if isinstance(x, numpy.generic):
+            x = numpy.asarray(x)
+        elif type(x).__module__.partition(".")[0] == "torch":
+            raise TypeError(f"{type(module).__name__}: the input is a torch.Tensor; the engine takes NumPy (or "
+                            "CuPy) arrays: pass x.detach().cpu().numpy()")
+        elif isinstance(x, (list, tuple)):
+            raise TypeError(f"{type(module).__name__}: the input is a Python {type(x).__name__}, not an array; "
+                            "convert it with numpy.asarray(x, dtype='float32')")
+    weight = vars(module).get("weight")
+    if type(weight) is Parameter and hasattr(x, "dtype"):
+        if x.dtype != weight.data.dtype:
+            raise TypeError(f"{module!r}: input is {x.dtype} but the weights are {weight.data.dtype}; convert "
+                            f"the input with x.astype('{weight.data.dtype}') or the model with .to(dtype='{x.dtype}')")
+        if type(x) is not type(weight.data):
+            backend.check_same_device(module, weight.data, x)
+    return x
+
+
+def _record(output):
+    """What backward checks its gradient against: the output's shape, dtype and array type."""
+    if hasattr(output, "shape") and hasattr(output, "dtype"):
+        return tuple(output.shape), output.dtype, type(output)
+    return None, None, None  # a tuple or other output: the module's backward checks its own gradients
+
+
+def _checked_gradient(module, grad_output, record):
+    """dL/dy as backward may use it: of the output's shape (never broadcast), dtype and device.
+    A number is taken for a 0-d output (a loss's value); another float dtype is cast, as torch does."""
+    shape, dtype, kind = record
+    if shape is None or (type(grad_output) is kind and grad_output.dtype == dtype and grad_output.shape == shape):
+        return grad_output
+    name = type(module).__name__
+    device = "gpu" if kind.__module__.partition(".")[0] == "cupy" else "cpu"
+    if isinstance(grad_output, (numbers.Real, numpy.generic)) and not isinstance(grad_output, bool):
+        grad_output = backend.array_module(device).asarray(grad_output, dtype=dtype)
+    if not hasattr(grad_output, "shape"):
+        raise TypeError(f"{name}.backward: grad_output is a {type(grad_output).__name__}; pass dL/dy as an array "
+                        "of the output's shape")
+    if tuple(grad_output.shape) != shape:
+        raise ValueError(f"{name}.backward: grad_output has shape {tuple(grad_output.shape)} but the output has "
+                         f"{shape}; pass dL/dy with exactly the output's shape (it is never broadcast)")
+    if backend.device_of(grad_output) != device:
+        raise backend.BackendError(f"{name}.backward: grad_output is on {backend.device_of(grad_output)!r} but the "
+                                   f"output is on {device!r}; move it with nn.to_device(grad_output, {device!r})")
+    if grad_output.dtype != dtype:
+        if numpy.dtype(grad_output.dtype).kind != "f":
+            raise TypeError(f"{name}.backward: grad_output has dtype {grad_output.dtype}; pass float32 or float64")
+        grad_output = grad_output.astype(dtype)
+    return grad_output
+
+
+def _gated_backward(backward):
+    """``backward`` behind the gate: forward ran and was not differentiated yet, dL/dy is checked, and the
+    backward hooks run around it. ``retain_graph=True`` (torch's) allows another backward of the same forward."""
+
+    @functools.wraps(backward)
+    def gate(self, *args, retain_graph=False, **kwargs):
+        if "_in_gate" in vars(self):  # a subclass's backward calling super().backward(): already checked
+            return backward(self, *args, **kwargs)
+        record = self._gate
+        if record is None or record is _RELEASED:
+            raise RuntimeError(_refusal(self, record))
+        if args:
+            args = (_checked_gradient(self, args[0], record),) + args[1:]
+        if self._backward_pre_hooks:
+            args = _run_backward_pre_hooks(self, args)
+        self._in_gate = True
+        try:
+            grad_input = backward(self, *args, **kwargs)
+        finally:
+            del self._in_gate
+        if isinstance(grad_input, numpy.generic):
+            grad_input = numpy.asarray(grad_input)
+        if self._backward_hooks:
+            grad_input = _run_backward_hooks(self, grad_input, args)
+        if not retain_graph:
+            self._gate = _RELEASED
+        return grad_input
+
+    return gate
+
+
+def _refusal(module, record):
+    name = type(module).__name__
+    if record is None:
+        return f"{name}.backward called before forward: call the module on an input first"
+    return (f"{name}.backward called a second time after one forward: the forward's cache was used by the first "
+            "backward (torch refuses this too); run forward again, or pass retain_graph=True to the first backward")
+
+
+def _run_backward_pre_hooks(module, args):
+    for hook in tuple(module._backward_pre_hooks.values()):
+        changed = hook(module, (args[0] if args else None,))
+        if changed is not None:
+            args = (changed[0],) + args[1:]
+    return args
+
+
+def _run_backward_hooks(module, grad_input, args):
+    for hook in tuple(module._backward_hooks.values()):
+        changed = hook(module, (grad_input,), (args[0] if args else None,))
+        if changed is not None:
+            grad_input = changed[0]
+    return grad_input
+
+
 class Sequential(Module):
     """Modules applied in order. Children are named "0", "1", ... as in torch.
 
@@ -299,24 +493,15 @@ class Sequential(Module):
             if not isinstance(module, Module):
                 raise TypeError(f"Sequential: item {index} is {type(module).__name__}, not an nn.Module")
             setattr(self, str(index), module)
-        # Iterated every step, so kept as tuples: walking vars() (or reversing) each time costs more.
         self._sequence = tuple(modules)
-        self._reversed = self._sequence[::-1]
-        # module(x) is module.forward(x) unless a class overrides __call__; calling forward directly
-        # saves the extra call and argument tuple, about 0.4 us per module and step (measured).
-        self._forward_directly = all(type(module).__call__ is Module.__call__ for module in modules)
 
     def forward(self, x):
-        if self._forward_directly:
-            for module in self._sequence:
-                x = module.forward(x)
-        else:
-            for module in self._sequence:
-                x = module(x)
+        for module in self._sequence:
+            x = module(x)
         return x
 
     def backward(self, grad_output):
-        for module in self._reversed:
+        for module in reversed(self._sequence):
             grad_output = module.backward(grad_output)
         return grad_output
 

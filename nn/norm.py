@@ -13,7 +13,7 @@ import numbers
 import numpy
 
 from . import backend
-from .layers import _check_grad_shape, _factory_options, _flag, _new_parameter, _positive_int, _require_forward
+from .arguments import factory_options, flag, new_parameter, positive_int
 from .module import Module
 
 
@@ -60,11 +60,11 @@ def _scale_and_shift_backward(layer, grad_output, x_hat, sum_axes, shape):
     """Add dL/dgamma = sum g * x_hat and dL/dbeta = sum g (over ``sum_axes``) into the parameters;
     return dL/dx_hat = gamma * g."""
     if layer.bias is not None and layer.bias.requires_grad:
-        layer.bias.grad += grad_output.sum(axis=sum_axes)
+        layer.bias.accumulate_grad(grad_output.sum(axis=sum_axes))
     if layer.weight is None:
         return grad_output
     if layer.weight.requires_grad:
-        layer.weight.grad += (grad_output * x_hat).sum(axis=sum_axes)
+        layer.weight.accumulate_grad((grad_output * x_hat).sum(axis=sum_axes))
     return grad_output * layer.weight.data.reshape(shape)
 
 
@@ -108,19 +108,19 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
         owner = type(self).__name__
-        self.num_features = _positive_int(owner, "num_features", num_features)
+        self.num_features = positive_int(owner, "num_features", num_features)
         self.eps = _eps(owner, eps)
         if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
                                      or not 0 <= momentum <= 1):
             raise ValueError(f"{owner}: momentum must be None (a cumulative average) or a number in [0, 1], "
                              f"got {momentum!r}")
         self.momentum = None if momentum is None else float(momentum)
-        self.affine = _flag(owner, "affine", affine)
-        self.track_running_stats = _flag(owner, "track_running_stats", track_running_stats)
-        device, dtype = _factory_options(owner, device, dtype)
-        with_bias = _flag(owner, "bias", bias)
-        self.weight = _new_parameter(numpy.ones(num_features), device, dtype) if affine else None
-        self.bias = _new_parameter(numpy.zeros(num_features), device, dtype) if affine and with_bias else None
+        self.affine = flag(owner, "affine", affine)
+        self.track_running_stats = flag(owner, "track_running_stats", track_running_stats)
+        device, dtype = factory_options(owner, device, dtype)
+        with_bias = flag(owner, "bias", bias)
+        self.weight = new_parameter(numpy.ones(num_features), device, dtype) if affine else None
+        self.bias = new_parameter(numpy.zeros(num_features), device, dtype) if affine and with_bias else None
         tracked = track_running_stats
         xp = backend.array_module(device)
         self.register_buffer("running_mean", xp.zeros(num_features, dtype=dtype) if tracked else None)
@@ -165,8 +165,7 @@ class _BatchNorm(Module):
         self.running_var += factor * unbiased_var
 
     def backward(self, grad_output):
-        x_hat, inv_std, axes, batch_statistics = _require_forward(self, self._cache)
-        _check_grad_shape(self, grad_output, x_hat.shape)
+        x_hat, inv_std, axes, batch_statistics = self._cache
         grad_x_hat = _scale_and_shift_backward(self, grad_output, x_hat, axes, self._channel_shape(x_hat))
         if batch_statistics:
             return _normalize_backward(grad_x_hat, x_hat, inv_std, axes)
@@ -210,12 +209,12 @@ class LayerNorm(Module):
                              f"got {normalized_shape!r}")
         self.normalized_shape = tuple(int(n) for n in shape)
         self.eps = _eps("LayerNorm", eps)
-        self.elementwise_affine = _flag("LayerNorm", "elementwise_affine", elementwise_affine)
-        with_bias = _flag("LayerNorm", "bias", bias)
-        device, dtype = _factory_options("LayerNorm", device, dtype)
+        self.elementwise_affine = flag("LayerNorm", "elementwise_affine", elementwise_affine)
+        with_bias = flag("LayerNorm", "bias", bias)
+        device, dtype = factory_options("LayerNorm", device, dtype)
         affine = self.elementwise_affine
-        self.weight = _new_parameter(numpy.ones(self.normalized_shape), device, dtype) if affine else None
-        self.bias = _new_parameter(numpy.zeros(self.normalized_shape), device, dtype) if affine and with_bias else None
+        self.weight = new_parameter(numpy.ones(self.normalized_shape), device, dtype) if affine else None
+        self.bias = new_parameter(numpy.zeros(self.normalized_shape), device, dtype) if affine and with_bias else None
         self._cache = None
 
     def forward(self, x):
@@ -232,8 +231,7 @@ class LayerNorm(Module):
         return _scale_and_shift(self, x_hat, self.normalized_shape)
 
     def backward(self, grad_output):
-        x_hat, inv_std, axes = _require_forward(self, self._cache)
-        _check_grad_shape(self, grad_output, x_hat.shape)
+        x_hat, inv_std, axes = self._cache
         leading = tuple(range(x_hat.ndim - len(axes)))
         grad_x_hat = _scale_and_shift_backward(self, grad_output, x_hat, leading, self.normalized_shape)
         return _normalize_backward(grad_x_hat, x_hat, inv_std, axes)

@@ -1,18 +1,48 @@
 """SGD, Adam and AdamW, with torch.optim's signatures, defaults and update rules.
 
-Each class names its rule, written here as the formula reads (``sgd``, ``adam``); ``step()`` runs the
-same rule rearranged for speed (``nn/optim_fast.py``: in place on one flat buffer per parameter group,
-one fused kernel on the GPU), and tests hold the two equal. The shared machinery (parameter groups,
-``zero_grad``, state dicts) is in ``nn/optimizer.py``.
+``step()`` runs each rule as its formula reads, parameter by parameter (``sgd`` and ``adam`` below),
+as torch does on the CPU by default. Torch's own switches choose a faster form of the same rule:
+``foreach=True`` updates a parameter group as one flat buffer, a handful of whole-buffer passes
+instead of a loop over tensors; ``fused=True`` runs the rule as one GPU kernel. Both live in
+nn/fast/optim.py, which tests hold equal to the rules here.
+
+What every optimizer shares (parameter groups, their checks, ``zero_grad``, ``step``'s loop over
+the parameters, state dicts) is in nn/optimizer.py.
 """
-from . import backend, optim_fast
+from . import backend
 from .optimizer import Optimizer
 
-__all__ = ["SGD", "Adam", "AdamW", "sgd", "adam"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "sgd", "adam"]
+
+
+def sgd(param, grad, state, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """One SGD step, in place on ``param`` and ``state['momentum_buffer']``; ``state['step']`` is t,
+    already counting this step."""
+    g = -grad if maximize else grad
+    d = g + weight_decay * param
+    if momentum:
+        b = d if state["step"] == 1 else momentum * state["momentum_buffer"] + (1 - dampening) * d
+        state["momentum_buffer"][...] = b
+        d = d + momentum * b if nesterov else b
+    param -= lr * d
+
+
+def adam(param, grad, state, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
+    """One Adam step, in place on ``param`` and the state's m, v (and v_max); ``state['step']`` is t."""
+    xp, (beta1, beta2), t = backend.get_array_module(param), betas, state["step"]
+    g = -grad if maximize else grad
+    if decoupled_weight_decay:
+        param -= lr * weight_decay * param  # AdamW: the decay apart from the gradient
+    g = g if decoupled_weight_decay else g + weight_decay * param
+    state["exp_avg"][...] = m = beta1 * state["exp_avg"] + (1 - beta1) * g
+    state["exp_avg_sq"][...] = v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+    if amsgrad:
+        state["max_exp_avg_sq"][...] = v = xp.maximum(state["max_exp_avg_sq"], v)
+    param -= lr * (m / (1 - beta1 ** t)) / (xp.sqrt(v / (1 - beta2 ** t)) + eps)
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, as torch.optim.SGD; the rule is ``sgd`` below.
+    """Stochastic gradient descent, as torch.optim.SGD; the rule is ``sgd`` above.
 
     With g the gradient (-g with maximize) and t the step:
 
@@ -24,7 +54,8 @@ class SGD(Optimizer):
     ``momentum_buffer`` (b, one entry per parameter element) is the state kept when momentum != 0.
     """
 
-    unsupported = {"foreach": None, "differentiable": False, "fused": None}
+    unsupported = {"differentiable": False}
+    rule, options = staticmethod(sgd), ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
     optional = {"maximize": False}
 
     def __init__(self, params, lr=0.001, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
@@ -44,30 +75,10 @@ class SGD(Optimizer):
     def state_names(group):
         return ("momentum_buffer",) if group["momentum"] else ()
 
-    def update(self, param, grad, state, scratch, group):
-        optim_fast.sgd_fast(param, grad, state, scratch, **{name: group[name] for name in SGD_OPTIONS})
-
-
-SGD_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
-
-
-def sgd(param, grad, state, lr, momentum, dampening, weight_decay, nesterov, maximize):
-    """One SGD step as the formula reads: updates ``param`` and ``state['momentum_buffer']`` in place.
-    ``state['step']`` is t, already counting this step."""
-    g = -grad if maximize else grad
-    d = g + weight_decay * param
-    if momentum:
-        if state["step"] == 1:
-            b = d
-        else:
-            b = momentum * state["momentum_buffer"] + (1 - dampening) * d
-        state["momentum_buffer"][...] = b
-        d = d + momentum * b if nesterov else b
-    param -= lr * d
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), as torch.optim.Adam; the rule is ``adam`` below.
+    """Adam (Kingma & Ba), as torch.optim.Adam; the rule is ``adam`` above.
 
     With g the gradient (-g with maximize), t the step and (beta1, beta2) = betas:
 
@@ -79,7 +90,8 @@ class Adam(Optimizer):
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
     """
 
-    unsupported = {"foreach": None, "capturable": False, "differentiable": False, "fused": None}
+    unsupported = {"capturable": False, "differentiable": False}
+    rule, options = staticmethod(adam), ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
     optional = {"maximize": False, "decoupled_weight_decay": False}
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0, amsgrad=False, *,
@@ -94,42 +106,12 @@ class Adam(Optimizer):
     def state_names(group):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else ("exp_avg", "exp_avg_sq")
 
-    def update(self, param, grad, state, scratch, group):
-        options = {name: group[name] for name in ADAM_OPTIONS}
-        options["decoupled_weight_decay"] = self.decoupled(group)
-        if backend.device_of(param) == "gpu":
-            optim_fast.adam_gpu(param, grad, state, **options)
-        else:
-            optim_fast.adam_fast(param, grad, state, scratch, **options)
+    def rule_options(self, group):
+        return {**super().rule_options(group), "decoupled_weight_decay": self.decoupled(group)}
 
     @staticmethod
     def decoupled(group):
         return group["decoupled_weight_decay"]
-
-
-ADAM_OPTIONS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
-
-
-def adam(param, grad, state, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
-    """One Adam step as the formula reads: updates ``param`` and the state's m, v (and v_max) in place.
-    ``state['step']`` is t, already counting this step."""
-    xp = backend.get_array_module(param)
-    beta1, beta2 = betas
-    t = state["step"]
-    g = -grad if maximize else grad
-    if decoupled_weight_decay:
-        param -= lr * weight_decay * param
-    else:
-        g = g + weight_decay * param
-    m = beta1 * state["exp_avg"] + (1 - beta1) * g
-    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g ** 2
-    state["exp_avg"][...], state["exp_avg_sq"][...] = m, v
-    if amsgrad:
-        v_max = xp.maximum(state["max_exp_avg_sq"], v)
-        state["max_exp_avg_sq"][...] = v_max
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = (v_max if amsgrad else v) / (1 - beta2 ** t)
-    param -= lr * m_hat / (xp.sqrt(v_hat) + eps)
 
 
 class AdamW(Adam):
@@ -137,7 +119,7 @@ class AdamW(Adam):
     with decoupled_weight_decay=True, that is p = p - lr * weight_decay * p, then the Adam step with
     g = grad (no L2 term). Default weight_decay 0.01, as torch."""
 
-    unsupported = {"foreach": None, "capturable": False, "differentiable": False, "fused": None}
+    unsupported = {"capturable": False, "differentiable": False}
     optional = {"maximize": False}
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, amsgrad=False, *,

@@ -1,12 +1,5 @@
-"""What every optimizer shares: parameter groups, flat buffers, checks, ``zero_grad`` and state dicts.
-
-The update rules themselves are in ``nn/optim.py`` (as their formulas read) and ``nn/optim_fast.py``
-(the same rules rearranged for speed).
-
-Each parameter group's parameters are packed into one contiguous buffer (and their gradients into
-another); every ``Parameter.data`` / ``.grad`` becomes a view into it. A step is then a handful of
-whole-buffer array operations per group instead of a Python loop over tensors, which is what makes
-small models fast. Layers never notice: they read ``p.data`` and add into ``p.grad`` as before.
+"""What every optimizer shares: parameter groups and their checks, ``zero_grad``, the loop of ``step``
+over the parameters, and state dicts. The update rules are in nn/optim.py, as their formulas read.
 """
 import math
 import numbers
@@ -15,62 +8,9 @@ import operator
 from . import backend
 from .module import Parameter
 
-
-class FlatParameters:
-    """Parameters and gradients as views of two flat buffers ``data`` and ``grad``."""
-
-    def __init__(self, parameters, where):
-        first = parameters[0].data
-        for parameter in parameters:
-            if parameter.dtype != first.dtype or backend.device_of(parameter.data) != backend.device_of(first):
-                raise ValueError(f"{where}: parameters mix {first.dtype} on {backend.device_of(first)!r} with "
-                                 f"{parameter.dtype} on {backend.device_of(parameter.data)!r}; "
-                                 "move the whole model with .to()")
-        xp = backend.get_array_module(first)
-        total = sum(parameter.size for parameter in parameters)
-        self.data = xp.empty(total, dtype=first.dtype)
-        self.grad = xp.empty(total, dtype=first.dtype)
-        self.slices = []
-        offset = 0
-        for parameter in parameters:
-            end = offset + parameter.size
-            self.data[offset:end] = parameter.data.ravel()
-            self.grad[offset:end] = parameter.grad.ravel()
-            parameter.data = self.data[offset:end].reshape(parameter.shape)
-            parameter.grad = self.grad[offset:end].reshape(parameter.shape)
-            self.slices.append((parameter, offset, end))
-            offset = end
-        self._views = [(parameter, parameter.data, parameter.grad) for parameter in parameters]
-
-    def check(self):
-        """Raise if a parameter's arrays were replaced (e.g. by model.to()) after packing. Reading
-        ``parameter.grad`` also fills a gradient still marked zero (no backward reached it since
-        ``zero_grad``), so an update that follows reads zeros there, not the last step's values."""
-        for parameter, data, grad in self._views:
-            if parameter.data is not data or parameter.grad is not grad:
-                raise RuntimeError(f"optimizer: {parameter!r} was replaced after the optimizer was built "
-                                   "(model.to(), or an assignment to .data/.grad); build the optimizer after moving "
-                                   "the model, and change values in place (p.data[...] = ...)")
-
-
-class Scratch:
-    """Work buffers of one group, each allocated on first use and reused by every later step."""
-
-    def __init__(self, like):
-        self.like = like
-        self._buffers = {}
-
-    def __call__(self, name):
-        if name not in self._buffers:
-            self._buffers[name] = backend.get_array_module(self.like).empty_like(self.like)
-        return self._buffers[name]
-
-
-def _parameter_list(params, where):
-    if isinstance(params, Parameter):
-        raise TypeError(f"{where}: params must be an iterable of Parameters or of dicts, got one Parameter; "
-                        "pass [parameter] or model.parameters()")
-    return list(params)
+# Filled by nn/fast when nn is imported: {"foreach": form, "fused": form}, each built as form(optimizer)
+# and taking the whole optimizer's step. The core never imports nn/fast itself.
+FAST_FORMS = {}
 
 
 class Optimizer:
@@ -78,12 +18,14 @@ class Optimizer:
 
     ``param_groups`` is a list of dicts, one per group, each with its ``params`` and its own
     hyperparameters (``lr``, ``weight_decay``, ...), read at every step: a scheduler may write
-    ``group["lr"] = ...`` between steps. Subclasses give ``defaults`` (torch's hyperparameter names
-    and values), ``unsupported`` (torch options the engine does not implement, with the only value
-    accepted), ``state_names(group)`` (the per-element buffers a group keeps) and ``update``.
+    ``group["lr"] = ...`` between steps. ``state`` maps each parameter to its state: its step count
+    ``'step'`` and the arrays its rule keeps (``state_names``). Subclasses give ``rule`` (the update
+    as its formula reads), ``options`` (the hyperparameters it takes) and ``unsupported`` (torch
+    options the engine does not implement, with the only value accepted).
     """
 
     unsupported = {}
+    optional = {}  # hyperparameters a state dict may lack (added after it was saved), with their default
 
     def __init__(self, params, defaults):
         where = type(self).__name__
@@ -91,17 +33,22 @@ class Optimizer:
             value = defaults.pop(name)
             if value != accepted:
                 raise ValueError(f"{where}: {name}={value!r} is not supported; leave it at {accepted!r}")
+        foreach, fused = defaults.pop("foreach"), defaults.pop("fused")
         self.defaults = defaults
         entries = _parameter_list(params, where)
         if not entries:
             raise ValueError(f"{where} got an empty parameter list: pass model.parameters() of a model with parameters")
         if not isinstance(entries[0], dict):
             entries = [{"params": entries}]
-        self.param_groups, self._flat, self._state, self._scratch = [], [], [], []
+        self.param_groups, self.state = [], {}
         self._checked = []  # per group, the hyperparameter values last checked (step re-checks any replaced)
         seen = set()
         for index, entry in enumerate(entries):
             self._add_group(entry, index, seen)
+        self.foreach, self.fused = _switch(where, "foreach", foreach), _switch(where, "fused", fused)
+        if self.foreach and self.fused:
+            raise ValueError(f"{where}: foreach=True and fused=True cannot both be set; choose one (as torch)")
+        self._fast = FAST_FORMS["fused" if self.fused else "foreach"](self) if self.foreach or self.fused else None
 
     def _add_group(self, entry, index, seen):
         where = type(self).__name__
@@ -129,16 +76,18 @@ class Optimizer:
         group = {"params": parameters, **self.defaults,
                  **{name: value for name, value in entry.items() if name in self.defaults}}
         self.check_group(group, f"{where} (group {index})" if index else where)
-        flat = FlatParameters(parameters, where)
-        xp = backend.get_array_module(flat.data)
+        for parameter in parameters:
+            xp = backend.get_array_module(parameter.data)
+            self.state[parameter] = {"step": 0, **{name: xp.zeros_like(parameter.data)
+                                                   for name in self.state_names(group)}}
         self.param_groups.append(group)
-        self._flat.append(flat)
-        self._state.append({"step": 0, **{name: xp.zeros_like(flat.data) for name in self.state_names(group)}})
-        self._scratch.append(Scratch(flat.data))
         self._checked.append([group[name] for name in self.defaults])
 
     def add_param_group(self, param_group):
         """Add a group (a dict with 'params' and any hyperparameters; the rest from the defaults)."""
+        if self._fast is not None:
+            raise ValueError(f"{type(self).__name__}.add_param_group: not with foreach=True or fused=True; "
+                             "build the optimizer with every group instead")
         self._add_group(param_group, len(self.param_groups),
                         {id(p) for group in self.param_groups for p in group["params"]})
 
@@ -169,52 +118,57 @@ class Optimizer:
 
     @property
     def step_count(self):
-        """How many steps the (first) group has taken: torch's state 'step'."""
-        return self._state[0]["step"]
-
-    @property
-    def state(self):
-        """{parameter: {'step': t, 'exp_avg': view, ...}} as torch's optimizer.state; the arrays are views of
-        the flat state buffers (writing into them changes the optimizer's state)."""
-        result = {}
-        for flat, state in zip(self._flat, self._state):
-            for parameter, start, end in flat.slices:
-                result[parameter] = {name: (value if name == "step" else value[start:end].reshape(parameter.shape))
-                                     for name, value in state.items()}
-        return result
+        """How many steps the first parameter has taken: torch's state 'step'."""
+        return self.state[self.param_groups[0]["params"][0]]["step"]
 
     # --- the step ----------------------------------------------------------------------------------
-    def zero_grad(self):
-        for flat in self._flat:
-            for parameter, _, _ in flat.slices:
-                parameter.zero_grad()
+    def zero_grad(self, set_to_none=True):
+        """Every parameter's grad = None (torch's default: ``step`` then skips it until a backward
+        writes a gradient), or 0 with ``set_to_none=False``."""
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                parameter.zero_grad(set_to_none)
 
     def step(self):
-        for index, (group, flat, state, scratch) in enumerate(zip(self.param_groups, self._flat, self._state,
-                                                                    self._scratch)):
+        """One update of every parameter that has a gradient, by the rule as its formula reads."""
+        self._check_hyperparameters()
+        if self._fast is not None:
+            return self._fast.step()
+        for group in self.param_groups:
+            options = self.rule_options(group)
+            for parameter in group["params"]:
+                if parameter.grad is not None:
+                    state = self.state[parameter]
+                    state["step"] += 1
+                    self.rule(parameter.data, parameter.grad, state, **options)
+
+    def rule_options(self, group):
+        """The hyperparameters ``rule`` takes, from a group."""
+        return {name: group[name] for name in self.options}
+
+    def _check_hyperparameters(self):
+        for index, group in enumerate(self.param_groups):
             values = [group[name] for name in self.defaults]
             if any(map(operator.is_not, values, self._checked[index])):  # a scheduler wrote a new value: check it
                 self.check_group(group, f"{type(self).__name__} (group {index})" if index else type(self).__name__)
                 self._checked[index] = values
-            flat.check()
-            state["step"] += 1
-            self.update(flat.data, flat.grad, state, scratch, group)
-
-    def update(self, param, grad, state, scratch, group):
-        raise NotImplementedError
 
     # --- state dicts ----------------------------------------------------------------------------------
     def state_dict(self):
-        """A flat {name: number, tuple or array}: per group the step count, the hyperparameters and the
-        state buffers (over the group's flat buffer). One group: plain names ('step', 'lr',
-        'exp_avg'); several: prefixed with the group's index ('0.lr', '1.lr', ...)."""
+        """A flat {name: number, tuple or array}: per group the step count, the hyperparameters and each
+        state buffer with the group's parameters' entries laid end to end (flattened). One group: plain
+        names ('step', 'lr', 'exp_avg'); several: prefixed with the group's index ('0.lr', '1.lr', ...).
+        'step' is one number when every parameter of the group took as many steps, else one per parameter."""
         result = {}
-        for prefix, group, state in zip(self._prefixes(), self.param_groups, self._state):
-            result[prefix + "step"] = state["step"]
+        for prefix, group in zip(self._prefixes(), self.param_groups):
+            states = [self.state[parameter] for parameter in group["params"]]
+            steps = [state["step"] for state in states]
+            xp = backend.get_array_module(group["params"][0].data)
+            result[prefix + "step"] = steps[0] if len(set(steps)) == 1 else xp.asarray(steps)
             for name in self.defaults:
                 result[prefix + name] = group[name]
             for name in self.state_names(group):
-                result[prefix + name] = state[name].copy()
+                result[prefix + name] = xp.concatenate([state[name].ravel() for state in states])
         return result
 
     def _prefixes(self):
@@ -227,7 +181,8 @@ class Optimizer:
         buffers than this optimizer keeps (momentum saved, none here; amsgrad) is refused."""
         problems, loaded = [], []
         expected = set()
-        for prefix, group, flat in zip(self._prefixes(), self.param_groups, self._flat):
+        for prefix, group in zip(self._prefixes(), self.param_groups):
+            size = sum(parameter.size for parameter in group["params"])
             hyperparameters = {name: _as_python(state_dict[prefix + name]) for name in self.defaults
                                if prefix + name in state_dict}
             for name, value in self.optional.items():
@@ -244,9 +199,12 @@ class Optimizer:
                 key = prefix + name
                 if key not in state_dict:
                     problems.append(f"missing key {key!r}")
-                elif tuple(state_dict[key].shape) != tuple(flat.data.shape):
-                    problems.append(f"key {key!r} has shape {tuple(state_dict[key].shape)}, "
-                                    f"expected {tuple(flat.data.shape)}")
+                elif tuple(state_dict[key].shape) != (size,):
+                    problems.append(f"key {key!r} has shape {tuple(state_dict[key].shape)}, expected {(size,)}")
+            steps = state_dict.get(prefix + "step", 0)
+            if getattr(steps, "ndim", 0) and tuple(steps.shape) != (len(group["params"]),):
+                problems.append(f"key {prefix + 'step'!r} has shape {tuple(steps.shape)}, expected "
+                                f"{(len(group['params']),)} (one step count per parameter)")
             try:
                 self.check_group(wanted, f"{prefix}hyperparameters")
             except ValueError as error:
@@ -255,15 +213,19 @@ class Optimizer:
         problems += [f"unexpected key {key!r}" for key in sorted(set(state_dict) - expected)]
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems) + "; nothing was loaded")
-        for (group, hyperparameters, names, prefix), state, flat in zip(loaded, self._state, self._flat):
+        for group, hyperparameters, names, prefix in loaded:
             group.update(hyperparameters)
-            state["step"] = int(state_dict[prefix + "step"])
-            device = backend.device_of(flat.data)
-            for name in names:
-                state[name][...] = backend.to_device(state_dict[prefix + name], device).astype(flat.data.dtype,
-                                                                                              copy=False)
-
-    optional = {}  # hyperparameters a state dict may lack (added after it was saved), with their default
+            steps = state_dict[prefix + "step"]
+            offset = 0
+            for index, parameter in enumerate(group["params"]):
+                state = self.state[parameter]
+                state["step"] = int(steps[index] if getattr(steps, "ndim", 0) else steps)
+                device = backend.device_of(parameter.data)
+                for name in names:
+                    values = state_dict[prefix + name][offset:offset + parameter.size]
+                    state[name][...] = backend.to_device(values, device).reshape(parameter.shape).astype(
+                        parameter.dtype, copy=False)
+                offset += parameter.size
 
     def state_mismatch(self, group, wanted):
         """One line saying which hyperparameter makes a saved state unusable here."""
@@ -272,6 +234,20 @@ class Optimizer:
         return (f"the state was saved with {', '.join(changed)}, which keeps the buffers "
                 f"{list(self.state_names(wanted))} instead of {list(self.state_names(group))}; "
                 "build the optimizer with the saved options")
+
+
+def _switch(where, name, value):
+    """torch's foreach/fused: None (the default: the plain rule here) or a bool."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise TypeError(f"{where}: {name} must be None, True or False, got {value!r}")
+
+
+def _parameter_list(params, where):
+    if isinstance(params, Parameter):
+        raise TypeError(f"{where}: params must be an iterable of Parameters or of dicts, got one Parameter; "
+                        "pass [parameter] or model.parameters()")
+    return list(params)
 
 
 def _check_number(value, name, where, upper=None, lower=0):

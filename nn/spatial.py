@@ -6,7 +6,7 @@ batched (N, C, H, W) arrays; ``forward`` adds the batch axis to a (C, H, W) inpu
 again, and ``backward`` checks that dL/dy has exactly the output's shape (never broadcast).
 """
 from . import backend
-from .layers import _require_forward
+from .arguments import flag  # noqa: F401  (the 2-D layers take it from here)
 from .module import Module
 
 
@@ -16,12 +16,6 @@ def pair(owner, name, value, minimum):
     if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum} or a pair of them, got {value!r}")
     return values
-
-
-def flag(owner, name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
-    return value
 
 
 def symmetric(padding):
@@ -56,10 +50,6 @@ class Spatial2d(Module):
         return result
 
     def backward(self, grad_output):
-        expected = _require_forward(self, self._output_shape)
-        if grad_output.shape != expected:
-            raise ValueError(f"{self!r}.backward: grad_output has shape {tuple(grad_output.shape)}, "
-                             f"expected {tuple(expected)}")
         if self._unbatched:
             grad_input = self._backward(grad_output[None])
             return grad_input[0] if grad_input is not None else None

@@ -4,13 +4,13 @@ StandInGPU: ``fused_gpu.run`` takes its fused branch on NumPy arrays, and ``fuse
 plain form of the same name (to check the wiring: which chain runs where) or the kernel's CUDA C
 body compiled as C (to check the kernels in place).
 
-FakeGraphs: nn.cuda_graph.CudaGraphs' interface, recording calls; its capture records the step's
+FakeGraphs: nn.fast.cuda_graph.CudaGraphs' interface, recording calls; its capture records the step's
 Python callable without running it (as CUDA records kernels without running them), and each launch
 runs it again.
 """
 import numpy
 
-from nn import fused_gpu
+from nn.fast import kernels as fused_gpu
 
 from helpers_c_kernels import c_elementwise
 

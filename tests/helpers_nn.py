@@ -145,7 +145,7 @@ class ArrayBackend:
         if self.name == "strict":
             for parameter in module.parameters():
                 parameter.data = strict(parameter.data)
-                parameter.grad = strict(parameter.grad)
+                parameter.grad = strict(parameter.grad) if parameter.grad is not None else None
             for owner in module.modules():
                 for name, buffer in list(owner.named_buffers(recurse=False)):
                     setattr(owner, name, strict(buffer))

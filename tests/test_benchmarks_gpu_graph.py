@@ -98,7 +98,7 @@ def test_measuring_and_reporting_run_with_cpu_stand_ins(monkeypatch, tmp_path, c
 def test_fused_rows_time_every_kernel_with_a_cpu_stand_in(monkeypatch):
     from types import SimpleNamespace
 
-    from nn import fused_gpu
+    from nn.fast import kernels as fused_gpu
     calls = []
     device = SimpleNamespace(synchronize=lambda: calls.append("sync"))
     cupy = SimpleNamespace(cuda=SimpleNamespace(Device=lambda: device))

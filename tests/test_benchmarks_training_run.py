@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 import nn
-from nn.floats import flush_denormal
+from nn.fast.floats import flush_denormal
 from benchmarks.training_run import EngineRun, count_subnormals, late_over_early
 from helpers_benchmarks import assert_readable_png, assert_usage_error, close, quick_run
 
@@ -81,7 +81,7 @@ def test_plot_is_a_readable_png(quick):
 @pytest.mark.parametrize("flush", [True, False])
 def test_an_engine_epoch_flushes_as_asked_and_restores_the_thread_setting(flush, monkeypatch):
     import numpy
-    if not nn.set_flush_denormal(False):
+    if not nn.fast.set_flush_denormal(False):
         pytest.skip("this platform cannot switch subnormal flushing")
     seen = []
     from benchmarks import training_run

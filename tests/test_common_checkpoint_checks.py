@@ -218,7 +218,7 @@ def adam_state(steps=0, **settings):
     optimizer = nn.Adam(model.parameters(), **settings)
     for _ in range(steps):
         for parameter in model.parameters():
-            parameter.grad[...] = 0.5
+            parameter.grad = parameter.data * 0 + (0.5)
         optimizer.step()
     return {name: numpy.asarray(value) for name, value in optimizer.state_dict().items()}
 

@@ -81,10 +81,10 @@ def train(backend, make_optimizer, nn_rng_seed, steps=4):
 
 def test_the_fused_gpu_branch_stays_strict(monkeypatch):
     """The fused kernels' branch (a CPU standing in for the GPU, the plain forms for the kernels): the
-    Sigmoid's fused forward and backward and nn.fused_step's planned step mix in no NumPy array."""
+    Sigmoid's fused forward and backward and nn.fast.step's planned step mix in no NumPy array."""
     from autoencoders.models import DeepAutoencoder
     from helpers_fused import StandInGPU
-    from nn.fused_step import plan_fused_step
+    from nn.fast.step import compile as plan_fused_step
     gpu = StandInGPU().install(monkeypatch)
     nn.manual_seed(0)
     model = STRICT.module(DeepAutoencoder(input_dim=12, hidden=(8,), latent_dim=3, dtype="float64"))

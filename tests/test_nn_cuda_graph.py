@@ -1,4 +1,4 @@
-"""nn.cuda_graph.CapturedStep, checked without a GPU.
+"""nn.fast.cuda_graph.CapturedStep, checked without a GPU.
 
 CUDA is replaced by a test double: its capture records the step's Python callable without running
 it (as CUDA records kernels without running them) and each launch runs it again. On NumPy arrays a
@@ -11,7 +11,8 @@ import pytest
 
 import nn
 from autoencoders.models import DeepAutoencoder
-from nn import cuda_graph, fused_gpu
+from nn.fast import cuda_graph
+from nn.fast import kernels as fused_gpu
 
 from helpers_c_kernels import COMPILER, c_elementwise
 from helpers_fused import FakeGraphs, StandInGPU
@@ -174,7 +175,7 @@ def test_refusals_name_the_problem_and_the_fix():
 def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_name, dtype, rtol):
     """With the device counter, the fused Adam kernel and the fused step's kernels (as C) in place of
     CuPy's, a captured step follows the eager NumPy steps; the counter reaches the host's step count."""
-    from nn import optim_fast
+    from nn.fast import optim as optim_fast
 
     def compiled(name, inputs, outputs, body, scalars):
         return lambda *arguments: c_elementwise(inputs, outputs, body, dtype, scalars,
@@ -206,7 +207,7 @@ def test_a_captured_step_stays_on_the_arrays_namespace():
     """On StrictArray (CuPy's refusal to mix with NumPy, on the CPU): no NumPy array leaks into the
     buffers, the counters or the step, and the plain fused forms stay strict too."""
     from helpers_nn import ArrayBackend, StrictArray
-    from nn import fused_gpu
+    from nn.fast import kernels as fused_gpu
 
     strict = ArrayBackend("strict")
     model = strict.module(small_model("deep", "float64"))

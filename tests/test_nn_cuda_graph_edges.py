@@ -1,12 +1,13 @@
-"""nn.cuda_graph.CapturedStep at its edges, without a GPU: the losses and models it takes (a summed
+"""nn.fast.cuda_graph.CapturedStep at its edges, without a GPU: the losses and models it takes (a summed
 loss, a loss with no reduction attribute, a model of one parameter, float32), the stream each call
 runs on, what a failed capture leaves behind, and its messages word for word."""
 import numpy
 import pytest
 
 import nn
-from nn import backend, cuda_graph
-from nn.cuda_graph import CapturedStep, CaptureFailed, capture_refusal
+from nn import backend
+from nn.fast import cuda_graph
+from nn.fast.cuda_graph import CapturedStep, CaptureFailed, capture_refusal
 
 from helpers_fused import FakeGraph, FakeGraphs
 from test_nn_cuda_graph import FrozenStepCountGraphs, batches, eager_step, small_model

@@ -5,7 +5,8 @@ import pytest
 
 import nn
 from autoencoders.models import DeepAutoencoder
-from nn import cuda_graph, fused_gpu
+from nn.fast import cuda_graph
+from nn.fast import kernels as fused_gpu
 
 pytestmark = pytest.mark.skipif(not nn.gpu_available(), reason="needs CuPy and a CUDA GPU")
 DTYPES = [("float64", 1e-12), ("float32", 2e-5)]

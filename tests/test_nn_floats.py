@@ -1,10 +1,11 @@
-"""nn.set_flush_denormal: it round-trips, it changes exactly what it says (values below the smallest
+"""nn.fast.set_flush_denormal: it round-trips, it changes exactly what it says (values below the smallest
 normal float become 0, nothing else), and no optimizer changes a process setting by being built."""
 import numpy
 import pytest
 
 import nn
-from nn import backend, floats
+from nn import backend
+from nn.fast import floats
 
 SUPPORTED = floats._mxcsr() is not None
 
@@ -13,7 +14,7 @@ SUPPORTED = floats._mxcsr() is not None
 def restore_flush_mode():
     previous = floats.flush_denormal()
     yield
-    nn.set_flush_denormal(previous)
+    nn.fast.set_flush_denormal(previous)
 
 
 def halved_smallest_normal():
@@ -22,14 +23,14 @@ def halved_smallest_normal():
 
 def test_set_flush_denormal_round_trips(restore_flush_mode):
     for mode in (True, False, True, False):
-        assert nn.set_flush_denormal(mode) is SUPPORTED
+        assert nn.fast.set_flush_denormal(mode) is SUPPORTED
         assert floats.flush_denormal() is (mode and SUPPORTED)
         assert bool((halved_smallest_normal() == 0).all()) is (mode and SUPPORTED)
 
 
 @pytest.mark.skipif(SUPPORTED, reason="flushing is supported here")
 def test_unsupported_platform_says_so():
-    assert nn.set_flush_denormal(True) is False and not floats.flush_denormal()
+    assert nn.fast.set_flush_denormal(True) is False and not floats.flush_denormal()
 
 
 def adam_with_dead_units(flush):
@@ -42,13 +43,13 @@ def adam_with_dead_units(flush):
     optimizer.state[parameter]["exp_avg"][dead] = 1e-36
     optimizer.state[parameter]["exp_avg_sq"][dead] = 1e-10
     optimizer._state[0]["step"] = 10
-    nn.set_flush_denormal(flush)
+    nn.fast.set_flush_denormal(flush)
     try:
         for _ in range(50):
-            parameter.grad[...] = numpy.where(dead, 0, rng.standard_normal(5000) * 1e-2)
+            parameter.grad = parameter.data * 0 + (numpy.where(dead, 0, rng.standard_normal(5000) * 1e-2))
             optimizer.step()
     finally:
-        nn.set_flush_denormal(False)
+        nn.fast.set_flush_denormal(False)
     return parameter.data.copy(), optimizer.state[parameter]["exp_avg"].copy()
 
 
@@ -72,7 +73,7 @@ def test_building_and_stepping_an_optimizer_changes_no_process_setting(monkeypat
     def refuse():
         raise AssertionError("keep_freed_memory called by the optimizer")
     monkeypatch.setattr(backend, "keep_freed_memory", refuse)
-    nn.set_flush_denormal(False)
+    nn.fast.set_flush_denormal(False)
     parameter = nn.Parameter(numpy.ones(3))
     for optimizer in (nn.Adam([parameter]), nn.SGD([nn.Parameter(numpy.ones(3))], momentum=0.9)):
         optimizer.step()
@@ -83,7 +84,7 @@ def test_asking_for_the_setting_does_not_look_up_the_math_library_again(monkeypa
     """find_library runs ldconfig (about a millisecond): asking each step must not pay it."""
     import ctypes.util
 
-    from nn import floats
+    from nn.fast import floats
     floats.flush_denormal()
     calls = []
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: calls.append(name))

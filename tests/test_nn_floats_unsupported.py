@@ -1,9 +1,9 @@
-"""nn.floats where the processor switch cannot be reached (not x86-64 Linux with glibc, or a C library
+"""nn.fast.floats where the processor switch cannot be reached (not x86-64 Linux with glibc, or a C library
 without fegetenv): set_flush_denormal and flush_denormal then say False, as torch's do, and change
 nothing. Simulated here by hiding the platform or the library."""
 import pytest
 
-from nn import floats
+from nn.fast import floats
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The fused GPU kernels of nn/fused_gpu.py, checked without a GPU.
+"""The fused GPU kernels of nn/fast/kernels.py, checked without a GPU.
 
 Each kernel body is compiled as C (float and double) and run over edge values (+-1000, 0, NaN and
 the ordinary range); it must equal the plain form of the same name to a few units in the last place,
@@ -11,7 +11,7 @@ import numpy
 import pytest
 
 import nn
-from nn import fused_gpu
+from nn.fast import kernels as fused_gpu
 
 from helpers_c_kernels import COMPILER, c_elementwise
 

@@ -1,11 +1,12 @@
-"""The fast optimizer rules (nn/optim_fast.py) against the plain ones they say they compute (nn/optim.py):
+"""The fast optimizer rules (nn/fast/optim.py) against the plain ones they say they compute (nn/optim.py):
 the same start, the same float64 gradients, 30 steps, every option, on NumPy and on the strict array
 backend; they may differ only by rounding."""
 import numpy
 import pytest
 
-from nn import optim, optim_fast
-from nn.optimizer import Scratch
+from nn import optim
+from nn.fast import optim as optim_fast
+from nn.fast.optim import Scratch
 from helpers_nn import ArrayBackend
 
 BACKENDS = [ArrayBackend("numpy"), ArrayBackend("strict")]

@@ -1,4 +1,4 @@
-"""nn.fused_step: the planned training step (Linear + ReLU and Sigmoid + MSELoss fused) against the
+"""nn.fast.step: the planned training step (Linear + ReLU and Sigmoid + MSELoss fused) against the
 engine's unfused step, without a GPU.
 
 On NumPy the plan runs the plain forms and must take the unfused step bit for bit: the loss, every
@@ -11,8 +11,9 @@ import pytest
 
 import nn
 from autoencoders.models import DeepAutoencoder, Deep2006Autoencoder, OvercompleteAutoencoder, SimpleAutoencoder
-from nn import fused_gpu
-from nn.fused_step import LinearReLU, layer_sequence, plan_fused_step
+from nn.fast import kernels as fused_gpu
+from nn.fast.step import FastLinear, layer_sequence
+from nn.fast.step import compile as plan_fused_step
 
 from helpers_c_kernels import COMPILER
 from helpers_fused import StandInGPU
@@ -90,7 +91,7 @@ def test_the_fused_branch_with_plain_forms_is_the_unfused_step(monkeypatch, kind
     """The wiring, in float64 through the plain forms: the same step, and every kernel where the plan puts it."""
     gpu = StandInGPU().install(monkeypatch)
     step = compare_steps(kind, "float64", LOSSES[loss_name], steps=3)
-    pairs = sum(isinstance(stage, LinearReLU) for stage in step.stages)
+    pairs = sum(isinstance(stage, FastLinear) for stage in step.stages)
     sigmoids = sum(type(module) is nn.Sigmoid for module in layer_sequence(step.model))
     output = 1 if step.fuse_output else 0
     # Per step, in the fused model (the unfused twin runs its Sigmoids through the kernels too)
@@ -145,7 +146,7 @@ def test_the_plan_pairs_what_it_should():
     assert len(deep.describe()) == 9
     no_bias = nn.Sequential(nn.Linear(4, 4, bias=False), nn.ReLU(), nn.ReLU(), nn.Linear(4, 4), nn.Sigmoid())
     plan = plan_fused_step(no_bias, nn.BCELoss())
-    assert not any(isinstance(stage, LinearReLU) for stage in plan.stages) and not plan.fuse_output
+    assert not any(isinstance(stage, FastLinear) for stage in plan.stages) and not plan.fuse_output
     assert plan_fused_step(no_bias, nn.MSELoss(reduction="none")).fuse_output is False
     overcomplete = plan_fused_step(OvercompleteAutoencoder(input_dim=8, latent_dim=16), nn.MSELoss())
     assert overcomplete.stages is None and "more than a chain" in overcomplete.describe()[0]
@@ -189,5 +190,5 @@ def test_on_the_gpu_the_fused_step_follows_the_numpy_step(monkeypatch, kind, dty
     for ours_parameter, theirs_parameter in zip(ours.parameters(), theirs.parameters()):
         difference = numpy.max(numpy.abs(nn.to_numpy(ours_parameter.data) - theirs_parameter.data))
         assert difference <= tolerance * max(numpy.max(numpy.abs(theirs_parameter.data)), 1.0)
-    pairs = sum(isinstance(stage, LinearReLU) for stage in step.stages)
+    pairs = sum(isinstance(stage, FastLinear) for stage in step.stages)
     assert launched.get("bias_relu", 0) == 3 * pairs and launched.get("mse_sigmoid_backward", 0) == 3

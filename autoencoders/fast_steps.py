@@ -1,11 +1,12 @@
-"""Training steps on the GPU that the host does not wait for: ``fit(..., steps=GPUSteps(...))``.
+"""Training steps in the engine's fast forms: ``fit(..., steps=FastSteps(...))``, what the command line runs.
 
-fit's own loop reads each step's loss back to the host (``float(loss)``), so the host waits for the
-GPU every step, and then issues the next step's 120-odd kernels one by one. On the GPU these steps
+fit's own loop runs the plain step (``model(x)``, ``loss``, ``model.backward``, ``optimizer.step()``:
+the formulas as written) and reads each step's loss back to the host (``float(loss)``). These steps
 are taken instead:
 
-- each step is nn.fused_step's plan (Linear + ReLU and Sigmoid + MSELoss fused into one kernel each);
-- with ``cuda_graph=True`` it is captured once as a CUDA graph (nn.cuda_graph.CapturedStep) and
+- each step is ``nn.fast.compile(model, loss)``'s (Linear + ReLU, Sigmoid + MSELoss fused; on the
+  GPU one kernel each), with the optimizer's flat buffers (``foreach=True``) on the CPU;
+- with ``cuda_graph=True`` it is captured once as a CUDA graph (nn.fast.cuda_graph.CapturedStep) and
   replayed for every batch of the first batch's shape; the last, partial batch takes the same step
   eagerly;
 - each step's loss stays on the device; ``epoch_losses()`` reads the epoch's losses in one transfer
@@ -21,11 +22,11 @@ and the notice is printed to stderr when it happens.
 import sys
 
 from nn import backend
-from nn.cuda_graph import CapturedStep, CaptureFailed, capture_refusal
-from nn.fused_step import plan_fused_step
+from nn.fast.cuda_graph import CapturedStep, CaptureFailed, capture_refusal
+from nn.fast import compile as compile_step
 
 
-class GPUSteps:
+class FastSteps:
     """The training steps of ``model`` on ``loss`` with ``optimizer`` (reconstruction: the target is x).
 
     ``cuda_graph``: capture and replay (where the model allows). ``graphs`` (keyword-only): CUDA's
@@ -35,7 +36,7 @@ class GPUSteps:
     def __init__(self, model, loss, optimizer, *, cuda_graph=True, graphs=None):
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.cuda_graph, self._graphs = bool(cuda_graph), graphs
-        self.plan = plan_fused_step(model, loss)
+        self.plan = compile_step(model, loss)
         self.notice = None
         self._captured = None  # the CapturedStep, built at the first batch (its shape fixes the graph's)
         self._values, self._penalties = [], []  # the loss on the device, the code penalty on the host

@@ -27,7 +27,8 @@ to the plain forms, edge values (+-1000, 0, NaN) included. NaN goes through each
 import contextlib
 from dataclasses import dataclass
 
-from . import backend
+from .. import backend
+from ..activations import sigmoid
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,7 @@ KERNELS = {
 
 
 # --- the plain forms: the formulas as they read ------------------------------------------------------
-def sigmoid_forward(x):
-    """y = 1 / (1 + e^-x)   (e^-x = inf below about -88 in float32 gives y = 0, its limit)."""
-    xp = backend.get_array_module(x)
-    with backend.expected_infinities(x):
-        return 1 / (1 + xp.exp(-x))
+sigmoid_forward = sigmoid  # y = 1 / (1 + e^-x): nn/activations.py's own
 
 
 def sigmoid_backward(y, grad_output):
@@ -76,6 +73,17 @@ def bias_relu(x, bias):
     """y = max(x + bias, 0), bias of shape (out,) broadcast over x of shape (N, out); NaN stays NaN."""
     xp = backend.get_array_module(x)
     return xp.maximum(x + bias, 0)
+
+
+def bias_relu_in_place(y, bias):
+    """bias_relu(y, bias) written into y (a product nothing else holds): y += bias; y = max(y, 0)."""
+    xp = backend.get_array_module(y)
+    y += bias
+    return xp.maximum(y, 0, out=y)
+
+
+def xp_of(array):
+    return backend.get_array_module(array)
 
 
 # --- the fused forms -------------------------------------------------------------------------------
@@ -117,9 +125,11 @@ def unfused():
 def run(name, *arguments):
     """The chain ``name`` on ``arguments``: fused into one kernel on the GPU, the plain form elsewhere."""
     if on_gpu(arguments[0]):
-        return fused(name, *arguments)
+        return fused(FUSED_NAMES.get(name, name), *arguments)
     return PLAIN_FORMS[name](*arguments)
 
 
 PLAIN_FORMS = {"sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward,
-               "mse_sigmoid_backward": mse_sigmoid_backward, "bias_relu": bias_relu}
+               "mse_sigmoid_backward": mse_sigmoid_backward, "bias_relu": bias_relu,
+               "bias_relu_in_place": bias_relu_in_place}
+FUSED_NAMES = {"bias_relu_in_place": "bias_relu"}  # on the GPU the kernel writes a new array

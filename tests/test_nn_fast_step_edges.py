@@ -1,4 +1,4 @@
-"""nn.fused_step and nn.fused_gpu.run at their edges: which models are chains, which pairs fuse (a
+"""nn.fast.step and nn.fast.kernels.run at their edges: which models are chains, which pairs fuse (a
 pair at the very end, a 1-D or 3-D input), what describe() says word for word, and what backward
 asks of the model about the input gradient."""
 import numpy
@@ -6,8 +6,9 @@ import pytest
 
 import nn
 from autoencoders.models import DeepAutoencoder, OvercompleteAutoencoder
-from nn import fused_gpu
-from nn.fused_step import LinearReLU, layer_sequence, plan_fused_step
+from nn.fast import kernels as fused_gpu
+from nn.fast.step import FastLinear, layer_sequence
+from nn.fast.step import compile as plan_fused_step
 
 from helpers_fused import StandInGPU
 
@@ -48,7 +49,7 @@ def test_a_model_with_its_own_layer_sequence_is_flattened_inside_a_sequential():
 def test_a_linear_relu_pair_at_the_very_end_fuses():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
     plan = plan_fused_step(model, nn.MSELoss())
-    assert len(plan.stages) == 1 and isinstance(plan.stages[0], LinearReLU)
+    assert len(plan.stages) == 1 and isinstance(plan.stages[0], FastLinear)
     assert plan.describe() == ["bias_relu: Linear(3->4) + ReLU"]
 
 
@@ -86,7 +87,7 @@ def test_a_1d_or_3d_input_takes_the_fused_pair(monkeypatch, shape):
     nn.manual_seed(2)
     linear, relu = nn.Linear(5, 4, dtype="float64"), nn.ReLU()
     x = numpy.random.default_rng(3).standard_normal(shape)
-    y = LinearReLU(linear, relu)(x)
+    y = FastLinear(linear, relu)(x)
     assert gpu.calls["bias_relu"] == 1
     with fused_gpu.unfused():
         numpy.testing.assert_array_equal(y, relu(linear(x)))

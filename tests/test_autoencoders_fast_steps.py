@@ -1,4 +1,4 @@
-"""autoencoders.gpu_steps.GPUSteps in fit, without a GPU: CUDA replaced by tests/helpers_fused.FakeGraphs.
+"""autoencoders.fast_steps.FastSteps in fit, without a GPU: CUDA replaced by tests/helpers_fused.FakeGraphs.
 
 On NumPy the planned, captured and replayed steps must train exactly as fit's own loop (the history
 and the weights bit for bit, a partial last batch included); the losses are read once an epoch; a
@@ -13,7 +13,7 @@ import pytest
 import nn
 from autoencoders import (DeepAutoencoder, DenoisingAutoencoder, GaussianNoise, OvercompleteAutoencoder,
                           TrainingDiverged, fit)
-from autoencoders.gpu_steps import GPUSteps
+from autoencoders.fast_steps import FastSteps
 from datasets import DataLoader
 
 from helpers_fused import FakeGraphs
@@ -32,12 +32,12 @@ MODELS = {"deep": lambda: DeepAutoencoder(input_dim=16, hidden=(8,), latent_dim=
 
 
 def train(kind, steps_options=None, loss=None, data=None, epochs=2, lr=1e-2):
-    """(model, history, steps) after ``epochs`` of fit; with GPUSteps when ``steps_options`` is a dict."""
+    """(model, history, steps) after ``epochs`` of fit; with FastSteps when ``steps_options`` is a dict."""
     nn.manual_seed(4)
     model = MODELS[kind]()
     optimizer = nn.Adam(model.parameters(), lr=lr)
     loss = loss or nn.MSELoss()
-    steps = GPUSteps(model, loss, optimizer, **steps_options) if steps_options is not None else None
+    steps = FastSteps(model, loss, optimizer, **steps_options) if steps_options is not None else None
     data = images() if data is None else data
     history = fit(model, DataLoader(data, batch_size=5, shuffle=True, seed=2), loss, optimizer, epochs,
                   test_data=images(seed=9, count=7), progress=False, steps=steps)
@@ -55,7 +55,7 @@ def assert_same_training(ours, theirs):
 
 @pytest.mark.parametrize("cuda_graph", [True, False])
 @pytest.mark.parametrize("kind", list(MODELS))
-def test_fit_with_gpu_steps_trains_as_fit_bit_for_bit(kind, cuda_graph):
+def test_fit_with_fast_steps_trains_as_fit_bit_for_bit(kind, cuda_graph):
     graphs = FakeGraphs()
     ours = train(kind, {"cuda_graph": cuda_graph, "graphs": graphs})
     assert_same_training(ours, train(kind))
@@ -79,7 +79,7 @@ def test_where_a_graph_cannot_replay_the_step_the_notice_says_why():
 def test_a_model_that_samples_in_its_step_is_not_captured():
     from autoencoders import VariationalAutoencoder
     model = VariationalAutoencoder(input_dim=16, hidden=8, latent_dim=2, dtype="float64")
-    steps = GPUSteps(model, nn.MSELoss(), nn.Adam(model.parameters()), graphs=FakeGraphs())
+    steps = FastSteps(model, nn.MSELoss(), nn.Adam(model.parameters()), graphs=FakeGraphs())
     assert not steps.cuda_graph and "draws random numbers in its step" in steps.notice
 
 
@@ -87,7 +87,7 @@ def test_losses_left_by_an_interrupted_epoch_are_not_the_next_epochs():
     nn.manual_seed(4)
     model, loss = MODELS["deep"](), nn.MSELoss()
     optimizer = nn.Adam(model.parameters(), lr=1e-2)
-    steps = GPUSteps(model, loss, optimizer, graphs=FakeGraphs())
+    steps = FastSteps(model, loss, optimizer, graphs=FakeGraphs())
     steps.step(images()[:5])  # a step whose epoch never ended
     history = fit(model, DataLoader(images(), batch_size=5, shuffle=False), loss, optimizer, 1, progress=False,
                   steps=steps)
@@ -96,13 +96,13 @@ def test_losses_left_by_an_interrupted_epoch_are_not_the_next_epochs():
 
 def test_losses_are_read_once_an_epoch(monkeypatch):
     reads = []
-    original = GPUSteps.epoch_losses
+    original = FastSteps.epoch_losses
 
     def counted(self):
         reads.append(len(self._values))
         return original(self)
 
-    monkeypatch.setattr(GPUSteps, "epoch_losses", counted)
+    monkeypatch.setattr(FastSteps, "epoch_losses", counted)
     _, history, _ = train("deep", {"graphs": FakeGraphs()}, epochs=3)
     assert reads == [0, 5, 0, 5, 0, 5] and len(history.iteration_loss) == 15  # (0: nothing left over)
 
@@ -134,23 +134,23 @@ def test_a_capture_cuda_refuses_falls_back_to_eager_steps_with_nothing_lost(caps
 
 
 # --- the command line: --cuda-graph / --no-cuda-graph ----------------------------------------------------
-def test_the_command_line_takes_gpu_steps_on_the_gpu_only(capsys):
+def test_the_command_line_takes_fast_steps_on_the_gpu_only(capsys):
     from argparse import Namespace
 
     from autoencoders import AdversarialAutoencoder
-    from autoencoders.cli import _gpu_steps
+    from autoencoders.cli import _fast_steps
     nn.manual_seed(0)
     model, loss = MODELS["deep"](), nn.MSELoss()
     optimizer = nn.Adam(model.parameters())
     for flag, expected in ((None, True), (True, True), (False, False)):
-        steps = _gpu_steps(model, loss, optimizer, {"device": "gpu"}, Namespace(cuda_graph=flag))
-        assert isinstance(steps, GPUSteps) and steps.cuda_graph is expected and steps.notice is None
-    assert _gpu_steps(model, loss, optimizer, {"device": "cpu"}, Namespace(cuda_graph=None)) is None
+        steps = _fast_steps(model, loss, optimizer, {"device": "gpu"}, Namespace(cuda_graph=flag))
+        assert isinstance(steps, FastSteps) and steps.cuda_graph is expected and steps.notice is None
+    assert _fast_steps(model, loss, optimizer, {"device": "cpu"}, Namespace(cuda_graph=None)) is None
     adversarial = AdversarialAutoencoder(input_dim=16, hidden=(8,), latent_dim=2)  # its own two-part step
-    assert _gpu_steps(adversarial, loss, optimizer, {"device": "gpu"}, Namespace(cuda_graph=None)) is None
+    assert _fast_steps(adversarial, loss, optimizer, {"device": "gpu"}, Namespace(cuda_graph=None)) is None
     assert capsys.readouterr().err == ""
     denoising = MODELS["denoising"]()
-    steps = _gpu_steps(denoising, loss, nn.Adam(denoising.parameters()), {"device": "gpu"}, Namespace(cuda_graph=None))
+    steps = _fast_steps(denoising, loss, nn.Adam(denoising.parameters()), {"device": "gpu"}, Namespace(cuda_graph=None))
     assert not steps.cuda_graph
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["autoencoders: training with eager GPU steps, not a CUDA graph: the model draws random "
@@ -168,12 +168,12 @@ def test_cuda_graph_on_the_cpu_is_a_one_line_usage_error(tmp_path):
 
 @pytest.mark.skipif(not nn.gpu_available(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("cuda_graph", [True, False])
-def test_on_the_gpu_fit_with_gpu_steps_follows_fit_on_the_cpu(cuda_graph):
+def test_on_the_gpu_fit_with_fast_steps_follows_fit_on_the_cpu(cuda_graph):
     """float64 on the GPU, captured and replayed for real (or eager), against NumPy's fit from the same weights."""
     nn.manual_seed(4)
     model = MODELS["deep"]().to("gpu")
     optimizer, loss = nn.Adam(model.parameters(), lr=1e-2), nn.MSELoss()
-    steps = GPUSteps(model, loss, optimizer, cuda_graph=cuda_graph)
+    steps = FastSteps(model, loss, optimizer, cuda_graph=cuda_graph)
     data = images(count=43)  # 8 full batches of 5 and one of 3 an epoch: warm-up, capture, replays
     history = fit(model, DataLoader(nn.to_device(data, "gpu"), batch_size=5, shuffle=True, seed=2, device="gpu"),
                   loss, optimizer, 2, test_data=nn.to_device(images(seed=9, count=7), "gpu"), progress=False,

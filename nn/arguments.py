@@ -1,40 +1,85 @@
-"""Checks shared by activations and losses: what a user can pass wrong, refused in one line.
-
-    as_array(x)                          NumPy scalars become 0-d arrays (torch takes 0-d tensors)
-    checked_gradient(module, g, saved)   the upstream gradient must have the output's shape: never broadcast
-    loss_array(loss, role, value)        a loss input that is an array of real numbers, or a clear error
-    constant_array(owner, name, value)   a constant (a loss's weight) as an array, checked once
+"""Every argument check of the engine, in one place, so that the same wrong value gets the same error
+in every class: a wrong type is a TypeError, a value out of range a ValueError, each one line that
+names the value and the fix. Layers call these in their constructors; the checks of what a call
+passes at run time (inputs, gradients) are the gate's, in nn/module.py.
 """
+import math
+import numbers
 import sys
 
 import numpy
 
 from . import backend
-from .layers import _require_forward
+from .module import Parameter
+
+
+def positive_int(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def integer(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def flag(owner, name, value):
+    """True or False only: a misplaced argument (a dtype string, a seed) must not pass as truthy."""
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def dimension(owner, name, dim, ndim, shape):
+    """A dimension index in [-ndim, ndim) as a non-negative one; torch's IndexError otherwise."""
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{owner}: {name}={dim} is out of range for an input of shape {tuple(shape)} "
+                         f"(expected a dimension in [{-ndim}, {ndim - 1}])")
+    return dim % ndim
+
+
+def factory_options(owner, device, dtype):
+    """torch's ``device=None, dtype=None`` -> ('cpu' | 'gpu', numpy dtype), refusing anything else by name.
+
+    torch.device and torch.dtype objects are accepted by their names (torch.float64 -> 'float64'), so
+    ported code runs unchanged; the engine itself never imports torch.
+    """
+    from_torch = [type(value).__module__.partition(".")[0] == "torch" for value in (device, dtype)]
+    resolved_device = "cpu" if device is None else None
+    if isinstance(device, str) or from_torch[0]:
+        try:
+            resolved_device = backend.normalize_device(str(device))
+        except ValueError:
+            pass
+    if resolved_device is None:
+        raise ValueError(f"{owner}: device must be None, 'cpu' or 'gpu' ('cuda'), got {device!r}")
+    if dtype is None:
+        return resolved_device, backend.DEFAULT_DTYPE
+    try:
+        return resolved_device, backend.normalize_dtype(str(dtype).replace("torch.", "") if from_torch[1] else dtype)
+    except ValueError:
+        raise ValueError(f"{owner}: unsupported dtype {dtype!r}: use None, 'float32' or 'float64'") from None
+
+
+def new_parameter(values, device, dtype):
+    """A Parameter holding a CPU array (initialized from the CPU generator) cast and moved."""
+    return Parameter(backend.to_device(values.astype(dtype), device))
+
+
+def generator(owner, rng):
+    """``rng`` or the seedable default CPU generator; anything without ``uniform`` refused by name."""
+    if rng is None:
+        return backend.default_generator("cpu")
+    if not hasattr(rng, "uniform"):
+        raise TypeError(f"{owner}: rng must be a numpy.random.Generator, got {type(rng).__name__} {rng!r}")
+    return rng
 
 
 def as_array(x):
     """``numpy.float64(0.3)`` as a 0-d array; arrays unchanged. (Ufuncs with ``out=`` need arrays.)"""
     return numpy.asarray(x) if isinstance(x, numpy.generic) else x
-
-
-def checked_gradient(module, grad_output, saved):
-    """(saved, grad_output) once backward may run: forward was called and dL/dy has y's shape.
-
-    ``saved`` is the array forward cached, of the output's shape. A number is taken as a 0-d gradient.
-    """
-    if saved is None:
-        _require_forward(module, saved)
-    if getattr(grad_output, "shape", None) != saved.shape or isinstance(grad_output, numpy.generic):
-        if isinstance(grad_output, (numpy.generic, int, float)):
-            grad_output = backend.get_array_module(saved).asarray(grad_output, dtype=saved.dtype)
-        shape = getattr(grad_output, "shape", None)
-        if shape is None or tuple(shape) != tuple(saved.shape):
-            given = tuple(shape) if shape is not None else type(grad_output).__name__
-            raise ValueError(f"{type(module).__name__}.backward: grad_output has shape {given} but the output has "
-                             f"{tuple(saved.shape)}; pass dL/dy with exactly the output's shape "
-                             "(it is never broadcast)")
-    return saved, grad_output
 
 
 _ENGINE_FLOATS = (numpy.float32, numpy.float64)  # backend.DTYPES; dtype.name costs microseconds in NumPy 2

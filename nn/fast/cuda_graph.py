@@ -4,10 +4,11 @@ A small model's GPU step is launch-bound: Python issues 120-130 kernels a step a
 each. CUDA can record the kernels a stream receives (stream capture) into a graph, and launch the
 whole graph again with one call; the kernels then run back to back with the arguments they had when
 recorded. ``CapturedStep`` records the engine's eager step (forward, loss, backward, optimizer), as
-planned by nn.fused_step (Linear + ReLU and Sigmoid + MSELoss fused on the GPU; ``fuse=False``: the
+compiled by nn.fast.compile (Linear + ReLU and Sigmoid + MSELoss fused on the GPU; ``fuse=False``: the
 modules' own chains), and replays it:
 
-    from nn.cuda_graph import CapturedStep
+    from nn.fast.cuda_graph import CapturedStep
+    optimizer = nn.Adam(model.parameters(), fused=True)   # or foreach=True: flat buffers
     step = CapturedStep(model, nn.MSELoss(), optimizer, batch_shape=(256, 784))
     for x in batches:                      # CuPy (or NumPy) arrays of the model's dtype
         if x.shape == step.batch_shape:
@@ -16,12 +17,13 @@ modules' own chains), and replays it:
             step.eager_step(x)             # the last, partial batch: the same step, not captured
     print(float(step.loss_value))          # the last step's loss, read (and synchronized) when wanted
 """
-from . import backend, optim_fast
-from .fused_gpu import FusedKernel
-from .fused_step import plan_fused_step
-from .layers import Dropout
-from .losses import BCELoss
-from .optim import SGD, Adam
+from .. import backend
+from ..layers import Dropout
+from ..losses import BCELoss
+from ..optim import SGD, Adam
+from . import optim as optim_fast
+from .kernels import FusedKernel
+from .step import compile as plan_fused_step
 
 # Adam's step count on the device: advanced inside the graph, so every replay takes the next bias
 # corrections (a host-side t would be frozen at its value during capture). Double precision, as the
@@ -46,6 +48,9 @@ def capture_refusal(model, loss, optimizer):
     """None when CapturedStep can capture this step, else (the exception class, why and what to do)."""
     if not isinstance(optimizer, (Adam, SGD)):
         return TypeError, f"optimizer {type(optimizer).__name__} is not supported; use nn.Adam, nn.AdamW or nn.SGD"
+    if getattr(optimizer, "_fast", None) is None:
+        return ValueError, ("the optimizer steps each parameter by its plain rule; build it with foreach=True "
+                            "(or fused=True on the GPU), whose flat buffers a graph can hold")
     if any(isinstance(module, Dropout) and module.p > 0 for module in model.modules()):
         return ValueError, ("the model has Dropout, whose random masks a graph would replay unchanged; train it "
                             "with eager steps")
@@ -135,8 +140,8 @@ class CapturedStep:
     first step). ``graphs`` (keyword-only) replaces CUDA by a test double with ``stream()``,
     ``allocations()``, ``current_stream()``, ``hand_over(source, target)`` and
     ``capture(stream, body)`` returning an object with ``launch(stream)``.
-    ``fuse`` (keyword-only, True): the step as ``nn.fused_step.plan_fused_step`` plans it; ``plan``
-    is that FusedStep (``plan.describe()`` says what was fused).
+    ``fuse`` (keyword-only, True): the step as ``nn.fast.compile`` plans it; ``plan``
+    is that FastStep (``plan.describe()`` says what was fused).
     """
 
     def __init__(self, model, loss, optimizer, batch_shape, *, warmup_steps=3, graphs=None, fuse=True):
@@ -154,9 +159,10 @@ class CapturedStep:
         self.stream = self.graphs.stream()
         self.input = xp.zeros(self.batch_shape, dtype=first.dtype)
         self.loss_value = xp.zeros((), dtype=first.dtype)
-        self._counters = [{"t": xp.full((), state["step"], dtype="float64"),
+        self.form = optimizer._fast
+        self._counters = [{"t": xp.full((), optimizer.state[group["params"][0]]["step"], dtype="float64"),
                            "bias_correction1": xp.ones((), dtype=first.dtype),
-                           "bias_correction2": xp.ones((), dtype=first.dtype)} for state in optimizer._state]
+                           "bias_correction2": xp.ones((), dtype=first.dtype)} for group in optimizer.param_groups]
         self.plan = plan_fused_step(model, loss, fuse=fuse)
         self._graph, self._warm, self._frozen = None, 0, None
 
@@ -167,20 +173,25 @@ class CapturedStep:
         xp.copyto(self.loss_value, value)
         self.optimizer.zero_grad()
         self.plan.backward(need_input_grad=False)
-        for index, (group, flat, state, scratch) in enumerate(zip(self.optimizer.param_groups, self.optimizer._flat,
-                                                                    self.optimizer._state, self.optimizer._scratch)):
-            flat.check()  # also fills the gradients no backward wrote (zero_grad is lazy)
+        for index, (group, flat, scratch) in enumerate(self.form.groups):
+            flat.check()
+            for parameter in flat.parameters:  # a parameter no backward reached: a zero gradient in the graph
+                if parameter.grad is None:
+                    parameter._flat_grad.fill(0)
+                    parameter.grad = parameter._flat_grad
+            flat.gather_gradients()
+            state = {"step": self.optimizer.state[group["params"][0]]["step"], **flat.state}
             if isinstance(self.optimizer, Adam):
                 self._adam(self._counters[index], group, flat, state, scratch)
             else:  # SGD reads its step count only to tell the first step, which is always eager here
-                self.optimizer.update(flat.data, flat.grad, state, scratch, group)
+                self.form.update(flat.data, flat.grad, state, scratch, group)
 
     def _adam(self, counter, group, flat, state, scratch):
         """The optimizer's own Adam rule, its step count t read from the device counter."""
         beta1, beta2 = group["betas"]
         if backend.device_of(flat.data) != "gpu":  # NumPy: the counter is read on the host, no graph to freeze it
             counter["t"] += 1
-            self.optimizer.update(flat.data, flat.grad, {**state, "step": int(counter["t"])}, scratch, group)
+            self.form.update(flat.data, flat.grad, {**state, "step": int(counter["t"])}, scratch, group)
             return
         _kernel("nn_step_counter", STEP_COUNTER.inputs, STEP_COUNTER.outputs, STEP_COUNTER.body)(
             beta1, beta2, counter["t"], counter["bias_correction1"], counter["bias_correction2"])
@@ -216,7 +227,7 @@ class CapturedStep:
                 try:
                     self._graph = self.graphs.capture(self.stream, lambda: self._body(self.input))
                 except Exception as error:  # recorded kernels never ran: no step was taken
-                    for state in self.optimizer._state:
+                    for state in self.optimizer.state.values():
                         state["step"] -= 1
                     raise CaptureFailed(f"CapturedStep: CUDA could not capture the step ({type(error).__name__}: "
                                         f"{error}); no step was taken: take it with eager_step") from error
@@ -245,7 +256,7 @@ class CapturedStep:
         return self._graph is not None
 
     def _count_step(self):
-        for state in self.optimizer._state:
+        for state in self.optimizer.state.values():
             state["step"] += 1
 
     def _hyperparameters(self):

@@ -1,0 +1,234 @@
+"""``compile(model, loss)``: one training step of a model and its loss in the fast forms, planned once.
+
+The modules' own ``forward`` and ``backward`` are their formulas (nn/layers.py, nn/activations.py,
+nn/losses.py), each call passing the gate. A compiled step runs the same formulas rearranged, for
+the layers x passes through in order (``layer_sequence``):
+
+    Linear then ReLU, forward        y = max(x W^T + b, 0), in place in the product's array; one fused
+                                     kernel after the matrix product on the GPU (kernels.bias_relu)
+    Linear, backward                 dL/dW = g^T x written straight into the optimizer's flat gradient
+                                     buffer (foreach=True), dL/db summed into it: no temporaries
+    ReLU, backward                   g * [y > 0] in place in g (an array the step itself made)
+    Sigmoid, forward                 1 / (1 + e^-x) in four passes over one new array (one kernel on the GPU)
+    Sigmoid then MSELoss, backward   dL/dz = (1 - y) y ((y - target) s), s = 2 / M (mean) or 2 (sum):
+                                     the loss's backward and the Sigmoid's in one pass (one kernel on the GPU)
+
+    step = nn.fast.compile(model, nn.MSELoss())
+    print(step.describe())                  # which modules take which fast form
+    value = step.forward(x, x)              # forward and loss: the loss value, a 0-d array
+    optimizer.zero_grad()
+    step.backward(need_input_grad=False)    # the gradients, in each parameter's .grad
+    optimizer.step()
+
+Each fast stage leaves the caches its modules' forwards would leave, so a module that is not fused
+runs its own forward and backward through the gate. A module with hooks is never fused (its hooks
+run). A model whose forward is more than a chain of layers (a code penalty, noise, a sampled code)
+is compiled with no fusion: its own forward and backward. tests/test_nn_fast_step.py holds a
+compiled step equal to the plain one, gradients and updates, on every model the command lines train.
+"""
+import inspect
+
+from . import kernels
+from .activations import sigmoid_backward_fast, sigmoid_fast
+from ..activations import ReLU, Sigmoid
+from ..layers import Linear
+from ..losses import MSELoss
+from ..module import Module, Sequential
+
+
+def layer_sequence(model):
+    """The layers x passes through, in order, when ``model``'s forward is exactly that chain: a
+    Sequential (nested ones flattened, see ``layers_of``), or what the model's own
+    ``layer_sequence()`` says (the autoencoders: their encoder's layers, then their decoder's).
+    None for any other model, or when its own says its forward is more than a chain."""
+    if type(model).forward is Sequential.forward and type(model).backward is Sequential.backward:
+        parts = [layers_of(module) for module in model]
+        return None if any(part is None for part in parts) else [layer for part in parts for layer in part]
+    own = getattr(model, "layer_sequence", None)
+    return own() if own is not None else None
+
+
+def layers_of(module):
+    """A module inside a chain as layers: its ``layer_sequence`` where it has one (a Sequential, a
+    model that says), else the module itself as one layer."""
+    is_sequential = isinstance(module, Sequential) or hasattr(module, "layer_sequence")
+    return layer_sequence(module) if is_sequential else [module]
+
+
+def _hooked(module):
+    return bool(module._forward_pre_hooks or module._forward_hooks or module._backward_pre_hooks
+                or module._backward_hooks)
+
+
+def _add_gradient(parameter, compute, into):
+    """``parameter``'s gradient: computed straight into its flat slot (``into(slot)``) when it has none yet
+    and an optimizer with foreach=True gave it one; else ``accumulate_grad(compute())``, as the plain form."""
+    slot = getattr(parameter, "_flat_grad", None)
+    if parameter.grad is None and slot is not None and parameter.requires_grad:
+        into(slot)
+        parameter.grad = slot
+    else:
+        parameter.accumulate_grad(compute())
+
+
+class FastLinear:
+    """Linear (followed by ReLU when ``relu`` is given): the same numbers as ``Linear.forward`` and
+    ``Linear.backward`` (and the ReLU's), computed in place."""
+
+    def __init__(self, linear, relu=None):
+        self.linear, self.relu = linear, relu
+
+    def forward(self, x):
+        linear = self.linear
+        weight = linear.weight.data
+        if x.ndim != 2 or x.shape[1] != linear.in_features or x.dtype != weight.dtype or type(x) is not type(weight):
+            y = linear(x)  # the module's own forward, and its own errors
+            return self.relu(y) if self.relu is not None else y
+        y = x @ weight.T
+        if self.relu is not None and linear.bias is not None:
+            y = kernels.run("bias_relu_in_place", y, linear.bias.data)
+        else:
+            if linear.bias is not None:
+                y += linear.bias.data
+            if self.relu is not None:
+                kernels.xp_of(y).maximum(y, 0, out=y)
+        linear._input, linear._gate = x, _gate_of(y)
+        if self.relu is not None:
+            self.relu._output, self.relu._gate = y, _gate_of(y)
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        if self.relu is not None:
+            grad_output *= self.relu._output > 0  # g * [y > 0], in the step's own gradient array
+            self.relu._gate = "released"
+        linear, x, g = self.linear, self.linear._input, grad_output
+        xp = kernels.xp_of(g)
+        _add_gradient(linear.weight, lambda: g.T @ x, lambda slot: xp.matmul(g.T, x, out=slot))
+        if linear.bias is not None:
+            _add_gradient(linear.bias, lambda: g.sum(axis=0), lambda slot: g.sum(axis=0, out=slot))
+        linear._gate = "released"
+        return g @ linear.weight.data if need_input_grad and linear.needs_input_grad else None
+
+    def __repr__(self):
+        relu = " + ReLU" if self.relu is not None else ""
+        return f"Linear({self.linear.in_features}->{self.linear.out_features}){relu}"
+
+
+class FastSigmoid:
+    """Sigmoid: ``Sigmoid.forward``'s and ``backward``'s numbers in fewer passes (one kernel each on the GPU)."""
+
+    def __init__(self, sigmoid):
+        self.sigmoid = sigmoid
+
+    def forward(self, x):
+        y = sigmoid_fast(x)
+        self.sigmoid._output, self.sigmoid._gate = y, _gate_of(y)
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        self.sigmoid._gate = "released"
+        return sigmoid_backward_fast(self.sigmoid._output, grad_output)
+
+    def __repr__(self):
+        return "Sigmoid"
+
+
+class Gated:
+    """A module that keeps its own forward and backward, through the gate."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x)
+
+    def backward(self, grad_output, need_input_grad=True):
+        if not need_input_grad and hasattr(self.module, "needs_input_grad"):
+            self.module.needs_input_grad = False
+            try:
+                return self.module.backward(grad_output)
+            finally:
+                self.module.needs_input_grad = True
+        return self.module.backward(grad_output)
+
+    def __repr__(self):
+        return type(self.module).__name__
+
+
+def _gate_of(array):
+    return tuple(array.shape), array.dtype, type(array)
+
+
+class FastStep:
+    """Forward, loss and backward of one training step of ``model`` on ``loss``, planned by
+    ``compile``. ``stages``: the chain as it runs, or None for the model's own forward and backward;
+    ``fuse_output``: whether the last Sigmoid's backward and the MSE loss's are one pass."""
+
+    def __init__(self, model, loss, stages, fuse_output):
+        self.model, self.loss, self.stages, self.fuse_output = model, loss, stages, fuse_output
+        self._sets_input_grad = "need_input_grad" in inspect.signature(model.backward).parameters
+        self._prediction = self._target = None
+
+    def forward(self, x, target):
+        """The loss of model(x) against target, a 0-d array (nothing read to the host)."""
+        if self.stages is None:
+            prediction = self.model(x)
+        else:
+            prediction = x
+            for stage in self.stages:
+                prediction = stage.forward(prediction)
+        self._prediction, self._target = prediction, target
+        return self.loss(prediction, target)
+
+    def backward(self, need_input_grad=True):
+        """Accumulate dL/dparameters into each .grad; returns dL/dx (None when not needed and skipped)."""
+        if self.stages is None:
+            options = {"need_input_grad": need_input_grad} if self._sets_input_grad else {}
+            return self.model.backward(self.loss.backward(), **options)
+        stages = self.stages
+        if self.fuse_output:
+            y = self._prediction
+            scale = 2.0 / y.size if self.loss.reduction == "mean" else 2.0
+            grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
+            stages[-1].sigmoid._gate = "released"
+            stages = stages[:-1]  # the Sigmoid's backward is in that pass
+        else:
+            grad = self.loss.backward()
+        for index in range(len(stages) - 1, -1, -1):
+            grad = stages[index].backward(grad, need_input_grad or index > 0)
+        return grad
+
+    def describe(self):
+        """One line per fast stage: the modules and the form they run."""
+        if self.stages is None:
+            return [f"no fusion: {type(self.model).__name__}'s forward is more than a chain of layers"]
+        lines = [f"{stage!r}: {type(stage).__name__}" for stage in self.stages if not isinstance(stage, Gated)]
+        if self.fuse_output:
+            lines.append(f"mse_sigmoid_backward: Sigmoid + MSELoss(reduction={self.loss.reduction!r})")
+        return lines or ["no fusion: no Linear, Sigmoid or Sigmoid + MSELoss to fuse"]
+
+
+def compile(model, loss, *, fuse=True):
+    """The FastStep of ``model`` trained on ``loss``. Each Linear becomes a FastLinear (with the ReLU
+    that directly follows it), each Sigmoid a FastSigmoid, and a last Sigmoid scored by MSELoss (mean
+    or sum) has its backward fused with the loss's. ``fuse=False``: no fusion (the model's own
+    forward and backward, through the gate)."""
+    if not isinstance(model, Module) or not isinstance(loss, Module):
+        raise TypeError(f"nn.fast.compile: pass an nn.Module and its loss, got {type(model).__name__} and "
+                        f"{type(loss).__name__}")
+    sequence = layer_sequence(model) if fuse else None
+    if sequence is None:
+        return FastStep(model, loss, None, False)
+    stages, index = [], 0
+    while index < len(sequence):
+        module, following = sequence[index], sequence[index + 1] if index + 1 < len(sequence) else None
+        if type(module) is Linear and not _hooked(module):
+            pair = type(following) is ReLU and not _hooked(following)
+            stages.append(FastLinear(module, following if pair else None))
+            index += 2 if pair else 1
+            continue
+        stages.append(FastSigmoid(module) if type(module) is Sigmoid and not _hooked(module) else Gated(module))
+        index += 1
+    fuse_output = (type(loss) is MSELoss and loss.reduction in ("mean", "sum") and not _hooked(loss)
+                   and isinstance(stages[-1], FastSigmoid))
+    return FastStep(model, loss, stages, fuse_output)
