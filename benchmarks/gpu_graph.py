@@ -34,7 +34,7 @@ import time
 import numpy
 
 import nn
-from common.arguments import number_type
+from runfolder.arguments import number_type
 from nn import fused_gpu
 from nn.cuda_graph import CapturedStep
 from nn.fused_step import plan_fused_step

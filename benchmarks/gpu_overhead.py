@@ -15,7 +15,7 @@ import statistics
 import sys
 
 import nn
-from common.arguments import number_type
+from runfolder.arguments import number_type
 
 from . import options, workloads
 

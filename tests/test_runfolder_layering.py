@@ -42,4 +42,4 @@ def imported_modules(path):
 def test_the_gans_command_line_takes_nothing_from_autoencoders(name):
     borrowed = sorted(module for module in imported_modules(REPO / "gans" / name)
                       if module.partition(".")[0] == "autoencoders")
-    assert not borrowed, f"gans/{name} imports {borrowed}; what both packages need lives in common/"
+    assert not borrowed, f"gans/{name} imports {borrowed}; what both packages need lives in runfolder/"
