@@ -134,6 +134,56 @@ def test_the_check_reads_imports_at_every_depth(tmp_path, monkeypatch):
     ]
 
 
+def module_graph(folder):
+    """{module: the modules of the same package it imports, at any depth}, e.g. for benchmarks."""
+    modules = {path.stem: path for path in files_of(folder) if path.parent == REPO / folder}
+    graph = {}
+    for stem, path in modules.items():
+        graph[stem] = set()
+        for _, module, statement in imports_of(path):
+            parts = module.split(".")
+            if parts[0] != folder:
+                continue
+            if len(parts) > 1 and parts[1] in modules:
+                graph[stem].add(parts[1])
+            elif len(parts) == 1 and statement.startswith(("from .", f"from {folder} ")):
+                names = statement.partition(" import ")[2].split(", ")
+                graph[stem].update(name.partition(" as ")[0] for name in names if name.partition(" as ")[0] in modules)
+        graph[stem].discard(stem)
+    return graph
+
+
+def cycles(graph):
+    """Every import circle, once each, as [a, b, ..., a]."""
+    found, seen = [], set()
+
+    def visit(node, path):
+        for target in sorted(graph[node]):
+            if target in path:
+                circle = path[path.index(target):] + [target]
+                key = frozenset(circle)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(circle)
+            else:
+                visit(target, path + [target])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    return found
+
+
+@pytest.mark.parametrize("folder", ["benchmarks", "runfolder", "autoencoders", "gans", "datasets"])
+def test_no_import_circle_inside_a_package(folder):
+    found = cycles(module_graph(folder))
+    assert not found, f"import circles in {folder}/ (at any depth): " + "; ".join(" -> ".join(c) for c in found)
+
+
+def test_the_circle_check_finds_a_function_level_circle():
+    assert cycles({"peers": {"workloads"}, "workloads": {"peers"}, "plain_loop": {"workloads"}}) == [
+        ["peers", "workloads", "peers"]]
+
+
 @pytest.mark.parametrize("folder, allowed", [
     ("nn", {"nn"}),
     ("datasets", {"datasets"}),
