@@ -190,7 +190,7 @@ def test_the_circle_check_finds_a_function_level_circle():
     ("runfolder", {"nn", "datasets", "runfolder"}),
     ("autoencoders", {"nn", "datasets", "runfolder", "autoencoders"}),
     ("gans", {"nn", "datasets", "runfolder", "autoencoders", "gans"}),
-])
+], ids=["nn", "datasets", "runfolder", "autoencoders", "gans"])
 def test_importing_a_package_loads_nothing_above_it(folder, allowed):
     """Every module of the package imported in a fresh interpreter: what ends up in sys.modules (the
     imports the text cannot show, made with a computed name, are caught here)."""
