@@ -1,15 +1,15 @@
 """Autoencoders on the hand-written nn engine: models, the training loop, figures, the command line
-(checkpoint files and run folders: see common/).
+(checkpoint files and run folders: see runfolder/).
 
     python -m autoencoders train            # the deep MNIST autoencoder, figures into runs/latest
 """
 import sys as _sys
 
-if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: see common/startup.py
+if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m autoencoders``: see runfolder/startup.py
     try:
-        from common.startup import start_command_line
-    except ImportError as _error:  # another project's ``common`` (a common.py in this folder?) comes first
-        print(f"autoencoders: error: {_error}: another project's 'common' comes before this one's on sys.path; "
+        from runfolder.startup import start_command_line
+    except ImportError as _error:  # another project's ``runfolder`` (a runfolder.py in this folder?) comes first
+        print(f"autoencoders: error: {_error}: another project's 'runfolder' comes before this one's on sys.path; "
               "run from this project's folder, or rename the other", file=_sys.stderr)
         raise SystemExit(2) from None
     start_command_line("autoencoders", "autoencoders.models")

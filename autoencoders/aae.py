@@ -21,13 +21,51 @@ The autoencoder's backward meets two gradients at the code,
 
 before the encoder's backward. That second D.backward runs with D frozen (``requires_grad_(False)``):
 dL_AE/dtheta_D is no gradient of L_D, so D's layers skip it and return only the input gradient, as
-in a GAN's generator step (see gans/training.py).
+in a GAN's generator step. The critic and the freezing are this module's own, built from nn's public
+API: autoencoders import nothing from gans (tests/test_runfolder_layering.py).
 """
+from contextlib import contextmanager
 
 import nn
 from nn import backend
 
 from .models import Autoencoder, DeepAutoencoder
+
+
+class CodeDiscriminator(nn.Module):
+    """D(z) = the logit that the code z came from the prior: codes (N, latent_dim) to logits (N, 1),
+    through ``hidden`` layers with LeakyReLU(0.2) between (no dropout). State-dict keys model.*."""
+
+    def __init__(self, latent_dim, hidden=(64, 64)):
+        sizes = [latent_dim, *hidden, 1]
+        layers = []
+        for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(size_in, size_out))
+            if index < len(sizes) - 2:
+                layers.append(nn.LeakyReLU(0.2))
+        self.latent_dim = latent_dim
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, codes):
+        return self.model(codes)
+
+    def backward(self, grad_output):
+        """Adds dL/dtheta_D into .grad (unless frozen) and returns dL/dcodes."""
+        return self.model.backward(grad_output)
+
+
+@contextmanager
+def frozen(module):
+    """Inside, every parameter of ``module`` has requires_grad False (its backward computes the input
+    gradient only); after, each parameter's own flag is back."""
+    parameters = module.parameters()
+    flags = [parameter.requires_grad for parameter in parameters]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for parameter, flag in zip(parameters, flags):
+            parameter.requires_grad = flag
 
 
 class AdversarialAutoencoder(Autoencoder):
@@ -41,14 +79,12 @@ class AdversarialAutoencoder(Autoencoder):
 
     def __init__(self, input_dim=784, hidden=(128, 64, 36, 18), latent_dim=9, adversarial_weight=0.01, dtype=None,
                  seed=None):
-        from gans.models import Discriminator   # the GAN's discriminator, on codes instead of images
-
         if not 0 <= adversarial_weight <= 1:
             raise ValueError(f"AdversarialAutoencoder: adversarial_weight must be in [0, 1], got {adversarial_weight!r}")
         base = DeepAutoencoder(input_dim=input_dim, hidden=hidden, latent_dim=latent_dim, dtype=dtype)
         super().__init__(base.encoder, base.decoder)
         self.adversarial_weight = float(adversarial_weight)
-        self.discriminator = Discriminator(image_dim=latent_dim, hidden=(64, 64), dropout=0.0)
+        self.discriminator = CodeDiscriminator(latent_dim, hidden=(64, 64))
         if dtype is not None:
             self.discriminator.to(dtype=dtype)
         self.prior = backend.SeededGenerators(seed)
@@ -65,8 +101,6 @@ class AdversarialAutoencoder(Autoencoder):
         gradient of L_D and the autoencoder's gradient of L_AE, both at the current weights, then
         one optimizer step over all parameters. Returns the reconstruction loss; ``last_losses``
         holds (reconstruction, L_D, L_G, mean D(z_prior), mean D(E(x)))."""
-        from gans.training import frozen
-
         bce = nn.BCEWithLogitsLoss()
         xp = backend.get_array_module(x)
         critic, weight = self.discriminator, self.adversarial_weight

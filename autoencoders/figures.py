@@ -5,7 +5,7 @@ Every figure is drawn on NumPy copies of the data and written atomically as a PN
 """
 import numpy
 
-from common.figures import mosaic, plt, save_figure, show_mosaic, square_side
+from runfolder.figures import mosaic, plt, save_figure, show_mosaic, square_side
 from nn import backend
 
 from .training import encode, predict

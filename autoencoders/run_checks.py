@@ -1,11 +1,11 @@
 """What a checkpoint of ``python -m autoencoders`` holds beyond any checkpoint's arrays: its
 configuration (every key, type and range), its history (whole epochs), its Adam and its generator
 states (one per random stream the model has). The checks every checkpoint passes are in
-common/checkpoint_checks.py.
+runfolder/checkpoint_checks.py.
 """
 import math
 
-from common.checkpoint_checks import (MAX_IMAGE_SIZE, MAX_LATENT_DIM, check_adam_state, check_state_text, is_kind,
+from runfolder.checkpoint_checks import (MAX_IMAGE_SIZE, MAX_LATENT_DIM, check_adam_state, check_state_text, is_kind,
                                       refuse)
 
 HISTORY_FIELDS = ("iteration_loss", "train_loss", "test_loss", "epoch_seconds", "samples_per_second")

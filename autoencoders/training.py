@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy
 
-from common.record import Record, TrainingDiverged
+from runfolder.record import Record, TrainingDiverged
 from nn import backend
 
 

@@ -34,12 +34,13 @@ import time
 import numpy
 
 import nn
-from common.arguments import number_type
+from runfolder.arguments import number_type
 from nn.fast import kernels as fused_gpu
 from nn.fast.cuda_graph import CapturedStep
 from nn.fast.step import compile as plan_fused_step
 
 from . import machine, options, report, timing, workloads
+from .backends import make_runner
 
 PROG = "python -m benchmarks.gpu_graph"
 ROWS = ("engine-cupy", "engine-cupy-fused", "engine-cupy-graph", "torch-cuda", "torch-cuda-graph")
@@ -141,8 +142,8 @@ def engine_runner(kind, spec, batch_size):
 
 def runners_for(spec, batch_size, torch):
     engines = [engine_runner(kind, spec, batch_size) for kind in ROWS[:3]]
-    torch_eager = workloads.make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
-    mirror = workloads.make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
+    torch_eager = make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
+    mirror = make_runner("torch-cuda", spec, batch_size, seed=0, torch=torch)
     torch_graph = TorchGraphRunner(mirror.model, mirror.x, torch)
     return engines + [torch_eager, torch_graph]
 

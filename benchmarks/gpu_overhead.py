@@ -15,9 +15,10 @@ import statistics
 import sys
 
 import nn
-from common.arguments import number_type
+from runfolder.arguments import number_type
 
 from . import options, workloads
+from .backends import make_runner
 
 PROG = "python -m benchmarks.gpu_overhead"
 
@@ -59,7 +60,7 @@ def main(argv=None):
         spec = workloads.MODELS[name]
         for batch_size in args.batch_sizes:
             for backend in ("engine-cupy", "torch-cuda"):
-                runner = workloads.make_runner(backend, spec, batch_size, seed=0, torch=torch)
+                runner = make_runner(backend, spec, batch_size, seed=0, torch=torch)
                 with runner.mode("train"):
                     result = cupyx.profiler.benchmark(runner.train_step, n_repeat=args.repeats, n_warmup=20)
                     try:

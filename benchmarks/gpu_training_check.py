@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy
 
 import nn
-from common.arguments import number_type
+from runfolder.arguments import number_type
 
 from . import options, report
 

@@ -138,8 +138,8 @@ def prepare(backends, log):
     give torch as many threads as NumPy's BLAS and full float32 on the GPU (no TF32), describe the
     machine, and warn when it is busy.
     Returns (available, skipped, torch, cupy, description, warnings)."""
-    from . import workloads
-    available, skipped, torch, cupy = workloads.probe_backends(backends)
+    from . import backends as backend_runners
+    available, skipped, torch, cupy = backend_runners.probe_backends(backends)
     for backend, reason in skipped.items():
         log(f"skipping {backend}: {reason}")
     threads, _ = numpy_blas_threads()

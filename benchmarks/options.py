@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 
-from common.arguments import number_type
+from runfolder.arguments import number_type
 
 from .workloads import ENGINE_AND_TORCH
 

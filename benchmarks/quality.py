@@ -20,8 +20,8 @@ import datasets
 import nn
 from autoencoders import DeepAutoencoder, fit, negative_elbo
 from autoencoders.cli import PRESETS, build_model, make_parser, resolve_config
-from common.cli import load_data
-from common.runfolder import atomic_write
+from runfolder.cli import load_data
+from runfolder.folder import atomic_write
 
 
 def torch_twin(model, torch):

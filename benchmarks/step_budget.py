@@ -19,7 +19,7 @@ import sys
 import time
 
 import nn
-from common.arguments import number_type
+from runfolder.arguments import number_type
 
 from . import machine, options, report
 from .workloads import MODELS, LEARNING_RATE, batch_of, build_engine_model

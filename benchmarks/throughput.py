@@ -46,6 +46,7 @@ import sys
 import time
 
 from . import machine, options, report, timing, workloads
+from .backends import make_runner
 from .peers import PEERS
 from .workloads import BACKENDS, DEVICE_OF_BACKEND, MODELS, TORCH_COUNTERPART
 
@@ -120,7 +121,7 @@ def run_child(model, batch_size, backend, steps):
         torch.set_num_threads(machine.numpy_blas_threads()[0])
     after_imports, _ = peak_rss_mib()
     workloads.nn.keep_freed_memory()  # as the parent process (machine.prepare) and training do
-    runner = workloads.make_runner(backend, MODELS[model], int(batch_size), SEED, torch)
+    runner = make_runner(backend, MODELS[model], int(batch_size), SEED, torch)
     runner.time_block("train", int(steps))
     runner.time_block("forward", 1)
     peak, source = peak_rss_mib()
@@ -163,7 +164,7 @@ def measure_configuration(spec, batch_size, backends, settings, torch, errors, w
     runners = []
     for backend in backends:
         try:
-            runners.append(workloads.make_runner(backend, spec, batch_size, settings["seed"], torch))
+            runners.append(make_runner(backend, spec, batch_size, settings["seed"], torch))
         except Exception as error:
             errors.append(f"{spec.name} batch {batch_size} {backend}: could not build: {type(error).__name__}: {error}")
     if not runners:

@@ -39,7 +39,7 @@ import numpy
 import datasets
 import nn
 from nn.fast.floats import flush_denormal
-from common.arguments import number_type
+from runfolder.arguments import number_type
 from autoencoders.training import History, fit
 
 from . import machine, options, report, timing, workloads

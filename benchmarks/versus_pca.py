@@ -19,7 +19,7 @@ from autoencoders import DeepAutoencoder, fit
 from autoencoders.cli import PRESETS
 from autoencoders.pca import baseline
 from autoencoders.training import per_image_mse
-from common.cli import load_data
+from runfolder.cli import load_data
 
 from . import machine, report
 from .options import check_output_path, log

@@ -4,11 +4,11 @@
 """
 import sys as _sys
 
-if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m gans``: see common/startup.py
+if _sys.argv[:1] == ["-m"]:  # being imported for ``python -m gans``: see runfolder/startup.py
     try:
-        from common.startup import start_command_line
-    except ImportError as _error:  # another project's ``common`` (a common.py in this folder?) comes first
-        print(f"gans: error: {_error}: another project's 'common' comes before this one's on sys.path; "
+        from runfolder.startup import start_command_line
+    except ImportError as _error:  # another project's ``runfolder`` (a runfolder.py in this folder?) comes first
+        print(f"gans: error: {_error}: another project's 'runfolder' comes before this one's on sys.path; "
               "run from this project's folder, or rename the other", file=_sys.stderr)
         raise SystemExit(2) from None
     start_command_line("gans", "gans.models")

@@ -1,5 +1,5 @@
 """``python -m gans``: the command line, after the checks in the package's __init__ (see
-common/startup.py)."""
-from common.startup import run_command_line
+runfolder/startup.py)."""
+from runfolder.startup import run_command_line
 
 run_command_line("gans", "gans.cli")

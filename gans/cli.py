@@ -19,13 +19,13 @@ import time
 import numpy
 
 import nn
-from common.arguments import number_type
-from common.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
-from common.checkpoint_checks import MAX_LATENT_DIM, check_adam_state, check_state_text
-from common.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
-from common.figures import mosaic, show_mosaic
-from common.record import TrainingDiverged
-from common.runfolder import STATE_FILES, RunFolder, atomic_write, check_output_file
+from runfolder.arguments import number_type
+from runfolder.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
+from runfolder.checkpoint_checks import MAX_LATENT_DIM, check_adam_state, check_state_text
+from runfolder.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
+from runfolder.figures import mosaic, show_mosaic
+from runfolder.record import TrainingDiverged
+from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
 
 from . import figures

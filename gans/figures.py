@@ -7,8 +7,8 @@ atomically.
 """
 import numpy
 
-from common.figures import mosaic, plt, save_figure, show_mosaic
-from common.runfolder import atomic_write_named
+from runfolder.figures import mosaic, plt, save_figure, show_mosaic
+from runfolder.folder import atomic_write_named
 from nn import backend
 
 

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import nn
-from common.record import Record, TrainingDiverged
+from runfolder.record import Record, TrainingDiverged
 from nn import backend
 
 

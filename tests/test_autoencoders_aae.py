@@ -127,7 +127,7 @@ def test_a_step_runs_the_discriminator_once_on_the_codes():
     model = AdversarialAutoencoder(input_dim=12, hidden=(10, 8, 6, 5), latent_dim=3, dtype="float64", seed=0)
     inputs = []
     forward = model.discriminator.forward
-    model.discriminator.forward = lambda codes, labels=None: inputs.append(codes) or forward(codes, labels)
+    model.discriminator.forward = lambda codes: inputs.append(codes) or forward(codes)
     x = numpy.random.default_rng(0).random((4, 12))
     model.training_step(x, nn.MSELoss(), nn.Adam(model.parameters(), lr=1e-3))
     assert len(inputs) == 2

@@ -10,8 +10,8 @@ import pytest
 
 import nn
 from autoencoders import DeepAutoencoder, DenoisingAutoencoder, GaussianNoise, History, fit
-from common.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, restore, save_checkpoint
-from common.runfolder import atomic_write, atomic_write_named
+from runfolder.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, restore, save_checkpoint
+from runfolder.folder import atomic_write, atomic_write_named
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)
 from helpers_autoencoders import GpuLookalike, load_npz, mnist_images, npy_bytes, zip_members
@@ -266,7 +266,7 @@ def test_denoising_checkpoint_keeps_the_noise_state(tmp_path):
     assert zipfile.is_zipfile(path)
 
 
-# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+# --- edges found by mutation testing (python -m tests.mutation.mutants --targets autoencoders) ----------------
 def test_restore_without_a_path_names_the_checkpoint_generically(saved):
     path, *_ = saved
     from autoencoders import SimpleAutoencoder
@@ -324,7 +324,7 @@ def test_a_temporary_name_already_taken_is_never_overwritten(tmp_path, monkeypat
 @pytest.fixture
 def small_limits(monkeypatch):
     """Limits small enough to reach: 3 entries, 1 MiB per array, 2 MiB + 160 bytes in all."""
-    import common.checkpoint as checkpoint
+    import runfolder.checkpoint as checkpoint
     monkeypatch.setattr(checkpoint, "MAX_ENTRIES", 3)
     monkeypatch.setattr(checkpoint, "MAX_ARRAY_BYTES", 2**20)
     monkeypatch.setattr(checkpoint, "MAX_TOTAL_BYTES", 2**21 + 160)

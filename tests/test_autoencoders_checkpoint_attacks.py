@@ -9,9 +9,9 @@ import zipfile
 import numpy
 import pytest
 
-import common.checkpoint
+import runfolder.checkpoint
 import autoencoders.cli as cli
-from common.checkpoint import CheckpointError, load_checkpoint
+from runfolder.checkpoint import CheckpointError, load_checkpoint
 from helpers_autoencoders import single_threaded_blas, small_data, small_sandbox  # noqa: F401  (fixtures)
 from helpers_autoencoders import SMALL, cli_sandbox, error_lines, load_npz, npy_bytes, run_cli, zip_members
 
@@ -158,7 +158,7 @@ def test_a_header_declaring_a_huge_array_is_refused_before_reading(tmp_path, mon
 def test_a_member_that_inflates_past_the_limit_is_refused_from_the_zip_directory(tmp_path, monkeypatch):
     """The zip's own size field decides, before inflating: here with the limit lowered to 1 MiB and a
     member of 2 MiB of zeros (compressed to 2 KB), the same arithmetic as 3 GB from 5.8 MB."""
-    monkeypatch.setattr(common.checkpoint, "MAX_ARRAY_BYTES", 2**20)
+    monkeypatch.setattr(runfolder.checkpoint, "MAX_ARRAY_BYTES", 2**20)
     path = zip_members(tmp_path / "bomb.npz", {"model/w.npy": npy_bytes((2**18,), payload=bytes(2**21))})
     assert path.stat().st_size < 20_000
     monkeypatch.setattr(numpy, "load", lambda *args, **kwargs: pytest.fail("numpy.load reached"))
@@ -171,7 +171,7 @@ def test_many_entries_and_total_size_are_limited(tmp_path, monkeypatch):
     path = zip_members(tmp_path / "many.npz", entries, compression=zipfile.ZIP_STORED)
     with pytest.raises(CheckpointError, match="1,001 entries"):
         load_checkpoint(str(path))
-    monkeypatch.setattr(common.checkpoint, "MAX_TOTAL_BYTES", 100)
+    monkeypatch.setattr(runfolder.checkpoint, "MAX_TOTAL_BYTES", 100)
     entries = {f"model/{index}.npy": npy_bytes((10,), payload=bytes(80)) for index in range(2)}
     path = zip_members(tmp_path / "total.npz", entries)
     with pytest.raises(CheckpointError, match="in all"):

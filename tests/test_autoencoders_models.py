@@ -259,7 +259,7 @@ def test_custom_autoencoder_from_any_encoder_and_decoder():
     nn.gradcheck(model, x, mode="directional")
 
 
-# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+# --- edges found by mutation testing (python -m tests.mutation.mutants --targets autoencoders) ----------------
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_layer_gets_the_dtype_asked_for(dtype):
     for model in (SimpleAutoencoder(input_dim=6, latent_dim=2, dtype=dtype),

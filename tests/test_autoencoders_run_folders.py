@@ -14,8 +14,8 @@ import pytest
 import autoencoders.cli as cli
 from autoencoders.diagnosis import collapse_note, spread_ratio
 from autoencoders.figures import codes_collapsed, project_2d
-from common.cli import in_cli_words
-from common.runfolder import OutputError, RunFolder, atomic_write, check_output_file, remove_stale
+from runfolder.cli import in_cli_words
+from runfolder.folder import OutputError, RunFolder, atomic_write, check_output_file, remove_stale
 from helpers_autoencoders import single_threaded_blas, small_data, small_sandbox  # noqa: F401  (fixtures)
 from helpers_autoencoders import SMALL, cli_sandbox, error_lines, run_cli, snapshot
 
@@ -91,8 +91,8 @@ def test_a_dead_runs_lock_staging_and_temporary_files_are_recovered(small_sandbo
 def test_without_flock_a_dead_owners_lock_file_is_removed(tmp_path, monkeypatch):
     """Where fcntl is missing (Windows) the lock is the file itself: a dead process's is taken over, a
     live one's refused."""
-    import common.runfolder as runfolder
-    monkeypatch.setattr(runfolder, "fcntl", None)
+    import runfolder.folder as folder_module
+    monkeypatch.setattr(folder_module, "fcntl", None)
     (tmp_path / ".lock").write_text(f"{2**22 + 12345}\n")
     with RunFolder(tmp_path) as folder:
         assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n" and os.path.isdir(folder.staging)

@@ -1,7 +1,7 @@
 """The real ``python -m autoencoders`` process under signals and company: a SIGINT delivered at each
 phase (importing, training, the test pass, writing the checkpoint, drawing figures) is one line and no
 traceback; two trainings into one folder at once (the second refused); SIGKILL's leftovers cleaned by
-the next run; a foreign ``datasets``, ``nn``, ``common`` or ``benchmarks`` package shadowing ours named in
+the next run; a foreign ``datasets``, ``nn``, ``runfolder`` or ``benchmarks`` package shadowing ours named in
 one line (by ``python -m gans`` too).
 
 A signal lands at a chosen moment through a small hook loaded by ``sitecustomize`` in the child: it
@@ -218,9 +218,9 @@ def test_a_foreign_package_shadowing_ours_is_one_line(small_data, tmp_path, name
 
 
 @pytest.mark.parametrize("program", ["autoencoders", "gans"])
-@pytest.mark.parametrize("fake", ["common.py", "common/__init__.py"])
-def test_a_foreign_common_before_ours_is_one_line(small_data, tmp_path, program, fake):
-    """``common`` holds the startup check itself, so another project's (a common.py in the folder the
+@pytest.mark.parametrize("fake", ["runfolder.py", "runfolder/__init__.py"])
+def test_a_foreign_runfolder_before_ours_is_one_line(small_data, tmp_path, program, fake):
+    """``runfolder`` holds the startup check itself, so another project's (a runfolder.py in the folder the
     user runs from) is named from the failed import instead."""
     path = tmp_path / "site" / fake
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,12 +231,12 @@ def test_a_foreign_common_before_ours_is_one_line(small_data, tmp_path, program,
     lines = error_lines(result.stderr)
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     # Which of two checks speaks depends on how the project is installed: where the import of
-    # common.startup fails (the other 'common' is found first), or where an editable install's own
+    # runfolder.startup fails (the other 'runfolder' is found first), or where an editable install's own
     # finder still gives ours that import and the startup check then finds the other one on sys.path.
     assert lines[0].startswith(f"{program}: error: ") and (
-        "another project's 'common'" in lines[0]
-        or ("the package 'common' that Python finds is not this project's" in lines[0]
-            and "pip uninstall common" in lines[0]))
+        "another project's 'runfolder'" in lines[0]
+        or ("the package 'runfolder' that Python finds is not this project's" in lines[0]
+            and "pip uninstall runfolder" in lines[0]))
 
 
 def test_gans_names_a_foreign_package_in_one_line(small_data, tmp_path):

@@ -13,7 +13,7 @@ except ImportError:
 
 import nn
 from autoencoders import KLSparsityPenalty, L1CodePenalty, SparseAutoencoder, fit
-from common.checkpoint import load_checkpoint
+from runfolder.checkpoint import load_checkpoint
 from autoencoders.cli import _checkpoint_config, build_model
 from datasets import DataLoader
 from helpers_autoencoders import single_threaded_blas  # noqa: F401  (autouse fixture)

@@ -442,7 +442,7 @@ def test_resumed_vae_run_equals_an_uninterrupted_one_bit_for_bit(vae_run, sandbo
                                  a["model/fc1.weight"])
 
 
-# --- edges found by mutation testing (python -m benchmarks.mutants --targets autoencoders) ----------------
+# --- edges found by mutation testing (python -m tests.mutation.mutants --targets autoencoders) ----------------
 def small_vae(**options):
     return VariationalAutoencoder(input_dim=4, hidden=3, latent_dim=2, dtype="float64", seed=0, **options)
 

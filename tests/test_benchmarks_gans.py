@@ -47,14 +47,14 @@ def test_bad_model_list_is_one_line(capsys):
 
 
 def test_before_after_pairs_two_trees(capsys):
-    from benchmarks import gans_before_after
+    from tests.before_after import gans_before_after
     assert gans_before_after.main(["--ref", "HEAD", "--models", "gan", "--repeats", "1", "--block-seconds", "0.01"]) == 0
     line = capsys.readouterr().out
     assert line.startswith("gan step at batch 64: now / HEAD = ") and " ms" in line
 
 
 def test_before_after_names_a_bad_ref(capsys):
-    from benchmarks import gans_before_after
+    from tests.before_after import gans_before_after
     with pytest.raises(SystemExit) as exit_:
         gans_before_after.main(["--ref", "no-such-ref-anywhere", "--models", "gan"])
     assert exit_.value.code == 2 and "--ref 'no-such-ref-anywhere'" in capsys.readouterr().err

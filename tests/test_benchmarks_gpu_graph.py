@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import nn
-from benchmarks import gpu_graph, workloads
+from benchmarks import backends, gpu_graph, workloads
 
 from helpers_benchmarks import ROOT, assert_skips_in_one_line, run_script
 
@@ -67,7 +67,7 @@ def test_measuring_and_reporting_run_with_cpu_stand_ins(monkeypatch, tmp_path, c
     torch = pytest.importorskip("torch")
 
     def cpu_runners(spec, batch_size, torch):
-        runners = [workloads.make_runner("engine-numpy", spec, batch_size, seed=0) for _ in gpu_graph.ROWS]
+        runners = [backends.make_runner("engine-numpy", spec, batch_size, seed=0) for _ in gpu_graph.ROWS]
         for runner, name in zip(runners, gpu_graph.ROWS):
             runner.backend = name
         return runners

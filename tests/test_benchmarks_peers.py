@@ -9,7 +9,7 @@ import pytest
 
 import nn
 from autoencoders.models import DeepAutoencoder, SimpleAutoencoder
-from benchmarks import peers, workloads
+from benchmarks import backends, peers, workloads
 from benchmarks.plain_loop import PlainLoop
 from helpers_benchmarks import close, rows_of, run_script
 
@@ -48,8 +48,8 @@ def test_each_peer_starts_from_the_engine_weights_and_trains(backend):
     library, reason = peers.import_peer(backend)
     if library is None:
         pytest.skip(reason)
-    engine = workloads.make_runner("engine-numpy", workloads.MODELS["deep"], 32, 0)
-    peer = workloads.make_runner(backend, workloads.MODELS["deep"], 32, 0)
+    engine = backends.make_runner("engine-numpy", workloads.MODELS["deep"], 32, 0)
+    peer = backends.make_runner(backend, workloads.MODELS["deep"], 32, 0)
     before = engine.loss_value()
     assert close(peer.loss_value(), before, rtol=1e-6)
     engine.time_block("train", 5)

@@ -1,6 +1,6 @@
 """DataLoader at its edges: its defaults, every refusal's whole sentence, plain lists taken as arrays,
 each state key missing alone, the epoch counter, and the GPU path's words when the engine is missing.
-Found by mutation testing (python -m benchmarks.mutants --targets datasets)."""
+Found by mutation testing (python -m tests.mutation.mutants --targets datasets)."""
 import sys
 
 import numpy as np

@@ -1,5 +1,5 @@
 """datasets.idx: every refusal's whole message, and write_idx's reproducible bytes. Found by mutation
-testing (python -m benchmarks.mutants --targets datasets): the other tests match only part of each message."""
+testing (python -m tests.mutation.mutants --targets datasets): the other tests match only part of each message."""
 import gzip
 
 import numpy as np

@@ -1,6 +1,6 @@
 """datasets.load_images at its edges and in whole sentences: the split sizes (ceil, at least two test
 images), each limit exactly at its bound, every refusal's full message with the values it names, and
-the rows read back in the permuted order. Found by mutation testing (python -m benchmarks.mutants
+the rows read back in the permuted order. Found by mutation testing (python -m tests.mutation.mutants
 --targets datasets): the other image tests match fragments and stay well inside the limits."""
 import math
 import struct

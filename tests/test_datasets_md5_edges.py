@@ -1,6 +1,6 @@
 """datasets: the md5 checks at their edges -- a cached file that matches, files too large to hash,
 content md5s looked up under either name -- and Dataset's repr. Found by mutation testing
-(python -m benchmarks.mutants --targets datasets): each test kills mutants the other tests missed."""
+(python -m tests.mutation.mutants --targets datasets): each test kills mutants the other tests missed."""
 import hashlib
 import warnings
 

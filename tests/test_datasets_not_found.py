@@ -1,6 +1,6 @@
 """datasets.load's words, whole: the not-found error for each way the network can be off (in Python's
 and in the command line's words), every argument refusal, the errors that name a file of a pair, and
-where a warning points. Found by mutation testing (python -m benchmarks.mutants --targets datasets):
+where a warning points. Found by mutation testing (python -m tests.mutation.mutants --targets datasets):
 the other tests match only fragments, and a mutant that drops a folder kind or a fix went unseen."""
 import warnings
 from pathlib import Path

@@ -197,7 +197,7 @@ def test_sample_into_a_folder_that_takes_no_files_is_refused_in_out_words(traine
 
 def test_a_resumed_run_that_diverges_is_not_told_to_pass_lr(trained, tmp_path, monkeypatch):
     import gans.cli
-    from common.record import TrainingDiverged
+    from runfolder.record import TrainingDiverged
 
     def diverged(*args, **kwargs):
         raise TrainingDiverged(2, 1, float("nan"))

@@ -1,5 +1,5 @@
 """nn.backend on the CPU: device and dtype names, array modules, the seeded generators, erf and the
-expected-infinities context. Found by mutation testing (python -m benchmarks.mutants --targets
+expected-infinities context. Found by mutation testing (python -m tests.mutation.mutants --targets
 nn.backend): each test kills mutants the module and strict-array tests missed."""
 import json
 import math

@@ -1,6 +1,6 @@
 """nn.gradcheck beyond pass/fail: what the report says, the edges (stale gradients, empty tensors,
 plain callables, the tolerance boundary) and the errors a user can cause. Found by mutation testing
-(python -m benchmarks.mutants --targets nn.gradcheck): each test here kills mutants the others missed."""
+(python -m tests.mutation.mutants --targets nn.gradcheck): each test here kills mutants the others missed."""
 import numpy
 import pytest
 

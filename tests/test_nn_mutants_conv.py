@@ -1,4 +1,4 @@
-"""Convolution, pooling and upsampling checks that mutation testing found unreached (benchmarks/mutants.py,
+"""Convolution, pooling and upsampling checks that mutation testing found unreached (tests/mutation/mutants.py,
 target nn.conv): each refusal's whole message, torch's defaults and boundaries (a transposed output of
 exactly 0, reflect and circular padding), backward before forward or after a move, accumulated and
 float32 gradients, and one Upsample used on inputs of several sizes."""

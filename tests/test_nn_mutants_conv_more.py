@@ -1,5 +1,5 @@
 """More convolution, padding, pooling and upsampling checks that mutation testing found unreached
-(benchmarks/mutants.py, target nn.conv): float32 in the plain im2col forms, padding on one side or one
+(tests/mutation/mutants.py, target nn.conv): float32 in the plain im2col forms, padding on one side or one
 axis only, the memory layout each layer hands on, refusals in full, max pooling's indices with
 per-axis padding and dilation, and the resizing cases torch treats specially."""
 import numpy

@@ -1,4 +1,4 @@
-"""Layer and activation checks that mutation testing found unreached (benchmarks/mutants.py, target
+"""Layer and activation checks that mutation testing found unreached (tests/mutation/mutants.py, target
 nn.layers): each refusal's whole message, torch's boundaries for dimensions and sizes, backward before
 forward (or after a move), the caller's arrays left alone, and torch's defaults and reprs."""
 import numpy

@@ -1,4 +1,4 @@
-"""Loss, softmax and normalization checks that mutation testing found unreached (benchmarks/mutants.py,
+"""Loss, softmax and normalization checks that mutation testing found unreached (tests/mutation/mutants.py,
 target nn.losses): each refusal's whole message (inputs, constants, gradients, dimensions), backward
 before forward or after a move, torch's implicit dimension and default upstream gradient."""
 import os

@@ -1,4 +1,4 @@
-"""Module and Sequential edges that mutation testing found unreached (benchmarks/mutants.py, target
+"""Module and Sequential edges that mutation testing found unreached (tests/mutation/mutants.py, target
 nn.module): torch's repr, private attributes, what ``to`` leaves alone, buffers moved and cast, and
 state dicts given as lists or with several problems."""
 import numpy

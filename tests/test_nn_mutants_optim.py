@@ -1,4 +1,4 @@
-"""The optimizers' checks and edges that mutation testing found unreached (benchmarks/mutants.py, target
+"""The optimizers' checks and edges that mutation testing found unreached (tests/mutation/mutants.py, target
 nn.optim): every refusal's whole message, defaults used when nothing is given, gradients kept when the
 optimizer packs them, state dicts read back from arrays (a checkpoint), and two-group state dicts."""
 import inspect

@@ -1,4 +1,4 @@
-"""The checks every checkpoint passes before a model is built from it (common/checkpoint_checks.py),
+"""The checks every checkpoint passes before a model is built from it (runfolder/checkpoint_checks.py),
 called directly on arrays in memory: each refusal asserted in full (the path it names, its wording),
 each boundary from both sides (0 accepted, -1 refused), each condition of a compound check on its own."""
 import json
@@ -7,7 +7,7 @@ import numpy
 import pytest
 
 import nn
-from common.checkpoint_checks import (CheckpointError, check_adam_state, check_arrays, check_generator_state,
+from runfolder.checkpoint_checks import (CheckpointError, check_adam_state, check_arrays, check_generator_state,
                                       check_state_text, is_kind)
 
 PATH = "runs/a/checkpoint.npz"

@@ -1,4 +1,4 @@
-"""Ctrl-C or SIGTERM during a file write waits for the file (common/runfolder.py, signals_held)."""
+"""Ctrl-C or SIGTERM during a file write waits for the file (runfolder/folder.py, signals_held)."""
 import os
 import signal
 import time
@@ -6,7 +6,7 @@ import time
 import numpy
 import pytest
 
-from common.runfolder import atomic_write, signals_held
+from runfolder.folder import atomic_write, signals_held
 
 
 def _signal_self(number):

@@ -1,7 +1,7 @@
 """Checks for ``python -m autoencoders`` and ``python -m gans`` that must run before anything else is
 imported, and their one-line Ctrl-C while the slow imports run.
 
-This project's packages are top-level names (``nn``, ``datasets``, ``common``, ``benchmarks``) that other
+This project's packages are top-level names (``nn``, ``datasets``, ``runfolder``, ``benchmarks``) that other
 projects use too: Hugging Face's ``datasets`` is a common one. When such a package comes first on
 sys.path, the command line would fail far from the cause (``'module' object is not callable``).
 ``foreign_packages`` finds them from import specs alone, without importing them.
@@ -11,12 +11,12 @@ import importlib.util
 import os
 import sys
 
-SIBLINGS = ("nn", "datasets", "common", "autoencoders", "gans", "benchmarks")
-HOME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding common/
+SIBLINGS = ("nn", "datasets", "runfolder", "autoencoders", "gans", "benchmarks")
+HOME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding runfolder/
 
 
 def foreign_packages():
-    """[(name, where it was found)] for each sibling package that is not the one beside common/."""
+    """[(name, where it was found)] for each sibling package that is not the one beside runfolder/."""
     found = []
     for name in SIBLINGS:
         expected = os.path.join(HOME, name)

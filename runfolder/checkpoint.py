@@ -15,7 +15,7 @@ from nn import backend
 
 from .checkpoint_checks import (FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_TOTAL_BYTES, CheckpointError,
                                 check_arrays)
-from .runfolder import atomic_write
+from .folder import atomic_write
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "restore"]
 

@@ -1,5 +1,5 @@
 """Why each surviving mutant survives: equivalent (it cannot change behaviour) or accepted (it can, but
-no test on this machine can see it). benchmarks/mutants.py writes `survivors.txt` beside its report,
+no test on this machine can see it). tests/mutation/mutants.py writes `survivors.txt` beside its report,
 each survivor with the first reason below that matches it, or "not analysed" when none does.
 
 A reason is matched by the mutant's name (for ones read by hand) or by a pattern on the mutated line.
@@ -162,26 +162,26 @@ READ_BY_HAND = [
      "NumPy builds an object array whose comparisons give the same one-hot; only CuPy would refuse it"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁbackward", r"reshape\(None\)|\(unbatched\) and False",
      "an unbatched input's upstream is 0-d: with or without the leading 1 it broadcasts alike against q"),
-    # common/
-    (EQUIVALENT, "common.checkpoint_checks.x_check_adam_state", r"nn\.Linear\((2, 1|1, 2)\)",
+    # runfolder/
+    (EQUIVALENT, "runfolder.checkpoint_checks.x_check_adam_state", r"nn\.Linear\((2, 1|1, 2)\)",
      "the probe Adam is asked only for its entries' names and hyperparameters, which no layer size changes"),
-    (EQUIVALENT, "common.checkpoint_checks.x_check_adam_state", r"getattr\(nn\.Adam, \"optional\", (None)?\)",
+    (EQUIVALENT, "runfolder.checkpoint_checks.x_check_adam_state", r"getattr\(nn\.Adam, \"optional\", (None)?\)",
      "nn.Adam has `optional`: getattr's default is never used"),
-    (EQUIVALENT, "common.checkpoint_checks.x_check_arrays", r"XXbiufXX", "a dtype kind is one letter, never 'X'"),
-    (EQUIVALENT, "common.checkpoint_checks.x_check_generator_state", r"default_rng\((None|1)\)",
+    (EQUIVALENT, "runfolder.checkpoint_checks.x_check_arrays", r"XXbiufXX", "a dtype kind is one letter, never 'X'"),
+    (EQUIVALENT, "runfolder.checkpoint_checks.x_check_generator_state", r"default_rng\((None|1)\)",
      "the probe generator's seed is overwritten by the state checked, and the setter's checks ignore it"),
-    (EQUIVALENT, "common.checkpoint.x_save_checkpoint", r"hasattr\(value, \"shape\"\)\) or True",
+    (EQUIVALENT, "runfolder.checkpoint.x_save_checkpoint", r"hasattr\(value, \"shape\"\)\) or True",
      "backend.to_numpy of a number or a tuple is numpy.asarray, the same array numpy.array makes"),
-    (EQUIVALENT, "common.checkpoint.x_load_checkpoint", r"allow_pickle=(None|True)\)|load\(path, \)",
+    (EQUIVALENT, "runfolder.checkpoint.x_load_checkpoint", r"allow_pickle=(None|True)\)|load\(path, \)",
      "_check_sizes refuses every object-dtype header before numpy.load: no member left needs unpickling"),
-    (EQUIVALENT, "common.checkpoint.x__check_sizes", r"XXholds a pickled objectXX|HOLDS A PICKLED OBJECT",
+    (EQUIVALENT, "runfolder.checkpoint.x__check_sizes", r"XXholds a pickled objectXX|HOLDS A PICKLED OBJECT",
      "the text is only searched, lower-cased, for 'pickle'"),
-    (EQUIVALENT, "common.runfolder.x_atomic_write_named", r"getattr\(None, \"O_BINARY\"|XXO_BINARYXX|o_binary|"
+    (EQUIVALENT, "runfolder.folder.x_atomic_write_named", r"getattr\(None, \"O_BINARY\"|XXO_BINARYXX|o_binary|"
      r"\"O_BINARY\", 1\)", "O_BINARY exists only on Windows: on POSIX the flag is 0 (and 1 is O_WRONLY, set anyway)"),
-    (EQUIVALENT, "common.runfolder.xǁRunFolderǁ__init__", r"self\._lock = \"\"",
+    (EQUIVALENT, "runfolder.folder.xǁRunFolderǁ__init__", r"self\._lock = \"\"",
      "the lock is only released after _take_lock set it or a release reset it to None"),
-    (EQUIVALENT, "common.runfolder.xǁRunFolderǁ_take_lock", r"same = None", "None is false, as False"),
-    (EQUIVALENT, "common.runfolder.xǁRunFolderǁ_take_lock", r"ftruncate\(descriptor, 1\)",
+    (EQUIVALENT, "runfolder.folder.xǁRunFolderǁ_take_lock", r"same = None", "None is false, as False"),
+    (EQUIVALENT, "runfolder.folder.xǁRunFolderǁ_take_lock", r"ftruncate\(descriptor, 1\)",
      "the pid and newline then written from offset 0 are longer than 1 byte: the same file"),
     # datasets/ and autoencoders/
     (EQUIVALENT, "datasets.download.x__fetch_from_mirrors", r"MIRRORS\.get\(name, (None)?\)",
@@ -265,7 +265,7 @@ def survivors_text(modules):
             minus, plus = _changed_lines(survivor["diff"])
             entries += [f"{survivor['mutant']} [{survivor['status']}]: {kind}: {why}",
                         f"    - {minus[:200]}", f"    + {plus[:200]}"]
-    head = ["# Surviving mutants, each with why it survives (benchmarks/mutant_reasons.py):",
+    head = ["# Surviving mutants, each with why it survives (tests/mutation/mutant_reasons.py):",
             "# " + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items())) if counts else "# none", ""]
     for kind, why, files in grouped(modules):
         where = ", ".join(f"{source} {count}" for source, count in sorted(files.items()))

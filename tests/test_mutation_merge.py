@@ -1,10 +1,10 @@
-"""benchmarks/mutants.py updates its report: a run of one target keeps the other modules' results, a
+"""tests/mutation/mutants.py updates its report: a run of one target keeps the other modules' results, a
 source file that changed is measured afresh, and --recheck runs only what is still alive."""
 import json
 
 import pytest
 
-from benchmarks import mutants
+from tests.mutation import mutants
 from helpers_benchmarks import run_script
 
 
@@ -71,13 +71,13 @@ def test_a_run_updates_the_report_and_recheck_finishes_it(tmp_path):
     pytest.importorskip("mutmut", reason="mutation testing needs mutmut: pip install -e .[mutation]")
     other = mutants.summarize(_found(**{"1": "killed"}), {"pkg/mod.py": "x"})
     (tmp_path / "mutants-quick.json").write_text(json.dumps({"seconds": {"other": 1.0}, "modules": other}))
-    done = run_script("benchmarks.mutants", "--quick", "--children", "1", "--out", str(tmp_path), timeout=120)
+    done = run_script("tests.mutation.mutants", "--quick", "--children", "1", "--out", str(tmp_path), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((tmp_path / "mutants-quick.json").read_text())
     assert report["modules"]["pkg/mod.py"] == other["pkg/mod.py"] and set(report["seconds"]) == {"other", "quick"}
     words = report["modules"]["datasets/words.py"]
     assert words["unchecked"] > 0  # --quick checks the first two mutants of each function only
-    done = run_script("benchmarks.mutants", "--quick", "--recheck", "--children", "1", "--out", str(tmp_path),
+    done = run_script("tests.mutation.mutants", "--quick", "--recheck", "--children", "1", "--out", str(tmp_path),
                       timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     rechecked = json.loads((tmp_path / "mutants-quick.json").read_text())["modules"]["datasets/words.py"]
@@ -86,13 +86,13 @@ def test_a_run_updates_the_report_and_recheck_finishes_it(tmp_path):
 
 
 def test_a_report_row_of_a_file_no_target_mutates_any_more_is_dropped():
-    assert mutants.moved("autoencoders/checkpoint.py")  # moved to common/ in an earlier round
-    assert not mutants.moved("common/checkpoint.py") and not mutants.moved("nn/layers.py")
+    assert mutants.moved("autoencoders/checkpoint.py")  # moved to runfolder/ in an earlier round
+    assert not mutants.moved("runfolder/checkpoint.py") and not mutants.moved("nn/layers.py")
     assert not mutants.moved("pkg/mod.py")  # not one of the mutated packages: kept
 
 
 def test_survivors_get_a_reason_or_are_marked_not_analysed():
-    from benchmarks.mutant_reasons import survivors_text
+    from tests.mutation.mutant_reasons import survivors_text
     diff = "--- a\n+++ b\n-    xp = get_array_module(x)\n+    xp = get_array_module(None)\n"
     odd = "--- a\n+++ b\n-    return a + b\n+    return a - b\n"
     modules = {"nn/x.py": {"surviving": [{"mutant": "nn.x.x_f__mutmut_1", "status": "survived", "diff": diff},

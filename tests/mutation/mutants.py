@@ -1,11 +1,11 @@
 """Mutation testing: plant one-line bugs in the engine, the checkpoints and the data code, and count
 how many the tests catch.
 
-    python -m benchmarks.mutants                      # every target below (about 30 min on 2 quiet cores)
-    python -m benchmarks.mutants --targets datasets,nn.gradcheck
-    python -m benchmarks.mutants --quick --out DIR    # a handful of mutants of one small module (CI smoke)
-    python -m benchmarks.mutants --targets nn.optim --recheck   # only what the report lists as alive
-    python -m benchmarks.mutants --targets nn.layers,nn.conv --children 1 --budget 900 --out DIR
+    python -m tests.mutation.mutants                      # every target below (about 30 min on 2 quiet cores)
+    python -m tests.mutation.mutants --targets datasets,nn.gradcheck
+    python -m tests.mutation.mutants --quick --out DIR    # a handful of mutants of one small module (CI smoke)
+    python -m tests.mutation.mutants --targets nn.optim --recheck   # only what the report lists as alive
+    python -m tests.mutation.mutants --targets nn.layers,nn.conv --children 1 --budget 900 --out DIR
 
 The engine is split into targets by family (nn.layers, nn.conv, nn.losses, nn.optim, nn.module,
 nn.gpu, nn.gradcheck, nn.backend), each small enough for a run of its own on a shared machine.
@@ -38,11 +38,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.mutant_reasons import survivors_text
 from datasets.atomic import atomic_write
+from tests.mutation.mutant_reasons import survivors_text
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "mutants"
+ROOT = Path(__file__).resolve().parents[2]  # the repository root
+DEFAULT_OUT = ROOT / "tests" / "mutation" / "results"
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
 # target name -> (package mutmut copies, files to mutate, test files that cover them). The nn targets
@@ -87,10 +87,11 @@ TARGETS = {
                      ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_models.py",
                       "tests/test_autoencoders_vae.py", "tests/test_autoencoders_parity.py",
                       "tests/test_autoencoders_backends.py", "tests/test_autoencoders_pca.py"]),
-    "common": ("common", ["common/checkpoint.py", "common/checkpoint_checks.py", "common/runfolder.py"],
-               ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_run_folders.py",
-                "tests/test_common_checkpoint*.py", "tests/test_common_runfolder.py",
-                "tests/test_common_arguments.py"]),
+    "runfolder": ("runfolder", ["runfolder/checkpoint.py", "runfolder/checkpoint_checks.py",
+                                "runfolder/folder.py"],
+                  ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_run_folders.py",
+                   "tests/test_runfolder_checkpoint*.py", "tests/test_runfolder_folder.py",
+                   "tests/test_runfolder_arguments.py"]),
     # Not in it: tests that start interpreters (the command line, the layering check: mutmut's trampoline
     # cannot serve another process) or send themselves SIGINT (mutmut's own handler takes it).
 }
@@ -112,12 +113,12 @@ QUICK_MUTANTS = "*__mutmut_[1-2]"
 def _scratch_copy(package, mutate, tests, workdir):
     """A copy of the packages and tests with a [mutmut] section naming what to mutate and run."""
     # Every package of the repository: the tests import more than the one mutated (nn's test of the CUDA
-    # graph imports autoencoders, which imports common), and they must come from this copy, not from
+    # graph imports autoencoders, which imports runfolder), and they must come from this copy, not from
     # wherever an editable install of the project points.
     packages = sorted(path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests")
     for name in packages:
         shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
-    shutil.copytree(ROOT / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__", "results"))
     test_files = sorted({str(path.relative_to(ROOT)) for pattern in tests for path in ROOT.glob(pattern)})
     if not test_files:
         raise SystemExit(f"mutants: no test file matches {tests}")
@@ -222,7 +223,7 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
             tail = "\n".join(lines[-60:])
             raise SystemExit(f"mutants: mutmut failed on {name} (exit {returncode}):\n{tail}")
         # mutmut reads its settings from the current folder: collect in the scratch copy too.
-        collected = subprocess.run([sys.executable, "-m", "benchmarks.mutants", "--collect"], cwd=workdir,
+        collected = subprocess.run([sys.executable, "-m", "tests.mutation.mutants", "--collect"], cwd=workdir,
                                    env=dict(env, PYTHONPATH=str(ROOT)), capture_output=True, text=True, check=True)
         sys.stderr.write(collected.stderr)
         return json.loads(collected.stdout), seconds, hashes
@@ -338,7 +339,7 @@ def _write(path, text):
 
 def write_report(modules, seconds, out, stem):
     """`<stem>.json` (everything) and `<stem>.txt` (a table, then every survivor's diff); for a full
-    report also `survivors.txt`, each survivor with why it survives (benchmarks/mutant_reasons.py)."""
+    report also `survivors.txt`, each survivor with why it survives (tests/mutation/mutant_reasons.py)."""
     out.mkdir(parents=True, exist_ok=True)
     if stem == "mutants":
         _write(out / "survivors.txt", survivors_text(modules))
@@ -356,7 +357,7 @@ def write_report(modules, seconds, out, stem):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mutants", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.mutation.mutants", description=__doc__.split("\n\n")[0])
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help=f"comma-separated, from {','.join(TARGETS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="a handful of mutants of datasets/words.py")

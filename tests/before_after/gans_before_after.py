@@ -1,7 +1,7 @@
 """A GAN training step of this checkout against the same step at a git ref, each in its own worker
 process, timed in alternating blocks: a speed ratio that machine noise affects both sides of alike.
 
-    python -m benchmarks.gans_before_after --ref main [--models gan,cgan,dcgan] [--repeats 9]
+    python -m tests.before_after.gans_before_after --ref main [--models gan,cgan,dcgan] [--repeats 9]
 
 Batch 64, float32, Adam lr 2e-4, betas (0.5, 0.999), one fixed real batch; a step is ``gans.gan_step``
 where the tree has it, and otherwise the older pair of calls (``discriminator_step`` with its own
@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .gans import model_names
+from benchmarks.gans import model_names
 
-HERE = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[2]  # the repository root
 
 WORKER = r'''
 import sys, time, numpy, nn, gans
@@ -94,7 +94,8 @@ def compare(ref_tree, name, repeats, block_seconds):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gans_before_after", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.before_after.gans_before_after",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--ref", default="main", help="git ref to compare with (main)")
     parser.add_argument("--models", type=model_names, default=["gan", "cgan", "dcgan"])
     parser.add_argument("--repeats", type=int, default=9)

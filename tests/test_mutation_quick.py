@@ -1,4 +1,4 @@
-"""The mutation-testing script (benchmarks/mutants.py) runs: a handful of mutants of one small module.
+"""The mutation-testing script (tests/mutation/mutants.py) runs: a handful of mutants of one small module.
 The full measurement is a benchmark, not a test; this only shows the pipeline works end to end."""
 import json
 
@@ -9,7 +9,7 @@ from helpers_benchmarks import run_script
 
 def test_quick_mutation_run_writes_scores_and_survivors(tmp_path):
     pytest.importorskip("mutmut", reason="mutation testing needs mutmut: pip install -e .[mutation]")
-    done = run_script("benchmarks.mutants", "--quick", "--children", "1", "--out", str(tmp_path), timeout=120)
+    done = run_script("tests.mutation.mutants", "--quick", "--children", "1", "--out", str(tmp_path), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((tmp_path / "mutants-quick.json").read_text())
     words = report["modules"]["datasets/words.py"]
@@ -22,6 +22,6 @@ def test_quick_mutation_run_writes_scores_and_survivors(tmp_path):
 
 
 def test_an_unknown_target_is_one_line_naming_the_choices():
-    done = run_script("benchmarks.mutants", "--targets", "nn.bogus", timeout=60)
+    done = run_script("tests.mutation.mutants", "--targets", "nn.bogus", timeout=60)
     assert done.returncode == 2
     assert "unknown target 'nn.bogus': choose from datasets.load,datasets.rest,nn.gradcheck" in done.stderr

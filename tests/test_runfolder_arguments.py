@@ -3,7 +3,7 @@ import argparse
 
 import pytest
 
-from common.arguments import number_type
+from runfolder.arguments import number_type
 
 
 def test_numbers_within_the_bounds_are_parsed_as_their_kind():

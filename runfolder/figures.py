@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only: no window, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy  # noqa: E402
 
-from .runfolder import atomic_write  # noqa: E402
+from .folder import atomic_write  # noqa: E402
 
 
 def save_figure(figure, path):

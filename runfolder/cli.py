@@ -17,7 +17,7 @@ import warnings
 import nn
 
 from .checkpoint_checks import CheckpointError
-from .runfolder import OutputError
+from .folder import OutputError
 
 DATASETS = ("mnist", "fashion-mnist")
 

@@ -1,4 +1,4 @@
-"""Output folders and files (common/runfolder.py), called directly: what each function promises, with
+"""Output folders and files (runfolder/folder.py), called directly: what each function promises, with
 its messages asserted in full. Files of every kind, writes that fail half way, live and dead processes
 (a child spawned and reaped gives a pid that is surely dead), one run at a time per folder."""
 import os
@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-import common.runfolder as runfolder
-from common.runfolder import (OutputError, RunFolder, _kind, atomic_write, atomic_write_named, check_output_file,
+import runfolder.folder as folder_module
+from runfolder.folder import (OutputError, RunFolder, _kind, atomic_write, atomic_write_named, check_output_file,
                               process_alive, remove_stale, replace_keeping_mode, temporary_owner)
 
 PID = os.getpid()
@@ -234,7 +234,7 @@ def test_what_the_kernel_answers_decides(monkeypatch, error, alive):
         asked.append((pid, number))
         raise error
 
-    monkeypatch.setattr(runfolder.os, "kill", kill)
+    monkeypatch.setattr(folder_module.os, "kill", kill)
     assert process_alive(4242) is alive and asked == [(4242, 0)]
 
 
@@ -276,7 +276,7 @@ def test_a_leftover_removed_by_someone_else_meanwhile_is_no_error(tmp_path, monk
         os.unlink(tmp_path / ".tmp-999-ab")
         return False
 
-    monkeypatch.setattr(runfolder, "process_alive", gone_meanwhile)
+    monkeypatch.setattr(folder_module, "process_alive", gone_meanwhile)
     assert remove_stale(str(tmp_path)) == [".tmp-999-ab"] and os.listdir(tmp_path) == []
 
 
@@ -291,8 +291,8 @@ def test_a_leftover_folder_removed_by_someone_else_meanwhile_is_no_error(tmp_pat
             os.rmdir(path)
         return answer
 
-    monkeypatch.setattr(runfolder, "process_alive", lambda pid: False)
-    monkeypatch.setattr(runfolder.os.path, "islink", removed_meanwhile)
+    monkeypatch.setattr(folder_module, "process_alive", lambda pid: False)
+    monkeypatch.setattr(folder_module.os.path, "islink", removed_meanwhile)
     assert remove_stale(str(tmp_path)) == [".staging-999"] and os.listdir(tmp_path) == []
 
 
@@ -405,7 +405,7 @@ def test_a_staging_folder_that_cannot_be_made_is_refused_and_the_lock_released(t
     assert os.listdir(tmp_path) == [f".staging-{PID}"]
 
 
-FCNTL = runfolder.fcntl
+FCNTL = folder_module.fcntl
 needs_flock = pytest.mark.skipif(FCNTL is None, reason="no fcntl.flock here")
 
 
@@ -428,7 +428,7 @@ class _Flock:
 @needs_flock
 def test_a_lock_file_removed_under_us_is_tried_again(tmp_path, monkeypatch):
     flock = _Flock(tmp_path / ".lock", times=3)
-    monkeypatch.setattr(runfolder, "fcntl", flock)
+    monkeypatch.setattr(folder_module, "fcntl", flock)
     with RunFolder(tmp_path):
         assert flock.calls == 4 and (tmp_path / ".lock").read_text() == f"{PID}\n"
 
@@ -436,13 +436,13 @@ def test_a_lock_file_removed_under_us_is_tried_again(tmp_path, monkeypatch):
 @needs_flock
 def test_a_lock_that_keeps_changing_hands_is_given_up_after_10_tries(tmp_path, monkeypatch):
     flock = _Flock(tmp_path / ".lock", times=10)
-    monkeypatch.setattr(runfolder, "fcntl", flock)
+    monkeypatch.setattr(folder_module, "fcntl", flock)
     refused(f"--out {tmp_path}: its lock keeps changing hands; try again", RunFolder(tmp_path).__enter__)
     assert flock.calls == 10 and os.listdir(tmp_path) == []
 
 
 def test_without_flock_the_lock_file_itself_is_the_lock(tmp_path, monkeypatch):
-    monkeypatch.setattr(runfolder, "fcntl", None)
+    monkeypatch.setattr(folder_module, "fcntl", None)
     with RunFolder(tmp_path):
         assert (tmp_path / ".lock").read_text() == f"{PID}\n"
         refused(in_use(tmp_path), RunFolder(tmp_path).__enter__)

@@ -1,4 +1,4 @@
-"""common/checkpoint.py on a model of two layers (fast: no training, no data): what save_checkpoint
+"""runfolder/checkpoint.py on a model of two layers (fast: no training, no data): what save_checkpoint
 writes is what load_checkpoint gives back and restore puts in place, and every refusal names the file."""
 import json
 import os
@@ -7,7 +7,7 @@ import numpy
 import pytest
 
 import nn
-from common.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
+from runfolder.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 
 
 def small_run(seed=0):

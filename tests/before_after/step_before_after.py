@@ -1,7 +1,7 @@
 """The seed deep autoencoder's training step with the engine of a git ref against this checkout's,
 interleaved in one process: a speed ratio that machine noise affects both sides of alike.
 
-    python -m benchmarks.step_before_after --ref main            # batch 32, 256, 2048; float32
+    python -m tests.before_after.step_before_after --ref main            # batch 32, 256, 2048; float32
 
 Model 784-128-64-36-18-9 mirrored with ReLU between and Sigmoid out, MSELoss, Adam lr 1e-3; one step
 is zero_grad, forward, loss, backward, step. Each repeat times a block of steps of each engine in
