@@ -81,7 +81,7 @@ class DataLoader:
         if transform is not None and not callable(transform):
             raise ValueError(f"transform must be a callable applied to each image batch, got {transform!r}")
         self.batch_size = int(batch_size)
-        self.shuffle = bool(shuffle) if shuffle is None else shuffle
+        self.shuffle = False if shuffle is None else shuffle  # None: torch's default, no shuffle
         self.drop_last = drop_last
         self.transform = transform
         self.device = device
@@ -138,8 +138,10 @@ class DataLoader:
             rows = order[start:start + self.batch_size]
             batch = _collate([self.dataset[index] for index in rows], rows, "")
             batch = _map_arrays(self._move, batch)
-            if self.transform is not None:
-                batch = (self.transform(batch[0]),) + batch[1:] if isinstance(batch, tuple) else self.transform(batch)
+            if self.transform is not None and isinstance(batch, tuple):
+                batch = (self.transform(batch[0]),) + batch[1:]
+            elif self.transform is not None:
+                batch = self.transform(batch)
             yield batch
 
     def state_dict(self) -> dict:
