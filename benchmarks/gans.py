@@ -145,7 +145,7 @@ def quality(name, train, test, classifier, epochs, samples, seed, torch):
     images = (train.images * 2 - 1).astype(numpy.float32)
     generator, discriminator = build(name, seed)
     twin = TorchGAN(generator, discriminator, torch, seed) if torch else None
-    loader = datasets.DataLoader(images, train.labels if conditional else None, batch_size=64, seed=seed)
+    loader = datasets.DataLoader(images, labels=train.labels if conditional else None, batch_size=64, seed=seed)
     started = time.perf_counter()
     fit_gan(generator, discriminator, loader, nn.Adam(generator.parameters(), **SETTINGS),
             nn.Adam(discriminator.parameters(), **SETTINGS), epochs, NoiseSource(100, 10 if conditional else 0, seed + 1))
@@ -155,7 +155,7 @@ def quality(name, train, test, classifier, epochs, samples, seed, torch):
     if twin is not None:
         started = time.perf_counter()
         for _ in range(epochs):
-            for batch in datasets.DataLoader(images, train.labels if conditional else None, batch_size=64, seed=seed):
+            for batch in datasets.DataLoader(images, labels=train.labels if conditional else None, batch_size=64, seed=seed):
                 real, labels = batch if isinstance(batch, tuple) else (batch, None)
                 twin.step(torch.from_numpy(real), torch.from_numpy(labels) if labels is not None else None)
         seconds["torch"] = time.perf_counter() - started

@@ -3,7 +3,7 @@
     from datasets import load, DataLoader
     train = load("mnist")                        # Dataset: images float32 (60000, 784) in [0, 1], labels int64
     test = load("fashion-mnist", split="test", flatten=False)   # images (10000, 28, 28)
-    for images, labels in DataLoader(train.images, train.labels, batch_size=128, seed=0):
+    for images, labels in DataLoader(train.images, labels=train.labels, batch_size=128, seed=0):
         ...
 
 Where `load(name, split)` looks, in order (a folder counts only if it holds both

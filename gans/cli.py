@@ -211,7 +211,7 @@ def _train_into(folder, args, checkpoint, config, history, frames):
         g_optimizer, d_optimizer = optimizers(config, generator, discriminator)
     train, test = load_data(config, args.data_root, config["limit"], offline=args.offline)
     conditional = config["model"] == "cgan"
-    loader = datasets.DataLoader(_scaled(train.images, config), train.labels if conditional else None,
+    loader = datasets.DataLoader(_scaled(train.images, config), labels=train.labels if conditional else None,
                                  batch_size=config["batch_size"], seed=config["seed"], device=config["device"])
     source = NoiseSource(config["latent_dim"], 10 if conditional else 0, config["seed"] + 1)
     fixed = _fixed_inputs(config, generator)

@@ -58,7 +58,7 @@ def train_classifier(images, labels, epochs=5, batch_size=64, lr=1e-3, seed=0):
     loss = nn.CrossEntropyLoss()
     classifier.train()
     for _ in range(epochs):
-        for x, y in datasets.DataLoader(images, labels, batch_size=batch_size, seed=seed):
+        for x, y in datasets.DataLoader(images, labels=labels, batch_size=batch_size, seed=seed):
             loss(classifier(x), y)
             optimizer.zero_grad()
             classifier.backward(loss.backward())

@@ -140,7 +140,7 @@ def test_training_with_labels_in_the_batches(data):
     labels = numpy.arange(TRAIN) % 10
     nn.manual_seed(0)
     with_labels = DeepAutoencoder()
-    history_with = fit(with_labels, DataLoader(train, labels, batch_size=32, seed=1), nn.MSELoss(),
+    history_with = fit(with_labels, DataLoader(train, labels=labels, batch_size=32, seed=1), nn.MSELoss(),
                        nn.Adam(with_labels.parameters()), 1, progress=False)
     nn.manual_seed(0)
     without = DeepAutoencoder()

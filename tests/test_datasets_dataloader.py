@@ -19,6 +19,12 @@ def numbered(count=N):
     return images, np.arange(count) * 10
 
 
+def paired(count=N, **options):
+    """A loader of `numbered` images and labels."""
+    images, labels = numbered(count)
+    return DataLoader(images, labels=labels, **options)
+
+
 def epoch_rows(loader):
     """Row numbers per batch for one epoch, checking that every label still matches its image."""
     batches = []
@@ -30,7 +36,7 @@ def epoch_rows(loader):
 
 
 def test_each_sample_exactly_once_per_epoch():
-    loader = DataLoader(*numbered(), batch_size=10, seed=0)
+    loader = paired(batch_size=10, seed=0)
     for _ in range(3):
         batches = epoch_rows(loader)
         assert [len(b) for b in batches] == [10] * 10 + [3]
@@ -39,17 +45,17 @@ def test_each_sample_exactly_once_per_epoch():
 
 
 def test_same_seed_same_orders_and_each_epoch_new():
-    first, second = (DataLoader(*numbered(), batch_size=16, seed=7) for _ in range(2))
+    first, second = (paired(batch_size=16, seed=7) for _ in range(2))
     orders = [np.concatenate(epoch_rows(first)) for _ in range(3)]
     for order in orders:
         np.testing.assert_array_equal(np.concatenate(epoch_rows(second)), order)
     assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[1], orders[2])
-    other = np.concatenate(epoch_rows(DataLoader(*numbered(), batch_size=16, seed=8)))
+    other = np.concatenate(epoch_rows(paired(batch_size=16, seed=8)))
     assert not np.array_equal(other, orders[0])
 
 
 def test_without_shuffle_keeps_the_stored_order():
-    loader = DataLoader(*numbered(), batch_size=25, shuffle=False)
+    loader = paired(batch_size=25, shuffle=False)
     np.testing.assert_array_equal(np.concatenate(epoch_rows(loader)), np.arange(N))
 
 
@@ -58,7 +64,7 @@ def test_without_shuffle_keeps_the_stored_order():
     (5, 10, False, 1), (5, 10, True, 0), (0, 4, False, 0),
 ])
 def test_len_counts_batches(count, batch_size, drop_last, expected):
-    loader = DataLoader(*numbered(count), batch_size=batch_size, drop_last=drop_last, seed=1)
+    loader = paired(count, batch_size=batch_size, drop_last=drop_last, seed=1)
     assert len(loader) == expected
     batches = epoch_rows(loader)
     assert len(batches) == expected
@@ -82,7 +88,7 @@ def test_transform_applies_to_each_image_batch_only():
         return batch + 0.5
 
     images, labels = numbered()
-    loader = DataLoader(images, labels, batch_size=40, seed=2, transform=add_noise)
+    loader = DataLoader(images, labels=labels, batch_size=40, seed=2, transform=add_noise)
     for noisy, batch_labels in loader:
         np.testing.assert_array_equal(noisy[:, 0, 0] - 0.5, batch_labels / 10)
     assert calls == [(40, 2, 3), (40, 2, 3), (23, 2, 3)]
@@ -90,13 +96,13 @@ def test_transform_applies_to_each_image_batch_only():
 
 
 def test_state_dict_resumes_the_same_next_epoch():
-    loader = DataLoader(*numbered(), batch_size=8, seed=3)
+    loader = paired(batch_size=8, seed=3)
     for _ in range(2):
         epoch_rows(loader)
     state = json.loads(json.dumps(loader.state_dict()))  # plain data: fits in a JSON checkpoint
     expected = [epoch_rows(loader) for _ in range(2)]
 
-    resumed = DataLoader(*numbered(), batch_size=8, seed=999)
+    resumed = paired(batch_size=8, seed=999)
     resumed.load_state_dict(state)
     assert resumed.epoch == 2
     for batches in expected:
@@ -123,23 +129,23 @@ def test_bad_arguments_raise_one_line_errors(arguments, phrase):
 
 def test_load_state_dict_rejects_a_foreign_dict():
     with pytest.raises(ValueError, match=r"lacks \['epoch', 'generator'\]"):
-        DataLoader(*numbered()).load_state_dict({"weights": 1})
+        paired().load_state_dict({"weights": 1})
 
 
-def test_gpu_copies_the_data_once_through_the_engine(monkeypatch):
+def test_gpu_copies_the_data_once_through_cupy(monkeypatch):
     moved = []
 
-    def to_device(array, device):
-        moved.append((array.shape, device))
+    def asarray(array):
+        moved.append(array.shape)
         return np.array(array)
 
-    monkeypatch.setitem(sys.modules, "nn", types.SimpleNamespace(to_device=to_device))
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(asarray=asarray))
     images, labels = numbered()
-    loader = DataLoader(images, labels, batch_size=10, seed=4, device="gpu")
-    assert moved == [((N, 2, 3), "gpu"), ((N,), "gpu")]
+    loader = DataLoader(images, labels=labels, batch_size=10, seed=4, device="gpu")
+    assert moved == [(N, 2, 3), (N,)]
     moved.clear()
     assert sorted(np.concatenate(epoch_rows(loader))) == list(range(N))
-    assert moved == [((N,), "gpu")]  # only the epoch's order, never a batch
+    assert moved == [(N,)]  # only the epoch's order, never a batch
 
 
 def test_gpu_batches_are_cupy_arrays():
@@ -149,7 +155,7 @@ def test_gpu_batches_are_cupy_arrays():
     import cupy
 
     images, labels = numbered()
-    loader = DataLoader(images, labels, batch_size=10, seed=5, device="gpu")
+    loader = DataLoader(images, labels=labels, batch_size=10, seed=5, device="gpu")
     seen = []
     for batch_images, batch_labels in loader:
         assert isinstance(batch_images, cupy.ndarray) and isinstance(batch_labels, cupy.ndarray)

