@@ -1,4 +1,5 @@
-"""Every fenced code block in README.md and docs/*.md runs, so a snippet that rots fails here.
+"""Every fenced code block in README.md and docs/*.md runs, so a snippet that rots fails here; the
+README stays short, and every relative link in these files points at a file (and heading) that exists.
 
 A block's language says what it is: ``python`` and ``bash`` blocks are run, ``text`` blocks (output,
 usage) are not, and a block without a language fails (label it). An HTML comment on the line just
@@ -226,3 +227,70 @@ def test_tutorials_in_step():
         assert ours == theirs, f"code block {index + 1} differs between docs/tutorial.md and tutorial.zh.md"
     assert english[2] == chinese[2], "the two tutorials show different figures"
     assert english[3] == chinese[3], "the two tutorials link to different code"
+
+
+README_MAX_LINES = 200
+
+
+def test_readme_stays_short():
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= README_MAX_LINES, (
+        f"README.md has {len(lines)} lines, more than {README_MAX_LINES}: move detail into a page in docs/ "
+        "and link it from the README")
+
+
+FENCED = re.compile(r"^(```+).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def prose(text):
+    """The text a reader sees as Markdown: without fenced blocks and inline code, whose brackets are code."""
+    return INLINE_CODE.sub("``", FENCED.sub("", text))
+
+
+def anchors(document):
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces to
+    hyphens, a repeated one numbered -1, -2, ..."""
+    seen, result = {}, set()
+    for line in FENCED.sub("", document.read_text(encoding="utf-8")).splitlines():
+        heading = re.match(r"^#+\s+(.*?)\s*#*\s*$", line)
+        if not heading:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).replace("`", "").lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        result.add(slug if count == 0 else f"{slug}-{count}")
+    return result
+
+
+def relative_links(document):
+    for target in LINK.findall(prose(document.read_text(encoding="utf-8"))):
+        if "://" not in target and not target.startswith("mailto:"):
+            yield target
+
+
+LINKS = [(document, target) for document in DOCUMENTS for target in relative_links(document)]
+
+
+@pytest.mark.parametrize("document, target", LINKS,
+                         ids=[f"{document.name}->{target}" for document, target in LINKS])
+def test_relative_links_point_at_what_exists(document, target):
+    path, _, anchor = target.partition("#")
+    destination = (document.parent / path).resolve() if path else document
+    assert destination.exists(), f"{document.relative_to(REPO)} links to {target}, which does not exist"
+    if anchor and destination.suffix == ".md":
+        assert anchor in anchors(destination), \
+            f"{document.relative_to(REPO)} links to {target}, but {path or document.name} has no heading with that anchor"
+
+
+def test_readme_links_every_page_in_docs():
+    linked = {(REPO / target.partition("#")[0]).resolve() for target in relative_links(REPO / "README.md")}
+    unlinked = [path.name for path in sorted((REPO / "docs").glob("*.md")) if path.resolve() not in linked]
+    assert not unlinked, f"README.md should link every page in docs/, so a reader can find it: {unlinked}"
+
+
+def test_the_link_check_sees_links():
+    # A guard for the two tests above: were the link pattern to stop matching, they would pass on nothing.
+    assert len([1 for document, _ in LINKS if document.name == "README.md"]) >= 10
+    assert "the-two-commands" in anchors(REPO / "README.md")
