@@ -36,7 +36,6 @@ MAY_IMPORT = {
 
 # (file, package it imports): the known exceptions, each with why it is still here.
 ALLOWED = {
-    ("datasets/dataloader.py", "nn"),  # removed on branch loader
 }
 
 

@@ -11,8 +11,8 @@ import re
 EQUIVALENT = "equivalent"
 ACCEPTED = "accepted"
 
-GPU_ONLY_FUNCTIONS = ("nn.fused_gpu.", "nn.cuda_graph.xǁCudaGraph", "nn.cuda_graph.xǁCapturedStep",
-                      "nn.optim_fast.x_adam_gpu_", "nn.fused_step.x_compile")
+GPU_ONLY_FUNCTIONS = ("nn.fast.kernels.", "nn.fast.cuda_graph.xǁCudaGraph", "nn.fast.cuda_graph.xǁCapturedStep",
+                      "nn.fast.optim.x_adam_gpu_", "nn.fast.step.x_compile")
 
 # (kind, pattern on the mutated line, why). The first match wins: put narrow patterns first.
 PATTERNS = [
@@ -54,14 +54,14 @@ READ_BY_HAND = [
     # nn/ (each family's entries together)
     (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^\)$",
      "astype without copy=False: the assignment into the state array copies anyway"),
-    (ACCEPTED, "nn.cuda_graph.x__kernel", r"_kernels\[name\] = None",
+    (ACCEPTED, "nn.fast.cuda_graph.x__kernel", r"_kernels\[name\] = None",
      "only a GPU step compiles into the cache; the CPU tests fill _kernels with C-compiled kernels themselves"),
-    (ACCEPTED, "nn.cuda_graph.xǁCapturedStepǁstep",
+    (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁstep",
      r"device_of\(self\.input\) == \"(XXgpuXX|GPU)\"|device_of\(x\) == \"XXcpuXX\"|self\.input\.set\(",
      "the host-to-device copy of a NumPy batch into the CuPy input buffer: taken only with CuPy on a GPU"),
-    (EQUIVALENT, "nn.fused_step.xǁFusedStepǁ__init__", r"self\._prediction = self\._target = \"\"",
+    (EQUIVALENT, "nn.fast.step.xǁFusedStepǁ__init__", r"self\._prediction = self\._target = \"\"",
      "placeholders read only by backward's fused-output branch, after forward has set them"),
-    (EQUIVALENT, "nn.fused_step.xǁFusedStepǁbackward", r"self\._target\.astype\(y\.dtype, \)",
+    (EQUIVALENT, "nn.fast.step.xǁFusedStepǁbackward", r"self\._target\.astype\(y\.dtype, \)",
      "astype without copy=False only copies the target; the kernel reads the same values"),
     (EQUIVALENT, "nn.im2col.x_conv2d_backward", r"concatenate\(grad_weights, \)",
      "concatenate's default axis is 0, the axis written"),
@@ -127,7 +127,7 @@ READ_BY_HAND = [
     (EQUIVALENT, "nn.layers.x__factory_options", r'partition\("XX\.XX"\)',
      "torch.device and torch.dtype are types of the module torch itself, whose name has no dot"),
     (EQUIVALENT, "nn.", r'"(CPU|GPU)"', "device names are normalized to lower case (backend.normalize_device)"),
-    (ACCEPTED, "nn.cuda_graph.xǁCudaGraphsǁ", r".",
+    (ACCEPTED, "nn.fast.cuda_graph.xǁCudaGraphsǁ", r".",
      "CUDA's side of the captured step: built only with CuPy on a GPU (the CPU tests replace it by a double)"),
     (EQUIVALENT, "nn.gradcheck.x__directional", r"norm\(direction\) or 2\.0",
      "only an all-zero direction reaches `or`, and zero divided by anything is zero"),
@@ -140,7 +140,7 @@ READ_BY_HAND = [
      "the new generator's state is overwritten by the saved one on the next line; the device defaults to cpu"),
     (EQUIVALENT, "nn.backend.x_keep_freed_memory", r'get\("NN_KEEP_FREED_MEMORY", (None|"XX1XX")?\)',
      "the default only has to differ from '0'"),
-    (ACCEPTED, "nn.optim_fast.x_adam_gpu", r"_adam_kernels\[amsgrad\] = None",
+    (ACCEPTED, "nn.fast.optim.x_adam_gpu", r"_adam_kernels\[amsgrad\] = None",
      "only CuPy compiles the kernel; the CPU tests put the kernel body, compiled as C, in the cache themselves"),
     (ACCEPTED, "nn.softmax.x__resolve_dim", r"UserWarning, \)",
      "the warning's line is checked outside mutation runs only (mutmut's trampoline frames), where this fails"),
