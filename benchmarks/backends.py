@@ -18,7 +18,7 @@ def make_runner(backend, spec, batch_size, seed, torch=None):
     weights (those of ``build_engine_model(spec, seed)``) and the same batch."""
     model = build_engine_model(spec, seed)
     x = batch_of(batch_size, seed)
-    if backend == "engine-numpy":
+    if backend in ("engine-numpy", "engine-numpy-plain"):
         return EngineRunner(backend, model, x)
     if backend == "engine-cupy":
         return EngineRunner(backend, model.to("gpu"), nn.to_device(x, "gpu"))

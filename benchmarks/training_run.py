@@ -40,6 +40,7 @@ import datasets
 import nn
 from nn.fast.floats import flush_denormal
 from runfolder.arguments import number_type
+from autoencoders.fast_steps import FastSteps
 from autoencoders.training import History, fit
 
 from . import machine, options, report, timing, workloads
@@ -101,7 +102,10 @@ class EngineRun:
     def __init__(self, images, flush):
         self.flush = flush
         self.model = workloads.build_engine_model(workloads.MODELS["deep"], SEED)
-        self.loss, self.optimizer = nn.MSELoss(), nn.Adam(self.model.parameters(), lr=workloads.LEARNING_RATE)
+        # As the command line trains: the fast forms (nn.fast.compile, Adam foreach=True) through FastSteps.
+        self.loss = nn.MSELoss()
+        self.optimizer = nn.Adam(self.model.parameters(), lr=workloads.LEARNING_RATE, foreach=True)
+        self.steps = FastSteps(self.model, self.loss, self.optimizer, cuda_graph=False)
         self.loader, self.history = loader(images), History()
 
     def epoch(self):
@@ -110,7 +114,8 @@ class EngineRun:
         nn.fast.set_flush_denormal(self.flush)
         try:
             started = time.perf_counter()
-            fit(self.model, self.loader, self.loss, self.optimizer, 1, progress=False, history=self.history)
+            fit(self.model, self.loader, self.loss, self.optimizer, 1, progress=False, history=self.history,
+                steps=self.steps)
             return time.perf_counter() - started, self.history.train_loss[-1]
         finally:
             nn.fast.set_flush_denormal(previous)
@@ -265,7 +270,7 @@ def evaluate_targets(summary):
 METHOD = {
     "runs": __doc__.split("\n\n", 3)[3].strip().replace("\n", " "),
     "engine_epoch": "nn.fast.set_flush_denormal(engine_flush); autoencoders.training.fit(model, loader, MSELoss(), "
-                    "Adam(lr=1e-3), 1, progress=False); the thread's previous flush setting restored",
+                    "Adam(lr=1e-3, foreach=True), 1, progress=False, steps=FastSteps(...)); the thread's previous flush setting restored",
     "torch_epoch": "for x in loader: opt.zero_grad(); v = lf(m(x), x); v.backward(); opt.step(); v.item()",
     "threads": timing.METHOD["threads"],
     "reference": MachineSpeed.__doc__.strip().replace("\n", " "),

@@ -33,13 +33,13 @@ from autoencoders.models import Autoencoder, DeepAutoencoder, SimpleAutoencoder
 INPUT_DIM = 784
 LEARNING_RATE = 1e-3
 DTYPE = "float32"
-ENGINE_AND_TORCH = ("engine-numpy", "torch-cpu", "engine-cupy", "torch-cuda")
+ENGINE_AND_TORCH = ("engine-numpy", "engine-numpy-plain", "torch-cpu", "engine-cupy", "torch-cuda")
 PEER_BACKENDS = ("numpy-plain", "jax-cpu", "dezero")  # dense models only: see benchmarks.peers
 BACKENDS = ENGINE_AND_TORCH + PEER_BACKENDS
 DEVICE_OF_BACKEND = {"engine-numpy": "cpu", "torch-cpu": "cpu", "engine-cupy": "gpu", "torch-cuda": "gpu",
-                     "numpy-plain": "cpu", "jax-cpu": "cpu", "dezero": "cpu"}
+                     "numpy-plain": "cpu", "jax-cpu": "cpu", "dezero": "cpu", "engine-numpy-plain": "cpu"}
 # The torch row each engine row is compared with (same device, same model, same data).
-TORCH_COUNTERPART = {"engine-numpy": "torch-cpu", "engine-cupy": "torch-cuda"}
+TORCH_COUNTERPART = {"engine-numpy": "torch-cpu", "engine-numpy-plain": "torch-cpu", "engine-cupy": "torch-cuda"}
 
 _SEED_HIDDEN, _SEED_LATENT = (128, 64, 36, 18), 9
 
@@ -182,12 +182,16 @@ class Runner:
 
 
 class EngineRunner(Runner):
-    """This engine: the training step of autoencoders.training, without the loss read-back."""
+    """This engine: the training step as the command line takes it (``nn.fast.compile`` and Adam with
+    ``foreach=True``: autoencoders.fast_steps), without the loss read-back; ``engine-numpy-plain``: the
+    plain step, every formula as written (``model(x)``, ``model.backward``, Adam's per-parameter rule)."""
 
     def __init__(self, backend, model, x):
         self.backend, self.model, self.x = backend, model, x
         self.loss = nn.MSELoss()
-        self.optimizer = nn.Adam(model.parameters(), lr=LEARNING_RATE)
+        self.plain = backend.endswith("-plain")
+        self.optimizer = nn.Adam(model.parameters(), lr=LEARNING_RATE, foreach=not self.plain)
+        self.step = None if self.plain else nn.fast.compile(model, self.loss)
         self._synchronize = None
         if backend == "engine-cupy":
             cupy = nn.get_array_module(x)
@@ -195,9 +199,14 @@ class EngineRunner(Runner):
 
     def train_step(self):
         model, loss, x = self.model, self.loss, self.x
-        loss(model(x), x)
-        self.optimizer.zero_grad()
-        model.backward(loss.backward(), need_input_grad=False)
+        if self.plain:
+            loss(model(x), x)
+            self.optimizer.zero_grad()
+            model.backward(loss.backward(), need_input_grad=False)
+        else:
+            self.step.forward(x, x)
+            self.optimizer.zero_grad()
+            self.step.backward(need_input_grad=False)
         self.optimizer.step()
 
     @contextlib.contextmanager

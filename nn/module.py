@@ -402,8 +402,8 @@ def _record(output):
 
 
 def _checked_gradient(module, grad_output, record):
-    """dL/dy as backward may use it: of the output's shape (never broadcast), dtype and device.
-    A number is taken for a 0-d output (a loss's value); another float dtype is cast, as torch does."""
+    """dL/dy as backward may use it: of the output's shape (never broadcast), a float array on the output's
+    device. A number is taken for a 0-d output (a loss's value)."""
     shape, dtype, kind = record
     if shape is None or (type(grad_output) is kind and grad_output.dtype == dtype and grad_output.shape == shape):
         return grad_output
@@ -420,10 +420,8 @@ def _checked_gradient(module, grad_output, record):
     if backend.device_of(grad_output) != device:
         raise backend.BackendError(f"{name}.backward: grad_output is on {backend.device_of(grad_output)!r} but the "
                                    f"output is on {device!r}; move it with nn.to_device(grad_output, {device!r})")
-    if grad_output.dtype != dtype:
-        if numpy.dtype(grad_output.dtype).kind != "f":
-            raise TypeError(f"{name}.backward: grad_output has dtype {grad_output.dtype}; pass float32 or float64")
-        grad_output = grad_output.astype(dtype)
+    if numpy.dtype(grad_output.dtype).kind != "f":
+        raise TypeError(f"{name}.backward: grad_output has dtype {grad_output.dtype}; pass float32 or float64")
     return grad_output
 
 

@@ -8,7 +8,6 @@ compiled by nn.fast.compile (Linear + ReLU and Sigmoid + MSELoss fused on the GP
 modules' own chains), and replays it:
 
     from nn.fast.cuda_graph import CapturedStep
-    optimizer = nn.Adam(model.parameters(), fused=True)   # or foreach=True: flat buffers
     step = CapturedStep(model, nn.MSELoss(), optimizer, batch_shape=(256, 784))
     for x in batches:                      # CuPy (or NumPy) arrays of the model's dtype
         if x.shape == step.batch_shape:
@@ -48,9 +47,6 @@ def capture_refusal(model, loss, optimizer):
     """None when CapturedStep can capture this step, else (the exception class, why and what to do)."""
     if not isinstance(optimizer, (Adam, SGD)):
         return TypeError, f"optimizer {type(optimizer).__name__} is not supported; use nn.Adam, nn.AdamW or nn.SGD"
-    if getattr(optimizer, "_fast", None) is None:
-        return ValueError, ("the optimizer steps each parameter by its plain rule; build it with foreach=True "
-                            "(or fused=True on the GPU), whose flat buffers a graph can hold")
     if any(isinstance(module, Dropout) and module.p > 0 for module in model.modules()):
         return ValueError, ("the model has Dropout, whose random masks a graph would replay unchanged; train it "
                             "with eager steps")
@@ -159,6 +155,8 @@ class CapturedStep:
         self.stream = self.graphs.stream()
         self.input = xp.zeros(self.batch_shape, dtype=first.dtype)
         self.loss_value = xp.zeros((), dtype=first.dtype)
+        if optimizer._fast is None:  # a graph holds the flat buffers of foreach=True: the optimizer takes them now
+            optimizer.foreach, optimizer._fast = True, optim_fast.FlatForm(optimizer)
         self.form = optimizer._fast
         self._counters = [{"t": xp.full((), optimizer.state[group["params"][0]]["step"], dtype="float64"),
                            "bias_correction1": xp.ones((), dtype=first.dtype),
