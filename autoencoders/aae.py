@@ -119,8 +119,10 @@ class AdversarialAutoencoder(Autoencoder):
         reconstruction = self.decode(codes)
         mse = float(loss(reconstruction, x))
         grad_codes = self.decoder.backward(loss.backward() * (1 - weight))
-        # D(E(x)) again at the same weights is fake_logits, and the critic still caches E(x): no second forward.
-        fooling = float(bce(fake_logits, xp.ones_like(fake_logits)))
+        # D(E(x)) again at the same weights (equal to fake_logits): the first backward used the critic's cache, and
+        # the engine refuses a second backward of one forward (torch too), so the critic runs forward once more.
+        fooling_logits = critic(codes)
+        fooling = float(bce(fooling_logits, xp.ones_like(fooling_logits)))
         with frozen(critic):                            # dL_AE/dcodes only: D's .grad keeps L_D's gradient
             grad_codes = grad_codes + critic.backward(bce.backward() * weight)
         if self._input_layer is not None:

@@ -42,7 +42,7 @@ def adam_with_dead_units(flush):
     dead = rng.random(5000) < 0.2
     optimizer.state[parameter]["exp_avg"][dead] = 1e-36
     optimizer.state[parameter]["exp_avg_sq"][dead] = 1e-10
-    optimizer._state[0]["step"] = 10
+    optimizer.state[parameter]["step"] = 10
     nn.fast.set_flush_denormal(flush)
     try:
         for _ in range(50):

@@ -143,3 +143,40 @@ def test_backward_before_forward_and_a_wrong_gradient_are_one_line():
         layer.backward(numpy.ones((1, 2)))
     with pytest.raises(TypeError, match="grad_output has dtype int64"):
         layer.backward(numpy.ones((4, 2), dtype="int64"))
+
+
+def test_a_compiled_step_runs_the_same_hooks_with_the_same_values():
+    """nn.fast.compile keeps forward and full backward hooks: what they see equals the plain step's."""
+    from autoencoders.models import DeepAutoencoder
+    x = numpy.random.default_rng(2).random((8, 20))
+    seen = []
+    for fast in (False, True):
+        nn.manual_seed(4)
+        model = DeepAutoencoder(input_dim=20, hidden=(12, 8), latent_dim=3, dtype="float64")
+        record = {}
+        for name, module in [(n, m) for n, m in _named_modules(model) if type(m) in (nn.Linear, nn.Sigmoid)]:
+            module.register_forward_hook(lambda m, args, out, name=name: record.__setitem__(("out", name), out.copy()))
+            module.register_full_backward_hook(
+                lambda m, gin, gout, name=name: record.__setitem__(("grad", name), gout[0].copy()))
+        loss = nn.MSELoss()
+        if fast:
+            step = nn.fast.compile(model, loss)
+            assert any("FastReLU" in line for line in step.describe())  # the hooked Linears' ReLUs stay fast
+            step.forward(x, x)
+            step.backward()
+        else:
+            loss(model(x), x)
+            model.backward(loss.backward())
+        seen.append((record, [p.grad.copy() for p in model.parameters()]))
+    (plain, plain_grads), (fast, fast_grads) = seen
+    assert set(plain) == set(fast) and len(plain) == 2 * 7  # 6 Linear layers and the Sigmoid
+    for key in plain:
+        numpy.testing.assert_array_equal(fast[key], plain[key], err_msg=str(key))
+    for ours, theirs in zip(fast_grads, plain_grads):
+        numpy.testing.assert_array_equal(ours, theirs)
+
+
+def _named_modules(module, prefix=""):
+    yield prefix, module
+    for name, child in module.named_children():
+        yield from _named_modules(child, f"{prefix}.{name}" if prefix else name)

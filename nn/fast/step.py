@@ -21,8 +21,9 @@ the layers x passes through in order (``layer_sequence``):
     optimizer.step()
 
 Each fast stage leaves the caches its modules' forwards would leave, so a module that is not fused
-runs its own forward and backward through the gate. A module with hooks is never fused (its hooks
-run). A model whose forward is more than a chain of layers (a code penalty, noise, a sampled code)
+runs its own forward and backward through the gate. Forward and full backward hooks run as at the
+gate: a hooked Linear is not paired with its ReLU (its hook sees its own output), a hooked ReLU keeps
+its own forward and backward, and a module with pre-hooks is not fused. A model whose forward is more than a chain of layers (a code penalty, noise, a sampled code)
 is compiled with no fusion: its own forward and backward. tests/test_nn_fast_step.py holds a
 compiled step equal to the plain one, gradients and updates, on every model the command lines train.
 """
@@ -60,6 +61,28 @@ def _hooked(module):
                 or module._backward_hooks)
 
 
+def _pre_hooked(module):
+    return bool(module._forward_pre_hooks or module._backward_pre_hooks)
+
+
+def _forward_hooks(module, x, y):
+    """The module's forward hooks, as its gate runs them: hook(module, (x,), y) may return a new y."""
+    for hook in tuple(module._forward_hooks.values()):
+        changed = hook(module, (x,), y)
+        if changed is not None:
+            y = changed
+    return y
+
+
+def _backward_hooks(module, grad_input, grad_output):
+    """The module's full backward hooks: hook(module, (grad_input,), (grad_output,)) may return a new one."""
+    for hook in tuple(module._backward_hooks.values()):
+        changed = hook(module, (grad_input,), (grad_output,))
+        if changed is not None:
+            grad_input = changed[0]
+    return grad_input
+
+
 def _add_gradient(parameter, compute, into):
     """``parameter``'s gradient: computed straight into its flat slot (``into(slot)``) when it has none yet
     and an optimizer with foreach=True gave it one; else ``accumulate_grad(compute())``, as the plain form."""
@@ -95,6 +118,8 @@ class FastLinear:
         linear._input, linear._gate = x, _gate_of(y)
         if self.relu is not None:
             self.relu._output, self.relu._gate = y, _gate_of(y)
+        elif linear._forward_hooks:  # a hooked Linear is never paired: its hook sees its own output
+            y = _forward_hooks(linear, x, y)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
@@ -107,11 +132,33 @@ class FastLinear:
         if linear.bias is not None:
             _add_gradient(linear.bias, lambda: g.sum(axis=0), lambda slot: g.sum(axis=0, out=slot))
         linear._gate = "released"
-        return g @ linear.weight.data if need_input_grad and linear.needs_input_grad else None
+        grad_input = g @ linear.weight.data if need_input_grad and linear.needs_input_grad else None
+        return _backward_hooks(linear, grad_input, g) if linear._backward_hooks else grad_input
 
     def __repr__(self):
         relu = " + ReLU" if self.relu is not None else ""
         return f"Linear({self.linear.in_features}->{self.linear.out_features}){relu}"
+
+
+class FastReLU:
+    """ReLU alone (after a module it is not paired with): ``ReLU.forward``'s and ``backward``'s numbers,
+    written in place into the arrays the step made (y into x, dL/dx into g)."""
+
+    def __init__(self, relu):
+        self.relu = relu
+
+    def forward(self, x):
+        y = kernels.xp_of(x).maximum(x, 0, out=x)
+        self.relu._output, self.relu._gate = y, _gate_of(y)
+        return y
+
+    def backward(self, grad_output, need_input_grad=True):
+        self.relu._gate = "released"
+        grad_output *= self.relu._output > 0
+        return grad_output
+
+    def __repr__(self):
+        return "ReLU"
 
 
 class FastSigmoid:
@@ -123,11 +170,12 @@ class FastSigmoid:
     def forward(self, x):
         y = sigmoid_fast(x)
         self.sigmoid._output, self.sigmoid._gate = y, _gate_of(y)
-        return y
+        return _forward_hooks(self.sigmoid, x, y) if self.sigmoid._forward_hooks else y
 
     def backward(self, grad_output, need_input_grad=True):
         self.sigmoid._gate = "released"
-        return sigmoid_backward_fast(self.sigmoid._output, grad_output)
+        grad_input = sigmoid_backward_fast(self.sigmoid._output, grad_output)
+        return _backward_hooks(self.sigmoid, grad_input, grad_output) if self.sigmoid._backward_hooks else grad_input
 
     def __repr__(self):
         return "Sigmoid"
@@ -210,8 +258,8 @@ class FastStep:
 
 def compile(model, loss, *, fuse=True):
     """The FastStep of ``model`` trained on ``loss``. Each Linear becomes a FastLinear (with the ReLU
-    that directly follows it), each Sigmoid a FastSigmoid, and a last Sigmoid scored by MSELoss (mean
-    or sum) has its backward fused with the loss's. ``fuse=False``: no fusion (the model's own
+    that directly follows it; a ReLU after a hooked Linear a FastReLU), each Sigmoid a FastSigmoid,
+    and a last Sigmoid scored by MSELoss (mean or sum) has its backward fused with the loss's. ``fuse=False``: no fusion (the model's own
     forward and backward, through the gate)."""
     if not isinstance(model, Module) or not isinstance(loss, Module):
         raise TypeError(f"nn.fast.compile: pass an nn.Module and its loss, got {type(model).__name__} and "
@@ -222,13 +270,18 @@ def compile(model, loss, *, fuse=True):
     stages, index = [], 0
     while index < len(sequence):
         module, following = sequence[index], sequence[index + 1] if index + 1 < len(sequence) else None
-        if type(module) is Linear and not _hooked(module):
-            pair = type(following) is ReLU and not _hooked(following)
+        if type(module) is Linear and not _pre_hooked(module):
+            pair = type(following) is ReLU and not _hooked(following) and not _hooked(module)
             stages.append(FastLinear(module, following if pair else None))
             index += 2 if pair else 1
             continue
-        stages.append(FastSigmoid(module) if type(module) is Sigmoid and not _hooked(module) else Gated(module))
+        if type(module) is ReLU and not _hooked(module) and stages and isinstance(stages[-1], FastLinear):
+            stages.append(FastReLU(module))  # in place: its input is an array the step made
+        elif type(module) is Sigmoid and not _pre_hooked(module):
+            stages.append(FastSigmoid(module))
+        else:
+            stages.append(Gated(module))
         index += 1
     fuse_output = (type(loss) is MSELoss and loss.reduction in ("mean", "sum") and not _hooked(loss)
-                   and isinstance(stages[-1], FastSigmoid))
+                   and isinstance(stages[-1], FastSigmoid) and not stages[-1].sigmoid._backward_hooks)
     return FastStep(model, loss, stages, fuse_output)
