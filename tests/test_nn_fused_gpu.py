@@ -91,13 +91,18 @@ def test_plain_forms_equal_the_engine_modules(dtype):
     numpy.testing.assert_array_equal(fused_gpu.sigmoid_forward(z), y)
     grad_output = rng.standard_normal(z.shape).astype(dtype)
     numpy.testing.assert_array_equal(fused_gpu.sigmoid_backward(y, grad_output), sigmoid.backward(grad_output))
+    y = sigmoid(z)  # a second forward: each backward uses up its forward's cache (as torch's graph)
     loss(y, target)
     chained = sigmoid.backward(loss.backward())
     numpy.testing.assert_array_equal(fused_gpu.mse_sigmoid_backward(y, target, 2.0 / z.size), chained)
     linear = nn.Linear(z.shape[1], 5, dtype=dtype)
     x = rng.standard_normal((4, z.shape[1])).astype(dtype)
     product = x @ linear.weight.data.T
-    numpy.testing.assert_array_equal(fused_gpu.bias_relu(product, linear.bias.data), nn.ReLU()(linear(x)))
+    expected = nn.ReLU()(linear(x))
+    numpy.testing.assert_array_equal(fused_gpu.bias_relu(product, linear.bias.data), expected)
+    in_place = fused_gpu.bias_relu_in_place(product, linear.bias.data)
+    assert in_place is product  # written into the product's own array
+    numpy.testing.assert_array_equal(in_place, expected)
 
 
 @needs_compiler

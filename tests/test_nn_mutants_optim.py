@@ -40,13 +40,22 @@ def test_an_optimizer_given_only_parameters_holds_torchs_defaults(name):
         {key: reference[key] for key in group if key != "params"}
 
 
-def test_parameters_of_two_dtypes_are_refused_in_one_line():
+def test_parameters_of_two_dtypes_are_refused_in_one_line_by_the_flat_buffers_only():
+    """The plain rule steps each parameter in its own dtype (as torch's single-tensor path); foreach=True packs
+    a group into one flat buffer of one dtype, and refuses a mixed group in one line."""
     mixed = parameters("float32")[:1] + parameters("float64")[:1]
     with pytest.raises(ValueError, match=r"^Adam: parameters mix float32 on 'cpu' with float64 on 'cpu'; move the "
                                          r"whole model with \.to\(\)$"):
-        nn.Adam(mixed)
+        nn.Adam(mixed, foreach=True)
     with pytest.raises(ValueError, match=r"^SGD: parameters mix float32 on 'cpu' with float64 on 'cpu'"):
-        nn.SGD([dict(params=mixed)])
+        nn.SGD([dict(params=mixed)], foreach=True)
+    optimizer = nn.Adam(mixed)
+    for parameter in mixed:
+        parameter.grad = parameter.data * 0 + 1
+    optimizer.step()
+    for parameter in mixed:
+        state = optimizer.state[parameter]
+        assert state["step"] == 1 and state["exp_avg"].dtype == parameter.dtype == parameter.data.dtype
 
 
 def test_building_an_optimizer_keeps_the_gradients_the_parameters_hold(nn_rng):
