@@ -59,3 +59,75 @@ def test_the_command_line_refuses_a_linked_lock_in_one_line(tmp_path, program):
     assert done.returncode == 2, done.stderr
     assert (tmp_path / "precious.txt").read_text() == "the user's"
     assert done.stderr.count("\n") == 1 and "is a symbolic link" in done.stderr and "remove it" in done.stderr
+
+
+# --- 2. only PNG and JPEG are decoded, whatever a file's name says ----------------------------------------
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
+       b"newpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
+
+
+def write_png(path, side=8, value=128):
+    from PIL import Image
+    import numpy as np
+    Image.fromarray(np.full((side, side), value, np.uint8)).save(path)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["eps-first", "eps-later"])
+def test_an_eps_named_png_is_refused_by_its_real_format_and_ghostscript_never_starts(tmp_path, monkeypatch, first):
+    from PIL import EpsImagePlugin
+    from datasets import load_images
+    from datasets.words import DataError
+
+    def no_ghostscript(*args, **kwargs):
+        raise AssertionError("Ghostscript was started")
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", no_ghostscript)
+    for index in range(4):
+        write_png(tmp_path / f"b{index}.png")
+    eps = tmp_path / ("a.png" if first else "z.png")
+    eps.write_bytes(EPS)
+    with pytest.raises(DataError) as caught:
+        load_images(tmp_path)
+    assert str(caught.value) == (f"{eps}: not a PNG or JPEG image Pillow can read (it is really EPS); only PNG and "
+                                 "JPEG files are read: convert it to PNG, or remove it from the folder")
+
+
+def test_a_gif_named_png_is_refused_as_gif(tmp_path):
+    from PIL import Image
+    import numpy as np
+    from datasets import load_images
+    from datasets.words import DataError
+    write_png(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "b.png", format="GIF")
+    with pytest.raises(DataError, match=r"b\.png: not a PNG or JPEG image Pillow can read \(it is really GIF\)"):
+        load_images(tmp_path)
+
+
+# --- 4. 16-bit PNGs and big-endian .npy arrays load as their values say -------------------------------------
+def test_a_16_bit_png_ramp_is_scaled_by_65535_as_the_npy_is(tmp_path):
+    from PIL import Image
+    import numpy as np
+    from datasets import load_images
+    ramp = (np.arange(3 * 16 * 16, dtype=np.int64) * 65535 // (3 * 16 * 16 - 1)).astype(np.uint16).reshape(3, 16, 16)
+    folder = tmp_path / "png"
+    folder.mkdir()
+    for index, image in enumerate(ramp):
+        Image.fromarray(image).save(folder / f"{index}.png")
+    assert Image.open(folder / "0.png").mode.startswith("I")
+    np.save(tmp_path / "ramp.npy", ramp)
+    from_png = np.concatenate([part.images for part in load_images(folder, seed=3)])
+    from_npy = np.concatenate([part.images for part in load_images(tmp_path / "ramp.npy", seed=3)])
+    np.testing.assert_array_equal(from_png, from_npy)
+    assert (from_png >= 0.99).mean() < 0.02 and from_png.max() == 1 and from_png.min() == 0
+    np.testing.assert_allclose(np.sort(from_png.ravel()), ramp.ravel() / 65535, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">i4", "<u2"])
+def test_a_big_endian_npy_loads_its_values(tmp_path, dtype):
+    import numpy as np
+    from datasets import load_images
+    values = np.array([[0, 1], [2, 3]] * 2).reshape(2, 4)
+    scaled = {"u2": values * 20000, "f4": values / 3, "i4": values * 80}[dtype[1:]]
+    np.save(tmp_path / "x.npy", scaled.astype(dtype))
+    images = np.concatenate([part.images for part in load_images(tmp_path / "x.npy")])
+    expected = {"u2": scaled / 65535, "f4": scaled, "i4": scaled / 255}[dtype[1:]]
+    np.testing.assert_allclose(np.sort(images, axis=0), np.sort(expected, axis=0), rtol=1e-6)
