@@ -17,7 +17,7 @@ import warnings
 import nn
 
 from .checkpoint_checks import CheckpointError
-from .runfolder import OutputError
+from .runfolder import OutputError, signals_held
 
 DATASETS = ("mnist", "fashion-mnist")
 
@@ -108,7 +108,8 @@ def finish_run(folder, report, next_step):
     try:
         result = report()
     except KeyboardInterrupt:  # the training is done: keep it, even without its figures
-        path = folder.keep("checkpoint.npz", "interrupted.npz")
+        with signals_held():  # a second Ctrl-C waits until the trained state is in place
+            path = folder.keep("checkpoint.npz", "interrupted.npz")
         print(f"\ninterrupted while writing the report; the trained state is saved to {path} ({next_step(path)})",
               file=sys.stderr)
         return None

@@ -215,13 +215,14 @@ class RunFolder:
         return self
 
     def __exit__(self, *exc_info):
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self._release_lock()
-        if self.created and not self.committed:
-            try:
-                os.rmdir(self.path)  # a folder this run made and left empty (it failed early) goes again
-            except OSError:
-                pass
+        with signals_held():  # a Ctrl-C now comes after the cleanup: no staging folder is left half removed
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self._release_lock()
+            if self.created and not self.committed:
+                try:
+                    os.rmdir(self.path)  # a folder this run made and left empty (it failed early) goes again
+                except OSError:
+                    pass
         return False
 
     def _take_lock(self):

@@ -131,3 +131,150 @@ def test_a_big_endian_npy_loads_its_values(tmp_path, dtype):
     images = np.concatenate([part.images for part in load_images(tmp_path / "x.npy")])
     expected = {"u2": scaled / 65535, "f4": scaled, "i4": scaled / 255}[dtype[1:]]
     np.testing.assert_allclose(np.sort(images, axis=0), np.sort(expected, axis=0), rtol=1e-6)
+
+
+# --- 3. PCA without the D x D covariance; a baseline that cannot fit never costs the trained model ----------
+def covariance_pca(images, k):
+    """The method PCA.fit used before: the eigendecomposition of the D x D covariance."""
+    import numpy as np
+    x = images.astype(np.float64)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    values, vectors = np.linalg.eigh(centred.T @ centred / len(x))
+    order = np.argsort(values)[::-1][:k]
+    return mean, np.maximum(values[order], 0), vectors[:, order].T
+
+
+@pytest.mark.parametrize("n, d, k", [(12, 50, 5), (12, 50, 11), (30, 64, 9), (80, 40, 7), (40, 40, 40)])
+def test_pca_equals_the_covariance_method_up_to_sign(n, d, k):
+    import numpy as np
+    from autoencoders.pca import PCA
+    rng = np.random.default_rng(n + d)
+    images = (rng.standard_normal((n, 6)) * np.linspace(4, 1, 6)) @ rng.standard_normal((6, d)) \
+        + 0.3 * rng.standard_normal((n, d)) + rng.uniform(0, 1, d)
+    test = rng.standard_normal((7, d))
+    mean, variance, components = covariance_pca(images, k)
+    fitted = PCA(k).fit(images.astype(np.float32))
+    np.testing.assert_allclose(fitted.mean, images.astype(np.float32).astype(np.float64).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(fitted.explained_variance, variance, rtol=1e-3, atol=1e-6)
+    signs = np.sign(np.sum(fitted.components * components, axis=1))
+    np.testing.assert_allclose(fitted.components * signs[:, None], components, atol=1e-3)
+    reference = (test - mean) @ components.T @ components + mean
+    np.testing.assert_allclose(fitted.reconstruct(test), reference, atol=1e-3)
+    np.testing.assert_allclose(fitted.components @ fitted.components.T, np.eye(k), atol=1e-10)
+
+
+def test_more_components_than_images_are_completed_orthonormally_with_zero_variance():
+    import numpy as np
+    from autoencoders.pca import PCA
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, (6, 30))
+    fitted = PCA(10).fit(images)
+    assert fitted.components.shape == (10, 30)
+    np.testing.assert_allclose(fitted.components @ fitted.components.T, np.eye(10), atol=1e-10)
+    np.testing.assert_allclose(fitted.explained_variance[6:], 0, atol=1e-12)
+    np.testing.assert_allclose(fitted.reconstruct(images), images, atol=1e-10)  # the training images' span is kept
+    np.testing.assert_array_equal(PCA(10).fit(images).components, fitted.components)  # reproducible
+
+
+def test_pca_of_few_large_images_never_builds_the_pixel_by_pixel_covariance():
+    import tracemalloc
+    import numpy as np
+    from autoencoders.pca import PCA
+    images = np.random.default_rng(0).uniform(0, 1, (20, 128 * 128)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        fitted = PCA(9).fit(images)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fitted.components.shape == (9, 128 * 128)
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB"  # the covariance alone would be 2 GiB
+
+
+def test_fit_bytes_grows_with_the_smaller_side_squared_only():
+    from autoencoders.pca import fit_bytes
+    few_large = fit_bytes(20, 3, 256 * 256, 9)
+    assert few_large < 2**28  # 256 x 256 images: no 32 GiB covariance
+    assert fit_bytes(60000, 10000, 784, 9) > 8 * 784 * 784
+    assert fit_bytes(200, 20, 1024 * 1024, 4096) > 8 * 4096 * 1024 * 1024  # the components themselves
+
+
+@pytest.fixture
+def images_npy(tmp_path):
+    import numpy as np
+    path = tmp_path / "faces.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 256, (24, 8, 8), dtype=np.uint8))
+    return path
+
+
+def test_a_pca_that_cannot_fit_is_skipped_before_training_and_the_model_kept(tmp_path, monkeypatch, images_npy, capsys):
+    import json
+    import autoencoders.cli as cli
+    import autoencoders.pca as pca
+    monkeypatch.setattr(pca, "available_bytes", lambda: 1000)
+    monkeypatch.setattr(cli, "draw_figures", lambda *args, **kwargs: [])
+    out = tmp_path / "run"
+    code = cli.main(["train", "--images", str(images_npy), "--epochs", "1", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "the PCA baseline (21 images of 64 pixels, 9 components) needs about" in captured.err
+    assert "it is skipped (the model is trained and saved as usual)" in captured.err
+    assert json.loads((out / "metrics.json").read_text())["pca"] is None
+    assert (out / "checkpoint.npz").is_file() and "PCA baseline: skipped" in captured.out
+
+
+def test_a_pca_that_runs_out_of_memory_after_training_keeps_the_model(tmp_path, monkeypatch, images_npy, capsys):
+    import json
+    import autoencoders.cli as cli
+    import autoencoders.pca as pca
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 32.0 GiB")
+    monkeypatch.setattr(pca, "compare", no_memory)
+    monkeypatch.setattr(cli, "draw_figures", lambda *args, **kwargs: [])
+    out = tmp_path / "run"
+    code = cli.main(["train", "--images", str(images_npy), "--epochs", "1", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "the PCA baseline ran out of memory and is skipped" in captured.err
+    assert json.loads((out / "metrics.json").read_text())["pca"] is None and (out / "checkpoint.npz").is_file()
+
+
+def test_ctrl_c_during_the_pca_keeps_the_trained_state_and_leaves_no_staging_folder(tmp_path, images_npy):
+    import signal
+    import time
+    flag, out = tmp_path / "in-pca", tmp_path / "run"
+    script = (f"import sys, time, autoencoders.pca as p\n"
+              f"def slow(self, images):\n    open({str(flag)!r}, 'w').close()\n    time.sleep(60)\n"
+              f"p.PCA.fit = slow\n"
+              f"from autoencoders.cli import main\n"
+              f"sys.exit(main(['train', '--images', {str(images_npy)!r}, '--epochs', '1', '--quiet', '--out', {str(out)!r}]))\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    deadline = time.monotonic() + 120
+    while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert sorted(os.listdir(out)) == ["interrupted.npz"], stderr
+    assert "interrupted while writing the report" in stderr and "Traceback" not in stderr
+
+
+def test_a_ctrl_c_during_the_cleanup_waits_until_the_staging_folder_is_gone(tmp_path, monkeypatch):
+    import shutil
+    import signal
+    real = shutil.rmtree
+
+    def interrupted_rmtree(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs between two bytecodes: give it the chance
+            pass
+        return real(*args, **kwargs)
+    folder = RunFolder(tmp_path / "run")
+    folder.__enter__()
+    monkeypatch.setattr(runfolder.shutil, "rmtree", interrupted_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        folder.__exit__(None, None, None)
+    assert not os.path.exists(tmp_path / "run")
