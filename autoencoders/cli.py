@@ -14,7 +14,8 @@ import nn
 from common.arguments import number_type
 from common.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from common.checkpoint_checks import MAX_LATENT_DIM
-from common.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
+from common.cli import (DATASETS, Parser, UsageError, finish_run, load_data, refuse_other_kind, run_command,
+                        writable_directory)
 from common.runfolder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
 
@@ -131,6 +132,7 @@ def command_train(args):
     # The run owns --out from here: locked, written into a staging folder, committed when it finishes.
     with RunFolder(args.out, RUN_FILES) as folder:
         folder.check_targets()
+        refuse_other_kind(folder, "autoencoders")
         return _train_into(folder, args, checkpoint, config)
 
 
@@ -405,6 +407,7 @@ def command_plot(args):
     checkpoint, config, model = _model_from_checkpoint(args)
     with RunFolder(args.out, FIGURE_FILES) as folder:  # figures only: a run's checkpoint and metrics there stay
         folder.check_targets()
+        refuse_other_kind(folder, "autoencoders")
         _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
                             images=args.images)
         history = History.from_dict(checkpoint["history"])

@@ -14,6 +14,8 @@ import tempfile
 import threading
 import warnings
 
+import numpy
+
 import nn
 
 from .checkpoint_checks import CheckpointError
@@ -64,6 +66,67 @@ def load_data(config, root, limit=None, train=True, offline=False, images=None):
     for part in parts:
         print(f"{part.split:>5}: {len(part.images):,} images from {part.source}")
     return (parts[0], parts[1]) if train else (None, parts[0])
+
+
+# The files only one command line's runs write: a folder holding one of them holds a run of that kind.
+KIND_FIGURES = {"autoencoders": ("loss.png", "reconstructions.png", "latent.png", "denoising.png", "manifold.png",
+                                 "codes.png"),
+                "gans": ("progress.png", "progress.gif", "losses.png", "digits.png")}
+
+
+def folder_kind(path):
+    """(the command line, "autoencoders" or "gans", whose run the folder ``path`` holds, the file that says
+    so), or None. A checkpoint's or metrics.json's configuration decides ("kind": "gan" is a GAN's; none is
+    an autoencoder's), else a figure only one of them draws. Only regular files are read, and no more than
+    the configuration."""
+    import json
+    import stat
+    import zipfile
+
+    def regular(name):
+        try:
+            return stat.S_ISREG(os.lstat(os.path.join(path, name)).st_mode)
+        except OSError:
+            return False
+
+    def kind_of(config):
+        if isinstance(config, dict):
+            return "gans" if config.get("kind") == "gan" else "autoencoders"
+        return None
+
+    for name in ("checkpoint.npz", "last-good.npz", "interrupted.npz", "metrics.json"):
+        if not regular(name):
+            continue
+        try:
+            if name.endswith(".npz"):
+                with zipfile.ZipFile(os.path.join(path, name)) as archive:
+                    if archive.getinfo("config.npy").file_size > 1 << 20:
+                        continue
+                    with archive.open("config.npy") as member:
+                        config = json.loads(str(numpy.lib.format.read_array(member, allow_pickle=False)))
+            else:
+                if os.path.getsize(os.path.join(path, name)) > 64 << 20:
+                    continue
+                with open(os.path.join(path, name), "rb") as handle:
+                    config = json.loads(handle.read()).get("config")
+        except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, RuntimeError, EOFError):
+            continue
+        if kind_of(config):
+            return kind_of(config), name
+    for program, names in KIND_FIGURES.items():
+        for name in names:
+            if regular(name):
+                return program, name
+    return None
+
+
+def refuse_other_kind(folder, program):
+    """OutputError when the run folder holds a run of the other command line: its files would stay beside
+    this run's (or its figures of the same names be replaced)."""
+    found = folder_kind(folder.path)
+    if found is not None and found[0] != program:
+        raise OutputError(f"{folder.option} {folder.path} holds a run of python -m {found[0]} ({found[1]}), not of "
+                          f"python -m {program}; it is left as it is: choose another {folder.option}")
 
 
 def writable_directory(path):

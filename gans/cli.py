@@ -22,7 +22,8 @@ import nn
 from common.arguments import number_type
 from common.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from common.checkpoint_checks import MAX_LATENT_DIM, check_adam_state, check_state_text
-from common.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
+from common.cli import (DATASETS, Parser, UsageError, finish_run, load_data, refuse_other_kind, run_command,
+                        writable_directory)
 from common.figures import mosaic, show_mosaic
 from common.record import TrainingDiverged
 from common.runfolder import STATE_FILES, RunFolder, atomic_write, check_output_file
@@ -196,6 +197,7 @@ def command_train(args):
         history, frames = GANHistory(), []
     with RunFolder(args.out, RUN_FILES) as folder:
         folder.check_targets()
+        refuse_other_kind(folder, "gans")
         return _train_into(folder, args, checkpoint, config, history, frames)
 
 

@@ -278,3 +278,74 @@ def test_a_ctrl_c_during_the_cleanup_waits_until_the_staging_folder_is_gone(tmp_
     with pytest.raises(KeyboardInterrupt):
         folder.__exit__(None, None, None)
     assert not os.path.exists(tmp_path / "run")
+
+
+# --- 5. a run of one command line never goes into a folder holding the other's ------------------------------
+def snapshot_folder(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def both_runs(tmp_path_factory):
+    """A finished GAN run and a finished autoencoder run, on a small data folder."""
+    import numpy as np
+    from helpers_autoencoders import cli_sandbox, run_cli, write_data_dir
+    from gans.cli import main as gans_main
+    scratch = tmp_path_factory.mktemp("both")
+    write_data_dir(scratch / "data", train_count=32, test_count=32)
+    np.save(scratch / "faces.npy", np.random.default_rng(0).integers(0, 256, (24, 28, 28), dtype=np.uint8))
+    with cli_sandbox(scratch / "data", scratch):
+        code, _, stderr = run_cli(["train", "--model", "gan", "--epochs", "1", "--limit", "32", "--batch-size", "16",
+                                   "--out", scratch / "gan", "--quiet"], gans_main)
+        assert code == 0, stderr
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", scratch / "ae", "--quiet"])
+        assert code == 0, stderr
+    return scratch
+
+
+def test_a_gan_run_into_an_autoencoder_run_is_refused_in_one_line(both_runs, tmp_path):
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    from gans.cli import main as gans_main
+    out = tmp_path / "ae"
+    shutil.copytree(both_runs / "ae", out)
+    before = snapshot_folder(out)
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"], gans_main)
+    assert code == 2 and error_lines(stderr) == [
+        f"gans: error: --out {out} holds a run of python -m autoencoders (checkpoint.npz), not of python -m gans; "
+        "it is left as it is: choose another --out"]
+    assert snapshot_folder(out) == before
+
+
+@pytest.mark.parametrize("command", ["train", "plot"])
+def test_an_autoencoder_run_or_plot_into_a_gan_run_is_refused_in_one_line(both_runs, tmp_path, command):
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    out = tmp_path / "gan"
+    shutil.copytree(both_runs / "gan", out)
+    before = snapshot_folder(out)
+    argv = (["train", "--epochs", "1", "--limit", "32"] if command == "train"
+            else ["plot", both_runs / "ae" / "checkpoint.npz", "--limit", "32"])
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli([*argv, "--out", out, "--quiet"])
+    assert code == 2 and error_lines(stderr) == [
+        f"autoencoders: error: --out {out} holds a run of python -m gans (checkpoint.npz), not of python -m "
+        "autoencoders; it is left as it is: choose another --out"]
+    assert snapshot_folder(out) == before
+
+
+def test_the_kind_is_read_from_metrics_or_figures_when_no_checkpoint_is_there(both_runs, tmp_path):
+    import shutil
+    from common.cli import folder_kind
+    for kind, run in (("gans", "gan"), ("autoencoders", "ae")):
+        folder = tmp_path / run
+        shutil.copytree(both_runs / run, folder)
+        assert folder_kind(folder) == (kind, "checkpoint.npz")
+        (folder / "checkpoint.npz").unlink()
+        assert folder_kind(folder) == (kind, "metrics.json")
+        (folder / "metrics.json").write_text("not json")
+        assert folder_kind(folder)[0] == kind
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "samples.png").write_bytes(b"either kind draws it")
+    assert folder_kind(tmp_path / "empty") is None
