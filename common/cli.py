@@ -2,6 +2,7 @@
 parser whose mistakes are one line, the usage error, the data loading that speaks in options, and
 ``run_command``, which turns every error a user can cause into one line and an exit code:
 
+    1    a full disk or file-size limit (ENOSPC, EFBIG, EDQUOT): what was there before is intact
     2    a usage mistake, a bad checkpoint, an output path that cannot be used, no data, no GPU
     130  Ctrl-C or SIGTERM (``kill PID``) outside the training loop: nothing was written
 """
@@ -19,7 +20,7 @@ import numpy
 import nn
 
 from .checkpoint_checks import CheckpointError
-from .runfolder import OutputError, signals_held
+from .runfolder import DISK_FULL, STAGING_PREFIX, OutputError, signals_held
 
 DATASETS = ("mnist", "fashion-mnist")
 
@@ -191,6 +192,19 @@ def run_command(program, command, args):
         # FileNotFoundError: no data anywhere; the message lists where it looked.
         print(f"{program}: error: {in_cli_words(error)}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        # A full disk or a file-size limit (ENOSPC, EFBIG, EDQUOT): every write is a temporary file renamed
+        # into place, so what was there before is as it was.
+        what = os.fspath(error.filename) if error.filename else "a file"
+        staging = os.path.dirname(what)
+        if os.path.basename(staging).startswith(STAGING_PREFIX):  # a run folder's file, written into its staging
+            what = os.path.join(os.path.dirname(staging), os.path.basename(what))
+        print(f"{program}: error: could not write {what} ({error.strerror or error}); what was there before is "
+              "intact (a run folder keeps its previous run): free some disk space (or raise the file-size "
+              "limit) and run again", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # outside the training loop (loading, plotting): nothing was written
         print(f"\n{program}: interrupted; no output was changed", file=sys.stderr)
         return 130

@@ -25,6 +25,7 @@ the target, renamed over it). Ctrl-C or SIGTERM during such a write waits until 
 loop saves its state, not inside NumPy's zip writer, which would turn it into a ValueError.
 """
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -42,6 +43,7 @@ STATE_FILES = frozenset({"checkpoint.npz", "metrics.json", "interrupted.npz", "l
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"
 TEMPORARY_PREFIX = ".tmp-"
+DISK_FULL = frozenset(getattr(errno, name) for name in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, name))
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # the lock file is opened without following a symbolic link
 
 
@@ -133,9 +135,11 @@ def atomic_write_named(path, write_to):
         with signals_held():
             write_to(temporary)
             replace_keeping_mode(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            error.filename = path  # what could not be written: the target, not its temporary (or nothing)
         raise
     return path
 

@@ -349,3 +349,157 @@ def test_the_kind_is_read_from_metrics_or_figures_when_no_checkpoint_is_there(bo
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "samples.png").write_bytes(b"either kind draws it")
     assert folder_kind(tmp_path / "empty") is None
+
+
+# --- 6. one line instead of a traceback: DCGAN batches of one, tiny evaluations, labels 255, a full disk ------
+@pytest.fixture(scope="module")
+def gan_data(tmp_path_factory):
+    from helpers_autoencoders import write_data_dir
+    scratch = tmp_path_factory.mktemp("gan-data")
+    write_data_dir(scratch / "data", train_count=65, test_count=16)
+    return scratch / "data"
+
+
+def gans_cli(argv, data, scratch):
+    from helpers_autoencoders import cli_sandbox, run_cli
+    from gans.cli import main
+    with cli_sandbox(data, scratch):
+        return run_cli(argv, main)
+
+
+def test_a_dcgan_last_batch_of_one_is_left_out_with_a_note(gan_data, tmp_path):
+    import json
+    code, _, stderr = gans_cli(["train", "--model", "dcgan", "--limit", "65", "--batch-size", "64", "--epochs", "1",
+                                "--out", tmp_path / "run", "--quiet"], gan_data, tmp_path)
+    assert code == 0, stderr
+    assert "note: 65 images in batches of 64 leave a last batch of one image" in stderr
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"]) == 1
+
+
+@pytest.mark.parametrize("options, fragment", [(["--batch-size", "1"], "--batch-size 1: "),
+                                               (["--limit", "1", "--batch-size", "4"], "--limit 1 leaves one image: ")])
+def test_a_dcgan_batch_size_of_one_is_refused_in_one_line(gan_data, tmp_path, options, fragment):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--model", "dcgan", *options, "--epochs", "1", "--out", tmp_path / "run",
+                                "--quiet"], gan_data, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0] and "--batch-size 2 or more" in lines[0], stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluating_a_one_image_run_is_refused_in_one_line(gan_data, tmp_path):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--limit", "1", "--epochs", "1", "--out", tmp_path / "run", "--quiet"],
+                               gan_data, tmp_path)
+    assert code == 0, stderr
+    code, _, stderr = gans_cli(["evaluate", tmp_path / "run" / "checkpoint.npz", "--n", "8"], gan_data, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and lines == ["gans: error: the run's data (--limit 1) gives 1 training and 1 test image(s); "
+                                   "the scores need at least 2 and 4: evaluate a run trained on more images"], stderr
+
+
+@pytest.fixture
+def labels_255(gan_data, tmp_path):
+    import shutil
+    import numpy as np
+    from datasets.idx import read_idx, write_idx
+    data = tmp_path / "data255"
+    shutil.copytree(gan_data, data)
+    for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        labels = np.array(read_idx(data / name))
+        labels[3] = 255
+        write_idx(data / name, labels)
+    return data
+
+
+def test_cgan_labels_outside_0_to_9_are_refused_in_one_line(labels_255, tmp_path):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--model", "cgan", "--epochs", "1", "--out", tmp_path / "run", "--quiet"],
+                               labels_255, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and "hold 255 (image 3)" in lines[0] and "outside 0..9" in lines[0], stderr
+    assert "give labels 0..9, or train --model gan" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_refuses_labels_outside_0_to_9_in_one_line(labels_255, gan_data, tmp_path):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--epochs", "1", "--limit", "32", "--out", tmp_path / "run", "--quiet"],
+                               gan_data, tmp_path)
+    assert code == 0, stderr
+    code, _, stderr = gans_cli(["evaluate", tmp_path / "run" / "checkpoint.npz", "--n", "8"], labels_255, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and "hold 255 (image 3)" in lines[0], stderr
+
+
+def limited_run(argv, limit, data, scratch):
+    """``python -m argv...`` with files limited to ``limit`` bytes (SIGXFSZ ignored: a write past it fails with EFBIG)."""
+    import resource
+    import signal
+    import matplotlib
+    from helpers_autoencoders import subprocess_env
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", *map(str, argv)], cwd=scratch, capture_output=True, text=True,
+                          env={**subprocess_env(data, scratch), "NN_OFFLINE": "1",
+                               "MPLCONFIGDIR": matplotlib.get_cachedir()},  # its font cache: made already
+                          preexec_fn=limited, timeout=300)
+
+
+def full_disk_line(done, program, what):
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("note:")]
+    assert done.returncode == 1 and "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"{program}: error: could not write {what}"), lines[0]
+    assert "File too large" in lines[0] and "intact" in lines[0] and "run again" in lines[0]
+
+
+@pytest.mark.parametrize("program, limit", [("autoencoders", 20_000), ("gans", 100_000)])
+def test_a_file_size_limit_at_the_checkpoint_is_one_line_and_the_old_run_intact(both_runs, tmp_path, program, limit):
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / ("ae" if program == "autoencoders" else "gan"), out)
+    before = snapshot_folder(out)
+    done = limited_run([program, "train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"], limit,
+                       both_runs / "data", tmp_path)
+    full_disk_line(done, program, f"{out / 'checkpoint.npz'} (File too large)")
+    assert snapshot_folder(out) == before
+
+
+@pytest.mark.parametrize("command", ["plot", "sample"])
+def test_a_file_size_limit_at_a_figure_is_one_line_and_the_old_files_intact(both_runs, tmp_path, command):
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    (out / "samples.png").write_bytes(b"the old samples")
+    before = snapshot_folder(out)
+    if command == "plot":
+        argv = ["autoencoders", "plot", out / "checkpoint.npz", "--limit", "32", "--out", out]
+        what = str(out / "loss.png")
+    else:
+        argv = ["gans", "sample", both_runs / "gan" / "checkpoint.npz", "--n", "64", "--out", out / "samples.png"]
+        what = str(out / "samples.png")
+    done = limited_run(argv, 2_000, both_runs / "data", tmp_path)
+    full_disk_line(done, argv[0], what)
+    assert snapshot_folder(out) == before
+
+
+def test_a_full_disk_during_the_report_is_one_line_and_the_old_run_intact(both_runs, tmp_path, monkeypatch):
+    import errno
+    import shutil
+    import autoencoders.cli as cli
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    before = snapshot_folder(out)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(cli.figures, "plot_latent", lambda model, images, labels, path, **kwargs: cli.atomic_write(
+        path, lambda handle: full()))
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"])
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 1 and len(lines) == 1 and "latent.png (No space left on device)" in lines[0], stderr
+    assert snapshot_folder(out) == before and not any(name.startswith(".staging") for name in os.listdir(out))
