@@ -14,7 +14,8 @@ import nn
 from runfolder.arguments import number_type
 from runfolder.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from runfolder.checkpoint_checks import MAX_LATENT_DIM
-from runfolder.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
+from runfolder.cli import (DATASETS, Parser, UsageError, finish_run, load_data, refuse_other_kind, run_command,
+                        writable_directory)
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
 
@@ -131,6 +132,7 @@ def command_train(args):
     # The run owns --out from here: locked, written into a staging folder, committed when it finishes.
     with RunFolder(args.out, RUN_FILES) as folder:
         folder.check_targets()
+        refuse_other_kind(folder, "autoencoders")
         return _train_into(folder, args, checkpoint, config)
 
 
@@ -149,6 +151,11 @@ def _train_into(folder, args, checkpoint, config):
     loader = datasets.DataLoader(_dtype_images(train.images, config), batch_size=config["batch_size"],
                                  shuffle=True, seed=config["seed"], device=config["device"])
     test_images = _dtype_images(test.images, config)
+    # The PCA baseline runs after training: one that cannot fit in memory is known now, and skipped then.
+    pca_note = pca.too_big_note(len(train.images), len(test.images), train.images.shape[1],
+                                min(model.latent_dim, train.images.shape[1]))
+    if pca_note:
+        print(f"note: {pca_note} (the model is trained and saved as usual)", file=sys.stderr)
     history = History()
     if checkpoint is not None:
         history = History.from_dict(checkpoint["history"])
@@ -190,7 +197,7 @@ def _train_into(folder, args, checkpoint, config):
     data = {"train": {"source": train.source, "images": int(len(train.images))},
             "test": {"source": test.source, "images": int(len(test.images))}}
     metrics = finish_run(folder, lambda: write_report(model, config, history, train, test, test_images, data,
-                                                      folder.staging, seconds),
+                                                      folder.staging, seconds, with_pca=pca_note is None),
                          lambda path: f"draw the figures with: python -m autoencoders plot {path} --out {folder.path}")
     if metrics is None:
         return 130
@@ -221,7 +228,8 @@ def print_summary(metrics, config, history, out):
     epochs = f"{history.epochs} epoch{'' if history.epochs == 1 else 's'}"
     print(f"done: {config['model']} model, {epochs}; test MSE {metrics['final_test_mse']:.6f}, "
           f"PSNR {_psnr_text(metrics['test_psnr_db'])}; files in {out}")
-    print(pca.summary_line(metrics["pca"], metrics["final_test_mse"]))
+    print(pca.summary_line(metrics["pca"], metrics["final_test_mse"]) if metrics["pca"] is not None
+          else "PCA baseline: skipped, it does not fit in this machine's memory")
     if metrics.get("collapse_note"):
         print(metrics["collapse_note"])
 
@@ -234,8 +242,9 @@ def _untouched(folder):
     return f"nothing else in {folder.path} was changed"
 
 
-def write_report(model, config, history, train, test, test_images, data, out, seconds):
-    """metrics.json and the figures into ``out``; returns the metrics."""
+def write_report(model, config, history, train, test, test_images, data, out, seconds, with_pca=True):
+    """metrics.json and the figures into ``out``; returns the metrics. Without ``with_pca``, or when it
+    runs out of memory, the PCA baseline is left out ("pca": null): the trained model is never lost to it."""
     reconstructions = backend.to_numpy(predict(model, test_images)).astype(numpy.float64)
     images = backend.to_numpy(test_images).astype(numpy.float64)
     errors = ((reconstructions - images) ** 2).mean(axis=1)
@@ -251,13 +260,22 @@ def write_report(model, config, history, train, test, test_images, data, out, se
         "collapse_note": collapse_note(reconstructions, images, config["lr"], history.epochs),
         "versions": _versions(),
     }
-    metrics["pca"], fitted = pca.compare(model, train.images, images, errors)
+    metrics["pca"], fitted = _pca_baseline(model, train.images, images, errors) if with_pca else (None, None)
     metrics.update(_model_metrics(model, test_images, config))
     metrics = _json_safe(metrics)
     text = json.dumps(metrics, indent=2, allow_nan=False)  # strict JSON: no NaN or Infinity
     atomic_write(os.path.join(out, "metrics.json"), lambda handle: handle.write(text.encode()))
     draw_figures(model, config, history, test, test_images, out, fitted)
     return metrics
+
+
+def _pca_baseline(model, train_images, test_images, errors):
+    """pca.compare(...), or (None, None) with a note when it runs out of memory."""
+    try:
+        return pca.compare(model, train_images, test_images, errors)
+    except MemoryError:
+        print("note: the PCA baseline ran out of memory and is skipped (the model is saved as usual)", file=sys.stderr)
+        return None, None
 
 
 def _json_safe(value):
@@ -357,8 +375,12 @@ def command_evaluate(args):
     print(f"test MSE:  {errors.mean():.6f}")
     print(f"test PSNR: {pca.psnr(errors):.2f} dB (mean over images, pixel range [0, 1])")
     train = _local_training_images(config, args)
+    note = train is not None and pca.too_big_note(len(train.images), len(test.images), train.images.shape[1],
+                                                  min(model.latent_dim, train.images.shape[1]))
     if train is None:
         print("PCA baseline: no training images on this machine to fit it on (train's metrics.json has it)")
+    elif note:
+        print(f"PCA baseline: {note}")
     else:
         print(pca.summary_line(pca.compare(model, train.images, test.images, errors)[0], float(errors.mean()))
               + f"; PCA fitted on {len(train.images):,} images from {train.source}")
@@ -395,6 +417,7 @@ def command_plot(args):
     checkpoint, config, model = _model_from_checkpoint(args)
     with RunFolder(args.out, FIGURE_FILES) as folder:  # figures only: a run's checkpoint and metrics there stay
         folder.check_targets()
+        refuse_other_kind(folder, "autoencoders")
         _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
                             images=args.images)
         history = History.from_dict(checkpoint["history"])

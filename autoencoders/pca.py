@@ -20,6 +20,7 @@ Everything is computed in float64 whatever the images' dtype, on NumPy or CuPy (
 module).
 """
 import math
+import os
 
 import numpy
 
@@ -53,11 +54,27 @@ class PCA:
         x = images.astype(xp.float64)
         self.mean = x.mean(axis=0)
         centred = x - self.mean
-        covariance = centred.T @ centred / n
-        eigenvalues, eigenvectors = xp.linalg.eigh(covariance)           # ascending order
-        order = xp.argsort(eigenvalues)[::-1][:self.n_components]
-        self.explained_variance = xp.maximum(eigenvalues[order], 0.0)
-        self.components = eigenvectors[:, order].T
+        del x
+        if n >= dimensions:  # the D x D covariance is no larger than the data
+            covariance = centred.T @ centred / n
+            eigenvalues, eigenvectors = xp.linalg.eigh(covariance)           # ascending order
+            order = xp.argsort(eigenvalues)[::-1][:self.n_components]
+            self.explained_variance = xp.maximum(eigenvalues[order], 0.0)
+            self.components = eigenvectors[:, order].T
+            return self
+        # Fewer images than pixels: the economy SVD of the N x D centred data, O(N^2 D) time and O(N D)
+        # memory, never the D x D covariance (16,384 pixels would make it 2 GiB, 65,536 pixels 32 GiB).
+        # C = V diag(s^2 / N) V^T: the right singular vectors are the covariance's eigenvectors.
+        _, singular, vt = xp.linalg.svd(centred, full_matrices=False)   # descending; vt (N, D), rows orthonormal
+        del centred
+        kept = min(self.n_components, n)
+        self.explained_variance = singular[:kept] ** 2 / n
+        components = vt[:kept]
+        if self.n_components > n:  # beyond the data's span every direction has variance 0: complete the basis
+            components = _completed(components, self.n_components, xp)
+            self.explained_variance = xp.concatenate([self.explained_variance,
+                                                      xp.zeros(self.n_components - n, xp.float64)])
+        self.components = xp.ascontiguousarray(components)
         return self
 
     def encode(self, images):
@@ -84,6 +101,61 @@ class PCA:
 
     def __repr__(self):
         return f"PCA(n_components={self.n_components})"
+
+
+def _completed(rows, count, xp):
+    """``rows`` (m, D), orthonormal, completed to ``count`` orthonormal rows (directions of zero variance,
+    any of which is as good as another; drawn from a fixed seed, so a fit is reproducible)."""
+    extra = numpy.random.default_rng(0).standard_normal((count - rows.shape[0], rows.shape[1]))
+    extra = xp.asarray(extra)
+    for _ in range(2):  # twice: one Gram-Schmidt pass against rows loses orthogonality to rounding
+        extra -= (extra @ rows.T) @ rows
+    basis, _ = xp.linalg.qr(extra.T)
+    return xp.concatenate([rows, basis.T], axis=0)
+
+
+def fit_bytes(n_train, n_test, dimensions, n_components):
+    """About how many bytes fitting PCA to ``n_train`` images of ``dimensions`` pixels and scoring
+    ``n_test`` images takes at its peak (float64 arrays and LAPACK's work space), with a margin."""
+    n, d, k = n_train, dimensions, min(n_components, dimensions)
+    fitting = 2 * n * d + (3 * d * d if n >= d else 2 * n * d + 3 * n * n)  # copy and centred; covariance or SVD
+    scoring = 4 * n_test * d + n_test * k                                    # test images, codes, reconstructions
+    return int(8 * (fitting + k * d + scoring) * 1.25)
+
+
+def available_bytes():
+    """Memory this process may still allocate: the system's available memory, or what an address-space
+    limit (ulimit -v) leaves; None where neither can be read."""
+    found = []
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as handle:
+                used = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            found.append(max(limit - used, 0))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return min(found) if found else None
+
+
+def too_big_note(n_train, n_test, dimensions, n_components):
+    """None when the PCA baseline at this size fits in memory; else the note saying why it is skipped."""
+    needed, free = fit_bytes(n_train, n_test, dimensions, n_components), available_bytes()
+    if free is None or needed <= free:
+        return None
+    return (f"the PCA baseline ({n_train:,} images of {dimensions:,} pixels, {n_components} components) needs about "
+            f"{needed / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free; it is skipped")
 
 
 def principal_angles(basis_a, basis_b):

@@ -13,7 +13,8 @@ What is accepted:
 
 How values become [0, 1] (stated, never guessed from the data; no min-max stretching):
     uint8 (and PNG/JPEG)   x / 255
-    uint16                 x / 65535
+    uint16 (and 16-bit     x / 65535   (either byte order, as every dtype)
+      grayscale PNG)
     bool                   False 0, True 1
     other integers         must lie in 0..255, then x / 255
     floats                 must be finite and already in [0, 1]; used as they are
@@ -39,6 +40,9 @@ MAX_IMAGES = 1_000_000
 MAX_SIDE = 1024
 MAX_PIXELS = 1 << 28
 SUFFIXES = (".png", ".jpg", ".jpeg")
+# The only formats Pillow may decode, whatever a file's name says: a file named a.png that is really EPS
+# would otherwise start Ghostscript, and other plugins parse formats nobody meant to give.
+FORMATS = ("PNG", "JPEG")
 
 
 def load_images(path, *, test_fraction=0.1, seed=0, limit=None, flatten=True):
@@ -98,6 +102,8 @@ def _open_source(path: Path):
 
 def scale(values: np.ndarray, where) -> np.ndarray:
     """Pixel values of any supported dtype as float32 in [0, 1], by the rules in the module docstring."""
+    if not values.dtype.isnative:  # a big-endian .npy: its values, in this machine's byte order
+        values = values.astype(values.dtype.newbyteorder("="))
     kind = values.dtype
     if kind == np.uint8:
         return values.astype(np.float32) / np.float32(255)
@@ -184,21 +190,66 @@ class _ImageFolder:
             raise DataError(f"{path}: {size[0]}x{size[1]} pixels, but {self.files[0].name} is "
                             f"{self.side}x{self.side}; all images must have one square size")
         try:
-            with Image.open(path) as image:
-                values = np.asarray(image.convert("L"))
+            with _open_image(path) as image:
+                values = _gray(image)
+        except DataError:
+            raise
         except (OSError, ValueError, Image.DecompressionBombError) as error:
             raise DataError(f"{path}: cannot be decoded as an image ({error})") from None
         return scale(values, path)
 
 
-def _size(path: Path):
-    """(width, height) from the file's header, without decoding its pixels."""
+def _gray(image) -> np.ndarray:
+    """The image's gray values: a 16-bit grayscale PNG (mode I;16, or I) as uint16, scaled by 1/65535 as a
+    uint16 .npy is; anything else converted to 8-bit gray ("L")."""
+    if image.mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16)
+    if image.mode == "I":  # 16-bit gray PNG in some Pillow versions: values 0..65535 held as int32
+        values = np.asarray(image)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(f"32-bit integer pixels span {values.min()}..{values.max()}, outside 0..65535")
+        return values.astype(np.uint16)
+    return np.asarray(image.convert("L"))
+
+
+def _open_image(path: Path):
+    """``Image.open`` of `path` with only the FORMATS' decoders; another format (whatever the name says) is
+    refused by its real name."""
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(path) as image:
-            return image.size
+        return Image.open(path, formats=FORMATS)
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not a PNG or JPEG image Pillow can read") from None
+        raise DataError(f"{path}: not a PNG or JPEG image Pillow can read ({_real_format(path)}); only PNG and "
+                        "JPEG files are read: convert it to PNG, or remove it from the folder") from None
+
+
+def _real_format(path: Path) -> str:
+    """What a file that is neither PNG nor JPEG is, from its first bytes (Pillow's signature tests only:
+    nothing is decoded)."""
+    from PIL import Image
+    try:
+        with open(path, "rb") as handle:
+            prefix = handle.read(16)
+    except OSError:
+        return "it cannot be read"
+    Image.init()
+    for name, (_, accept) in list(Image.OPEN.items()):
+        try:
+            if name not in FORMATS and accept is not None and accept(prefix):
+                return f"it is really {name}"
+        except Exception:  # a plugin's signature test that cannot judge these bytes
+            continue
+    return "its format is unknown"
+
+
+def _size(path: Path):
+    """(width, height) from the file's header, without decoding its pixels."""
+    from PIL import Image
+    try:
+        with _open_image(path) as image:
+            return image.size
+    except DataError:
+        raise
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise DataError(f"{path}: cannot be read as an image ({error})") from None
 

@@ -22,7 +22,8 @@ import nn
 from runfolder.arguments import number_type
 from runfolder.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from runfolder.checkpoint_checks import MAX_LATENT_DIM, check_adam_state, check_state_text
-from runfolder.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
+from runfolder.cli import (DATASETS, Parser, UsageError, finish_run, load_data, refuse_other_kind, run_command,
+                        writable_directory)
 from runfolder.figures import mosaic, show_mosaic
 from runfolder.record import TrainingDiverged
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
@@ -198,6 +199,7 @@ def command_train(args):
         history, frames = GANHistory(), []
     with RunFolder(args.out, RUN_FILES) as folder:
         folder.check_targets()
+        refuse_other_kind(folder, "gans")
         return _train_into(folder, args, checkpoint, config, history, frames)
 
 
@@ -211,8 +213,11 @@ def _train_into(folder, args, checkpoint, config, history, frames):
         g_optimizer, d_optimizer = optimizers(config, generator, discriminator)
     train, test = load_data(config, args.data_root, config["limit"], offline=args.offline)
     conditional = config["model"] == "cgan"
+    if conditional:
+        _check_labels(train, "--model cgan draws 10 classes; give labels 0..9, or train --model gan")
     loader = datasets.DataLoader(_scaled(train.images, config), labels=train.labels if conditional else None,
-                                 batch_size=config["batch_size"], seed=config["seed"], device=config["device"])
+                                 batch_size=config["batch_size"], seed=config["seed"], device=config["device"],
+                                 drop_last=_drop_last(config, len(train.images)))
     source = NoiseSource(config["latent_dim"], 10 if conditional else 0, config["seed"] + 1)
     fixed = _fixed_inputs(config, generator)
     if checkpoint is not None:
@@ -263,6 +268,33 @@ def _train_into(folder, args, checkpoint, config, history, frames):
           f"D(G(z)) {metrics['final']['d_fake']:.3f}; files in {folder.path} "
           f"(score the samples with: python -m gans evaluate {os.path.join(folder.path, 'checkpoint.npz')})")
     return 0
+
+
+def _drop_last(config, count):
+    """Whether the last batch is left out of each epoch: a DCGAN's last batch of one image, which BatchNorm
+    cannot normalize (torch's drop_last). A batch size of 1, or a single image, cannot be helped: refused."""
+    if config["model"] != "dcgan":
+        return False
+    if config["batch_size"] == 1 or count == 1:
+        given = "--batch-size 1" if config["batch_size"] == 1 else f"--limit {config['limit']} leaves one image"
+        raise UsageError(f"{given}: the DCGAN's BatchNorm layers need at least 2 images per batch; use "
+                         "--batch-size 2 or more (and at least 2 training images)")
+    if count % config["batch_size"] == 1:
+        print(f"note: {count:,} images in batches of {config['batch_size']} leave a last batch of one image, which "
+              "BatchNorm cannot normalize; it is left out of each epoch", file=sys.stderr)
+        return True
+    return False
+
+
+def _check_labels(data, fix):
+    """UsageError when a label of ``data`` lies outside 0..9 (an IDX labels file holding 255, say)."""
+    labels = backend.to_numpy(data.labels) if data.labels is not None else None
+    if labels is None:
+        raise UsageError(f"the {data.split} images of {data.source} have no labels; {fix}")
+    bad = numpy.flatnonzero((labels < 0) | (labels > 9))
+    if bad.size:
+        raise UsageError(f"the {data.split} labels of {data.source} hold {labels[bad[0]]} (image {bad[0]}) and "
+                         f"{bad.size - 1:,} other(s) outside 0..9; {fix}")
 
 
 def _restore_streams(checkpoint, path, loader, source):
@@ -340,6 +372,12 @@ def command_evaluate(args):
     config["device"] = args.device or config["device"]
     generator, *_ = _restore_run(checkpoint, args.checkpoint, config)
     train, test = load_data(config, args.data_root, config["limit"], offline=args.offline)
+    if len(train.images) < 2 or len(test.images) < 4:  # two halves of the test set of 2 images each, at least
+        raise UsageError(f"the run's data (--limit {config['limit']}) gives {len(train.images)} training and "
+                         f"{len(test.images)} test image(s); the scores need at least 2 and 4: evaluate a run "
+                         "trained on more images")
+    for part in (train, test):  # the classifier learns and is scored on the 10 digits
+        _check_labels(part, "the scores' classifier learns the digits 0..9; fix the labels file")
     classifier = train_classifier(train.images, train.labels, seed=config["seed"])
     like = backend.to_device(numpy.zeros(1, config["dtype"]), config["device"])
     source = NoiseSource(config["latent_dim"], generator.classes, args.seed)

@@ -2,6 +2,7 @@
 parser whose mistakes are one line, the usage error, the data loading that speaks in options, and
 ``run_command``, which turns every error a user can cause into one line and an exit code:
 
+    1    a full disk or file-size limit (ENOSPC, EFBIG, EDQUOT): what was there before is intact
     2    a usage mistake, a bad checkpoint, an output path that cannot be used, no data, no GPU
     130  Ctrl-C or SIGTERM (``kill PID``) outside the training loop: nothing was written
 """
@@ -14,10 +15,12 @@ import tempfile
 import threading
 import warnings
 
+import numpy
+
 import nn
 
 from .checkpoint_checks import CheckpointError
-from .folder import OutputError
+from .folder import DISK_FULL, STAGING_PREFIX, OutputError, signals_held
 
 DATASETS = ("mnist", "fashion-mnist")
 
@@ -66,6 +69,67 @@ def load_data(config, root, limit=None, train=True, offline=False, images=None):
     return (parts[0], parts[1]) if train else (None, parts[0])
 
 
+# The files only one command line's runs write: a folder holding one of them holds a run of that kind.
+KIND_FIGURES = {"autoencoders": ("loss.png", "reconstructions.png", "latent.png", "denoising.png", "manifold.png",
+                                 "codes.png"),
+                "gans": ("progress.png", "progress.gif", "losses.png", "digits.png")}
+
+
+def folder_kind(path):
+    """(the command line, "autoencoders" or "gans", whose run the folder ``path`` holds, the file that says
+    so), or None. A checkpoint's or metrics.json's configuration decides ("kind": "gan" is a GAN's; none is
+    an autoencoder's), else a figure only one of them draws. Only regular files are read, and no more than
+    the configuration."""
+    import json
+    import stat
+    import zipfile
+
+    def regular(name):
+        try:
+            return stat.S_ISREG(os.lstat(os.path.join(path, name)).st_mode)
+        except OSError:
+            return False
+
+    def kind_of(config):
+        if isinstance(config, dict):
+            return "gans" if config.get("kind") == "gan" else "autoencoders"
+        return None
+
+    for name in ("checkpoint.npz", "last-good.npz", "interrupted.npz", "metrics.json"):
+        if not regular(name):
+            continue
+        try:
+            if name.endswith(".npz"):
+                with zipfile.ZipFile(os.path.join(path, name)) as archive:
+                    if archive.getinfo("config.npy").file_size > 1 << 20:
+                        continue
+                    with archive.open("config.npy") as member:
+                        config = json.loads(str(numpy.lib.format.read_array(member, allow_pickle=False)))
+            else:
+                if os.path.getsize(os.path.join(path, name)) > 64 << 20:
+                    continue
+                with open(os.path.join(path, name), "rb") as handle:
+                    config = json.loads(handle.read()).get("config")
+        except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, RuntimeError, EOFError):
+            continue
+        if kind_of(config):
+            return kind_of(config), name
+    for program, names in KIND_FIGURES.items():
+        for name in names:
+            if regular(name):
+                return program, name
+    return None
+
+
+def refuse_other_kind(folder, program):
+    """OutputError when the run folder holds a run of the other command line: its files would stay beside
+    this run's (or its figures of the same names be replaced)."""
+    found = folder_kind(folder.path)
+    if found is not None and found[0] != program:
+        raise OutputError(f"{folder.option} {folder.path} holds a run of python -m {found[0]} ({found[1]}), not of "
+                          f"python -m {program}; it is left as it is: choose another {folder.option}")
+
+
 def writable_directory(path):
     """``path``, made if missing, once a file can be created in it; else a UsageError naming --out."""
     try:
@@ -108,7 +172,8 @@ def finish_run(folder, report, next_step):
     try:
         result = report()
     except KeyboardInterrupt:  # the training is done: keep it, even without its figures
-        path = folder.keep("checkpoint.npz", "interrupted.npz")
+        with signals_held():  # a second Ctrl-C waits until the trained state is in place
+            path = folder.keep("checkpoint.npz", "interrupted.npz")
         print(f"\ninterrupted while writing the report; the trained state is saved to {path} ({next_step(path)})",
               file=sys.stderr)
         return None
@@ -127,6 +192,19 @@ def run_command(program, command, args):
         # FileNotFoundError: no data anywhere; the message lists where it looked.
         print(f"{program}: error: {in_cli_words(error)}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        # A full disk or a file-size limit (ENOSPC, EFBIG, EDQUOT): every write is a temporary file renamed
+        # into place, so what was there before is as it was.
+        what = os.fspath(error.filename) if error.filename else "a file"
+        staging = os.path.dirname(what)
+        if os.path.basename(staging).startswith(STAGING_PREFIX):  # a run folder's file, written into its staging
+            what = os.path.join(os.path.dirname(staging), os.path.basename(what))
+        print(f"{program}: error: could not write {what} ({error.strerror or error}); what was there before is "
+              "intact (a run folder keeps its previous run): free some disk space (or raise the file-size "
+              "limit) and run again", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # outside the training loop (loading, plotting): nothing was written
         print(f"\n{program}: interrupted; no output was changed", file=sys.stderr)
         return 130

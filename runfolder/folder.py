@@ -25,6 +25,7 @@ the target, renamed over it). Ctrl-C or SIGTERM during such a write waits until 
 loop saves its state, not inside NumPy's zip writer, which would turn it into a ValueError.
 """
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -42,6 +43,8 @@ STATE_FILES = frozenset({"checkpoint.npz", "metrics.json", "interrupted.npz", "l
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"
 TEMPORARY_PREFIX = ".tmp-"
+DISK_FULL = frozenset(getattr(errno, name) for name in ("ENOSPC", "EFBIG", "EDQUOT") if hasattr(errno, name))
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # the lock file is opened without following a symbolic link
 
 
 class OutputError(OSError):
@@ -132,9 +135,11 @@ def atomic_write_named(path, write_to):
         with signals_held():
             write_to(temporary)
             replace_keeping_mode(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            error.filename = path  # what could not be written: the target, not its temporary (or nothing)
         raise
     return path
 
@@ -214,28 +219,39 @@ class RunFolder:
         return self
 
     def __exit__(self, *exc_info):
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self._release_lock()
-        if self.created and not self.committed:
-            try:
-                os.rmdir(self.path)  # a folder this run made and left empty (it failed early) goes again
-            except OSError:
-                pass
+        with signals_held():  # a Ctrl-C now comes after the cleanup: no staging folder is left half removed
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self._release_lock()
+            if self.created and not self.committed:
+                try:
+                    os.rmdir(self.path)  # a folder this run made and left empty (it failed early) goes again
+                except OSError:
+                    pass
         return False
 
     def _take_lock(self):
         lock_path = os.path.join(self.path, LOCK_NAME)
         for _ in range(10):  # another run may remove the lock file between our open and our lock
             try:
-                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL), 0o666)
+                # O_NOFOLLOW: a .lock that is a link to the user's file is never written through; O_NONBLOCK:
+                # opening a FIFO does not wait. Anything but a regular file is refused (_check_lock).
+                descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL) | _NOFOLLOW
+                                     | getattr(os, "O_NONBLOCK", 0), 0o666)
             except FileExistsError:  # only without fcntl: the file is the lock, so a dead owner's is removed
+                self._check_lock(lock_path)
                 if self._owner(lock_path) is not None and not process_alive(self._owner(lock_path)):
                     os.unlink(lock_path)
                     continue
                 self._refuse(lock_path)
             except OSError as error:
+                self._check_lock(lock_path)
                 raise OutputError(f"{self.option} {self.path} cannot be written ({error.strerror or error}); "
                                   f"choose another {self.option}") from None
+            try:
+                self._check_lock(lock_path, os.fstat(descriptor).st_mode)
+            except OutputError:
+                os.close(descriptor)
+                raise
             if fcntl is not None:
                 try:
                     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -255,13 +271,32 @@ class RunFolder:
             return
         raise OutputError(f"{self.option} {self.path}: its lock keeps changing hands; try again")
 
+    def _check_lock(self, lock_path, mode=None):
+        """Refuse a lock path that is not a regular file (a symbolic link, a FIFO, a folder): it is not ours
+        to write, and is left as it is."""
+        if mode is None:
+            try:
+                mode = os.lstat(lock_path).st_mode
+            except OSError:
+                return
+        if not stat.S_ISREG(mode):
+            raise OutputError(f"{self.option} {self.path}: its lock file {lock_path} is {_kind(mode)}, not a regular "
+                              f"file; it is left as it is: remove it, or choose another {self.option}")
+
     @staticmethod
     def _owner(lock_path):
         try:
-            with open(lock_path) as handle:
-                return int(handle.read().strip())
+            descriptor = os.open(lock_path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            return int(os.read(descriptor, 64).decode().strip())
         except (OSError, ValueError):
             return None
+        finally:
+            os.close(descriptor)
 
     def _refuse(self, lock_path):
         pid = self._owner(lock_path)

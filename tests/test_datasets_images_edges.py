@@ -183,7 +183,9 @@ def test_folder_messages_name_the_first_file_and_the_one_at_fault(tmp_path):
     (tmp_path / "mixed" / "b.png").write_bytes(b"garbage")
     with pytest.raises(DataError) as caught:
         load_images(tmp_path / "mixed")
-    assert str(caught.value) == f"{tmp_path / 'mixed' / 'b.png'}: not a PNG or JPEG image Pillow can read"
+    assert str(caught.value) == (f"{tmp_path / 'mixed' / 'b.png'}: not a PNG or JPEG image Pillow can read (its format "
+                                 "is unknown); only PNG and JPEG files are read: convert it to PNG, or remove it from "
+                                 "the folder")
 
 
 def test_rows_come_back_in_the_order_asked_not_sorted(tmp_path):

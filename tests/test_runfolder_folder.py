@@ -394,8 +394,8 @@ def test_a_folder_that_cannot_be_made_or_locked_is_refused_with_the_systems_word
     refused(f"--plots {path} cannot be written (Not a directory); choose another --plots",
             RunFolder(path, option="--plots").__enter__)
     (tmp_path / "out" / ".lock").mkdir(parents=True)
-    refused(f"--out {tmp_path / 'out'} cannot be written (Is a directory); choose another --out",
-            RunFolder(tmp_path / "out").__enter__)
+    refused(f"--out {tmp_path / 'out'}: its lock file {tmp_path / 'out' / '.lock'} is a folder, not a regular file; "
+            "it is left as it is: remove it, or choose another --out", RunFolder(tmp_path / "out").__enter__)
     assert os.listdir(tmp_path / "out") == [".lock"]
 
 

@@ -1,0 +1,505 @@
+"""Round 3 of the attackers' findings: each test fails on the code before its fix."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import runfolder.folder as runfolder
+from runfolder.folder import OutputError, RunFolder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --- 1. a .lock that is a symbolic link, a FIFO or a folder is refused, never written through -------------
+def lock_message(folder, kind):
+    return (f"--out {folder}: its lock file {os.path.join(str(folder), '.lock')} is {kind}, not a regular file; "
+            f"it is left as it is: remove it, or choose another --out")
+
+
+@pytest.mark.parametrize("flock", [True, False])
+@pytest.mark.parametrize("target", ["precious.txt", "missing.txt"])
+def test_a_lock_that_is_a_symbolic_link_is_refused_and_its_target_untouched(tmp_path, monkeypatch, flock, target):
+    if not flock:
+        monkeypatch.setattr(runfolder, "fcntl", None)
+    (tmp_path / "precious.txt").write_text("the user's")
+    folder = tmp_path / "D"
+    folder.mkdir()
+    os.symlink(tmp_path / target, folder / ".lock")
+    with pytest.raises(OutputError) as caught:
+        RunFolder(folder).__enter__()
+    assert str(caught.value) == lock_message(folder, "a symbolic link")
+    assert (tmp_path / "precious.txt").read_text() == "the user's"
+    assert not (tmp_path / "missing.txt").exists()
+    assert os.path.islink(folder / ".lock") and sorted(os.listdir(folder)) == [".lock"]
+
+
+@pytest.mark.parametrize("make, kind", [(os.mkfifo, "a FIFO"), (os.mkdir, "a folder")])
+def test_a_lock_that_is_a_fifo_or_a_folder_is_refused_by_its_kind(tmp_path, make, kind):
+    make(tmp_path / ".lock")
+    with pytest.raises(OutputError) as caught:
+        RunFolder(tmp_path).__enter__()
+    assert str(caught.value) == lock_message(tmp_path, kind)
+    assert os.listdir(tmp_path) == [".lock"]
+
+
+def run_cli(*argv, cwd=ROOT, **kwargs):
+    return subprocess.run([sys.executable, "-m", *argv], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": ROOT, "NN_OFFLINE": "1"}, **kwargs)
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+def test_the_command_line_refuses_a_linked_lock_in_one_line(tmp_path, program):
+    (tmp_path / "precious.txt").write_text("the user's")
+    folder = tmp_path / "D"
+    folder.mkdir()
+    os.symlink(tmp_path / "precious.txt", folder / ".lock")
+    done = run_cli(program, "train", "--out", str(folder), "--offline", "--data-root", str(tmp_path / "nodata"),
+                   "--epochs", "1")
+    assert done.returncode == 2, done.stderr
+    assert (tmp_path / "precious.txt").read_text() == "the user's"
+    assert done.stderr.count("\n") == 1 and "is a symbolic link" in done.stderr and "remove it" in done.stderr
+
+
+# --- 2. only PNG and JPEG are decoded, whatever a file's name says ----------------------------------------
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
+       b"newpath 0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
+
+
+def write_png(path, side=8, value=128):
+    from PIL import Image
+    import numpy as np
+    Image.fromarray(np.full((side, side), value, np.uint8)).save(path)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["eps-first", "eps-later"])
+def test_an_eps_named_png_is_refused_by_its_real_format_and_ghostscript_never_starts(tmp_path, monkeypatch, first):
+    from PIL import EpsImagePlugin
+    from datasets import load_images
+    from datasets.words import DataError
+
+    def no_ghostscript(*args, **kwargs):
+        raise AssertionError("Ghostscript was started")
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", no_ghostscript)
+    for index in range(4):
+        write_png(tmp_path / f"b{index}.png")
+    eps = tmp_path / ("a.png" if first else "z.png")
+    eps.write_bytes(EPS)
+    with pytest.raises(DataError) as caught:
+        load_images(tmp_path)
+    assert str(caught.value) == (f"{eps}: not a PNG or JPEG image Pillow can read (it is really EPS); only PNG and "
+                                 "JPEG files are read: convert it to PNG, or remove it from the folder")
+
+
+def test_a_gif_named_png_is_refused_as_gif(tmp_path):
+    from PIL import Image
+    import numpy as np
+    from datasets import load_images
+    from datasets.words import DataError
+    write_png(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "b.png", format="GIF")
+    with pytest.raises(DataError, match=r"b\.png: not a PNG or JPEG image Pillow can read \(it is really GIF\)"):
+        load_images(tmp_path)
+
+
+# --- 4. 16-bit PNGs and big-endian .npy arrays load as their values say -------------------------------------
+def test_a_16_bit_png_ramp_is_scaled_by_65535_as_the_npy_is(tmp_path):
+    from PIL import Image
+    import numpy as np
+    from datasets import load_images
+    ramp = (np.arange(3 * 16 * 16, dtype=np.int64) * 65535 // (3 * 16 * 16 - 1)).astype(np.uint16).reshape(3, 16, 16)
+    folder = tmp_path / "png"
+    folder.mkdir()
+    for index, image in enumerate(ramp):
+        Image.fromarray(image).save(folder / f"{index}.png")
+    assert Image.open(folder / "0.png").mode.startswith("I")
+    np.save(tmp_path / "ramp.npy", ramp)
+    from_png = np.concatenate([part.images for part in load_images(folder, seed=3)])
+    from_npy = np.concatenate([part.images for part in load_images(tmp_path / "ramp.npy", seed=3)])
+    np.testing.assert_array_equal(from_png, from_npy)
+    assert (from_png >= 0.99).mean() < 0.02 and from_png.max() == 1 and from_png.min() == 0
+    np.testing.assert_allclose(np.sort(from_png.ravel()), ramp.ravel() / 65535, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">i4", "<u2"])
+def test_a_big_endian_npy_loads_its_values(tmp_path, dtype):
+    import numpy as np
+    from datasets import load_images
+    values = np.array([[0, 1], [2, 3]] * 2).reshape(2, 4)
+    scaled = {"u2": values * 20000, "f4": values / 3, "i4": values * 80}[dtype[1:]]
+    np.save(tmp_path / "x.npy", scaled.astype(dtype))
+    images = np.concatenate([part.images for part in load_images(tmp_path / "x.npy")])
+    expected = {"u2": scaled / 65535, "f4": scaled, "i4": scaled / 255}[dtype[1:]]
+    np.testing.assert_allclose(np.sort(images, axis=0), np.sort(expected, axis=0), rtol=1e-6)
+
+
+# --- 3. PCA without the D x D covariance; a baseline that cannot fit never costs the trained model ----------
+def covariance_pca(images, k):
+    """The method PCA.fit used before: the eigendecomposition of the D x D covariance."""
+    import numpy as np
+    x = images.astype(np.float64)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    values, vectors = np.linalg.eigh(centred.T @ centred / len(x))
+    order = np.argsort(values)[::-1][:k]
+    return mean, np.maximum(values[order], 0), vectors[:, order].T
+
+
+@pytest.mark.parametrize("n, d, k", [(12, 50, 5), (12, 50, 11), (30, 64, 9), (80, 40, 7), (40, 40, 40)])
+def test_pca_equals_the_covariance_method_up_to_sign(n, d, k):
+    import numpy as np
+    from autoencoders.pca import PCA
+    rng = np.random.default_rng(n + d)
+    images = (rng.standard_normal((n, 6)) * np.linspace(4, 1, 6)) @ rng.standard_normal((6, d)) \
+        + 0.3 * rng.standard_normal((n, d)) + rng.uniform(0, 1, d)
+    test = rng.standard_normal((7, d))
+    mean, variance, components = covariance_pca(images, k)
+    fitted = PCA(k).fit(images.astype(np.float32))
+    np.testing.assert_allclose(fitted.mean, images.astype(np.float32).astype(np.float64).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(fitted.explained_variance, variance, rtol=1e-3, atol=1e-6)
+    signs = np.sign(np.sum(fitted.components * components, axis=1))
+    np.testing.assert_allclose(fitted.components * signs[:, None], components, atol=1e-3)
+    reference = (test - mean) @ components.T @ components + mean
+    np.testing.assert_allclose(fitted.reconstruct(test), reference, atol=1e-3)
+    np.testing.assert_allclose(fitted.components @ fitted.components.T, np.eye(k), atol=1e-10)
+
+
+def test_more_components_than_images_are_completed_orthonormally_with_zero_variance():
+    import numpy as np
+    from autoencoders.pca import PCA
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, (6, 30))
+    fitted = PCA(10).fit(images)
+    assert fitted.components.shape == (10, 30)
+    np.testing.assert_allclose(fitted.components @ fitted.components.T, np.eye(10), atol=1e-10)
+    np.testing.assert_allclose(fitted.explained_variance[6:], 0, atol=1e-12)
+    np.testing.assert_allclose(fitted.reconstruct(images), images, atol=1e-10)  # the training images' span is kept
+    np.testing.assert_array_equal(PCA(10).fit(images).components, fitted.components)  # reproducible
+
+
+def test_pca_of_few_large_images_never_builds_the_pixel_by_pixel_covariance():
+    import tracemalloc
+    import numpy as np
+    from autoencoders.pca import PCA
+    images = np.random.default_rng(0).uniform(0, 1, (20, 128 * 128)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        fitted = PCA(9).fit(images)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fitted.components.shape == (9, 128 * 128)
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB"  # the covariance alone would be 2 GiB
+
+
+def test_fit_bytes_grows_with_the_smaller_side_squared_only():
+    from autoencoders.pca import fit_bytes
+    few_large = fit_bytes(20, 3, 256 * 256, 9)
+    assert few_large < 2**28  # 256 x 256 images: no 32 GiB covariance
+    assert fit_bytes(60000, 10000, 784, 9) > 8 * 784 * 784
+    assert fit_bytes(200, 20, 1024 * 1024, 4096) > 8 * 4096 * 1024 * 1024  # the components themselves
+
+
+@pytest.fixture
+def images_npy(tmp_path):
+    import numpy as np
+    path = tmp_path / "faces.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 256, (24, 8, 8), dtype=np.uint8))
+    return path
+
+
+def test_a_pca_that_cannot_fit_is_skipped_before_training_and_the_model_kept(tmp_path, monkeypatch, images_npy, capsys):
+    import json
+    import autoencoders.cli as cli
+    import autoencoders.pca as pca
+    monkeypatch.setattr(pca, "available_bytes", lambda: 1000)
+    monkeypatch.setattr(cli, "draw_figures", lambda *args, **kwargs: [])
+    out = tmp_path / "run"
+    code = cli.main(["train", "--images", str(images_npy), "--epochs", "1", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "the PCA baseline (21 images of 64 pixels, 9 components) needs about" in captured.err
+    assert "it is skipped (the model is trained and saved as usual)" in captured.err
+    assert json.loads((out / "metrics.json").read_text())["pca"] is None
+    assert (out / "checkpoint.npz").is_file() and "PCA baseline: skipped" in captured.out
+
+
+def test_a_pca_that_runs_out_of_memory_after_training_keeps_the_model(tmp_path, monkeypatch, images_npy, capsys):
+    import json
+    import autoencoders.cli as cli
+    import autoencoders.pca as pca
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 32.0 GiB")
+    monkeypatch.setattr(pca, "compare", no_memory)
+    monkeypatch.setattr(cli, "draw_figures", lambda *args, **kwargs: [])
+    out = tmp_path / "run"
+    code = cli.main(["train", "--images", str(images_npy), "--epochs", "1", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "the PCA baseline ran out of memory and is skipped" in captured.err
+    assert json.loads((out / "metrics.json").read_text())["pca"] is None and (out / "checkpoint.npz").is_file()
+
+
+def test_ctrl_c_during_the_pca_keeps_the_trained_state_and_leaves_no_staging_folder(tmp_path, images_npy):
+    import signal
+    import time
+    flag, out = tmp_path / "in-pca", tmp_path / "run"
+    script = (f"import sys, time, autoencoders.pca as p\n"
+              f"def slow(self, images):\n    open({str(flag)!r}, 'w').close()\n    time.sleep(60)\n"
+              f"p.PCA.fit = slow\n"
+              f"from autoencoders.cli import main\n"
+              f"sys.exit(main(['train', '--images', {str(images_npy)!r}, '--epochs', '1', '--quiet', '--out', {str(out)!r}]))\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    deadline = time.monotonic() + 120
+    while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    assert sorted(os.listdir(out)) == ["interrupted.npz"], stderr
+    assert "interrupted while writing the report" in stderr and "Traceback" not in stderr
+
+
+def test_a_ctrl_c_during_the_cleanup_waits_until_the_staging_folder_is_gone(tmp_path, monkeypatch):
+    import shutil
+    import signal
+    real = shutil.rmtree
+
+    def interrupted_rmtree(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs between two bytecodes: give it the chance
+            pass
+        return real(*args, **kwargs)
+    folder = RunFolder(tmp_path / "run")
+    folder.__enter__()
+    monkeypatch.setattr(runfolder.shutil, "rmtree", interrupted_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        folder.__exit__(None, None, None)
+    assert not os.path.exists(tmp_path / "run")
+
+
+# --- 5. a run of one command line never goes into a folder holding the other's ------------------------------
+def snapshot_folder(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def both_runs(tmp_path_factory):
+    """A finished GAN run and a finished autoencoder run, on a small data folder."""
+    import numpy as np
+    from helpers_autoencoders import cli_sandbox, run_cli, write_data_dir
+    from gans.cli import main as gans_main
+    scratch = tmp_path_factory.mktemp("both")
+    write_data_dir(scratch / "data", train_count=32, test_count=32)
+    np.save(scratch / "faces.npy", np.random.default_rng(0).integers(0, 256, (24, 28, 28), dtype=np.uint8))
+    with cli_sandbox(scratch / "data", scratch):
+        code, _, stderr = run_cli(["train", "--model", "gan", "--epochs", "1", "--limit", "32", "--batch-size", "16",
+                                   "--out", scratch / "gan", "--quiet"], gans_main)
+        assert code == 0, stderr
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", scratch / "ae", "--quiet"])
+        assert code == 0, stderr
+    return scratch
+
+
+def test_a_gan_run_into_an_autoencoder_run_is_refused_in_one_line(both_runs, tmp_path):
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    from gans.cli import main as gans_main
+    out = tmp_path / "ae"
+    shutil.copytree(both_runs / "ae", out)
+    before = snapshot_folder(out)
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"], gans_main)
+    assert code == 2 and error_lines(stderr) == [
+        f"gans: error: --out {out} holds a run of python -m autoencoders (checkpoint.npz), not of python -m gans; "
+        "it is left as it is: choose another --out"]
+    assert snapshot_folder(out) == before
+
+
+@pytest.mark.parametrize("command", ["train", "plot"])
+def test_an_autoencoder_run_or_plot_into_a_gan_run_is_refused_in_one_line(both_runs, tmp_path, command):
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    out = tmp_path / "gan"
+    shutil.copytree(both_runs / "gan", out)
+    before = snapshot_folder(out)
+    argv = (["train", "--epochs", "1", "--limit", "32"] if command == "train"
+            else ["plot", both_runs / "ae" / "checkpoint.npz", "--limit", "32"])
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli([*argv, "--out", out, "--quiet"])
+    assert code == 2 and error_lines(stderr) == [
+        f"autoencoders: error: --out {out} holds a run of python -m gans (checkpoint.npz), not of python -m "
+        "autoencoders; it is left as it is: choose another --out"]
+    assert snapshot_folder(out) == before
+
+
+def test_the_kind_is_read_from_metrics_or_figures_when_no_checkpoint_is_there(both_runs, tmp_path):
+    import shutil
+    from runfolder.cli import folder_kind
+    for kind, run in (("gans", "gan"), ("autoencoders", "ae")):
+        folder = tmp_path / run
+        shutil.copytree(both_runs / run, folder)
+        assert folder_kind(folder) == (kind, "checkpoint.npz")
+        (folder / "checkpoint.npz").unlink()
+        assert folder_kind(folder) == (kind, "metrics.json")
+        (folder / "metrics.json").write_text("not json")
+        assert folder_kind(folder)[0] == kind
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "samples.png").write_bytes(b"either kind draws it")
+    assert folder_kind(tmp_path / "empty") is None
+
+
+# --- 6. one line instead of a traceback: DCGAN batches of one, tiny evaluations, labels 255, a full disk ------
+@pytest.fixture(scope="module")
+def gan_data(tmp_path_factory):
+    from helpers_autoencoders import write_data_dir
+    scratch = tmp_path_factory.mktemp("gan-data")
+    write_data_dir(scratch / "data", train_count=65, test_count=16)
+    return scratch / "data"
+
+
+def gans_cli(argv, data, scratch):
+    from helpers_autoencoders import cli_sandbox, run_cli
+    from gans.cli import main
+    with cli_sandbox(data, scratch):
+        return run_cli(argv, main)
+
+
+def test_a_dcgan_last_batch_of_one_is_left_out_with_a_note(gan_data, tmp_path):
+    import json
+    code, _, stderr = gans_cli(["train", "--model", "dcgan", "--limit", "65", "--batch-size", "64", "--epochs", "1",
+                                "--out", tmp_path / "run", "--quiet"], gan_data, tmp_path)
+    assert code == 0, stderr
+    assert "note: 65 images in batches of 64 leave a last batch of one image" in stderr
+    assert len(json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"]) == 1
+
+
+@pytest.mark.parametrize("options, fragment", [(["--batch-size", "1"], "--batch-size 1: "),
+                                               (["--limit", "1", "--batch-size", "4"], "--limit 1 leaves one image: ")])
+def test_a_dcgan_batch_size_of_one_is_refused_in_one_line(gan_data, tmp_path, options, fragment):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--model", "dcgan", *options, "--epochs", "1", "--out", tmp_path / "run",
+                                "--quiet"], gan_data, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0] and "--batch-size 2 or more" in lines[0], stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluating_a_one_image_run_is_refused_in_one_line(gan_data, tmp_path):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--limit", "1", "--epochs", "1", "--out", tmp_path / "run", "--quiet"],
+                               gan_data, tmp_path)
+    assert code == 0, stderr
+    code, _, stderr = gans_cli(["evaluate", tmp_path / "run" / "checkpoint.npz", "--n", "8"], gan_data, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and lines == ["gans: error: the run's data (--limit 1) gives 1 training and 1 test image(s); "
+                                   "the scores need at least 2 and 4: evaluate a run trained on more images"], stderr
+
+
+@pytest.fixture
+def labels_255(gan_data, tmp_path):
+    import shutil
+    import numpy as np
+    from datasets.idx import read_idx, write_idx
+    data = tmp_path / "data255"
+    shutil.copytree(gan_data, data)
+    for name in ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        labels = np.array(read_idx(data / name))
+        labels[3] = 255
+        write_idx(data / name, labels)
+    return data
+
+
+def test_cgan_labels_outside_0_to_9_are_refused_in_one_line(labels_255, tmp_path):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--model", "cgan", "--epochs", "1", "--out", tmp_path / "run", "--quiet"],
+                               labels_255, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and "hold 255 (image 3)" in lines[0] and "outside 0..9" in lines[0], stderr
+    assert "give labels 0..9, or train --model gan" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_refuses_labels_outside_0_to_9_in_one_line(labels_255, gan_data, tmp_path):
+    from helpers_autoencoders import error_lines
+    code, _, stderr = gans_cli(["train", "--epochs", "1", "--limit", "32", "--out", tmp_path / "run", "--quiet"],
+                               gan_data, tmp_path)
+    assert code == 0, stderr
+    code, _, stderr = gans_cli(["evaluate", tmp_path / "run" / "checkpoint.npz", "--n", "8"], labels_255, tmp_path)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and "hold 255 (image 3)" in lines[0], stderr
+
+
+def limited_run(argv, limit, data, scratch):
+    """``python -m argv...`` with files limited to ``limit`` bytes (SIGXFSZ ignored: a write past it fails with EFBIG)."""
+    import resource
+    import signal
+    import matplotlib
+    from helpers_autoencoders import subprocess_env
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return subprocess.run([sys.executable, "-m", *map(str, argv)], cwd=scratch, capture_output=True, text=True,
+                          env={**subprocess_env(data, scratch), "NN_OFFLINE": "1",
+                               "MPLCONFIGDIR": matplotlib.get_cachedir()},  # its font cache: made already
+                          preexec_fn=limited, timeout=300)
+
+
+def full_disk_line(done, program, what):
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("note:")]
+    assert done.returncode == 1 and "Traceback" not in done.stderr and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"{program}: error: could not write {what}"), lines[0]
+    assert "File too large" in lines[0] and "intact" in lines[0] and "run again" in lines[0]
+
+
+@pytest.mark.parametrize("program, limit", [("autoencoders", 20_000), ("gans", 100_000)])
+def test_a_file_size_limit_at_the_checkpoint_is_one_line_and_the_old_run_intact(both_runs, tmp_path, program, limit):
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / ("ae" if program == "autoencoders" else "gan"), out)
+    before = snapshot_folder(out)
+    done = limited_run([program, "train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"], limit,
+                       both_runs / "data", tmp_path)
+    full_disk_line(done, program, f"{out / 'checkpoint.npz'} (File too large)")
+    assert snapshot_folder(out) == before
+
+
+@pytest.mark.parametrize("command", ["plot", "sample"])
+def test_a_file_size_limit_at_a_figure_is_one_line_and_the_old_files_intact(both_runs, tmp_path, command):
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    (out / "samples.png").write_bytes(b"the old samples")
+    before = snapshot_folder(out)
+    if command == "plot":
+        argv = ["autoencoders", "plot", out / "checkpoint.npz", "--limit", "32", "--out", out]
+        what = str(out / "loss.png")
+    else:
+        argv = ["gans", "sample", both_runs / "gan" / "checkpoint.npz", "--n", "64", "--out", out / "samples.png"]
+        what = str(out / "samples.png")
+    done = limited_run(argv, 2_000, both_runs / "data", tmp_path)
+    full_disk_line(done, argv[0], what)
+    assert snapshot_folder(out) == before
+
+
+def test_a_full_disk_during_the_report_is_one_line_and_the_old_run_intact(both_runs, tmp_path, monkeypatch):
+    import errno
+    import shutil
+    import autoencoders.cli as cli
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    before = snapshot_folder(out)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(cli.figures, "plot_latent", lambda model, images, labels, path, **kwargs: cli.atomic_write(
+        path, lambda handle: full()))
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"])
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 1 and len(lines) == 1 and "latent.png (No space left on device)" in lines[0], stderr
+    assert snapshot_folder(out) == before and not any(name.startswith(".staging") for name in os.listdir(out))
