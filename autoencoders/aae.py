@@ -113,16 +113,16 @@ class AdversarialAutoencoder(Autoencoder):
         codes = self.encode(x)
         fake_logits = critic(codes)
         fake_loss = float(bce(fake_logits, xp.zeros_like(fake_logits)))
-        critic.backward(bce.backward())                 # its input gradient is not used: E(x) is a constant here
+        # its input gradient is not used: E(x) is a constant here; the cache is kept for the fooling loss's backward
+        critic.backward(bce.backward(), retain_graph=True)
 
         # The autoencoder's gradient: reconstruct, and make the codes look like the prior.
         reconstruction = self.decode(codes)
         mse = float(loss(reconstruction, x))
         grad_codes = self.decoder.backward(loss.backward() * (1 - weight))
-        # D(E(x)) again at the same weights (equal to fake_logits): the first backward used the critic's cache, and
-        # the engine refuses a second backward of one forward (torch too), so the critic runs forward once more.
-        fooling_logits = critic(codes)
-        fooling = float(bce(fooling_logits, xp.ones_like(fooling_logits)))
+        # D(E(x)) again at the same weights is fake_logits, and the critic still caches E(x) (retain_graph=True
+        # above): no second forward.
+        fooling = float(bce(fake_logits, xp.ones_like(fake_logits)))
         with frozen(critic):                            # dL_AE/dcodes only: D's .grad keeps L_D's gradient
             grad_codes = grad_codes + critic.backward(bce.backward() * weight)
         if self._input_layer is not None:

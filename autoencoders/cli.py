@@ -209,17 +209,16 @@ def _fast_steps(model, loss, optimizer, config, args):
     """The steps the run takes: FastSteps (nn.fast.compile's step; with --cuda-graph on the GPU, replayed as
     one CUDA graph), or None for fit's plain loop (--plain; a model with its own training step; and on the
     GPU without --cuda-graph, where the hand-written fused kernels have not yet run on a real GPU). The
-    choice is printed once, to stderr."""
+    choice is printed as one line."""
     plain = args.plain or getattr(model, "training_step", None) is not None
     if plain or (config["device"] == "gpu" and not args.cuda_graph):
         why = "--plain" if args.plain else ("the model takes its own steps" if plain else "eager CuPy steps")
-        print(f"autoencoders: plain steps, the formulas as written ({why})", file=sys.stderr)
+        print(f"steps: plain, every formula as written ({why})")
         return None
     steps = FastSteps(model, loss, optimizer, cuda_graph=config["device"] == "gpu")
     if steps.notice:
         print(f"autoencoders: {steps.notice}", file=sys.stderr)
-    print(f"autoencoders: fast steps (nn.fast.compile: {'; '.join(steps.plan.describe())}; "
-          f"Adam foreach=True); --plain runs the formulas as written", file=sys.stderr)
+    print("steps: fast (nn.fast.compile and Adam foreach=True; --plain trains with the formulas as written)")
     return steps
 
 

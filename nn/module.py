@@ -88,6 +88,7 @@ class Parameter:
 
 _NO_HOOKS = types.MappingProxyType({})
 _RELEASED = "released"  # the gate's record once backward has used the forward's cache
+_retaining = [0]  # backward calls under way with retain_graph=True: the modules they reach keep their caches too
 
 
 class Module:
@@ -441,15 +442,17 @@ def _gated_backward(backward):
         if self._backward_pre_hooks:
             args = _run_backward_pre_hooks(self, args)
         self._in_gate = True
+        _retaining[0] += bool(retain_graph)
         try:
             grad_input = backward(self, *args, **kwargs)
         finally:
             del self._in_gate
+            _retaining[0] -= bool(retain_graph)
         if isinstance(grad_input, numpy.generic):
             grad_input = numpy.asarray(grad_input)
         if self._backward_hooks:
             grad_input = _run_backward_hooks(self, grad_input, args)
-        if not retain_graph:
+        if not retain_graph and not _retaining[0]:  # torch's retain_graph keeps the whole graph: children too
             self._gate = _RELEASED
         return grad_input
 

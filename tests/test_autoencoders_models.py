@@ -268,11 +268,13 @@ def test_every_layer_gets_the_dtype_asked_for(dtype):
         assert {value.dtype.name for value in model.state_dict().values()} == {dtype}
 
 
-def test_overcomplete_defaults_and_its_relu_works_in_place():
+def test_overcomplete_defaults_and_its_relu_is_the_plain_one():
     model = OvercompleteAutoencoder()
     assert model.code_penalty.weight == 1e-4 and model.latent_dim == 1024
-    assert model.encoder[1].inplace  # the Linear's output is kept by nobody: no copy needed
-    assert DeepAutoencoder().encoder[1].inplace and DeepAutoencoder().decoder[1].inplace
+    # plain nn.ReLU() as written (the fast step, nn.fast.compile, fuses Linear + ReLU itself)
+    assert type(model.encoder[1]) is nn.ReLU and not model.encoder[1].inplace
+    deep = DeepAutoencoder()
+    assert all(type(layer) is nn.ReLU and not layer.inplace for layer in (deep.encoder[1], deep.decoder[1]))
 
 
 def test_a_zero_l1_weight_is_a_penalty_of_zero():

@@ -109,7 +109,7 @@ PHASES = {
     "importing numpy": ("import:numpy", "interrupted while starting"),
     "importing matplotlib": ("import:matplotlib", "interrupted while starting"),
     "loading the data": ("datasets:load:1", "interrupted; no output was changed"),
-    "a training step": ("autoencoders.training:_train_epoch:2", "interrupted: state saved"),
+    "a training step": ("autoencoders.training:_train_epoch_with:2", "interrupted: state saved"),  # FastSteps: the CPU default
     "the test pass": ("autoencoders.training:evaluate:2", "interrupted: state saved"),
     "writing a checkpoint": ("autoencoders.cli:save_checkpoint:2", "interrupted: state saved"),
     "drawing figures": ("autoencoders.figures:plot_latent:1", "interrupted while writing the report"),

@@ -100,7 +100,7 @@ def test_loss_and_every_gradient_match_torch():
     reconstruction = ours(x)
     bce = float(loss(reconstruction, x))
     ours.zero_grad()
-    grad_input = ours.backward(loss.backward())
+    grad_input = ours.backward(loss.backward(), retain_graph=True)  # the same forward is differentiated again below
     assert ours.eps.shape == (32, 20) and ours.eps.dtype == numpy.float64
 
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
@@ -472,7 +472,7 @@ def test_after_moving_the_model_backward_asks_for_a_forward_again():
     model.to("cpu")  # a move forgets the cached activations: they may live on the old device
     with pytest.raises(RuntimeError) as caught:
         model.backward(numpy.ones((3, 4)))
-    assert str(caught.value) == ("VariationalAutoencoder.backward called before forward: call the model on an "
+    assert str(caught.value) == ("VariationalAutoencoder.backward called before forward: call the module on an "
                                  "input first")
 
 

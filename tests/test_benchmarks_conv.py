@@ -27,7 +27,7 @@ def quick(tmp_path_factory):
 
 def _measured_backends(results=None):
     """The CPU backends always measured here, and with ``results`` also the GPU ones it ran."""
-    cpu = ["engine-numpy"] + (["torch-cpu"] if TORCH_INSTALLED else [])
+    cpu = ["engine-numpy", "engine-numpy-plain"] + (["torch-cpu"] if TORCH_INSTALLED else [])  # fast and plain steps
     if results is None:
         return cpu
     return cpu + [backend for backend in GPU_BACKENDS if backend not in results["skipped"]]
@@ -50,7 +50,7 @@ def test_quick_run_succeeds_and_prints_the_table(quick):
                     f"no table row for {case} {batch_size} {backend}:\n{done.stdout}"
     if TORCH_INSTALLED:  # every engine row carries its ratio, "1.23x [1.01-1.50]"
         for line in lines:
-            if line.split()[2:3] == ["engine-numpy"]:
+            if line.split()[2:3] in (["engine-numpy"], ["engine-numpy-plain"]):
                 assert line.rstrip().endswith("]") and "x [" in line, line
     assert "ERROR" not in done.stdout
 
@@ -102,7 +102,7 @@ def test_every_measurement_is_positive_and_consistent(quick):
 def test_ratios_are_paired_repeat_by_repeat_and_both_sides_compute_the_same(quick):
     _, results, _ = quick
     theirs_by_key = {(row["case"], row["batch_size"]): row for row in rows_of(results, "torch-cpu")}
-    for row in rows_of(results, "engine-numpy"):
+    for row in [*rows_of(results, "engine-numpy"), *rows_of(results, "engine-numpy-plain")]:
         theirs = theirs_by_key[(row["case"], row["batch_size"])]
         ratio = row["ratio_to_torch"]
         assert ratio["against"] == "torch-cpu"

@@ -13,6 +13,7 @@ import nn
 from autoencoders.models import DeepAutoencoder
 from nn.fast import cuda_graph
 from nn.fast import kernels as fused_gpu
+from nn.fast import optim as optim_fast
 
 from helpers_c_kernels import COMPILER, c_elementwise
 from helpers_fused import FakeGraphs, StandInGPU
@@ -48,10 +49,10 @@ def small_model(kind, dtype):
     return nn.Sequential(nn.Linear(20, 7, dtype=dtype), nn.ReLU(), nn.Linear(7, 20, dtype=dtype), nn.Sigmoid())
 
 
-OPTIMIZERS = {"adam": lambda p: nn.Adam(p, lr=1e-2),
-              "adamw-amsgrad": lambda p: nn.AdamW(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
-              "adam-l2-maximize": lambda p: nn.Adam(p, lr=1e-2, weight_decay=0.05, maximize=True),
-              "sgd-nesterov": lambda p: nn.SGD(p, lr=0.1, momentum=0.9, nesterov=True)}
+OPTIMIZERS = {"adam": lambda p, **fast: nn.Adam(p, lr=1e-2, **fast),
+              "adamw-amsgrad": lambda p, **fast: nn.AdamW(p, lr=1e-2, weight_decay=0.1, amsgrad=True, **fast),
+              "adam-l2-maximize": lambda p, **fast: nn.Adam(p, lr=1e-2, weight_decay=0.05, maximize=True, **fast),
+              "sgd-nesterov": lambda p, **fast: nn.SGD(p, lr=0.1, momentum=0.9, nesterov=True, **fast)}
 
 
 def batches(count, size, dtype, seed=0):
@@ -67,14 +68,19 @@ def eager_step(model, loss, optimizer, x):
     return value
 
 
-def twins(kind, optimizer_name, dtype, warmup_steps=2, frozen_host=False):
-    """(captured step over one model, (model, loss, optimizer) of an identical second one, fake graphs)."""
+def twins(kind, optimizer_name, dtype, warmup_steps=2, frozen_host=False, foreach=None):
+    """(captured step over one model, (model, loss, optimizer) of an identical second one, fake graphs).
+
+    The captured step takes the optimizer's flat buffers (foreach=True; a plain optimizer is switched to
+    them), so the eager twin steps with foreach=True as well: the same rule on the same buffers."""
     model, reference = small_model(kind, dtype), small_model(kind, dtype)
-    optimizer = OPTIMIZERS[optimizer_name](model.parameters())
-    graphs = FrozenStepCountGraphs(optimizer._state) if frozen_host else FakeGraphs()
+    optimizer = OPTIMIZERS[optimizer_name](model.parameters(), foreach=foreach)
+    graphs = FrozenStepCountGraphs(list(optimizer.state.values())) if frozen_host else FakeGraphs()
     captured = cuda_graph.CapturedStep(model, nn.MSELoss(), optimizer, (5, 20), warmup_steps=warmup_steps,
                                        graphs=graphs)
-    return captured, (reference, nn.MSELoss(), OPTIMIZERS[optimizer_name](reference.parameters())), graphs
+    assert optimizer.foreach and isinstance(optimizer._fast, optim_fast.FlatForm) and captured.form is optimizer._fast
+    reference_optimizer = OPTIMIZERS[optimizer_name](reference.parameters(), foreach=True)
+    return captured, (reference, nn.MSELoss(), reference_optimizer), graphs
 
 
 def assert_same_training(captured, reference):
@@ -87,11 +93,12 @@ def assert_same_training(captured, reference):
         numpy.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
 
 
+@pytest.mark.parametrize("foreach", [None, True], ids=["switched", "foreach"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("optimizer_name", list(OPTIMIZERS))
 @pytest.mark.parametrize("kind", ["deep", "sequential"])
-def test_replays_take_the_eager_steps_bit_for_bit(kind, optimizer_name, dtype):
-    captured, reference, graphs = twins(kind, optimizer_name, dtype)
+def test_replays_take_the_eager_steps_bit_for_bit(kind, optimizer_name, dtype, foreach):
+    captured, reference, graphs = twins(kind, optimizer_name, dtype, foreach=foreach)
     buffer = captured.input
     for index, x in enumerate(batches(6, 5, dtype)):
         value = captured.step(x)
@@ -175,8 +182,6 @@ def test_refusals_name_the_problem_and_the_fix():
 def test_the_gpu_update_takes_the_cpu_steps(monkeypatch, tmp_path, optimizer_name, dtype, rtol):
     """With the device counter, the fused Adam kernel and the fused step's kernels (as C) in place of
     CuPy's, a captured step follows the eager NumPy steps; the counter reaches the host's step count."""
-    from nn.fast import optim as optim_fast
-
     def compiled(name, inputs, outputs, body, scalars):
         return lambda *arguments: c_elementwise(inputs, outputs, body, dtype, scalars,
                                                 tmp_path / name)(*arguments)

@@ -1,6 +1,7 @@
 """nn.fast.cuda_graph.CapturedStep at its edges, without a GPU: the losses and models it takes (a summed
 loss, a loss with no reduction attribute, a model of one parameter, float32), the stream each call
-runs on, what a failed capture leaves behind, and its messages word for word."""
+runs on, what a failed capture leaves behind, and its messages word for word. The captured step takes
+the optimizer's flat buffers (foreach=True), so each eager twin steps with foreach=True too."""
 import numpy
 import pytest
 
@@ -56,21 +57,23 @@ def test_a_summed_loss_is_captured_and_trains_as_eager_steps():
     model, reference = small_model("sequential", "float64"), small_model("sequential", "float64")
     loss = nn.MSELoss(reduction="sum")
     assert capture_refusal(model, loss, nn.Adam(model.parameters())) is None
-    captured = train_both(model, reference, loss, [nn.Adam(m.parameters(), lr=1e-2) for m in (model, reference)])
+    captured = train_both(model, reference, loss,
+                          [nn.Adam(m.parameters(), lr=1e-2, foreach=True) for m in (model, reference)])
     assert captured.plan.fuse_output
 
 
-class PlainSquares:
-    """A loss with no ``reduction`` attribute: taken as a mean (one loss value to train on)."""
+class PlainSquares(nn.Module):
+    """A loss module with no ``reduction`` attribute: taken as a mean (one loss value to train on)."""
 
     def __init__(self):
+        super().__init__()
         self.mse = nn.MSELoss()
 
-    def __call__(self, prediction, target):
+    def forward(self, prediction, target):
         return self.mse(prediction, target)
 
-    def backward(self):
-        return self.mse.backward()
+    def backward(self, grad_output=1.0):
+        return self.mse.backward(grad_output)
 
 
 def test_a_loss_without_a_reduction_attribute_is_taken_as_a_mean():
@@ -78,7 +81,7 @@ def test_a_loss_without_a_reduction_attribute_is_taken_as_a_mean():
     loss = PlainSquares()
     assert not hasattr(loss, "reduction")
     assert capture_refusal(model, loss, nn.SGD(model.parameters(), lr=0.1)) is None
-    train_both(model, reference, loss, [nn.SGD(m.parameters(), lr=0.1) for m in (model, reference)])
+    train_both(model, reference, loss, [nn.SGD(m.parameters(), lr=0.1, foreach=True) for m in (model, reference)])
 
 
 def test_a_model_of_one_parameter_in_float32():
@@ -86,7 +89,8 @@ def test_a_model_of_one_parameter_in_float32():
     for _ in range(2):
         nn.manual_seed(5)
         models.append(nn.Linear(6, 6, bias=False, dtype="float32"))
-    captured = train_both(*models, nn.MSELoss(), [nn.Adam(m.parameters(), lr=1e-2) for m in models], shape=(3, 6))
+    captured = train_both(*models, nn.MSELoss(), [nn.Adam(m.parameters(), lr=1e-2, foreach=True) for m in models],
+                          shape=(3, 6))
     assert captured.loss_value.dtype == numpy.float32 and captured.input.dtype == numpy.float32
 
 
@@ -101,21 +105,22 @@ def test_the_training_step_skips_the_input_gradient():
     model = small_model("deep", "float64")
     captured = CapturedStep(model, nn.MSELoss(), nn.Adam(model.parameters()), (5, 20), warmup_steps=1,
                             graphs=FakeGraphs())
-    asked, own = [], captured.plan.backward
-    captured.plan.backward = lambda **options: asked.append(options) or own(**options)
+    asked, returned, own = [], [], captured.plan.backward
+    captured.plan.backward = lambda **options: asked.append(options) or returned.append(own(**options))
     for x in batches(3, 5, "float64"):
         captured.step(x)
     captured.eager_step(batches(1, 2, "float64")[0])
-    assert asked == [{"need_input_grad": False}] * 4
-    assert model.layer_sequence()[0].needs_input_grad is False
+    assert asked == [{"need_input_grad": False}] * 4 and returned == [None] * 4
+    assert model.layer_sequence()[0].needs_input_grad is True  # skipped by the plan, the flag left alone
 
 
 def test_the_step_count_is_the_steps_own_not_the_hosts():
     """On NumPy too, Adam's t comes from the step's counter: a replay that sees the host's counts as
     they were at capture (as a real graph would) still takes the eager steps bit for bit."""
     model, reference = small_model("deep", "float64"), small_model("deep", "float64")
-    optimizers = [nn.Adam(m.parameters(), lr=1e-2) for m in (model, reference)]
-    train_both(model, reference, nn.MSELoss(), optimizers, steps=5, graphs=FrozenStepCountGraphs(optimizers[0]._state))
+    optimizers = [nn.Adam(m.parameters(), lr=1e-2, foreach=True) for m in (model, reference)]
+    train_both(model, reference, nn.MSELoss(), optimizers, steps=5,
+               graphs=FrozenStepCountGraphs(list(optimizers[0].state.values())))
 
 
 def test_every_call_runs_on_the_steps_own_stream():
@@ -147,20 +152,21 @@ class RefusingGraphs(FakeGraphs):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_a_failed_capture_takes_no_step(optimizer):
     model, reference = small_model("sequential", "float64"), small_model("sequential", "float64")
-    make = (lambda p: nn.Adam(p, lr=1e-2)) if optimizer == "adam" else (lambda p: nn.SGD(p, lr=0.1, momentum=0.9))
+    make = (lambda p: nn.Adam(p, lr=1e-2, foreach=True)) if optimizer == "adam" else \
+        (lambda p: nn.SGD(p, lr=0.1, momentum=0.9, foreach=True))
     optimizers = [make(m.parameters()) for m in (model, reference)]
     captured = CapturedStep(model, nn.MSELoss(), optimizers[0], (5, 20), warmup_steps=2, graphs=RefusingGraphs())
     xs = batches(4, 5, "float64")
     for x in xs[:2]:
         captured.step(x)
         eager_step(reference, nn.MSELoss(), optimizers[1], x)
-    before = [dict(state) for state in optimizers[0]._state]
+    before = [dict(state) for state in optimizers[0].state.values()]
     with pytest.raises(CaptureFailed) as caught:
         captured.step(xs[2])
     assert str(caught.value) == ("CapturedStep: CUDA could not capture the step (OSError: operation not permitted "
                                  "when stream is capturing); no step was taken: take it with eager_step")
     assert isinstance(caught.value.__cause__, OSError)
-    assert [state["step"] for state in optimizers[0]._state] == [state["step"] for state in before] == [2]
+    assert [state["step"] for state in optimizers[0].state.values()] == [state["step"] for state in before] == [2] * 4
     for x in xs[2:]:  # eager steps go on from where the warm-up left off
         numpy.testing.assert_array_equal(captured.eager_step(x), eager_step(reference, nn.MSELoss(), optimizers[1], x))
     for ours, theirs in zip(model.parameters(), reference.parameters()):

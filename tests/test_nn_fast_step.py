@@ -57,10 +57,10 @@ def fused_step(step, optimizer, x):
     return value, gradients
 
 
-def compare_steps(kind, dtype, loss_factory, steps=4, assert_equal=numpy.testing.assert_array_equal):
+def compare_steps(kind, dtype, loss_factory, steps=4, assert_equal=numpy.testing.assert_array_equal, foreach=None):
     ours, theirs = model_pair(kind, dtype)
     step = plan_fused_step(ours, loss_factory())
-    optimizers = [nn.Adam(model.parameters(), lr=1e-2) for model in (ours, theirs)]
+    optimizers = [nn.Adam(model.parameters(), lr=1e-2, foreach=foreach) for model in (ours, theirs)]
     loss = loss_factory()
     rng = numpy.random.default_rng(1)
     for _ in range(steps):
@@ -87,19 +87,30 @@ def test_on_numpy_the_plan_takes_the_unfused_step_bit_for_bit(kind, dtype, loss_
 
 @pytest.mark.parametrize("loss_name", list(LOSSES))
 @pytest.mark.parametrize("kind", list(MODELS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gradients_written_into_the_flat_buffers_are_the_unfused_steps(kind, dtype, loss_name):
+    """With foreach=True (both sides) the plan writes dW and db straight into the optimizer's flat gradient
+    buffer: the same gradients and the same updates as the unfused step, whose gradients are copied in."""
+    step = compare_steps(kind, dtype, LOSSES[loss_name], foreach=True)
+    linears = [stage.linear for stage in step.stages if isinstance(stage, FastLinear)]
+    assert linears and all(linear.weight.grad is linear.weight._flat_grad for linear in linears)
+
+
+@pytest.mark.parametrize("loss_name", list(LOSSES))
+@pytest.mark.parametrize("kind", list(MODELS))
 def test_the_fused_branch_with_plain_forms_is_the_unfused_step(monkeypatch, kind, loss_name):
     """The wiring, in float64 through the plain forms: the same step, and every kernel where the plan puts it."""
     gpu = StandInGPU().install(monkeypatch)
     step = compare_steps(kind, "float64", LOSSES[loss_name], steps=3)
-    pairs = sum(isinstance(stage, FastLinear) for stage in step.stages)
+    pairs = sum(isinstance(stage, FastLinear) and stage.relu is not None for stage in step.stages)
     sigmoids = sum(type(module) is nn.Sigmoid for module in layer_sequence(step.model))
     output = 1 if step.fuse_output else 0
-    # Per step, in the fused model (the unfused twin runs its Sigmoids through the kernels too)
+    # Per step, in the fused model only (the unfused twin's modules run their own plain formulas, no kernel)
     assert pairs == {"deep": 4, "sigmoid-hidden": 0, "nested": 2}[kind]
     assert gpu.calls.get("bias_relu", 0) == 3 * pairs
     assert gpu.calls.get("mse_sigmoid_backward", 0) == 3 * output
-    assert gpu.calls.get("sigmoid_forward", 0) == 3 * 2 * sigmoids
-    assert gpu.calls.get("sigmoid_backward", 0) == 3 * (2 * sigmoids - output)
+    assert gpu.calls.get("sigmoid_forward", 0) == 3 * sigmoids
+    assert gpu.calls.get("sigmoid_backward", 0) == 3 * (sigmoids - output)
 
 
 @pytest.mark.skipif(COMPILER is None, reason="no C compiler to build the kernel bodies")
@@ -141,18 +152,24 @@ def test_a_wrong_kernel_is_caught(monkeypatch):
 def test_the_plan_pairs_what_it_should():
     nn.manual_seed(0)
     deep = plan_fused_step(DeepAutoencoder(dtype="float64"), nn.MSELoss())
-    assert deep.describe()[0] == "bias_relu: Linear(784->128) + ReLU"
-    assert deep.describe()[-1] == "mse_sigmoid_backward: Sigmoid + MSELoss(reduction='mean')"
-    assert len(deep.describe()) == 9
+    assert deep.describe()[0] == "Linear(784->128) + ReLU: FastLinear"
+    assert deep.describe()[4] == "Linear(18->9): FastLinear"  # the code layer: no ReLU follows it
+    assert deep.describe()[-2:] == ["Sigmoid: FastSigmoid", "mse_sigmoid_backward: Sigmoid + MSELoss(reduction='mean')"]
+    assert len(deep.describe()) == 12  # 10 Linear (8 with their ReLU), the Sigmoid, the fused output
     no_bias = nn.Sequential(nn.Linear(4, 4, bias=False), nn.ReLU(), nn.ReLU(), nn.Linear(4, 4), nn.Sigmoid())
     plan = plan_fused_step(no_bias, nn.BCELoss())
-    assert not any(isinstance(stage, FastLinear) for stage in plan.stages) and not plan.fuse_output
+    assert [(type(stage).__name__, repr(stage)) for stage in plan.stages] == [
+        ("FastLinear", "Linear(4->4) + ReLU"), ("FastReLU", "ReLU"), ("FastLinear", "Linear(4->4)"),
+        ("FastSigmoid", "Sigmoid")]
+    assert not plan.fuse_output
     assert plan_fused_step(no_bias, nn.MSELoss(reduction="none")).fuse_output is False
     overcomplete = plan_fused_step(OvercompleteAutoencoder(input_dim=8, latent_dim=16), nn.MSELoss())
     assert overcomplete.stages is None and "more than a chain" in overcomplete.describe()[0]
     assert plan_fused_step(DeepAutoencoder(), nn.MSELoss(), fuse=False).stages is None
     simple = SimpleAutoencoder(input_dim=8, latent_dim=3)  # bare Linear halves: one layer each
-    assert plan_fused_step(simple, nn.MSELoss()).stages == [simple.encoder, simple.decoder]
+    stages = plan_fused_step(simple, nn.MSELoss()).stages
+    assert [type(stage) for stage in stages] == [FastLinear, FastLinear]
+    assert [(stage.linear, stage.relu) for stage in stages] == [(simple.encoder, None), (simple.decoder, None)]
     assert layer_sequence(nn.Linear(3, 3)) is None  # a lone module runs its own forward and backward
 
 
@@ -190,5 +207,6 @@ def test_on_the_gpu_the_fused_step_follows_the_numpy_step(monkeypatch, kind, dty
     for ours_parameter, theirs_parameter in zip(ours.parameters(), theirs.parameters()):
         difference = numpy.max(numpy.abs(nn.to_numpy(ours_parameter.data) - theirs_parameter.data))
         assert difference <= tolerance * max(numpy.max(numpy.abs(theirs_parameter.data)), 1.0)
-    pairs = sum(isinstance(stage, FastLinear) for stage in step.stages)
+    pairs = sum(isinstance(stage, FastLinear) and stage.relu is not None and stage.linear.bias is not None
+                for stage in step.stages)
     assert launched.get("bias_relu", 0) == 3 * pairs and launched.get("mse_sigmoid_backward", 0) == 3

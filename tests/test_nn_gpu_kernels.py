@@ -1,7 +1,8 @@
 """The fused GPU Adam kernel, checked without a GPU.
 
 Its body is CUDA C, but plain C as well: compiled here with the C compiler (T = double) and put in
-the place of the CuPy kernel, nn.Adam's GPU path (the same arguments, in the same order) must take
+the place of the CuPy kernel, nn.Adam's GPU path (fused=True: nn.fast.optim.FusedForm, the same
+arguments in the same order; the parameters' device is stood in as 'gpu') must take
 the same 50 steps as torch.optim.Adam / AdamW. This catches a wrong formula, a misnamed variable
 or a swapped argument before the kernel ever meets a GPU.
 """
@@ -98,7 +99,9 @@ def test_gpu_adam_path_takes_torchs_steps(fake_gpu, amsgrad, maximize, decoupled
     reference = torch.nn.Parameter(torch.from_numpy(parameter.data.copy()))
     ours_class, torch_class = (nn.AdamW, torch.optim.AdamW) if decoupled else (nn.Adam, torch.optim.Adam)
     options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
-    optimizer, reference_optimizer = ours_class([parameter], **options), torch_class([reference], **options)
+    optimizer = ours_class([parameter], **options, fused=True)
+    reference_optimizer = torch_class([reference], **options)
+    assert isinstance(optimizer._fast, optim_fast.FusedForm)
     for _ in range(50):
         grad = (rng.standard_normal(size) * rng.uniform(0.01, 3)).astype(dtype)
         parameter.grad = parameter.data * 0 + (grad)
@@ -125,7 +128,7 @@ def test_a_wrong_kernel_body_is_caught(monkeypatch, tmp_path):
     rng = numpy.random.default_rng(1)
     parameter = nn.Parameter(rng.standard_normal(64))
     reference = torch.nn.Parameter(torch.from_numpy(parameter.data.copy()))
-    optimizer, reference_optimizer = nn.Adam([parameter], lr=1e-2), torch.optim.Adam([reference], lr=1e-2)
+    optimizer, reference_optimizer = nn.Adam([parameter], lr=1e-2, fused=True), torch.optim.Adam([reference], lr=1e-2)
     for _ in range(5):
         grad = rng.standard_normal(64)
         parameter.grad = parameter.data * 0 + (grad)

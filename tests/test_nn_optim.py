@@ -143,25 +143,55 @@ def test_zero_grad_resets_the_gradients(name, nn_rng):
     optimizer = OPTIMIZERS[name][0](model.parameters())
     model(nn_rng.standard_normal((4, 7)))
     model.backward(nn_rng.standard_normal((4, 3)))
-    assert all(parameter.grad.any() for parameter in model.parameters())
-    optimizer.zero_grad()
-    assert not any(parameter.grad.any() for parameter in model.parameters())
+    gradients = [parameter.grad for parameter in model.parameters()]
+    assert all(gradient.any() for gradient in gradients)
+    optimizer.zero_grad(set_to_none=False)  # zeros, in the same arrays
+    assert all(parameter.grad is gradient and not gradient.any()
+               for parameter, gradient in zip(model.parameters(), gradients))
+    optimizer.zero_grad()  # torch's default: set_to_none=True
+    assert all(parameter.grad is None for parameter in model.parameters())
 
 
 # --- errors ----------------------------------------------------------------------------------------------------
+def give_gradients(model):
+    for parameter in model.parameters():
+        parameter.grad = parameter.data * 0 + 0.5
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_step_after_rebinding_data_raises(name):
+def test_step_after_rebinding_data_raises_with_flat_buffers(name):
+    """foreach=True holds each parameter as a view of its flat buffer: a replaced array is refused."""
     model = small_model(nn)
-    optimizer = OPTIMIZERS[name][0](model.parameters())
+    optimizer = OPTIMIZERS[name][0](model.parameters(), foreach=True)
     model[0].weight.data = model[0].weight.data.copy()
+    give_gradients(model)
     with pytest.raises(RuntimeError, match="was replaced after the optimizer was built"):
         optimizer.step()
 
 
-def test_step_after_moving_the_model_raises():
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_the_plain_rule_steps_a_rebound_array_as_torch(name):
+    """The plain rule reads each parameter's .data at each step (torch's p.data = ...): the new array moves."""
+    model, reference = small_model(nn, dtype="float64"), small_model(nn, dtype="float64")
+    for parameter, source in zip(reference.parameters(), model.parameters()):
+        parameter.data[...] = source.data
+    optimizer, expected = OPTIMIZERS[name][0](model.parameters()), OPTIMIZERS[name][0](reference.parameters())
+    rebound = model[0].weight.data.copy()
+    model[0].weight.data = rebound
+    give_gradients(model)
+    give_gradients(reference)
+    optimizer.step()
+    expected.step()
+    assert model[0].weight.data is rebound
+    for parameter, source in zip(model.parameters(), reference.parameters()):
+        numpy.testing.assert_array_equal(parameter.data, source.data)
+
+
+def test_step_after_moving_the_model_raises_with_flat_buffers():
     model = small_model(nn)
-    optimizer = nn.Adam(model.parameters())
+    optimizer = nn.Adam(model.parameters(), foreach=True)
     model.to(dtype="float64")
+    give_gradients(model)
     with pytest.raises(RuntimeError, match="build the optimizer after moving the model"):
         optimizer.step()
 
@@ -242,6 +272,7 @@ def test_empty_parameter_list_raises(name):
 def test_mismatched_optimizer_state_dict_raises_and_loads_nothing():
     model = small_model(nn, dtype="float64")
     optimizer = nn.Adam(model.parameters(), amsgrad=True)
+    give_gradients(model)
     optimizer.step()
     before = optimizer.state_dict()
     state = optimizer.state_dict()
@@ -265,7 +296,9 @@ def test_mismatched_optimizer_state_dict_raises_and_loads_nothing():
 ])
 def test_a_state_that_needs_other_buffers_is_refused_in_one_line(saved, built, message):
     optimizer_class = nn.Adam if "amsgrad" in saved else nn.SGD
-    source = optimizer_class(small_model(nn).parameters(), **saved)
+    source_model = small_model(nn)
+    source = optimizer_class(source_model.parameters(), **saved)
+    give_gradients(source_model)
     source.step()
     target = optimizer_class(small_model(nn).parameters(), **built)
     with pytest.raises(ValueError, match=message) as caught:
@@ -282,7 +315,9 @@ def test_a_state_dict_of_other_groups_is_refused():
 
 
 def test_a_state_dict_saved_before_maximize_existed_loads():
-    optimizer = nn.Adam(small_model(nn).parameters(), lr=0.01)
+    model = small_model(nn)
+    optimizer = nn.Adam(model.parameters(), lr=0.01)
+    give_gradients(model)
     optimizer.step()
     state = optimizer.state_dict()
     del state["maximize"], state["decoupled_weight_decay"]
@@ -383,9 +418,9 @@ def test_signature_is_torchs(name):
 
 
 UNSUPPORTED = [(name, option, value) for name, options in [
-    ("SGD", dict(foreach=True, differentiable=True, fused=True)),
-    ("Adam", dict(foreach=False, capturable=True, differentiable=True, fused=True)),
-    ("AdamW", dict(foreach=True, capturable=True, differentiable=True, fused=False))]
+    ("SGD", dict(differentiable=True)),
+    ("Adam", dict(capturable=True, differentiable=True)),
+    ("AdamW", dict(capturable=True, differentiable=True))]
     for option, value in options.items()]
 
 
@@ -397,6 +432,27 @@ def test_unimplemented_torch_options_are_refused_by_name(name, option, value):
         OPTIMIZERS[name][0](parameters, **{option: value})
     with pytest.raises(ValueError, match=rf"{option}={value!r} in group 0 is not supported"):
         OPTIMIZERS[name][0]([dict(params=parameters, **{option: value})])
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_torchs_foreach_and_fused_switches(name):
+    """foreach: None, False (the plain rule) or True (flat buffers); fused=True: Adam and AdamW on the GPU only,
+    refused in one line on the CPU and for SGD; both at once refused, as torch."""
+    optimizer_class = OPTIMIZERS[name][0]
+    parameters = list(small_model(nn).parameters())
+    for foreach in (None, False):
+        assert optimizer_class(parameters, foreach=foreach)._fast is None
+    assert optimizer_class(parameters, fused=False)._fast is None
+    assert optimizer_class(parameters, foreach=True)._fast is not None
+    message = (rf"^{name}: fused=True runs one GPU kernel and needs the parameters on the GPU" if name != "SGD"
+               else r"^SGD: fused=True is implemented for Adam and AdamW; use foreach=True$")
+    with pytest.raises(ValueError, match=message) as caught:
+        optimizer_class(parameters, fused=True)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ValueError, match=rf"^{name}: foreach=True and fused=True cannot both be set"):
+        optimizer_class(parameters, foreach=True, fused=True)
+    with pytest.raises(TypeError, match=rf"^{name}: foreach must be None, True or False, got 1"):
+        optimizer_class(parameters, foreach=1)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

@@ -1,9 +1,11 @@
 """The fast optimizer rules (nn/fast/optim.py) against the plain ones they say they compute (nn/optim.py):
 the same start, the same float64 gradients, 30 steps, every option, on NumPy and on the strict array
-backend; they may differ only by rounding."""
+backend; they may differ only by rounding. And nn.Adam / nn.SGD switched to foreach=True against the same
+optimizer without it."""
 import numpy
 import pytest
 
+import nn
 from nn import optim
 from nn.fast import optim as optim_fast
 from nn.fast.optim import Scratch
@@ -111,3 +113,60 @@ def test_whole_buffer_passes_per_step(rule_name, changes, passes):
     state["step"], CountingArray.calls = 2, 0
     fast(*views, state, Scratch(views[0]), **options)
     assert CountingArray.calls == passes
+
+
+# --- the switch: nn.Adam / nn.SGD with foreach=True against the same optimizer without it ---------------------
+def small_model():
+    nn.manual_seed(11)
+    return nn.Sequential(nn.Linear(6, 5, dtype="float64"), nn.ReLU(), nn.Linear(5, 4, dtype="float64"),
+                         nn.Sigmoid(), nn.Linear(4, 3, bias=False, dtype="float64"))
+
+
+SWITCHED = {"adam": lambda groups, **fast: nn.Adam(groups, lr=0.01, betas=(0.8, 0.95), weight_decay=0.05, **fast),
+            "adamw-amsgrad": lambda groups, **fast: nn.AdamW(groups, lr=0.01, amsgrad=True, **fast),
+            "sgd-momentum": lambda groups, **fast: nn.SGD(groups, lr=0.05, momentum=0.9, **fast),
+            "sgd-nesterov": lambda groups, **fast: nn.SGD(groups, lr=0.05, momentum=0.9, nesterov=True,
+                                                          weight_decay=0.01, **fast)}
+
+
+@pytest.mark.parametrize("name", list(SWITCHED))
+def test_foreach_true_takes_the_plain_optimizers_steps(name):
+    """5 steps of one model with foreach=True and of its twin without, in two groups: the same parameters (to
+    rounding) and state dicts, through step 3, where the first layer's weight has no gradient (it does not move,
+    its step count stays, and its group then steps by the plain rule) while the other group stays flat."""
+    models = [small_model(), small_model()]
+    optimizers = []
+    for model, foreach in zip(models, (False, True)):
+        parameters = list(model.parameters())
+        optimizers.append(SWITCHED[name]([dict(params=parameters[:2]), dict(params=parameters[2:], lr=0.02)],
+                                         foreach=foreach))
+    plain, fast = optimizers
+    assert plain._fast is None and isinstance(fast._fast, optim_fast.FlatForm)
+    rng = numpy.random.default_rng(3)
+    for step in range(1, 6):
+        gradients = [rng.standard_normal(parameter.shape) for parameter in models[0].parameters()]
+        for model in models:
+            for index, (parameter, gradient) in enumerate(zip(model.parameters(), gradients)):
+                parameter.grad = None if (step == 3 and index == 0) else gradient.copy()
+        kept = [parameter.data.copy() for parameter in models[1].parameters()]
+        for optimizer in optimizers:
+            optimizer.step()
+        if step == 3:
+            numpy.testing.assert_array_equal(models[1][0].weight.data, kept[0])  # no gradient: not moved
+            assert not numpy.array_equal(models[1][0].bias.data, kept[1])
+        for ours, theirs in zip(models[1].parameters(), models[0].parameters()):
+            numpy.testing.assert_allclose(ours.data, theirs.data, rtol=1e-13, atol=1e-15, err_msg=f"step {step}")
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+    assert [fast.state[parameter]["step"] for parameter in models[1].parameters()] == [4, 5, 5, 5, 5]
+    flat = fast._fast.groups[1][1]  # the second group stayed packed: its parameters are views of one buffer
+    assert all(numpy.shares_memory(parameter.data, flat.data) for parameter in flat.parameters)
+    ours, theirs = fast.state_dict(), plain.state_dict()
+    assert ours.keys() == theirs.keys()
+    numpy.testing.assert_array_equal(ours["0.step"], [4, 5])
+    assert ours["1.step"] == theirs["1.step"] == 5
+    for key, value in theirs.items():
+        if hasattr(value, "dtype") and value.dtype.kind == "f":
+            numpy.testing.assert_allclose(ours[key], value, rtol=1e-13, atol=1e-15, err_msg=key)
+        else:
+            numpy.testing.assert_array_equal(ours[key], value, err_msg=key)

@@ -100,13 +100,16 @@ class FastLinear:
 
     def __init__(self, linear, relu=None):
         self.linear, self.relu = linear, relu
+        self._own = False  # whether the last forward was the modules' own (an input the fast form does not take)
 
     def forward(self, x):
         linear = self.linear
         weight = linear.weight.data
         if x.ndim != 2 or x.shape[1] != linear.in_features or x.dtype != weight.dtype or type(x) is not type(weight):
-            y = linear(x)  # the module's own forward, and its own errors
+            self._own = True  # the modules' own forward (and errors): their own backward follows it
+            y = linear(x)
             return self.relu(y) if self.relu is not None else y
+        self._own = False
         y = x @ weight.T
         if self.relu is not None and linear.bias is not None:
             y = kernels.run("bias_relu_in_place", y, linear.bias.data)
@@ -123,6 +126,9 @@ class FastLinear:
         return y
 
     def backward(self, grad_output, need_input_grad=True):
+        if self._own:
+            grad_output = self.relu.backward(grad_output) if self.relu is not None else grad_output
+            return Gated(self.linear).backward(grad_output, need_input_grad)
         if self.relu is not None:
             grad_output *= self.relu._output > 0  # g * [y > 0], in the step's own gradient array
             self.relu._gate = "released"
