@@ -3,8 +3,8 @@
 Late in a real run, Adam's m of every parameter whose gradient has become zero (dead ReLU units)
 decays by beta1 each step into the subnormal range (below 1.18e-38 in float32), where x86
 processors compute tens of times slower. This measures one optimizer step of the seed's deep model
-(224,601 float32 parameters, Adam lr 1e-3) in four conditions, interleaved, each timed block
-starting from the same saved state:
+(224,601 float32 parameters, Adam lr 1e-3 with foreach=True, as the command line trains) in four
+conditions, interleaved, each timed block starting from the same saved state:
 
     fresh       m and v of a few steps of random gradients (all normal numbers)
     subnormal   the same, with --dead entries (54,000 by default, as measured after the main job's
@@ -33,10 +33,14 @@ def _optimizer_and_snapshot(dead, subnormal, seed=0):
     Returns (optimizer, snapshot, gradients), per parameter."""
     rng = numpy.random.default_rng(seed)
     parameters = list(workloads.MODELS["deep"].build().parameters())
-    optimizer = nn.Adam(parameters, lr=workloads.LEARNING_RATE)
+    optimizer = nn.Adam(parameters, lr=workloads.LEARNING_RATE, foreach=True)  # as the command line trains
     for _ in range(5):
         for parameter in parameters:
-            parameter.grad[...] = rng.standard_normal(parameter.shape) * 1e-2
+            gradient = (rng.standard_normal(parameter.shape) * 1e-2).astype(parameter.dtype)
+            if parameter.grad is None:  # None until a backward (or this) writes it
+                parameter.grad = gradient
+            else:
+                parameter.grad[...] = gradient
         optimizer.step()
     fraction = dead / sum(parameter.size for parameter in parameters)
     gradients, snapshot = [], []

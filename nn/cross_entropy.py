@@ -72,6 +72,8 @@ class ClassificationLoss(Loss):
         (x, q, log_p, denominator, chosen, input_shape, unbatched) = self._cache
         upstream = grad_output if self.reduction == "none" else float(grad_output)
         if self.reduction == "none":
+            self._prediction = x
+            upstream = self.elementwise_upstream(upstream)
             upstream = upstream.reshape((1,) + upstream.shape if unbatched else upstream.shape)
             upstream = upstream.reshape(upstream.shape[:1] + (1,) + upstream.shape[1:])  # over the classes
         elif self.reduction == "mean":

@@ -43,7 +43,7 @@ class Loss(Module):
     def reduce(self, terms):
         """The loss value from its terms l (an array of the prediction's dtype; 0-d unless "none")."""
         self._size = terms.size
-        xp = backend.get_array_module(terms)
+        xp = self._xp  # the prediction's library: NumPy's ufuncs give 0-d inputs a scalar, not an array
         if self.reduction == "none":
             return xp.asarray(terms)
         value = terms.sum() if self.reduction == "sum" else terms.sum() / terms.size
@@ -52,8 +52,21 @@ class Loss(Module):
     def spread(self, grad_output):
         """dL/dl_i, from dL/dvalue: g / M for "mean", g for "sum" and "none" (where g has l's shape)."""
         if self.reduction == "none":
-            return grad_output
+            return self.elementwise_upstream(grad_output)
         return float(grad_output) / self._size if self.reduction == "mean" else float(grad_output)
+
+    @property
+    def _xp(self):
+        return backend.get_array_module(self._prediction)
+
+    def elementwise_upstream(self, grad_output):
+        """g for "none", on the prediction's library. The default g = 1 is only for a 0-d value: torch
+        creates no implicit gradient for a value of many elements (the gate checked any g passed)."""
+        shape = self._gate[0]
+        if not hasattr(grad_output, "shape") and shape:
+            raise ValueError(f"{type(self).__name__}.backward: grad_output has shape () but the output has {shape}; "
+                             "pass dL/dy with exactly the output's shape (it is never broadcast)")
+        return self._xp.asarray(grad_output)
 
     def _clear_cache(self):
         self._cache = None
@@ -83,12 +96,13 @@ class ElementwiseLoss(Loss):
 
     def forward(self, pred, target):
         pred, target = check_pair(self, pred, target)
+        self._prediction = pred  # its library is the value's and the gradient's (_xp)
         terms, self._cache = self._terms(pred, target)
         return self.reduce(terms)
 
     def backward(self, grad_output=1.0):
         """dL/dpred. ``grad_output`` is dL/dvalue: a number for "mean" and "sum", pred's shape for "none"."""
-        return self._slope(self._cache, self.spread(grad_output))
+        return self._xp.asarray(self._slope(self._cache, self.spread(grad_output)))
 
 
 class MSELoss(Loss):
@@ -102,11 +116,12 @@ class MSELoss(Loss):
 
     def forward(self, pred, target):
         pred, target = check_pair(self, pred, target)
+        self._prediction = pred  # its library is the value's and the gradient's (_xp)
         self._difference = pred - target
         return self.reduce(self._difference * self._difference)
 
     def backward(self, grad_output=1.0):
-        return (2 * self._difference) * self.spread(grad_output)
+        return self._xp.asarray((2 * self._difference) * self.spread(grad_output))
 
     def _clear_cache(self):
         self._difference = None

@@ -121,7 +121,7 @@ class Module:
                 inputs = changed if isinstance(changed, tuple) else (changed,)
         output = self.forward(*inputs, **kwargs)
         if isinstance(output, numpy.generic):  # a ufunc on a 0-d array gives a scalar: give a 0-d array back
-            output = numpy.asarray(output)
+            output = (backend.get_array_module(inputs[0]) if inputs else numpy).asarray(output)  # of the input's library
         for hook in tuple(self._forward_hooks.values()):
             changed = hook(self, inputs, output)
             if changed is not None:
@@ -448,8 +448,8 @@ def _gated_backward(backward):
         finally:
             del self._in_gate
             _retaining[0] -= bool(retain_graph)
-        if isinstance(grad_input, numpy.generic):
-            grad_input = numpy.asarray(grad_input)
+        if isinstance(grad_input, numpy.generic):  # a 0-d array of dL/dy's library, as the forward's output
+            grad_input = (backend.get_array_module(args[0]) if args else numpy).asarray(grad_input)
         if self._backward_hooks:
             grad_input = _run_backward_hooks(self, grad_input, args)
         if not retain_graph and not _retaining[0]:  # torch's retain_graph keeps the whole graph: children too

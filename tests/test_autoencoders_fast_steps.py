@@ -141,7 +141,8 @@ def test_a_capture_cuda_refuses_falls_back_to_eager_steps_with_nothing_lost(caps
 # --- the command line: --plain, --cuda-graph / --no-cuda-graph ----------------------------------------------
 def test_the_command_line_takes_fast_steps_on_the_cpu_unless_plain_and_on_the_gpu_only_with_cuda_graph(capsys):
     """On the CPU FastSteps (eager) unless --plain; on the GPU fit's plain CuPy steps unless --cuda-graph;
-    a model with its own training step always plain. Each choice is one line on stderr."""
+    a model with its own training step always plain. The choice is one line of the output; a notice
+    (why no graph) one line on stderr."""
     from argparse import Namespace
 
     from autoencoders import AdversarialAutoencoder
@@ -149,32 +150,33 @@ def test_the_command_line_takes_fast_steps_on_the_cpu_unless_plain_and_on_the_gp
     nn.manual_seed(0)
     model, loss = MODELS["deep"](), nn.MSELoss()
     optimizer = nn.Adam(model.parameters(), foreach=True)
+    fast = "steps: fast (nn.fast.compile and Adam foreach=True; --plain trains with the formulas as written)"
 
     def choose(model, device, optimizer=optimizer, plain=False, cuda_graph=None):
         steps = _fast_steps(model, loss, optimizer, {"device": device}, Namespace(plain=plain, cuda_graph=cuda_graph))
-        return steps, capsys.readouterr().err.splitlines()
+        out, err = capsys.readouterr()
+        return steps, out.splitlines(), err.splitlines()
 
-    steps, lines = choose(model, "cpu")
+    steps, out, err = choose(model, "cpu")
     assert isinstance(steps, FastSteps) and not steps.cuda_graph and steps.notice is None
-    assert len(lines) == 1 and lines[0].startswith("autoencoders: fast steps (nn.fast.compile: ")
-    assert choose(model, "cpu", plain=True) == (None, ["autoencoders: plain steps, the formulas as written (--plain)"])
+    assert (out, err) == ([fast], [])
+    assert choose(model, "cpu", plain=True) == (None, ["steps: plain, every formula as written (--plain)"], [])
     for flag in (None, False):
         assert choose(model, "gpu", cuda_graph=flag) == (
-            None, ["autoencoders: plain steps, the formulas as written (eager CuPy steps)"])
-    steps, lines = choose(model, "gpu", cuda_graph=True)
+            None, ["steps: plain, every formula as written (eager CuPy steps)"], [])
+    steps, out, err = choose(model, "gpu", cuda_graph=True)
     assert isinstance(steps, FastSteps) and steps.cuda_graph and steps.notice is None
-    assert len(lines) == 1 and lines[0].startswith("autoencoders: fast steps (")
+    assert (out, err) == ([fast], [])
     assert choose(model, "gpu", plain=True, cuda_graph=True)[0] is None  # --plain wins
     adversarial = AdversarialAutoencoder(input_dim=16, hidden=(8,), latent_dim=2)  # its own two-part step
     for device, flag in (("cpu", None), ("gpu", True)):
         assert choose(adversarial, device, cuda_graph=flag) == (
-            None, ["autoencoders: plain steps, the formulas as written (the model takes its own steps)"])
+            None, ["steps: plain, every formula as written (the model takes its own steps)"], [])
     denoising = MODELS["denoising"]()
-    steps, lines = choose(denoising, "gpu", nn.Adam(denoising.parameters(), foreach=True), cuda_graph=True)
-    assert not steps.cuda_graph
-    assert lines[0] == ("autoencoders: training with eager GPU steps, not a CUDA graph: the model draws random "
-                        "numbers in its step (input noise, a sampled code), which a graph would replay unchanged")
-    assert len(lines) == 2 and lines[1].startswith("autoencoders: fast steps (")
+    steps, out, err = choose(denoising, "gpu", nn.Adam(denoising.parameters(), foreach=True), cuda_graph=True)
+    assert not steps.cuda_graph and out == [fast]
+    assert err == ["autoencoders: training with eager GPU steps, not a CUDA graph: the model draws random "
+                   "numbers in its step (input noise, a sampled code), which a graph would replay unchanged"]
 
 
 def test_cuda_graph_on_the_cpu_is_a_one_line_usage_error(tmp_path):

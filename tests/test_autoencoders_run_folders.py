@@ -179,8 +179,8 @@ def interrupt_in(monkeypatch, phase):
             return real(*args, **kwargs)
         monkeypatch.setattr(owner, name, interrupted)
 
-    if phase == "step":
-        wrap(training, "_train_epoch", when=lambda: calls.count("_train_epoch") == 2)
+    if phase == "step":  # the command line's steps on the CPU: FastSteps, epoch by epoch in _train_epoch_with
+        wrap(training, "_train_epoch_with", when=lambda: calls.count("_train_epoch_with") == 2)
     elif phase == "test pass":
         wrap(training, "evaluate", when=lambda: calls.count("evaluate") == 2)
     elif phase == "checkpoint":

@@ -168,7 +168,7 @@ def test_gradcheck_generator_through_discriminator(classes, frozen):
     discriminator = Discriminator(image_dim=PIXELS, hidden=(8, 7, 6), classes=classes).eval()  # dropout off
     discriminator.requires_grad_(not frozen)
     for parameter in discriminator.parameters():
-        parameter.grad = parameter.data * 0 + (0.25                          # a frozen D's backward must not touch these)
+        parameter.grad = parameter.data * 0 + 0.25  # a frozen D's backward must not touch these
     labels = numpy.arange(5) % 10 if classes else None
     composite = GeneratorThroughDiscriminator(generator, discriminator, labels)
     report = nn.gradcheck(composite, numpy.random.default_rng(1).standard_normal((5, LATENT)))
@@ -184,7 +184,7 @@ def test_generator_step_moves_only_the_generator_and_leaves_d_gradients():
     before = {name: value.copy() for name, value in discriminator.state_dict().items()}
     discriminator.parameters()[0].requires_grad_(False)      # a user's own frozen layer stays frozen after
     for parameter in discriminator.parameters():
-        parameter.grad = parameter.data * 0 + (0.5)
+        parameter.grad = parameter.data * 0 + 0.5
     optimizer = nn.Adam(generator.parameters(), lr=1e-2)
     fake = generator(numpy.random.default_rng(0).standard_normal((4, LATENT)))
     generator_step(generator, discriminator, optimizer, fake)

@@ -188,8 +188,12 @@ def test_upstream_gradient_of_the_wrong_shape_is_refused():
         loss.backward(numpy.ones(1))
     mean = nn.CrossEntropyLoss()
     mean(numpy.zeros((4, 3)), numpy.array([0, 1, 2, 0]))
-    with pytest.raises(ValueError, match=r"loss value is 0-d"):
-        mean.backward(numpy.ones(4))
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss.backward: grad_output has shape \(4,\) but the output "
+                                         r"has \(\); pass dL/dy with exactly the output's shape"):
+        mean.backward(numpy.ones(4))  # the value is 0-d: its gradient is a number or a 0-d array
+    with pytest.raises(ValueError, match=r"grad_output has shape \(\) but the output has \(4,\)"):
+        loss(numpy.zeros((4, 3)), numpy.array([0, 1, 2, 0]))
+        loss.backward()  # 'none': no implicit gradient of ones, as torch
 
 
 def test_a_classifier_trains():

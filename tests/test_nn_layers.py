@@ -120,7 +120,7 @@ def test_dropout_takes_any_shape(shape, nn_rng):
 ], ids=lambda value: repr(value) if isinstance(value, nn.Module) else str(value))
 def test_a_gradient_of_another_shape_is_refused_not_broadcast(module, shape, bad):
     y = module(numpy.ones(shape, dtype="float32"))
-    with pytest.raises(ValueError, match=rf"grad_output has shape {bad}, expected {tuple(y.shape)}".replace("(", r"\(")
+    with pytest.raises(ValueError, match=rf"grad_output has shape {bad} but the output has {tuple(y.shape)}".replace("(", r"\(")
                        .replace(")", r"\)")):
         module.backward(numpy.ones(bad, dtype="float32"))
 

@@ -101,12 +101,13 @@ ALL_LOSSES = [nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss]
     (numpy.zeros((0, 784), "float32"), numpy.zeros((0, 784), "float32"),
      r"the prediction is empty \(shape \(0, 784\)\), and the mean of no elements is undefined; pass at least one "
      r"element, or use reduction='sum'$"),
-    ([0.5, 0.25], numpy.array([0.5, 0.5]), r"the prediction is a Python list, not an array; convert it with "
-                                           r"numpy.asarray\(value, dtype='float32'\)$"),
-    (numpy.array([0.5, 0.25]), (0.5, 0.5), r"the target is a Python tuple, not an array"),
-    (torch.full((2,), 0.5), numpy.array([0.5, 0.5]), r"the prediction is a torch.Tensor, not an array; convert it "
-                                                     r"with .detach\(\).cpu\(\).numpy\(\)$"),
-    (numpy.array([0.5, 0.25]), torch.full((2,), 0.5), r"the target is a torch.Tensor"),
+    # lists and torch tensors are refused by the gate of every module call, which names any input "the input"
+    ([0.5, 0.25], numpy.array([0.5, 0.5]), r"the input is a Python list, not an array; convert it with "
+                                           r"numpy.asarray\(x, dtype='float32'\)$"),
+    (numpy.array([0.5, 0.25]), (0.5, 0.5), r"the input is a Python tuple, not an array"),
+    (torch.full((2,), 0.5), numpy.array([0.5, 0.5]), r"the input is a torch.Tensor; the engine takes NumPy \(or CuPy\) "
+                                                     r"arrays: pass x.detach\(\).cpu\(\).numpy\(\)$"),
+    (numpy.array([0.5, 0.25]), torch.full((2,), 0.5), r"the input is a torch.Tensor"),
     (numpy.array([0, 1]), numpy.array([0.5, 0.5]), r"the prediction has dtype int64, but losses need float32 or "
                                                    r"float64; convert it with .astype\('float32'\)$"),
     (numpy.array([0.5, 0.25], "float16"), numpy.array([0.5, 0.5]), r"the prediction has dtype float16"),

@@ -29,19 +29,27 @@ def test_two_backward_passes_accumulate_twice_the_gradient(build, nn_rng):
     model = build()
     x = nn_rng.standard_normal((3, 6))
     grad_output = nn_rng.standard_normal(model(x).shape)
-    model.backward(grad_output)
+    assert all(parameter.grad is None for parameter in model.parameters())  # None until a backward, as torch
+    model.backward(grad_output, retain_graph=True)  # a second backward of one forward needs it, as torch
     once = [parameter.grad.copy() for parameter in model.parameters()]
     model.backward(grad_output)
     for parameter, single in zip(model.parameters(), once):
         assert single.any()
-        assert (parameter.grad == 2 * single).all()  # bit-exact: 0 + a + a == 2a
+        assert (parameter.grad == 2 * single).all()  # bit-exact: a + a == 2a
+    with pytest.raises(RuntimeError, match="backward called a second time after one forward"):
+        model.backward(grad_output)  # the second backward was not retained
     model.zero_grad()
-    assert not any(parameter.grad.any() for parameter in model.parameters())
+    assert all(parameter.grad is None for parameter in model.parameters())  # set_to_none=True, as torch
     optimizer = nn.SGD(model.parameters())
+    model(x)
     model.backward(grad_output)
     assert all(parameter.grad.any() for parameter in model.parameters())
+    for parameter, single in zip(model.parameters(), once):
+        assert (parameter.grad == single).all()  # after zero_grad the first gradient is written, not added
+    optimizer.zero_grad(set_to_none=False)
+    assert all(parameter.grad is not None and not parameter.grad.any() for parameter in model.parameters())
     optimizer.zero_grad()
-    assert not any(parameter.grad.any() for parameter in model.parameters())
+    assert all(parameter.grad is None for parameter in model.parameters())
 
 
 @pytest.mark.parametrize("case", MODULE_CASES, ids=str)
@@ -99,6 +107,7 @@ def test_linear_refuses_mixed_dtypes():
 
 def test_to_dtype_converts_the_model(nn_rng):
     model = small_model("float32")
+    model.backward(numpy.ones(model(numpy.ones((2, 6), "float32")).shape, "float32"))  # gradients to convert too
     before = [parameter.data.copy() for parameter in model.parameters()]
     assert model.to(dtype="float64") is model and model.dtype == numpy.float64
     for parameter, old in zip(model.parameters(), before):
@@ -130,7 +139,7 @@ def test_linear_names_the_expected_and_given_shapes():
 def test_linear_backward_checks_the_gradient_shape():
     layer = nn.Linear(4, 3)
     layer(numpy.zeros((5, 4), dtype="float32"))
-    with pytest.raises(ValueError, match=r"grad_output has shape \(5, 4\), expected \(5, 3\)"):
+    with pytest.raises(ValueError, match=r"grad_output has shape \(5, 4\) but the output has \(5, 3\)"):
         layer.backward(numpy.zeros((5, 4), dtype="float32"))
 
 

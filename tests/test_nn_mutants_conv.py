@@ -23,7 +23,7 @@ def _raises(error, message, function, *args, **kwargs):
      "ConvTranspose2d: padding must be an integer >= 0 or a pair of them, got -1"),
     (lambda: nn.ConvTranspose2d(1, 1, 3, output_padding=(0, -1)), ValueError,
      "ConvTranspose2d: output_padding must be an integer >= 0 or a pair of them, got (0, -1)"),
-    (lambda: nn.AvgPool2d(2, count_include_pad=1), ValueError,
+    (lambda: nn.AvgPool2d(2, count_include_pad=1), TypeError,  # a flag's wrong type, as every layer's
      "AvgPool2d: count_include_pad must be True or False, got 1"),
     (lambda: nn.AvgPool2d(2, divisor_override=2.5), ValueError,
      "AvgPool2d: divisor_override must be a non-zero integer or None, got 2.5"),
@@ -173,8 +173,6 @@ def test_default_initialization_follows_torchs_distribution(build, fan_in):
     (lambda: nn.AvgPool2d(2, stride=(1, 0)), "AvgPool2d: stride must be an integer >= 1 or a pair of them, got (1, 0)"),
     (lambda: nn.MaxPool2d(2, padding=-1), "MaxPool2d: padding must be an integer >= 0 or a pair of them, got -1"),
     (lambda: nn.MaxPool2d(2, dilation=0), "MaxPool2d: dilation must be an integer >= 1 or a pair of them, got 0"),
-    (lambda: nn.MaxPool2d(2, ceil_mode=1), "MaxPool2d: ceil_mode must be True or False, got 1"),
-    (lambda: nn.MaxPool2d(2, return_indices="yes"), "MaxPool2d: return_indices must be True or False, got 'yes'"),
     (lambda: nn.Conv2d(0, 1, 3), "Conv2d: in_channels must be a positive integer, got 0"),
     (lambda: nn.ConvTranspose2d(1, 0, 3), "ConvTranspose2d: out_channels must be a positive integer, got 0"),
     (lambda: nn.Conv2d(1, 1, 0), "Conv2d: kernel_size must be an integer >= 1 or a pair of them, got 0"),
@@ -182,12 +180,20 @@ def test_default_initialization_follows_torchs_distribution(build, fan_in):
     (lambda: nn.Conv2d(1, 1, 3, dilation=(1, 0)),
      "Conv2d: dilation must be an integer >= 1 or a pair of them, got (1, 0)"),
     (lambda: nn.Conv2d(1, 1, 3, groups=0), "Conv2d: groups must be a positive integer, got 0"),
-    (lambda: nn.Conv2d(1, 1, 3, bias=1), "Conv2d: bias must be True or False, got 1"),
     (lambda: nn.Conv2d(1, 1, 3, padding=(1, -1)), "Conv2d: padding must be an integer >= 0 or a pair of them, "
      "got (1, -1)"),
 ])
 def test_constructor_refusals_name_the_layer_and_the_value(build, message):
     _raises(ValueError, message, build)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: nn.MaxPool2d(2, ceil_mode=1), "MaxPool2d: ceil_mode must be True or False, got 1"),
+    (lambda: nn.MaxPool2d(2, return_indices="yes"), "MaxPool2d: return_indices must be True or False, got 'yes'"),
+    (lambda: nn.Conv2d(1, 1, 3, bias=1), "Conv2d: bias must be True or False, got 1"),
+])
+def test_a_flag_of_another_type_is_a_type_error_naming_the_layer_and_the_value(build, message):
+    _raises(TypeError, message, build)
 
 
 def test_pooling_padding_beyond_half_the_kernel_is_refused_as_torch():

@@ -147,8 +147,8 @@ def test_a_gradient_of_another_shape_is_refused_naming_the_module(name, nn_rng):
     module = build()
     y = module(nn_rng.standard_normal(shape))
     wrong = numpy.ones(y.shape + (1,))
-    _raises(ValueError, f"{module!r}.backward: grad_output has shape {wrong.shape}, expected {y.shape} "
-            "(the output's shape)", module.backward, wrong)
+    _raises(ValueError, f"{type(module).__name__}.backward: grad_output has shape {wrong.shape} but the output has "
+            f"{y.shape}; pass dL/dy with exactly the output's shape (it is never broadcast)", module.backward, wrong)
 
 
 # --- the caller's arrays ----------------------------------------------------------------------------------------

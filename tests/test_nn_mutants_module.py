@@ -26,9 +26,10 @@ def test_the_repr_of_nested_modules_is_torchs():
 
 
 def test_a_module_without_forward_or_backward_says_so():
-    with pytest.raises(NotImplementedError, match="^WithPrivate must implement forward$"):
+    with pytest.raises(NotImplementedError, match=r"^WithPrivate must implement forward\(x\), which returns the output$"):
         WithPrivate()(numpy.ones(2))
-    with pytest.raises(NotImplementedError, match="^WithPrivate must implement backward$"):
+    with pytest.raises(NotImplementedError, match=r"^WithPrivate must implement backward\(grad_output\): given dL/dy, add each parameter's gradient "
+                                                r"with parameter.accumulate_grad\(...\) and return dL/dx"):
         WithPrivate().backward(numpy.ones(2))
 
 
@@ -71,6 +72,7 @@ def test_a_sequential_calls_a_module_that_overrides_call():
 def test_moving_to_the_device_it_is_on_changes_nothing(dtype):
     model = nn.Sequential(nn.Linear(3, 2, dtype=dtype), nn.BatchNorm1d(2, dtype=dtype))
     optimizer = nn.SGD(model.parameters(), lr=0.1)  # it rebinds the parameters to views of its buffers
+    model.backward(numpy.ones(model(numpy.ones((4, 3), dtype)).shape, dtype))  # gradients (None before) and caches
 
     def arrays():
         return [array for p in model.parameters() for array in (p.data, p.grad)] + list(model.buffers())

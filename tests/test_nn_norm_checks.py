@@ -58,10 +58,13 @@ def test_one_value_per_channel_in_training_is_the_whole_message():
              "larger batch or .eval()", lambda: layer(numpy.ones((1, 3, 1, 1), dtype="float32")))
 
 
-@pytest.mark.parametrize("options", [{}, {"affine": False}, {"track_running_stats": False}])
-def test_an_input_of_another_dtype_is_refused_whichever_state_the_layer_keeps(options):
+@pytest.mark.parametrize("options, state", [
+    ({}, "the weights are"), ({"affine": False}, "the layer's state is"),  # a weight: the gate's check; else BatchNorm's
+    ({"track_running_stats": False}, "the weights are"),
+])
+def test_an_input_of_another_dtype_is_refused_whichever_state_the_layer_keeps(options, state):
     layer = nn.BatchNorm1d(3, **options)
-    _refused(TypeError, f"{layer!r}: input is float64 but the layer's state is float32; convert the input with "
+    _refused(TypeError, f"{layer!r}: input is float64 but {state} float32; convert the input with "
              "x.astype('float32') or the model with .to(dtype='float64')", lambda: layer(numpy.ones((4, 3))))
 
 
@@ -73,7 +76,8 @@ def test_neither_parameters_nor_statistics_leave_nothing_to_check_against():
 @pytest.mark.parametrize("layer", [nn.BatchNorm1d(2), nn.BatchNorm1d(2).eval(), nn.LayerNorm(2)], ids=repr)
 def test_a_gradient_of_another_shape_is_the_whole_message(layer, nn_rng):
     layer(nn_rng.standard_normal((3, 2)).astype("float32"))
-    _refused(ValueError, f"{layer!r}.backward: grad_output has shape (1, 2), expected (3, 2) (the output's shape)",
+    _refused(ValueError, f"{type(layer).__name__}.backward: grad_output has shape (1, 2) but the output has (3, 2); "
+             "pass dL/dy with exactly the output's shape (it is never broadcast)",
              lambda: layer.backward(numpy.ones((1, 2), dtype="float32")))
 
 

@@ -66,8 +66,10 @@ def test_frozen_first_layer_equals_torch():
     numpy.testing.assert_allclose(ours.backward(g), x_torch.grad.numpy(), rtol=1e-10, atol=1e-12)
     for (name, parameter), (_, reference) in zip(ours.named_parameters(), theirs.named_parameters()):
         assert parameter.requires_grad == reference.requires_grad
-        expected = numpy.zeros_like(parameter.data) if reference.grad is None else reference.grad.numpy()
-        numpy.testing.assert_allclose(parameter.grad, expected, rtol=1e-10, atol=1e-12, err_msg=name)
+        if reference.grad is None:  # frozen: its grad stays None, as torch's
+            assert parameter.grad is None, name
+        else:
+            numpy.testing.assert_allclose(parameter.grad, reference.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 def test_gradcheck_checks_only_what_requires_a_gradient():
