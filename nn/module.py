@@ -397,7 +397,9 @@ def _checked_input(module, x):
 def _record(output):
     """What backward checks its gradient against: the output's shape, dtype and array type."""
     if hasattr(output, "shape") and hasattr(output, "dtype"):
-        return tuple(output.shape), output.dtype, type(output)
+        # A NumPy subclass of our own (a loss's LossValue) takes its gradient as a plain ndarray.
+        kind = numpy.ndarray if type(output).__module__.partition(".")[0] == "nn" else type(output)
+        return tuple(output.shape), output.dtype, kind
     return None, None, None  # a tuple or other output: the module's backward checks its own gradients
 
 
