@@ -251,8 +251,14 @@ class Module:
         """Move every parameter (and its gradient) and buffer to a device and/or cast it to a dtype, in
         place. Integer buffers (BatchNorm's num_batches_tracked) keep their dtype, as in torch.
 
+        As torch's: ``to("gpu")``/``to("cuda")``, ``to(dtype="float64")``, a dtype alone as the first
+        argument (``to(torch.float64)``, ``to("float64")``), and torch.device/torch.dtype by their names.
         An optimizer holds the parameters it was built with: build it after moving the model.
         """
+        if dtype is None and _is_dtype(device):  # torch's to(dtype): a dtype in the device's place
+            device, dtype = None, device
+        if type(dtype).__module__.partition(".")[0] == "torch":  # torch.float64 -> "float64"
+            dtype = str(dtype).replace("torch.", "")
         if device is not None:
             backend.array_module(device)  # fails early, with the reason, when the device is unusable
         dtype = backend.normalize_dtype(dtype) if dtype is not None else None
@@ -276,6 +282,27 @@ class Module:
             module._gate = None
             module._clear_cache()
         return self
+
+    def double(self):
+        """torch's ``.double()``: ``to(dtype="float64")``."""
+        return self.to(dtype="float64")
+
+    def float(self):
+        """torch's ``.float()``: ``to(dtype="float32")``."""
+        return self.to(dtype="float32")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """torch's ``.cuda()``: ``to("gpu")`` (one GPU: ``device`` may only name it, as 0 or "cuda:0")."""
+        if device not in (None, 0, "cuda", "cuda:0"):
+            raise ValueError(f"{type(self).__name__}.cuda: device={device!r}; the engine uses one GPU: call .cuda()")
+        return self.to("gpu")
+
+    def half(self):
+        raise TypeError(f"{type(self).__name__}.half(): float16 is not supported; use .float() (float32) "
+                        "or .double() (float64)")
 
     def _clear_cache(self):
         """Forget cached forward values (they may live on the old device)."""
@@ -341,6 +368,21 @@ def _bool_flag(where, value):
     if not isinstance(value, (bool, numpy.bool_)):
         raise TypeError(f"{where}: requires_grad must be True or False, got {value!r}")
     return bool(value)
+
+
+def _is_dtype(value):
+    """Whether a ``to`` argument names a dtype (torch.float64, numpy.float32, "float64") rather than a device."""
+    if value is None:
+        return False
+    if type(value).__module__.partition(".")[0] == "torch":
+        return type(value).__name__ == "dtype"
+    if isinstance(value, str) and value.lower().partition(":")[0] in ("cpu", "gpu", "cuda"):
+        return False
+    try:
+        numpy.dtype(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _is_real_numeric(value):
