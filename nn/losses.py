@@ -49,11 +49,11 @@ class LossValue(numpy.ndarray):
         return func(*_plain_all(args), **_plain_all(kwargs))
 
     def backward(self, *args, **kwargs):
-        where = "" if self.ndim == 0 else f" and g = dL/dvalue, of the value's shape {self.shape}"
+        shape = "" if self.ndim == 0 else f", and g = dL/dvalue of the value's shape {self.shape}"
         raise RuntimeError(
             f"value.backward(): the engine has no autograd, its backward is explicit: call "
-            f"model.backward(loss.backward({'' if self.ndim == 0 else 'g'})) with loss your {self._loss_name} "
-            f"module{where} (after step = nn.fast.compile(...): step.backward())")
+            f"model.backward(loss.backward({'' if self.ndim == 0 else 'g'})) with loss the {self._loss_name} "
+            f"module, not the value it returned{shape} (after step = nn.fast.compile(...): step.backward())")
 
 
 def _plain(value):
