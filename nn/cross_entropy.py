@@ -29,7 +29,7 @@ Backward, g = dL/dl_n (for "mean": g / D; for "sum": g):
 """
 from . import backend
 from .arguments import constant_array, loss_array, on_device_of
-from .losses import Loss
+from .losses import Loss, loss_value
 from .softmax import log_softmax
 
 
@@ -65,7 +65,7 @@ class ClassificationLoss(Loss):
         value = xp.asarray(value, dtype=x.dtype)
         chosen = chosen if not denominator else None  # only an undefined mean's gradient needs it
         self._cache = (x, q, log_p, denominator, chosen, input.shape, unbatched)
-        return value
+        return loss_value(self, value)
 
     def backward(self, grad_output=1.0):
         """dL/dinput, of the input's shape. ``grad_output``: a number, or the loss's shape for "none"."""

@@ -8,6 +8,10 @@ An elementwise loss has one term per element, l_i = f(pred_i, target_i), and a r
 
 f' is d l_i / d pred_i. The target is a constant: it gets no gradient and is cast to pred's dtype.
 Classification losses (NLLLoss, CrossEntropyLoss) are in nn/cross_entropy.py.
+
+On NumPy every loss returns its value as a ``LossValue``: a float array in every way but one, its
+``.backward()``, which says in one line that the backward is explicit (torch's ``value.backward()``
+habit). On CuPy the value is a plain CuPy array (``value.backward`` is then CuPy's AttributeError).
 """
 import numpy
 
@@ -17,6 +21,60 @@ from .arguments import constant_array, loss_array, on_device_of
 from .module import Module
 
 REDUCTIONS = ("none", "mean", "sum")
+
+
+class LossValue(numpy.ndarray):
+    """What a loss returns on NumPy: the loss value as a NumPy array (0-d for "mean" and "sum"), whose
+    ``.backward()`` refuses torch's autograd habit with the engine's explicit form instead.
+
+    Everything else is NumPy's: ``float(value)``, ``value.item()``, printing, and arithmetic, whose
+    results are plain ndarrays and NumPy scalars (``value * 2`` is what the same 0-d array would give);
+    ``numpy.asarray(value)`` is a plain array sharing its memory.
+    """
+
+    _loss_name = "the loss"
+
+    def __array_finalize__(self, obj):
+        self._loss_name = getattr(obj, "_loss_name", LossValue._loss_name)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # Every ufunc (+, *, numpy.log, .sum(), .mean()) computes on plain views: plain results.
+        inputs = tuple(_plain(item) for item in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(_plain(item) for item in kwargs["out"])
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        # NumPy's functions (numpy.stack, numpy.isclose, ...) likewise see plain arrays.
+        return func(*_plain_all(args), **_plain_all(kwargs))
+
+    def backward(self, *args, **kwargs):
+        shape = "" if self.ndim == 0 else f", and g = dL/dvalue of the value's shape {self.shape}"
+        raise RuntimeError(
+            f"value.backward(): the engine has no autograd, its backward is explicit: call "
+            f"model.backward(loss.backward({'' if self.ndim == 0 else 'g'})) with loss the {self._loss_name} "
+            f"module, not the value it returned{shape} (after step = nn.fast.compile(...): step.backward())")
+
+
+def _plain(value):
+    return value.view(numpy.ndarray) if isinstance(value, LossValue) else value
+
+
+def _plain_all(value):
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain_all(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _plain_all(item) for key, item in value.items()}
+    return _plain(value)
+
+
+def loss_value(loss, value):
+    """A NumPy loss value as a LossValue naming its loss; any other array (CuPy's) as it is."""
+    if type(value) is not numpy.ndarray:
+        return value
+    value = value.view(LossValue)
+    value._loss_name = type(loss).__name__
+    return value
 # torch clamps p (1 - p) at a C++ float 1e-12, i.e. 9.99999996e-13: the same number keeps float64 parity.
 _BCE_EPSILON = 9.999999960041972e-13
 
@@ -45,9 +103,9 @@ class Loss(Module):
         self._size = terms.size
         xp = self._xp  # the prediction's library: NumPy's ufuncs give 0-d inputs a scalar, not an array
         if self.reduction == "none":
-            return xp.asarray(terms)
+            return loss_value(self, xp.asarray(terms))
         value = terms.sum() if self.reduction == "sum" else terms.sum() / terms.size
-        return xp.asarray(value, dtype=terms.dtype)
+        return loss_value(self, xp.asarray(value, dtype=terms.dtype))
 
     def spread(self, grad_output):
         """dL/dl_i, from dL/dvalue: g / M for "mean", g for "sum" and "none" (where g has l's shape)."""

@@ -252,8 +252,14 @@ class Module:
         """Move every parameter (and its gradient) and buffer to a device and/or cast it to a dtype, in
         place. Integer buffers (BatchNorm's num_batches_tracked) keep their dtype, as in torch.
 
+        As torch's: ``to("gpu")``/``to("cuda")``, ``to(dtype="float64")``, a dtype alone as the first
+        argument (``to(torch.float64)``, ``to("float64")``), and torch.device/torch.dtype by their names.
         An optimizer holds the parameters it was built with: build it after moving the model.
         """
+        if dtype is None and _is_dtype(device):  # torch's to(dtype): a dtype in the device's place
+            device, dtype = None, device
+        if type(dtype).__module__.partition(".")[0] == "torch":  # torch.float64 -> "float64"
+            dtype = str(dtype).replace("torch.", "")
         if device is not None:
             backend.array_module(device)  # fails early, with the reason, when the device is unusable
         dtype = backend.normalize_dtype(dtype) if dtype is not None else None
@@ -277,6 +283,27 @@ class Module:
             module._gate = None
             module._clear_cache()
         return self
+
+    def double(self):
+        """torch's ``.double()``: ``to(dtype="float64")``."""
+        return self.to(dtype="float64")
+
+    def float(self):
+        """torch's ``.float()``: ``to(dtype="float32")``."""
+        return self.to(dtype="float32")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """torch's ``.cuda()``: ``to("gpu")`` (one GPU: ``device`` may only name it, as 0 or "cuda:0")."""
+        if device not in (None, 0, "cuda", "cuda:0"):
+            raise ValueError(f"{type(self).__name__}.cuda: device={device!r}; the engine uses one GPU: call .cuda()")
+        return self.to("gpu")
+
+    def half(self):
+        raise TypeError(f"{type(self).__name__}.half(): float16 is not supported; use .float() (float32) "
+                        "or .double() (float64)")
 
     def _clear_cache(self):
         """Forget cached forward values (they may live on the old device)."""
@@ -344,6 +371,21 @@ def _bool_flag(where, value):
     return bool(value)
 
 
+def _is_dtype(value):
+    """Whether a ``to`` argument names a dtype (torch.float64, numpy.float32, "float64") rather than a device."""
+    if value is None:
+        return False
+    if type(value).__module__.partition(".")[0] == "torch":
+        return type(value).__name__ == "dtype"
+    if isinstance(value, str) and value.lower().partition(":")[0] in ("cpu", "gpu", "cuda"):
+        return False
+    try:
+        numpy.dtype(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _is_real_numeric(value):
     dtype = getattr(value, "dtype", None)
     if dtype is None:
@@ -398,7 +440,9 @@ def _checked_input(module, x):
 def _record(output):
     """What backward checks its gradient against: the output's shape, dtype and array type."""
     if hasattr(output, "shape") and hasattr(output, "dtype"):
-        return tuple(output.shape), output.dtype, type(output)
+        # A NumPy subclass of our own (a loss's LossValue) takes its gradient as a plain ndarray.
+        kind = numpy.ndarray if type(output).__module__.partition(".")[0] == "nn" else type(output)
+        return tuple(output.shape), output.dtype, kind
     return None, None, None  # a tuple or other output: the module's backward checks its own gradients
 
 

@@ -159,7 +159,7 @@ class ArrayBackend:
             return type(array) is StrictArray
         if self.name == "cupy":
             return nn.device_of(array) == "gpu"
-        return type(array) is numpy.ndarray
+        return type(array) in (numpy.ndarray, nn.losses.LossValue)  # a loss's value is a NumPy array too
 
     def __repr__(self):
         return self.name
