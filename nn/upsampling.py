@@ -107,6 +107,25 @@ def bilinear_matrix(size, out, scale, align_corners, dtype):
     return matrix
 
 
+def bilinear_readers(taps, size):
+    """The taps seen from the input side, for the backward pass: input r is read by the outputs i with
+    low[i] = r (weight weight_low[i]) and those with high[i] = r (weight weight_high[i]), in the order
+    torch adds them (i ascending, low before high). Returned as two (K, size) tables, K the most readers
+    of any input: the k-th reader of input r is output index[k, r] - 1 with weight[k, r]; index 0 (weight 0)
+    stands for "no k-th reader" and points at a slot of zeros, not at a real output (no 0 * g)."""
+    low, high, weight_low, weight_high = taps
+    readers = [[] for _ in range(size)]
+    for i in range(len(low)):
+        readers[low[i]].append((i + 1, weight_low[i]))
+        readers[high[i]].append((i + 1, weight_high[i]))
+    depth = max(len(pairs) for pairs in readers)
+    index, weight = numpy.zeros((depth, size), dtype=numpy.int64), numpy.zeros((depth, size), dtype=weight_low.dtype)
+    for r, pairs in enumerate(readers):
+        for k, (reader, reader_weight) in enumerate(pairs):
+            index[k, r], weight[k, r] = reader, reader_weight
+    return index, weight
+
+
 def interpolate(x, taps, axis):
     """One axis of bilinear resizing, the rows of A times x read as two taps per output index:
 
@@ -116,22 +135,37 @@ def interpolate(x, taps, axis):
     is touched, so an infinite pixel reaches only the outputs that read it."""
     xp = backend.get_array_module(x)
     low, high, weight_low, weight_high = (xp.asarray(t) for t in taps)
-    return (_along(weight_low, axis, x.ndim) * xp.take(x, low, axis=axis)
-            + _along(weight_high, axis, x.ndim) * xp.take(x, high, axis=axis))
+    x_low, x_high = xp.take(x, low, axis=axis), xp.take(x, high, axis=axis)
+    x_low *= _along(weight_low, axis, x.ndim)          # in place: a fresh array of this size costs page faults
+    x_high *= _along(weight_high, axis, x.ndim)
+    x_low += x_high
+    return x_low
 
 
-def interpolate_backward(grad, taps, size, axis):
+def interpolate_backward(grad, readers, axis):
     """The transpose of ``interpolate``: input index r collects the gradients of the outputs that read it,
     times the weight they read it with,
 
         dL/dx[..., r, ...] = sum_{i: low[i] = r} weight_low[i] g[..., i, ...]
                            + sum_{i: high[i] = r} weight_high[i] g[..., i, ...]
 
-    (an empty sum is 0: an input no output reads when downsampling)."""
+    summed as  sum_k weight[k, r] g[..., index[k, r] - 1, ...]  over the tables of ``bilinear_readers``,
+    with g behind a slot of zeros at index 0 (an input with fewer readers, or none when downsampling,
+    adds zeros there: never 0 * g, which is NaN where g is infinite)."""
     xp = backend.get_array_module(grad)
-    low, high, weight_low, weight_high = taps
-    return (_source_sum(_along(xp.asarray(weight_low), axis, grad.ndim) * grad, low, size, axis)
-            + _source_sum(_along(xp.asarray(weight_high), axis, grad.ndim) * grad, high, size, axis))
+    index, weight = readers
+    zeros_shape = list(grad.shape)
+    zeros_shape[axis] = 1
+    padded = xp.concatenate([xp.zeros(zeros_shape, dtype=grad.dtype), grad], axis=axis)
+    total = None
+    for index_k, weight_k in zip(xp.asarray(index), xp.asarray(weight)):
+        term = xp.take(padded, index_k, axis=axis)
+        term *= _along(weight_k, axis, grad.ndim)
+        if total is None:
+            total = term
+        else:
+            total += term
+    return total
 
 
 def _along(vector, axis, ndim):
@@ -150,7 +184,8 @@ class Upsample(Spatial2d):
 
     Neither pass multiplies by the matrices' zeros (0 * inf would be NaN across a whole row; see the
     module docstring). Bilinear reads two taps per output index, along the columns and then the rows,
-    as torch's kernel does (``interpolate``; the backward ``interpolate_backward``, rows then columns):
+    as torch's kernel does (``interpolate``; the backward ``interpolate_backward``, rows then columns,
+    with each input's readers listed by ``bilinear_readers``):
         y[n, c, i, j] = wh0[i] (ww0[j] x[h0[i], w0[j]] + ww1[j] x[h0[i], w1[j]])
                       + wh1[i] (ww0[j] x[h1[i], w0[j]] + ww1[j] x[h1[i], w1[j]])
     Nearest with whole scale factors (each input pixel copied into an sH x sW block) runs a fast form,
@@ -158,7 +193,7 @@ class Upsample(Spatial2d):
     the matrices' products (a test holds them equal). Nearest with other factors gathers the source
     pixels forward and sums each input pixel's copies backward (``_source_sum``).
 
-    Forward caches the taps (nearest: the source indices; the fast form: the block factors).
+    Forward caches the readers of the taps (nearest: the source indices; the fast form: the block factors).
     Torch reads a 3-D input as (N, C, L) for 1-D resizing, which this module does not do: inputs must be 4-D.
     """
 
@@ -187,7 +222,7 @@ class Upsample(Spatial2d):
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
-        self._taps = self._blocks = self._sources = None
+        self._readers = self._blocks = self._sources = None
         self._plans = {}
 
     def _check(self, x):
@@ -214,13 +249,13 @@ class Upsample(Spatial2d):
     def _plan(self, size, dtype):
         """How to resize an input of this size and dtype (NumPy, remembered: the layer sees few sizes):
         ("repeat", block factors) for nearest by whole factors, ("gather", source indices per axis) for
-        other nearest, ("taps", bilinear taps per axis)."""
+        other nearest, ("taps", (bilinear taps, their readers) per axis)."""
         key = (size, dtype)
         if key not in self._plans:
             out, scales = self._geometry(size)
             if self.mode == "bilinear":
-                self._plans[key] = ("taps", [bilinear_taps(s, o, scale, bool(self.align_corners), dtype)
-                                             for s, o, scale in zip(size, out, scales)])
+                taps = [bilinear_taps(s, o, scale, bool(self.align_corners), dtype) for s, o, scale in zip(size, out, scales)]
+                self._plans[key] = ("taps", (taps, [bilinear_readers(t, s) for t, s in zip(taps, size)]))
             else:
                 matrices = [nearest_matrix(s, o, scale) for s, o, scale in zip(size, out, scales)]
                 blocks = tuple(o // s for s, o in zip(size, out))
@@ -232,7 +267,7 @@ class Upsample(Spatial2d):
 
     def _forward(self, x):
         kind, plan = self._plan(x.shape[2:], x.dtype)
-        self._blocks = self._sources = self._taps = None
+        self._blocks = self._sources = self._readers = None
         if kind == "repeat":
             self._blocks = plan
             return _repeat_forward(x, plan)
@@ -241,8 +276,7 @@ class Upsample(Spatial2d):
             self._sources = plan
             (rows, _), (cols, _) = plan
             return x[:, :, xp.asarray(rows)][:, :, :, xp.asarray(cols)]
-        self._input_size, self._taps = x.shape[2:], plan
-        rows, cols = plan
+        (rows, cols), self._readers = plan
         return interpolate(interpolate(x, cols, axis=3), rows, axis=2)
 
     def _backward(self, grad_output):
@@ -251,11 +285,11 @@ class Upsample(Spatial2d):
         if self._sources is not None:
             (rows, height), (cols, width) = self._sources
             return _source_sum(_source_sum(grad_output, rows, height, 2), cols, width, 3)
-        (rows, cols), (height, width) = self._taps, self._input_size
-        return interpolate_backward(interpolate_backward(grad_output, rows, height, axis=2), cols, width, axis=3)
+        rows, cols = self._readers
+        return interpolate_backward(interpolate_backward(grad_output, rows, axis=2), cols, axis=3)
 
     def _clear_cache(self):
-        self._taps = self._blocks = self._sources = self._output_shape = None
+        self._readers = self._blocks = self._sources = self._output_shape = None
         self._plans = {}
 
     def extra_repr(self):
