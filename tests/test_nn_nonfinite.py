@@ -31,7 +31,8 @@ class Probe:
     name: str
     build: Callable
     shape: tuple
-    xfail: str = ""          # why the engine differs from torch, where it does (strict: it must)
+    onednn: bool = False     # a convolution: torch's float32 oneDNN kernels differ from its native ones
+    loose_kinds: bool = False  # an infinite gradient: only where non-finite values land is compared
 
     def __str__(self):
         return self.name
@@ -82,17 +83,17 @@ PROBES = [
     Probe("Upsample(1.5,nearest)", upsample(scale_factor=1.5), IMAGE),
     Probe("Upsample((3,4),nearest)", upsample((3, 4)), IMAGE),
     # convolutions: padding, stride, dilation, groups, padding modes
-    Probe("Conv2d(3,4,3,padding=1)", twin(nn.Conv2d, torch.nn.Conv2d, 3, 4, 3, padding=1), IMAGE),
+    Probe("Conv2d(3,4,3,padding=1)", twin(nn.Conv2d, torch.nn.Conv2d, 3, 4, 3, padding=1), IMAGE, onednn=True),
     Probe("Conv2d(3,4,3,stride=2,dilation=2)", twin(nn.Conv2d, torch.nn.Conv2d, 3, 4, 3, stride=2, padding=2,
-                                                   dilation=2), IMAGE),
+                                                   dilation=2), IMAGE, onednn=True),
     Probe("Conv2d(3,6,(2,3),groups=3)", twin(nn.Conv2d, torch.nn.Conv2d, 3, 6, (2, 3), groups=3, padding=(1, 0)),
-          IMAGE),
+          IMAGE, onednn=True),
     Probe("Conv2d(3,4,3,reflect)", twin(nn.Conv2d, torch.nn.Conv2d, 3, 4, 3, padding=1, padding_mode="reflect"),
-          IMAGE),
+          IMAGE, onednn=True),
     Probe("ConvTranspose2d(3,4,3,stride=2)", twin(nn.ConvTranspose2d, torch.nn.ConvTranspose2d, 3, 4, 3, stride=2,
-                                                  padding=1, output_padding=1), IMAGE),
-    Probe("ConvTranspose2d(3,2,4,stride=2,groups)", twin(nn.ConvTranspose2d, torch.nn.ConvTranspose2d, 3, 3, 4,
-                                                         stride=2, padding=1, groups=3), IMAGE),
+                                                  padding=1, output_padding=1), IMAGE, onednn=True),
+    Probe("ConvTranspose2d(3,3,4,stride=2,groups=3)", twin(nn.ConvTranspose2d, torch.nn.ConvTranspose2d, 3, 3, 4,
+                                                         stride=2, padding=1, groups=3), IMAGE, onednn=True),
     # pooling with padding
     Probe("MaxPool2d(3,2,1)", twin(nn.MaxPool2d, torch.nn.MaxPool2d, 3, 2, 1), IMAGE),
     Probe("MaxPool2d(2,ceil_mode)", twin(nn.MaxPool2d, torch.nn.MaxPool2d, 2, ceil_mode=True), IMAGE),
@@ -104,8 +105,8 @@ PROBES = [
     Probe("BatchNorm1d(N,C,L)", twin(nn.BatchNorm1d, torch.nn.BatchNorm1d, 3), (2, 3, 4)),
     Probe("BatchNorm2d", twin(nn.BatchNorm2d, torch.nn.BatchNorm2d, 3), IMAGE),
     Probe("BatchNorm2d-eval", evaluating(twin(nn.BatchNorm2d, torch.nn.BatchNorm2d, 3)), IMAGE),
-    Probe("LayerNorm(6)", twin(nn.LayerNorm, torch.nn.LayerNorm, 6), (2, 3, 6)),
-    Probe("LayerNorm((5,6))", twin(nn.LayerNorm, torch.nn.LayerNorm, (5, 6)), IMAGE),
+    Probe("LayerNorm(6)", twin(nn.LayerNorm, torch.nn.LayerNorm, 6), (2, 3, 6), loose_kinds=True),
+    Probe("LayerNorm((5,6))", twin(nn.LayerNorm, torch.nn.LayerNorm, (5, 6)), IMAGE, loose_kinds=True),
     # a matrix product
     Probe("Linear(5,4)", twin(nn.Linear, torch.nn.Linear, 5, 4), (3, 5)),
     Probe("Linear(6,2)-3d", twin(nn.Linear, torch.nn.Linear, 6, 2), (2, 3, 6)),
@@ -117,11 +118,13 @@ def entry(shape, where):
     return tuple({"first": 0, "middle": n // 2, "last": n - 1}[where] for n in shape)
 
 
-def assert_same_places(ours, reference, rtol, what):
-    """NaN, +inf and -inf at the same entries; the finite entries equal up to rtol."""
+def assert_same_places(ours, reference, rtol, what, kinds=True):
+    """NaN, +inf and -inf at the same entries (kinds=False: non-finite values at the same entries, a NaN
+    here may be an inf there); the finite entries equal up to rtol."""
     ours, reference = numpy.asarray(ours), reference.detach().numpy()
     assert ours.shape == reference.shape, f"{what}: shape {ours.shape}, torch {reference.shape}"
-    for kind, test in KINDS.items():
+    tests = KINDS if kinds else {"non-finite": lambda a: ~numpy.isfinite(a)}
+    for kind, test in tests.items():
         ours_only, torch_only = test(ours) & ~test(reference), test(reference) & ~test(ours)
         assert not ours_only.any() and not torch_only.any(), (
             f"{what}: {kind} at {numpy.argwhere(ours_only)[:4].tolist()} only here ({ours_only.sum()} entries), "
@@ -131,45 +134,80 @@ def assert_same_places(ours, reference, rtol, what):
         assert_close(ours[finite], reference[finite], rtol, what)
 
 
-def run_both(probe, dtype, rng, value, where, into):
+def run_both(probe, dtype, seed, value, where, into, onednn=True):
     """Forward and backward of the twins with the value at ``where`` of the input or of the upstream
-    gradient (``into``); the rest standard normal, the same for both."""
+    gradient (``into``), the rest standard normal, the same for both; torch with or without its oneDNN
+    kernels. -> (y, dL/dx, parameters) for ours, then for torch."""
+    rng = numpy.random.default_rng(seed)
     ours, reference = probe.build(dtype, rng)
     x = rng.standard_normal(probe.shape).astype(dtype)
     if into == "input":
         x[entry(x.shape, where)] = value
     x_torch = torch.from_numpy(x.copy()).requires_grad_()
-    y_torch = reference(x_torch)
-    grad_output = rng.standard_normal(tuple(y_torch.shape)).astype(dtype)
-    if into == "gradient":
-        grad_output[entry(grad_output.shape, where)] = value
+    with torch.backends.mkldnn.flags(enabled=onednn):
+        y_torch = reference(x_torch)
+        grad_output = rng.standard_normal(tuple(y_torch.shape)).astype(dtype)
+        if into == "gradient":
+            grad_output[entry(grad_output.shape, where)] = value
+        y_torch.backward(torch.from_numpy(grad_output))
     with numpy.errstate(invalid="ignore", over="ignore"):
         y = ours(x)
         grad_input = ours.backward(grad_output.copy())
-    y_torch.backward(torch.from_numpy(grad_output))
     return (y, grad_input, dict(ours.named_parameters())), (y_torch, x_torch.grad, dict(reference.named_parameters()))
 
 
-def cases():
-    for probe in PROBES:
-        marks = [pytest.mark.xfail(strict=True, reason=probe.xfail)] if probe.xfail else []
-        yield pytest.param(probe, id=str(probe), marks=marks)
+def assert_parameters(parameters, parameters_torch, rtol, kinds=True):
+    assert list(parameters) == list(parameters_torch)
+    for name, parameter in parameters.items():
+        assert_same_places(parameter.grad, parameters_torch[name].grad, rtol, f"gradient of {name}", kinds)
+
+
+PLACES = [(into, value, where) for into in ("input", "gradient") for value in VALUES for where in WHERE]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("where", WHERE)
-@pytest.mark.parametrize("value", list(VALUES))
-@pytest.mark.parametrize("into", ["input", "gradient"])
-@pytest.mark.parametrize("probe", cases())
+@pytest.mark.parametrize("into, value, where", PLACES, ids=["-".join(place) for place in PLACES])
+@pytest.mark.parametrize("probe", PROBES, ids=str)
 def test_non_finite_values_land_where_torchs_do(probe, into, value, where, dtype, nn_rng):
+    """Output and input gradient against torch as it runs by default; the parameter gradients too, but
+    those of a float32 convolution against torch's native kernels (see the oneDNN test below)."""
+    seed = int(nn_rng.integers(2 ** 31))
     (y, grad_input, parameters), (y_torch, grad_torch, parameters_torch) = run_both(
-        probe, dtype, nn_rng, VALUES[value], where, into)
+        probe, dtype, seed, VALUES[value], where, into)
     rtol = RTOL[dtype]
-    assert_same_places(y, y_torch, rtol, "output")
-    assert_same_places(grad_input, grad_torch, rtol, "input gradient")
-    assert list(parameters) == list(parameters_torch)
-    for name, parameter in parameters.items():
-        assert_same_places(parameter.grad, parameters_torch[name].grad, rtol, f"gradient of {name}")
+    kinds = not (probe.loose_kinds and into == "gradient" and value != "nan")
+    assert_same_places(y, y_torch, rtol, "output", kinds)
+    assert_same_places(grad_input, grad_torch, rtol, "input gradient", kinds)
+    if probe.onednn and dtype == "float32":
+        _, (_, _, parameters_torch) = run_both(probe, dtype, seed, VALUES[value], where, into, onednn=False)
+    assert_parameters(parameters, parameters_torch, rtol, kinds)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "torch's float32 convolutions run on oneDNN, whose weight gradient skips the padded taps; its native "
+    "kernels (float64 always, float32 with oneDNN off) multiply them by 0 as the engine's im2col product "
+    "does, so an inf at the border of the upstream gradient (Conv2d) or of the input (ConvTranspose2d) "
+    "makes weight-gradient entries NaN here and in native torch, finite in oneDNN torch"))
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch without oneDNN")
+def test_float32_convolution_weight_gradients_match_torchs_onednn_kernels():
+    for probe in (probe for probe in PROBES if probe.onednn):
+        for into, value, where in PLACES:
+            (_, _, parameters), (_, _, parameters_torch) = run_both(probe, "float32", 0, VALUES[value], where, into)
+            assert_parameters(parameters, parameters_torch, RTOL["float32"])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an infinite upstream gradient makes LayerNorm's whole input-gradient row non-finite in both (the two "
+    "row sums are infinite); which entries are NaN rather than +-inf follows how the formula is grouped: "
+    "torch computes a * dy * gamma + b * x + c from raw x, the engine inv_std * (g - mean(g) - x_hat * "
+    "mean(g * x_hat)), and inf - inf falls on different entries"))
+def test_layer_norm_infinite_gradient_kinds_match_torch():
+    for probe in (probe for probe in PROBES if probe.loose_kinds):
+        for dtype in DTYPES:
+            for value in ("inf", "-inf"):
+                for where in WHERE:
+                    (_, grad_input, _), (_, grad_torch, _) = run_both(probe, dtype, 0, VALUES[value], where, "gradient")
+                    assert_same_places(grad_input, grad_torch, RTOL[dtype], "input gradient")
 
 
 def test_the_probe_sees_a_spread_nan():
