@@ -254,7 +254,8 @@ class Upsample(Spatial2d):
         if key not in self._plans:
             out, scales = self._geometry(size)
             if self.mode == "bilinear":
-                taps = [bilinear_taps(s, o, scale, bool(self.align_corners), dtype) for s, o, scale in zip(size, out, scales)]
+                taps = [bilinear_taps(s, o, scale, bool(self.align_corners), dtype)
+                        for s, o, scale in zip(size, out, scales)]
                 self._plans[key] = ("taps", (taps, [bilinear_readers(t, s) for t, s in zip(taps, size)]))
             else:
                 matrices = [nearest_matrix(s, o, scale) for s, o, scale in zip(size, out, scales)]
