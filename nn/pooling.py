@@ -133,10 +133,11 @@ class MaxPool2d(_Pool2d):
         return (rows * size[1] + cols).astype("int64")
 
     def _backward(self, grad_output):
-        is_max = self._is_max
-        # (kH*kW, N, C, H_out, W_out): each window's gradient, zero but at its maximum.
-        planes = is_max * grad_output
-        window_grads = planes.reshape(self._kernel + is_max.shape[1:]).transpose(2, 3, 4, 5, 0, 1)
+        xp = backend.get_array_module(grad_output)
+        # (kH*kW, N, C, H_out, W_out): each window's gradient, zero but at its maximum. A select, not
+        # is_max * g: that would put 0 * inf = NaN on every other tap of a window whose gradient is inf.
+        planes = xp.where(self._is_max, grad_output, 0)
+        window_grads = planes.reshape(self._kernel + planes.shape[1:]).transpose(2, 3, 4, 5, 0, 1)
         return col2im_windows(window_grads, self._input_shape, self._stride, self._dilation, self._pads,
                               channels_last=False)
 

@@ -8,6 +8,13 @@ that depend only on i. Written as an (H_out, H) matrix A_h (and A_w for the colu
 so the backward pass is the forward pass with the matrices transposed: each input pixel collects the
 gradients of the outputs it contributed to, times the weight it had.
 
+The matrices say what is computed, not how: a row of A_h holds one or two non-zero weights, and a
+product with the whole row would multiply every other input row by 0. Where an input pixel (or an
+upstream gradient) is infinite, 0 * inf is NaN, and a matrix product would spread that NaN over the
+whole row and column. So the layer reads, per output index, only the input indices its row names
+(nearest: one; bilinear: two, as torch's kernel does), and an inf reaches exactly the outputs torch's
+reaches (bilinear: those whose two taps include it, even with a weight of 0, as in torch).
+
 Where output row i reads from, with scale = 1 / scale_factor (or H / H_out when a size is given or
 recompute_scale_factor=True), as torch computes it:
 
@@ -18,8 +25,10 @@ recompute_scale_factor=True), as torch computes it:
                                 src = max(scale * (i + 0.5) - 0.5, 0)
     bilinear, align_corners=True
                                 src = i * (H - 1) / (H_out - 1)             (0 when H_out = 1)
-    then, for bilinear:         h0 = floor(src), h1 = min(h0 + 1, H - 1), lambda = src - h0
+    then, for bilinear:         h0 = min(floor(src), H - 1), h1 = min(h0 + 1, H - 1),
+                                lambda = clamp(src - h0, 0, 1)
                                 A_h[i, h0] += 1 - lambda,   A_h[i, h1] += lambda
+                                (torch's taps when H_out = H, whatever the scale: h0 = h1 = i, lambda = 0)
 
 align_corners. Think of a pixel as a small square and its value as sitting at the square's centre.
 With align_corners=False (torch's default) the input and output images cover the same area: output
@@ -60,24 +69,108 @@ def nearest_matrix(size, out, scale):
     return matrix
 
 
-def bilinear_matrix(size, out, scale, align_corners, dtype):
-    """(out, size) rows of two weights (1 - lambda, lambda), computed in the input's dtype as torch."""
-    matrix = numpy.zeros((out, size), dtype=dtype)
+def bilinear_taps(size, out, scale, align_corners, dtype):
+    """Torch's two taps per output index along one axis, computed in the input's dtype as torch:
+    (low, high, weight_low, weight_high), each of length out, with
+
+        x_out[i] = weight_low[i] * x[low[i]] + weight_high[i] * x[high[i]]
+
+    low = min(floor(src), size - 1), high = min(low + 1, size - 1), weight_high = lambda (the module
+    docstring's src and lambda), weight_low = 1 - lambda. When out = size torch takes low = high = i
+    with weights (1, 0), whatever the scale and align_corners."""
     one, half = dtype.type(1), dtype.type(0.5)
     if align_corners:
         scale = dtype.type((size - 1) / (out - 1)) if out > 1 else dtype.type(0)
     else:
         scale = dtype.type(scale)
+    low, high = numpy.zeros(out, dtype=numpy.int64), numpy.zeros(out, dtype=numpy.int64)
+    weight_low, weight_high = numpy.zeros(out, dtype=dtype), numpy.zeros(out, dtype=dtype)
     for i in range(out):
-        if out == size and not align_corners:
-            matrix[i, i] = one
+        if out == size:
+            low[i], high[i], weight_low[i], weight_high[i] = i, i, one, 0
             continue
         source = scale * dtype.type(i) if align_corners else max(scale * (dtype.type(i) + half) - half, dtype.type(0))
-        low = min(int(math.floor(source)), size - 1)
-        weight = min(max(source - dtype.type(low), dtype.type(0)), one)
-        matrix[i, low] += one - weight
-        matrix[i, low + (1 if low < size - 1 else 0)] += weight
+        low[i] = min(int(math.floor(source)), size - 1)
+        high[i] = low[i] + (1 if low[i] < size - 1 else 0)
+        weight_high[i] = min(max(source - dtype.type(low[i]), dtype.type(0)), one)
+        weight_low[i] = one - weight_high[i]
+    return low, high, weight_low, weight_high
+
+
+def bilinear_matrix(size, out, scale, align_corners, dtype):
+    """A_h of the module docstring: the (out, size) matrix whose row i holds the two taps' weights
+    (added up where both taps are one index). It states the map; the layer computes with the taps."""
+    low, high, weight_low, weight_high = bilinear_taps(size, out, scale, align_corners, dtype)
+    matrix = numpy.zeros((out, size), dtype=dtype)
+    numpy.add.at(matrix, (numpy.arange(out), low), weight_low)
+    numpy.add.at(matrix, (numpy.arange(out), high), weight_high)
     return matrix
+
+
+def bilinear_readers(taps, size):
+    """The taps seen from the input side, for the backward pass: input r is read by the outputs i with
+    low[i] = r (weight weight_low[i]) and those with high[i] = r (weight weight_high[i]), in the order
+    torch adds them (i ascending, low before high). Returned as two (K, size) tables, K the most readers
+    of any input: the k-th reader of input r is output index[k, r] - 1 with weight[k, r]; index 0 (weight 0)
+    stands for "no k-th reader" and points at a slot of zeros, not at a real output (no 0 * g)."""
+    low, high, weight_low, weight_high = taps
+    readers = [[] for _ in range(size)]
+    for i in range(len(low)):
+        readers[low[i]].append((i + 1, weight_low[i]))
+        readers[high[i]].append((i + 1, weight_high[i]))
+    depth = max(len(pairs) for pairs in readers)
+    index, weight = numpy.zeros((depth, size), dtype=numpy.int64), numpy.zeros((depth, size), dtype=weight_low.dtype)
+    for r, pairs in enumerate(readers):
+        for k, (reader, reader_weight) in enumerate(pairs):
+            index[k, r], weight[k, r] = reader, reader_weight
+    return index, weight
+
+
+def interpolate(x, taps, axis):
+    """One axis of bilinear resizing, the rows of A times x read as two taps per output index:
+
+        x_out[..., i, ...] = weight_low[i] * x[..., low[i], ...] + weight_high[i] * x[..., high[i], ...]
+
+    ``taps`` = (low, high, weight_low, weight_high) of ``bilinear_taps`` (NumPy). No other input index
+    is touched, so an infinite pixel reaches only the outputs that read it."""
+    xp = backend.get_array_module(x)
+    low, high, weight_low, weight_high = (xp.asarray(t) for t in taps)
+    x_low, x_high = xp.take(x, low, axis=axis), xp.take(x, high, axis=axis)
+    x_low *= _along(weight_low, axis, x.ndim)          # in place: a fresh array of this size costs page faults
+    x_high *= _along(weight_high, axis, x.ndim)
+    x_low += x_high
+    return x_low
+
+
+def interpolate_backward(grad, readers, axis):
+    """The transpose of ``interpolate``: input index r collects the gradients of the outputs that read it,
+    times the weight they read it with,
+
+        dL/dx[..., r, ...] = sum_{i: low[i] = r} weight_low[i] g[..., i, ...]
+                           + sum_{i: high[i] = r} weight_high[i] g[..., i, ...]
+
+    summed as  sum_k weight[k, r] g[..., index[k, r] - 1, ...]  over the tables of ``bilinear_readers``,
+    with g behind a slot of zeros at index 0 (an input with fewer readers, or none when downsampling,
+    adds zeros there: never 0 * g, which is NaN where g is infinite)."""
+    xp = backend.get_array_module(grad)
+    index, weight = readers
+    zeros_shape = list(grad.shape)
+    zeros_shape[axis] = 1
+    padded = xp.concatenate([xp.zeros(zeros_shape, dtype=grad.dtype), grad], axis=axis)
+    total = None
+    for index_k, weight_k in zip(xp.asarray(index), xp.asarray(weight)):
+        term = xp.take(padded, index_k, axis=axis)
+        term *= _along(weight_k, axis, grad.ndim)
+        if total is None:
+            total = term
+        else:
+            total += term
+    return total
+
+
+def _along(vector, axis, ndim):
+    """A 1-D vector shaped to broadcast along ``axis`` of an ndim-D array."""
+    return vector.reshape((-1,) + (1,) * (ndim - 1 - axis))
 
 
 class Upsample(Spatial2d):
@@ -88,15 +181,19 @@ class Upsample(Spatial2d):
 
     Backward, with g = dL/dy of shape (N, C, H_out, W_out):
         dL/dx = A_h^T g A_w                                              (N, C, H, W)
+
+    Neither pass multiplies by the matrices' zeros (0 * inf would be NaN across a whole row; see the
+    module docstring). Bilinear reads two taps per output index, along the columns and then the rows,
+    as torch's kernel does (``interpolate``; the backward ``interpolate_backward``, rows then columns,
+    with each input's readers listed by ``bilinear_readers``):
+        y[n, c, i, j] = wh0[i] (ww0[j] x[h0[i], w0[j]] + ww1[j] x[h0[i], w1[j]])
+                      + wh1[i] (ww0[j] x[h1[i], w0[j]] + ww1[j] x[h1[i], w1[j]])
     Nearest with whole scale factors (each input pixel copied into an sH x sW block) runs a fast form,
     ``_repeat_forward``/``_block_sum_backward``: a repeat, and a sum of sH*sW strided slices, equal to
-    the matrices' products (a test holds them equal).
+    the matrices' products (a test holds them equal). Nearest with other factors gathers the source
+    pixels forward and sums each input pixel's copies backward (``_source_sum``).
 
-    Nearest with other factors gathers the source pixels forward and sums each input pixel's copies
-    backward (``_source_sum``): A_h^T g A_w without its 0 * g terms, so that an infinite pixel or
-    gradient stays where it is, as in torch (0 * inf would be NaN across its whole row).
-
-    Forward caches the two matrices (nearest: the source indices; the fast form: the block factors).
+    Forward caches the readers of the taps (nearest: the source indices; the fast form: the block factors).
     Torch reads a 3-D input as (N, C, L) for 1-D resizing, which this module does not do: inputs must be 4-D.
     """
 
@@ -125,7 +222,7 @@ class Upsample(Spatial2d):
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
-        self._matrices = self._blocks = self._sources = None
+        self._readers = self._blocks = self._sources = None
         self._plans = {}
 
     def _check(self, x):
@@ -150,36 +247,38 @@ class Upsample(Spatial2d):
         return out, scales
 
     def _plan(self, size, dtype):
-        """The resizing matrices for an input size and dtype (NumPy, remembered: the layer sees few sizes),
-        and the whole block factors when nearest is a plain repeat (else None)."""
+        """How to resize an input of this size and dtype (NumPy, remembered: the layer sees few sizes):
+        ("repeat", block factors) for nearest by whole factors, ("gather", source indices per axis) for
+        other nearest, ("taps", (bilinear taps, their readers) per axis)."""
         key = (size, dtype)
         if key not in self._plans:
             out, scales = self._geometry(size)
-            if self.mode == "nearest":
-                matrices = [nearest_matrix(s, o, scale).astype(dtype) for s, o, scale in zip(size, out, scales)]
+            if self.mode == "bilinear":
+                taps = [bilinear_taps(s, o, scale, bool(self.align_corners), dtype)
+                        for s, o, scale in zip(size, out, scales)]
+                self._plans[key] = ("taps", (taps, [bilinear_readers(t, s) for t, s in zip(taps, size)]))
             else:
-                matrices = [bilinear_matrix(s, o, scale, bool(self.align_corners), dtype)
-                            for s, o, scale in zip(size, out, scales)]
-            blocks = tuple(o // s for s, o in zip(size, out))
-            is_repeat = self.mode == "nearest" and all(
-                o == s * b and (m == numpy.repeat(numpy.eye(s), b, axis=0)).all()
-                for s, o, b, m in zip(size, out, blocks, matrices))
-            self._plans[key] = (matrices, blocks if is_repeat else None)
+                matrices = [nearest_matrix(s, o, scale) for s, o, scale in zip(size, out, scales)]
+                blocks = tuple(o // s for s, o in zip(size, out))
+                is_repeat = all(o == s * b and (m == numpy.repeat(numpy.eye(s), b, axis=0)).all()
+                                for s, o, b, m in zip(size, out, blocks, matrices))
+                self._plans[key] = ("repeat", blocks) if is_repeat else \
+                    ("gather", tuple((m.argmax(axis=1), m.shape[1]) for m in matrices))
         return self._plans[key]
 
     def _forward(self, x):
-        matrices, blocks = self._plan(x.shape[2:], x.dtype)
-        self._blocks, self._matrices, self._sources = blocks, None, None
-        if blocks is not None:
-            return _repeat_forward(x, blocks)
+        kind, plan = self._plan(x.shape[2:], x.dtype)
+        self._blocks = self._sources = self._readers = None
+        if kind == "repeat":
+            self._blocks = plan
+            return _repeat_forward(x, plan)
         xp = backend.get_array_module(x)
-        if self.mode == "nearest":
-            # A gather rather than the one-hot product: an inf pixel stays inf (0 * inf would be NaN).
-            self._sources = tuple((m.argmax(axis=1), m.shape[1]) for m in matrices)
-            (rows, _), (cols, _) = self._sources
+        if kind == "gather":
+            self._sources = plan
+            (rows, _), (cols, _) = plan
             return x[:, :, xp.asarray(rows)][:, :, :, xp.asarray(cols)]
-        rows_matrix, cols_matrix = self._matrices = tuple(xp.asarray(m) for m in matrices)
-        return rows_matrix @ x @ cols_matrix.T
+        (rows, cols), self._readers = plan
+        return interpolate(interpolate(x, cols, axis=3), rows, axis=2)
 
     def _backward(self, grad_output):
         if self._blocks is not None:
@@ -187,11 +286,11 @@ class Upsample(Spatial2d):
         if self._sources is not None:
             (rows, height), (cols, width) = self._sources
             return _source_sum(_source_sum(grad_output, rows, height, 2), cols, width, 3)
-        rows_matrix, cols_matrix = self._matrices
-        return rows_matrix.T @ grad_output @ cols_matrix
+        rows, cols = self._readers
+        return interpolate_backward(interpolate_backward(grad_output, rows, axis=2), cols, axis=3)
 
     def _clear_cache(self):
-        self._matrices = self._blocks = self._sources = self._output_shape = None
+        self._readers = self._blocks = self._sources = self._output_shape = None
         self._plans = {}
 
     def extra_repr(self):
