@@ -8,11 +8,12 @@
   function of that weight, the slope dL/dw that backward gives drawn as the tangent, and the
   central-difference secant through L(w - eps) and L(w + eps) (``finite_difference_slopes``).
 
-Both return a ``matplotlib.figure.Figure`` built without pyplot (no backend chosen, no global state:
+Both return a ``matplotlib.figure.Figure`` (a ``ShownFigure``) built without pyplot (no backend chosen, no global state:
 a notebook shows it, a script saves it). The PNGs in docs/figures/tutorial/ are regenerated with
 ``python -m autoencoders.tutorial_figures docs/figures/tutorial``.
 """
 import copy
+import io
 import os
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +34,16 @@ class Node:
     grad_shape: tuple = None               # dL/d(output): the gradient arriving from above
     grad_input_shape: tuple = None         # dL/d(input): what its backward returned (None: not computed)
     parameters: list = field(default_factory=list)   # [(name, shape)]
+
+
+class ShownFigure(Figure):
+    """A Figure that a notebook shows as a PNG when it is a cell's value, whatever backend is (or is
+    not yet) active: no pyplot needed, so nothing else of matplotlib's global state is touched."""
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
 
 
 def _shape(array):
@@ -109,7 +120,7 @@ def draw_training_graph(model, loss, x, target=None, per_row=6, title=None):
         if row % 2:
             column = per_row - 1 - column
         positions.append((column * (width + gap_x), -row * (height + gap_y)))
-    figure = Figure(figsize=(per_row * 2.45, rows * 1.75 + 0.7))
+    figure = ShownFigure(figsize=(per_row * 2.45, rows * 1.75 + 0.7))
     axes = figure.add_axes((0.01, 0.01, 0.98, 0.9 if title is not False else 0.98))
     for node, (left, bottom) in zip(nodes, positions):
         colour = ("#dfe9f5" if node.name == "Linear" else "#fbe3c8" if node.name == "MSELoss"
@@ -218,7 +229,7 @@ def draw_finite_difference(model, loss, x, target=None, parameter=None, index=No
     slopes = finite_difference_slopes(model, loss, x, target, parameter, index, epsilon)
     w, value, eps = slopes["w"], slopes["loss"], slopes["epsilon"]
     ws = slopes["ws"]
-    figure = Figure(figsize=(6.4, 4.2))
+    figure = ShownFigure(figsize=(6.4, 4.2))
     axes = figure.add_subplot()
     axes.plot(ws, slopes["losses"], color="black", linewidth=1.6, label="L(w), the loss as w alone moves")
     axes.plot(ws, value + slopes["analytic"] * (ws - w), color="tab:blue", linewidth=1.2,
