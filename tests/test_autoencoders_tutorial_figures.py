@@ -106,3 +106,9 @@ def test_main_writes_the_two_figures_and_refuses_a_missing_folder(tmp_path, monk
     with pytest.raises(SystemExit, match="is not a folder"):
         main([str(tmp_path / "missing")])
     assert path.endswith("graph.png")
+
+
+def test_a_notebook_shows_the_figure_without_pyplot():
+    figure = draw_training_graph(DeepAutoencoder(input_dim=16, hidden=(8,), latent_dim=2), nn.MSELoss(),
+                                 digits(3)[:, :16])
+    assert figure._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"   # what IPython shows as a cell's value
