@@ -16,6 +16,8 @@ from runfolder.checkpoint import CheckpointError, load_checkpoint, restore, save
 from runfolder.checkpoint_checks import MAX_LATENT_DIM
 from runfolder.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
+from runfolder.gradient_stats import GradientStats, summary_line
+from runfolder.figures import plot_gradient_stats
 from nn import backend
 
 from . import figures, pca
@@ -49,7 +51,7 @@ LATENT_DIMS = {"simple": 128, "deep": 9, "deep-2006": 30, "aae": 9, "overcomplet
 MAX_SAMPLES = 1024  # sample --n: a 32 x 32 grid; 40,000 would be a 12 GB figure
 # Every file a run writes into its folder; a new run's commit removes those of them it did not write.
 FIGURE_FILES = frozenset({"loss.png", "reconstructions.png", "latent.png", "denoising.png", "samples.png",
-                          "interpolation.png", "manifold.png", "codes.png"})
+                          "interpolation.png", "manifold.png", "codes.png", "gradients.png"})
 RUN_FILES = FIGURE_FILES | STATE_FILES
 
 
@@ -161,13 +163,27 @@ def _train_into(folder, args, checkpoint, config):
         save_checkpoint(folder.staged(name), model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
         saved.append(epoch)
 
+    # Before the step is compiled: nn.fast.compile plans around the hooks it finds.
+    stats = gradient_stats(model, optimizer, len(loader)) if args.gradient_stats else None
+    first_epoch = history.epochs + 1
     steps = _fast_steps(model, loss, optimizer, config, args)
+    if stats is not None and steps is not None and steps.cuda_graph:
+        stats.remove()  # a replayed graph runs no Python: no hook would see a step
+        stats = None
+        print("autoencoders: no gradient statistics with --cuda-graph (a replayed CUDA graph runs no hooks); "
+              "leave --cuda-graph out to get gradients.png", file=sys.stderr)
+
+    def end_of_epoch(epoch, history):
+        if stats is not None:
+            stats.end_epoch(epoch)
+        save(epoch, history)
+
     started = time.perf_counter()
     try:
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
         with numpy.errstate(over="ignore", invalid="ignore"):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None, steps=steps)
+                history=history, on_epoch_end=end_of_epoch, test_loss=negative_elbo if vae else None, steps=steps)
     except TrainingDiverged as error:
         if saved:
             kept = f"the last good checkpoint (epoch {saved[-1]}) is {folder.keep('checkpoint.npz', 'last-good.npz')}"
@@ -189,8 +205,9 @@ def _train_into(folder, args, checkpoint, config):
     seconds = time.perf_counter() - started
     data = {"train": {"source": train.source, "images": int(len(train.images))},
             "test": {"source": test.source, "images": int(len(test.images))}}
+    gradients = stats.to_dict(first_epoch) if stats is not None else None
     metrics = finish_run(folder, lambda: write_report(model, config, history, train, test, test_images, data,
-                                                      folder.staging, seconds),
+                                                      folder.staging, seconds, gradients),
                          lambda path: f"draw the figures with: python -m autoencoders plot {path} --out {folder.path}")
     if metrics is None:
         return 130
@@ -222,6 +239,8 @@ def print_summary(metrics, config, history, out):
     print(f"done: {config['model']} model, {epochs}; test MSE {metrics['final_test_mse']:.6f}, "
           f"PSNR {_psnr_text(metrics['test_psnr_db'])}; files in {out}")
     print(pca.summary_line(metrics["pca"], metrics["final_test_mse"]))
+    if metrics.get("gradient_stats"):
+        print(summary_line(metrics["gradient_stats"]))
     if metrics.get("collapse_note"):
         print(metrics["collapse_note"])
 
@@ -234,8 +253,15 @@ def _untouched(folder):
     return f"nothing else in {folder.path} was changed"
 
 
-def write_report(model, config, history, train, test, test_images, data, out, seconds):
-    """metrics.json and the figures into ``out``; returns the metrics."""
+def gradient_stats(model, optimizer, steps_per_epoch):
+    """The GradientStats a run collects: windows of a tenth of an epoch, the gradient norms and update
+    ratios measured on one step in 20, the dead units counted on every step (runfolder/gradient_stats.py)."""
+    return GradientStats(model, optimizer, every=max(1, steps_per_epoch // 10), sample_every=20)
+
+
+def write_report(model, config, history, train, test, test_images, data, out, seconds, gradients=None):
+    """metrics.json and the figures into ``out`` (gradients.png from ``gradients``, a
+    GradientStats.to_dict(), when given); returns the metrics."""
     reconstructions = backend.to_numpy(predict(model, test_images)).astype(numpy.float64)
     images = backend.to_numpy(test_images).astype(numpy.float64)
     errors = ((reconstructions - images) ** 2).mean(axis=1)
@@ -250,6 +276,7 @@ def write_report(model, config, history, train, test, test_images, data, out, se
         "training_seconds": seconds,
         "collapse_note": collapse_note(reconstructions, images, config["lr"], history.epochs),
         "versions": _versions(),
+        **({} if gradients is None else {"gradient_stats": gradients}),
     }
     metrics["pca"], fitted = pca.compare(model, train.images, images, errors)
     metrics.update(_model_metrics(model, test_images, config))
@@ -257,7 +284,16 @@ def write_report(model, config, history, train, test, test_images, data, out, se
     text = json.dumps(metrics, indent=2, allow_nan=False)  # strict JSON: no NaN or Infinity
     atomic_write(os.path.join(out, "metrics.json"), lambda handle: handle.write(text.encode()))
     draw_figures(model, config, history, test, test_images, out, fitted)
+    if gradients is not None:
+        draw_gradients(metrics["gradient_stats"], config, out)
     return metrics
+
+
+def draw_gradients(gradients, config, out):
+    """gradients.png from metrics.json's "gradient_stats"."""
+    title = (f"Backprop inside the {config['model']} autoencoder, lr {config['lr']:g}, batch {config['batch_size']} "
+             f"({config['preset']} preset)")
+    return plot_gradient_stats([(config["model"], gradients)], os.path.join(out, "gradients.png"), title)
 
 
 def _json_safe(value):
@@ -399,9 +435,24 @@ def command_plot(args):
                             images=args.images)
         history = History.from_dict(checkpoint["history"])
         draw_figures(model, config, history, test, _dtype_images(test.images, config), folder.staging)
+        gradients = _gradients_beside(args.checkpoint)
+        if gradients is not None:
+            draw_gradients(gradients, config, folder.staging)
         paths = folder.commit()
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     return 0
+
+
+def _gradients_beside(checkpoint_path):
+    """The "gradient_stats" of the metrics.json in the checkpoint's folder (the run that wrote both), or
+    None (no such file, a run with --no-gradient-stats, or a metrics.json that cannot be read)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_path)), "metrics.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            gradients = json.load(handle).get("gradient_stats")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return gradients if isinstance(gradients, dict) else None
 
 
 def command_sample(args):
@@ -556,6 +607,10 @@ def make_parser():
     train.add_argument("--plain", action="store_true",
                        help="train with the plain engine, every formula as written (about 1.5x slower on the CPU) "
                             "instead of its fast forms (nn.fast.compile, Adam foreach=True)")
+    train.add_argument("--gradient-stats", action=argparse.BooleanOptionalAction, default=True,
+                       help="measure backprop while training (on by default): the gradient norm reaching each layer, "
+                            "each update's size next to its weights, the dead ReLU units per epoch, into "
+                            "gradients.png and metrics.json; --no-gradient-stats turns it off")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")
     train.add_argument("--out", default="runs/latest",
@@ -566,7 +621,8 @@ def make_parser():
     evaluate_.add_argument("checkpoint")
     evaluate_.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
-    plot = commands.add_parser("plot", help="draw a checkpoint's figures again")
+    plot = commands.add_parser("plot", help="draw a checkpoint's figures again (gradients.png from the metrics.json "
+                                            "beside it)")
     plot.add_argument("checkpoint")
     plot.add_argument("--out", default="runs/plots", help="directory for the figures (runs/plots)")
     plot.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")

@@ -5,18 +5,21 @@ numbers behind a run's gradients.png and the "gradient_stats" entry of its metri
     ... train; after each epoch: stats.end_epoch() ...
     stats.to_dict()                                      # lists of plain numbers, for metrics.json
 
-Three things are measured, each on the hooks of nn/module.py and nn/optimizer.py:
+Three things are measured, each on the hooks of nn/module.py and nn/optimizer.py. Two are measured on one step in ``sample_every`` (20; the first step of each window of ``every``
+steps, and every ``sample_every``-th after it), and recorded per window as the mean over its
+measured steps (a window also ends with its epoch):
 
 - the gradient reaching each layer (every Linear, Conv2d and ConvTranspose2d): ||dL/dy||, the
-  Frobenius norm of the layer's grad_output over the whole batch, from a full backward hook. Each
-  backward pass of a trained layer is one sample (a frozen layer, a GAN's discriminator during the
-  generator's step, is not training and is skipped); the record is the mean of the samples' norms
-  over a window of ``every`` optimizer steps (a window also ends with its epoch).
+  Frobenius norm of the layer's grad_output over the whole batch, in a full backward hook. Each
+  backward pass of a trained layer in a measured step is one sample (a frozen layer, a GAN's
+  discriminator during the generator's step, is not training and is skipped).
 - the size of each update next to its weights: ||p_after - p_before|| / ||p_before|| for each
-  parameter of those layers, from the optimizer's step pre- and post-hooks, on one step in
-  ``sample_every`` (the first of each window, and every ``sample_every``-th after it): the copy and
-  the two norms take whole passes over the weights, which every step would pay for. The record is
-  the mean over the window's sampled steps. The usual guide for a healthy update is about 1e-3.
+  parameter of those layers, from the optimizer's step pre- and post-hooks. The copy and the two
+  norms take whole passes over the weights: on every step they alone would cost a small model's step
+  about 10%. The usual guide for a healthy update is about 1e-3.
+
+One is counted on every training step, since a unit is dead only if no image of the epoch woke it:
+
 - dead ReLU units: the fraction of a ReLU's units (features; channels of a 4-d output) that were 0
   for every training image of an epoch. Each training pass adds each unit's sum over the batch into
   an accumulator (``ones @ y``: one small matrix product), and a unit whose sum stayed 0 all epoch
@@ -61,12 +64,12 @@ class GradientStats:
     many has its update ratio measured (capped at ``every``, so every window has one).
     """
 
-    def __init__(self, model, optimizer, every=100, sample_every=20, norm_every=1):
+    def __init__(self, model, optimizer, every=100, sample_every=20):
         if not isinstance(every, int) or every < 1 or not isinstance(sample_every, int) or sample_every < 1:
             raise ValueError(f"GradientStats: every and sample_every must be positive integers, got {every!r} "
                              f"and {sample_every!r}")
-        self.every, self.sample_every, self.norm_every = every, min(sample_every, every), min(norm_every, every)
-        self._norm_now = [True]  # whether this step's backward measures the norms (read by the hooks)
+        self.every, self.sample_every = every, min(sample_every, every)
+        self._norm_now = [True]  # whether this step is measured (read by the hooks, set by the step before)
         self._handles = []
         named = [(name, module) for name, module in named_modules(model) if isinstance(module, WATCHED)]
         self.layers = [name for name, _ in named]
@@ -171,7 +174,7 @@ class GradientStats:
 
     # --- update ratios -----------------------------------------------------------------------------
     def _before_step(self, optimizer, args, kwargs):
-        self._sampling = (self.step - self._window_start) % self.sample_every == 0
+        self._sampling = self._norm_now[0]
         if not self._sampling:
             return
         for position, (_, parameter) in enumerate(self._parameters):
@@ -203,7 +206,7 @@ class GradientStats:
         self.step += 1
         if self.step - self._window_start >= self.every:
             self._close_window()
-        self._norm_now[0] = (self.step - self._window_start) % self.norm_every == 0  # the next step's
+        self._norm_now[0] = (self.step - self._window_start) % self.sample_every == 0  # the next step's
 
     # --- records -----------------------------------------------------------------------------------
     def _close_window(self):
@@ -268,3 +271,23 @@ def _copy(value):
     if isinstance(value, dict):
         return {key: _copy(item) for key, item in value.items()}
     return list(value)
+
+
+def summary_line(stats):
+    """One line on what a run's gradient statistics (a to_dict()) say at its end, for the run's summary."""
+    parts = []
+    relus = stats["relus"]
+    if relus and stats["epochs"]["epoch"]:
+        dead = [stats["epochs"]["dead_units"][relu["name"]][-1] for relu in relus]
+        units = [relu["units"] for relu in relus]
+        known = [(count, total) for count, total in zip(dead, units) if count is not None and total]
+        if known:
+            count, total = sum(c for c, _ in known), sum(t for _, t in known)
+            parts.append(f"{count} of {total} ReLU units dead in the last epoch ({100 * count / total:.0f}%)")
+    weights = [name for name in stats["parameters"] if name.endswith(".weight")]
+    last = [stats["windows"]["update_ratio"][name][-1] for name in weights if stats["windows"]["update_ratio"][name]]
+    last = [value for value in last if value is not None]
+    if last:
+        parts.append(f"update/weight per step {float(numpy.median(last)):.1e} (median over the weights, last "
+                     f"window; guide {stats['update_guide']:g})")
+    return "gradients: " + ("; ".join(parts) if parts else "nothing measured") + " (gradients.png)"
