@@ -4,15 +4,16 @@ training step: the same step timed with and without the collector's hooks.
     python -m benchmarks.gradient_stats                           # deep model, batch 32: a minute
     python -m benchmarks.gradient_stats --models deep,simple --batch-sizes 32,256 --json out.json
 
-Per model and batch size, two engines train side by side from the same weights on the same batch,
-as the command line trains (nn.fast.compile's step, Adam foreach=True, lr 1e-3): one plain, one
-watched by a GradientStats with the command line's settings for a full MNIST epoch (windows of
-``--every`` steps, the gradient norms and update ratios measured on one step in ``--sample-every``,
-the dead units counted on every step; an epoch's end,
-which reads the dead units, every ``--epoch-steps`` steps). The hooks are attached before the step is
-compiled, as the command line does. Blocks of steps are timed interleaved (plain, watched, plain,
-...), the garbage collector off, and the cost is, per repeat i, watched ms per step / plain ms per
-step - 1; the median, min and max over repeats are printed and written (and the cost of the fastest
+Per model and batch size, one engine model trains on one batch as the command line trains
+(nn.fast.compile's step, Adam foreach=True, lr 1e-3), watched by a GradientStats with the command
+line's settings for a full MNIST epoch (windows of ``--every`` steps, the gradient norms and update
+ratios measured on one step in ``--sample-every``, the dead units counted on every step; an epoch's
+end, which reads the dead units, every ``--epoch-steps`` steps). The hooks are attached before the step is
+compiled, as the command line does; the compiled plan is the same with and without them (both are
+written). Blocks of steps are timed with the hooks on and off in turn (on, off, off, on, ...: the
+same model and arrays both ways, since two model instances can differ by a percent or more from
+their memory layout alone), the garbage collector off, and the cost is, per repeat i, watched ms per
+step / plain ms per step - 1; the median, min and max over repeats are printed and written (and the cost of the fastest
 watched block over the fastest plain one, the blocks least disturbed), for two clocks: wall time
 and the CPU time of this thread (``time.thread_time``; the BLAS should have one thread,
 OPENBLAS_NUM_THREADS=1, for it to hold all the work), which a busy machine disturbs far less than
@@ -33,8 +34,9 @@ PROG = "python -m benchmarks.gradient_stats"
 
 
 class WatchedRunner(EngineRunner):
-    """EngineRunner's fast step with a GradientStats on its model and optimizer; ``steps_per_epoch``
-    steps make an epoch (its end reads the dead units, as a run's does)."""
+    """EngineRunner's fast step, and a GradientStats on its model and optimizer whose hooks are on only
+    while ``watching``; ``steps_per_epoch`` watched steps make an epoch (its end reads the dead units,
+    as a run's does). The hooks are attached before the step is compiled, as the command line does."""
 
     def __init__(self, backend, model, x, every, sample_every, steps_per_epoch):
         self.backend, self.model, self.x = backend, model, x
@@ -44,50 +46,58 @@ class WatchedRunner(EngineRunner):
         self.stats = GradientStats(model, self.optimizer, every=every, sample_every=sample_every)
         self.step = nn.fast.compile(model, self.loss)  # after the hooks: the plan sees them
         self._synchronize = None
-        self.steps_per_epoch, self.taken = steps_per_epoch, 0
+        self.steps_per_epoch, self.taken, self.watching = steps_per_epoch, 0, True
+
+    def watch(self, on):
+        (self.stats.attach if on else self.stats.remove)()
+        self.watching = on
 
     def train_step(self):
         super().train_step()
-        self.taken += 1
-        if self.taken % self.steps_per_epoch == 0:
-            self.stats.end_epoch(self.taken // self.steps_per_epoch)
+        if self.watching:
+            self.taken += 1
+            if self.taken % self.steps_per_epoch == 0:
+                self.stats.end_epoch(self.taken // self.steps_per_epoch)
 
 
-def time_blocks(runners, repeats, steps):
-    """Per runner, [wall seconds], [CPU seconds of this thread] of ``repeats`` blocks of ``steps`` steps,
-    interleaved (runner 1, runner 2, runner 1, ...), the garbage collector off."""
-    wall = {runner.backend: [] for runner in runners}
-    cpu = {runner.backend: [] for runner in runners}
+def time_blocks(runner, repeats, steps):
+    """{"plain": [...], "watched": [...]} of wall and of this thread's CPU seconds of ``repeats`` blocks of
+    ``steps`` steps each way, on the one runner: the hooks on, then off, then off, then on, ... (the
+    same model and arrays both ways, so no difference of memory layout between two models shows up as
+    a cost), the garbage collector off."""
+    wall, cpu = {"plain": [], "watched": []}, {"plain": [], "watched": []}
     gc.collect()
     gc.disable()
     try:
-        for _ in range(repeats):
-            for runner in runners:
+        for repeat in range(repeats):
+            for watched in ((True, False) if repeat % 2 == 0 else (False, True)):
+                runner.watch(watched)
+                kind = "watched" if watched else "plain"
                 with runner.mode("train"):
                     started, started_cpu = time.perf_counter(), time.thread_time()
                     for _ in range(steps):
                         runner.train_step()
-                    cpu[runner.backend].append(time.thread_time() - started_cpu)
-                    wall[runner.backend].append(time.perf_counter() - started)
+                    cpu[kind].append(time.thread_time() - started_cpu)
+                    wall[kind].append(time.perf_counter() - started)
     finally:
         gc.enable()
+        runner.watch(True)
     return wall, cpu
 
 
 def measure(model_name, batch_size, settings):
     x = batch_of(batch_size, 0)
-    plain = EngineRunner("engine-numpy", build_engine_model(MODELS[model_name], 0), x)
-    watched = WatchedRunner("engine-numpy+stats", build_engine_model(MODELS[model_name], 0), x,
-                            settings.every, settings.sample_every, settings.epoch_steps)
-    for runner in (plain, watched):
-        runner.time_block("train", settings.warmup)
-    steps = timing.calibrate(plain, "train", settings.block_seconds)
-    wall, cpu = time_blocks([plain, watched], settings.repeats, steps)
+    runner = WatchedRunner("engine-numpy", build_engine_model(MODELS[model_name], 0), x, settings.every,
+                           settings.sample_every, settings.epoch_steps)
+    plain_plan = nn.fast.compile(build_engine_model(MODELS[model_name], 0), nn.MSELoss()).describe()
+    runner.time_block("train", settings.warmup)
+    steps = timing.calibrate(runner, "train", settings.block_seconds)
+    wall, cpu = time_blocks(runner, settings.repeats, steps)
     row = {"model": model_name, "batch_size": batch_size, "steps_per_block": steps,
-           "compiled_plan_watched": watched.step.describe(), "compiled_plan_plain": plain.step.describe()}
+           "compiled_plan_watched": runner.step.describe(), "compiled_plan_unwatched_model": plain_plan}
     for clock, seconds in (("wall", wall), ("cpu", cpu)):
-        plain_ms = [1000 * s / steps for s in seconds["engine-numpy"]]
-        watched_ms = [1000 * s / steps for s in seconds["engine-numpy+stats"]]
+        plain_ms = [1000 * s / steps for s in seconds["plain"]]
+        watched_ms = [1000 * s / steps for s in seconds["watched"]]
         costs = [w / p - 1 for w, p in zip(watched_ms, plain_ms)]
         row[clock] = {"plain_ms_per_step": timing.summary(plain_ms), "watched_ms_per_step": timing.summary(watched_ms),
                       "cost": {**timing.summary(costs), "per_repeat": costs},

@@ -41,7 +41,8 @@ from nn import backend
 from nn.fast.step import layer_sequence
 
 WATCHED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
-UPDATE_GUIDE = 1e-3  # the classic rule of thumb for ||update|| / ||weights|| per step
+UPDATE_GUIDE = 1e-3
+PENDING = 16  # a ReLU-fed Linear's inputs kept before they are summed (their memory: a few batches' activations)  # the classic rule of thumb for ||update|| / ||weights|| per step
 
 
 def named_modules(module, prefix=""):
@@ -70,7 +71,7 @@ class GradientStats:
                              f"and {sample_every!r}")
         self.every, self.sample_every = every, min(sample_every, every)
         self._norm_now = [True]  # whether this step is measured (read by the hooks, set by the step before)
-        self._handles = []
+        self._handles, self._hooks = [], []  # the hooks as (register method, hook), registered by attach()
         named = [(name, module) for name, module in named_modules(model) if isinstance(module, WATCHED)]
         self.layers = [name for name, _ in named]
         self.shapes = [_describe(module) for _, module in named]
@@ -93,8 +94,9 @@ class GradientStats:
         self.epochs = {"epoch": [], "step": [], "dead_fraction": {}, "dead_units": {}}
         self.relus, self._ones = [], {}
         self._attach(model, named)
-        self._handles.append(optimizer.register_step_pre_hook(self._before_step))
-        self._handles.append(optimizer.register_step_post_hook(self._after_step))
+        self._hooks += [(optimizer.register_step_pre_hook, self._before_step),
+                        (optimizer.register_step_post_hook, self._after_step)]
+        self.attach()
 
     # --- dead units and gradient norms ------------------------------------------------------------
     def _attach(self, model, named):
@@ -104,7 +106,7 @@ class GradientStats:
         names = {id(module): name for name, module in named_modules(model)}
         following = {id(module): sequence[index + 1] for index, module in enumerate(sequence[:-1])}
         fed = {}  # id(Linear) -> the index of the ReLU whose output is its input
-        self._alive = []
+        self._alive, self._pending = [], []
         for name, module in named_modules(model):
             if type(module) is not nn.ReLU:
                 continue
@@ -114,14 +116,15 @@ class GradientStats:
                 fed[id(after)] = index
                 seen = f"input of {names[id(after)]}"
             else:
-                self._handles.append(module.register_forward_hook(self._alive_hook(index)))
+                self._hooks.append((module.register_forward_hook, self._alive_hook(index)))
                 seen = "output"
             self.relus.append({"name": name, "seen_as": seen, "units": None})
             self._alive.append(None)  # the per-unit sums, made at the first pass (its width and device)
+            self._pending.append([])  # inputs of the Linear it feeds, not yet summed
             self.epochs["dead_fraction"][name] = []
             self.epochs["dead_units"][name] = []
         for index, (_, module) in enumerate(named):
-            self._handles.append(module.register_full_backward_hook(self._layer_hook(index, fed.get(id(module)))))
+            self._hooks.append((module.register_full_backward_hook, self._layer_hook(index, fed.get(id(module)))))
 
     def _add_units(self, index, y):
         """Each unit's sum over the batch added into the ReLU's accumulator: a unit whose sum stays 0
@@ -139,6 +142,15 @@ class GradientStats:
         else:  # (N, C, ...): a unit is a channel
             sums += y.sum(axis=(0, *range(2, y.ndim)))
 
+    def _flush(self, index):
+        """The kept inputs of a ReLU-fed Linear, summed into the ReLU's accumulator."""
+        waiting = self._pending[index]
+        if waiting:
+            y = waiting[0] if len(waiting) == 1 else backend.get_array_module(waiting[0]).concatenate(
+                [item.reshape(-1, item.shape[-1]) for item in waiting])
+            waiting.clear()
+            self._add_units(index, y)
+
     def _alive_hook(self, index):
         def hook(module, args, output):
             if module.training:  # eval passes (test losses, figures) are no training images
@@ -146,8 +158,8 @@ class GradientStats:
         return hook
 
     def _layer_hook(self, index, relu):
-        sums, counts, on_host, now, ones = self._norm_sums, self._norm_counts, self._on_host, self._norm_now, self._ones
-        alive = self._alive
+        sums, counts, on_host, now = self._norm_sums, self._norm_counts, self._on_host, self._norm_now
+        pending = self._pending
 
         def hook(module, grad_input, grad_output):
             if not module.weight.requires_grad:  # frozen: this backward trains another network
@@ -155,13 +167,13 @@ class GradientStats:
             if relu is not None:
                 # The ReLU's output is this Linear's input, which its forward cached for this backward
                 # (nn.Linear's _input; a compiled step's FastLinear sets it too): no forward hook is needed,
-                # which would keep a compiled step from pairing the Linear with its own ReLU.
-                y = module._input
-                row = ones.get(y.shape)
-                if row is None or alive[relu] is None or type(row) is not type(y):
-                    self._add_units(relu, y)
-                else:
-                    alive[relu] += row @ y
+                # which would keep a compiled step from pairing the Linear with its own ReLU. It is kept
+                # (a Linear never writes into its input; the next forward makes new arrays) and summed
+                # with the next ones in one product: one call per PENDING steps instead of one per step.
+                waiting = pending[relu]
+                waiting.append(module._input)
+                if len(waiting) >= PENDING:
+                    self._flush(relu)
             if now[0]:
                 g = grad_output[0]
                 if on_host:
@@ -230,6 +242,8 @@ class GradientStats:
         self._close_window()
         self.epochs["epoch"].append(int(epoch))
         self.epochs["step"].append(self.step)
+        for index in range(len(self.relus)):
+            self._flush(index)
         for relu, sums in zip(self.relus, self._alive):
             if sums is None:  # no training forward reached it this epoch
                 self.epochs["dead_units"][relu["name"]].append(None)
@@ -240,8 +254,16 @@ class GradientStats:
             self.epochs["dead_fraction"][relu["name"]].append(dead / sums.size)
             sums.fill(0)
 
+    def attach(self):
+        """Put the hooks on (done when built; again after ``remove()``, to go on measuring)."""
+        if not self._handles:
+            self._handles = [register(hook) for register, hook in self._hooks]
+
     def remove(self):
-        """Take every hook off (the model and optimizer then run as if never watched)."""
+        """Take every hook off (the model and optimizer then run as if never watched); the inputs kept for
+        the dead units are summed first."""
+        for index in range(len(self.relus)):
+            self._flush(index)
         for handle in self._handles:
             handle.remove()
         self._handles = []

@@ -133,8 +133,10 @@ def _constructed(fast):
     return model, stats, train_on
 
 
+@pytest.mark.parametrize("pending", [1, 3, 16], ids=lambda count: f"summed every {count} steps")
 @pytest.mark.parametrize("fast", [False, True], ids=["plain step", "compiled step"])
-def test_dead_units_are_counted_on_a_constructed_case(fast):
+def test_dead_units_are_counted_on_a_constructed_case(fast, pending, monkeypatch):
+    monkeypatch.setattr("runfolder.gradient_stats.PENDING", pending)
     model, stats, train_on = _constructed(fast)
     quiet = numpy.full((5, 3), 0.5)       # the first entry 0.5: unit 1 stays 0
     awake = quiet.copy()
