@@ -283,9 +283,7 @@ def write_report(model, config, history, train, test, test_images, data, out, se
     metrics = _json_safe(metrics)
     text = json.dumps(metrics, indent=2, allow_nan=False)  # strict JSON: no NaN or Infinity
     atomic_write(os.path.join(out, "metrics.json"), lambda handle: handle.write(text.encode()))
-    draw_figures(model, config, history, test, test_images, out, fitted)
-    if gradients is not None:
-        draw_gradients(metrics["gradient_stats"], config, out)
+    draw_figures(model, config, history, test, test_images, out, fitted, metrics.get("gradient_stats"))
     return metrics
 
 
@@ -308,7 +306,9 @@ def _json_safe(value):
     return value
 
 
-def draw_figures(model, config, history, test, test_images, out, fitted_pca=None):
+def draw_figures(model, config, history, test, test_images, out, fitted_pca=None, gradients=None):
+    """Every figure of a run into ``out`` (gradients.png from ``gradients``, metrics.json's
+    "gradient_stats", when given); returns their paths."""
     title = f"{config['model']} autoencoder, lr {config['lr']:g}, batch {config['batch_size']} ({config['preset']} preset)"
     paths = [figures.plot_loss(history, os.path.join(out, "loss.png"), title),
              figures.plot_reconstructions(model, test_images, os.path.join(out, "reconstructions.png"), pca=fitted_pca),
@@ -321,6 +321,8 @@ def draw_figures(model, config, history, test, test_images, out, fitted_pca=None
         paths.append(figures.plot_interpolation(model, test_images, os.path.join(out, "interpolation.png")))
         if model.latent_dim == 2:
             paths.append(figures.plot_manifold(model, os.path.join(out, "manifold.png")))
+    if gradients is not None:
+        paths.append(draw_gradients(gradients, config, out))
     if isinstance(model, AdversarialAutoencoder):
         paths.append(figures.plot_samples(model, os.path.join(out, "samples.png")))
         paths.append(figures.plot_codes_against_prior(model, test_images, test.labels, os.path.join(out, "codes.png")))
@@ -434,10 +436,8 @@ def command_plot(args):
         _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
                             images=args.images)
         history = History.from_dict(checkpoint["history"])
-        draw_figures(model, config, history, test, _dtype_images(test.images, config), folder.staging)
-        gradients = _gradients_beside(args.checkpoint)
-        if gradients is not None:
-            draw_gradients(gradients, config, folder.staging)
+        draw_figures(model, config, history, test, _dtype_images(test.images, config), folder.staging,
+                     gradients=_gradients_beside(args.checkpoint))
         paths = folder.commit()
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     return 0
