@@ -254,9 +254,10 @@ def _untouched(folder):
 
 
 def gradient_stats(model, optimizer, steps_per_epoch):
-    """The GradientStats a run collects: windows of a tenth of an epoch, the gradient norms and update
-    ratios measured on one step in 20, the dead units counted on every step (runfolder/gradient_stats.py)."""
-    return GradientStats(model, optimizer, every=max(1, steps_per_epoch // 10), sample_every=20)
+    """The GradientStats a run collects: windows of a tenth of an epoch, the gradient norms measured on one
+    step in 10, the update ratios on one in 50, the dead units counted on every step
+    (runfolder/gradient_stats.py)."""
+    return GradientStats(model, optimizer, every=max(1, steps_per_epoch // 10))
 
 
 def write_report(model, config, history, train, test, test_images, data, out, seconds, gradients=None):

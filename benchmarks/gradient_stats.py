@@ -7,7 +7,7 @@ training step: the same step timed with and without the collector's hooks.
 Per model and batch size, one engine model trains on one batch as the command line trains
 (nn.fast.compile's step, Adam foreach=True, lr 1e-3), watched by a GradientStats with the command
 line's settings for a full MNIST epoch (windows of ``--every`` steps, the gradient norms and update
-ratios measured on one step in ``--sample-every``, the dead units counted on every step; an epoch's
+ratios measured on one step in ``--sample-every`` and ``--update-every``, the dead units counted on every step; an epoch's
 end, which reads the dead units, every ``--epoch-steps`` steps). The hooks are attached before the step is
 compiled, as the command line does; the compiled plan is the same with and without them (both are
 written). Blocks of steps are timed with the hooks on and off in turn (on, off, off, on, ...: the
@@ -38,12 +38,13 @@ class WatchedRunner(EngineRunner):
     while ``watching``; ``steps_per_epoch`` watched steps make an epoch (its end reads the dead units,
     as a run's does). The hooks are attached before the step is compiled, as the command line does."""
 
-    def __init__(self, backend, model, x, every, sample_every, steps_per_epoch):
+    def __init__(self, backend, model, x, every, sample_every, update_every, steps_per_epoch):
         self.backend, self.model, self.x = backend, model, x
         self.loss = nn.MSELoss()
         self.plain = False
         self.optimizer = nn.Adam(model.parameters(), lr=1e-3, foreach=True)
-        self.stats = GradientStats(model, self.optimizer, every=every, sample_every=sample_every)
+        self.stats = GradientStats(model, self.optimizer, every=every, sample_every=sample_every,
+                                   update_every=update_every)
         self.step = nn.fast.compile(model, self.loss)  # after the hooks: the plan sees them
         self._synchronize = None
         self.steps_per_epoch, self.taken, self.watching = steps_per_epoch, 0, True
@@ -88,7 +89,7 @@ def time_blocks(runner, repeats, steps):
 def measure(model_name, batch_size, settings):
     x = batch_of(batch_size, 0)
     runner = WatchedRunner("engine-numpy", build_engine_model(MODELS[model_name], 0), x, settings.every,
-                           settings.sample_every, settings.epoch_steps)
+                           settings.sample_every, settings.update_every, settings.epoch_steps)
     plain_plan = nn.fast.compile(build_engine_model(MODELS[model_name], 0), nn.MSELoss()).describe()
     runner.time_block("train", settings.warmup)
     steps = timing.calibrate(runner, "train", settings.block_seconds)
@@ -114,7 +115,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=100, help="untimed steps of each first (100)")
     parser.add_argument("--block-seconds", type=float, default=0.25, help="length of a block (0.25 s)")
     parser.add_argument("--every", type=int, default=187, help="steps per window (a run on 60,000 images at batch 32: 187)")
-    parser.add_argument("--sample-every", type=int, default=20, help="one step in N has its gradient norms and update ratios measured (20)")
+    parser.add_argument("--sample-every", type=int, default=10, help="one step in N has its gradient norms measured (10)")
+    parser.add_argument("--update-every", type=int, default=50, help="one step in N has its update ratios measured (50)")
     parser.add_argument("--epoch-steps", type=int, default=1875, help="steps per epoch (60,000 / 32)")
     parser.add_argument("--json", help="write the results to this JSON file")
     settings = parser.parse_args(argv)

@@ -106,7 +106,8 @@ def _gradient_column(panels, heading, stats):
         ratios.set_yscale("log")
     ratios.axhline(stats.get("update_guide", 1e-3), color="black", linestyle="--", linewidth=1,
                    label=f"guide {stats.get('update_guide', 1e-3):g}")
-    ratios.set_title(f"||update|| / ||weight|| per step (one step in {stats['sample_every']} measured)", fontsize=9)
+    ratios.set_title(f"||update|| / ||weight|| per step (one step in {stats.get('update_every', stats['sample_every'])} "
+                     "measured)", fontsize=9)
     ratios.set_ylabel("update / weight")
     relus = stats["relus"]
     if relus:

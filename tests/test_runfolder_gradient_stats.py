@@ -56,7 +56,7 @@ def test_norms_and_update_ratios_equal_a_plain_step_by_hand(fast):
 
     model, batches = _model_and_batches()
     optimizer = nn.Adam(model.parameters(), lr=0.01, foreach=fast)
-    stats = GradientStats(model, optimizer, every=1, sample_every=1)  # a window per step, each measured
+    stats = GradientStats(model, optimizer, every=1, sample_every=1, update_every=1)  # a window per step, each measured
     loss = nn.MSELoss()
     step = nn.fast.compile(model, loss) if fast else None
     for x in batches:
@@ -87,7 +87,7 @@ def test_a_window_is_the_mean_of_its_sampled_steps():
     expected_norms, expected_ratios = _by_hand(model, batches, lr=0.01)
     model, batches = _model_and_batches()
     optimizer = nn.Adam(model.parameters(), lr=0.01)
-    stats = GradientStats(model, optimizer, every=4, sample_every=2)  # steps 1 and 3 measured
+    stats = GradientStats(model, optimizer, every=4, sample_every=2, update_every=2)  # steps 1 and 3 measured
     loss = nn.MSELoss()
     for x in batches:
         loss(model(x), x)
@@ -133,10 +133,10 @@ def _constructed(fast):
     return model, stats, train_on
 
 
-@pytest.mark.parametrize("pending", [1, 3, 16], ids=lambda count: f"summed every {count} steps")
+@pytest.mark.parametrize("rows", [1, 3, 32], ids=lambda count: f"added up every {count} steps")
 @pytest.mark.parametrize("fast", [False, True], ids=["plain step", "compiled step"])
-def test_dead_units_are_counted_on_a_constructed_case(fast, pending, monkeypatch):
-    monkeypatch.setattr("runfolder.gradient_stats.PENDING", pending)
+def test_dead_units_are_counted_on_a_constructed_case(fast, rows, monkeypatch):
+    monkeypatch.setattr("runfolder.gradient_stats.ROWS", rows)
     model, stats, train_on = _constructed(fast)
     quiet = numpy.full((5, 3), 0.5)       # the first entry 0.5: unit 1 stays 0
     awake = quiet.copy()
@@ -304,3 +304,26 @@ def test_a_gan_run_watches_both_networks_and_no_gradient_stats_writes_none(data,
         assert code == 0, stderr
         assert not (tmp_path / "plain" / "gradients.png").exists()
         assert "gradient_stats" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())
+
+
+def test_norms_and_update_ratios_are_measured_on_their_own_steps():
+    """sample_every=2, update_every=3, windows of 6 steps: norms from steps 1, 3, 5; update ratios from 1 and 4."""
+    model, batches = _model_and_batches()
+    batches = numpy.concatenate([batches, batches[::-1]])  # 8 steps
+    expected_norms, expected_ratios = _by_hand(model, batches, lr=0.01)
+    model, _ = _model_and_batches()
+    optimizer = nn.Adam(model.parameters(), lr=0.01)
+    stats = GradientStats(model, optimizer, every=6, sample_every=2, update_every=3)
+    loss = nn.MSELoss()
+    for x in batches:
+        loss(model(x), x)
+        optimizer.zero_grad()
+        model.backward(loss.backward())
+        optimizer.step()
+    stats.end_epoch(1)  # closes the second window: steps 7 and 8, each kind measured on step 7
+    record = stats.to_dict()
+    assert record["windows"]["step"] == [6, 8]
+    norms = numpy.array([record["windows"]["grad_norm"][layer["name"]] for layer in record["layers"]]).T
+    numpy.testing.assert_allclose(norms, [expected_norms[[0, 2, 4]].mean(axis=0), expected_norms[6]], rtol=1e-12)
+    ratios = numpy.array([record["windows"]["update_ratio"][name] for name in record["parameters"]]).T
+    numpy.testing.assert_allclose(ratios, [expected_ratios[[0, 3]].mean(axis=0), expected_ratios[6]], rtol=1e-9)
