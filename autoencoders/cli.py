@@ -17,6 +17,8 @@ from runfolder.checkpoint_checks import MAX_LATENT_DIM
 from runfolder.cli import (DATASETS, Parser, UsageError, finish_run, load_data, refuse_other_kind, run_command,
                         writable_directory)
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
+from runfolder.gradient_stats import GradientStats, summary_line
+from runfolder.figures import plot_gradient_stats
 from nn import backend
 
 from . import figures, pca
@@ -50,7 +52,7 @@ LATENT_DIMS = {"simple": 128, "deep": 9, "deep-2006": 30, "aae": 9, "overcomplet
 MAX_SAMPLES = 1024  # sample --n: a 32 x 32 grid; 40,000 would be a 12 GB figure
 # Every file a run writes into its folder; a new run's commit removes those of them it did not write.
 FIGURE_FILES = frozenset({"loss.png", "reconstructions.png", "latent.png", "denoising.png", "samples.png",
-                          "interpolation.png", "manifold.png", "codes.png"})
+                          "interpolation.png", "manifold.png", "codes.png", "gradients.png"})
 RUN_FILES = FIGURE_FILES | STATE_FILES
 
 
@@ -168,13 +170,27 @@ def _train_into(folder, args, checkpoint, config):
         save_checkpoint(folder.staged(name), model, optimizer, epoch, config, history.to_dict(), _states(loader, model))
         saved.append(epoch)
 
+    # Before the step is compiled: nn.fast.compile plans around the hooks it finds.
+    stats = gradient_stats(model, optimizer, len(loader)) if args.gradient_stats else None
+    first_epoch = history.epochs + 1
     steps = _fast_steps(model, loss, optimizer, config, args)
+    if stats is not None and steps is not None and steps.cuda_graph:
+        stats.remove()  # a replayed graph runs no Python: no hook would see a step
+        stats = None
+        print("autoencoders: no gradient statistics with --cuda-graph (a replayed CUDA graph runs no hooks); "
+              "leave --cuda-graph out to get gradients.png", file=sys.stderr)
+
+    def end_of_epoch(epoch, history):
+        if stats is not None:
+            stats.end_epoch(epoch)
+        save(epoch, history)
+
     started = time.perf_counter()
     try:
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
         with numpy.errstate(over="ignore", invalid="ignore"):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None, steps=steps)
+                history=history, on_epoch_end=end_of_epoch, test_loss=negative_elbo if vae else None, steps=steps)
     except TrainingDiverged as error:
         if saved:
             kept = f"the last good checkpoint (epoch {saved[-1]}) is {folder.keep('checkpoint.npz', 'last-good.npz')}"
@@ -196,8 +212,9 @@ def _train_into(folder, args, checkpoint, config):
     seconds = time.perf_counter() - started
     data = {"train": {"source": train.source, "images": int(len(train.images))},
             "test": {"source": test.source, "images": int(len(test.images))}}
+    gradients = stats.to_dict(first_epoch) if stats is not None else None
     metrics = finish_run(folder, lambda: write_report(model, config, history, train, test, test_images, data,
-                                                      folder.staging, seconds, with_pca=pca_note is None),
+                                                      folder.staging, seconds, gradients, with_pca=pca_note is None),
                          lambda path: f"draw the figures with: python -m autoencoders plot {path} --out {folder.path}")
     if metrics is None:
         return 130
@@ -229,6 +246,8 @@ def print_summary(metrics, config, history, out):
           f"PSNR {_psnr_text(metrics['test_psnr_db'])}; files in {out}")
     print(pca.summary_line(metrics["pca"], metrics["final_test_mse"]) if metrics["pca"] is not None
           else "PCA baseline: skipped, it does not fit in this machine's memory")
+    if metrics.get("gradient_stats"):
+        print(summary_line(metrics["gradient_stats"]))
     if metrics.get("collapse_note"):
         print(metrics["collapse_note"])
 
@@ -241,9 +260,17 @@ def _untouched(folder):
     return f"nothing else in {folder.path} was changed"
 
 
-def write_report(model, config, history, train, test, test_images, data, out, seconds, with_pca=True):
-    """metrics.json and the figures into ``out``; returns the metrics. Without ``with_pca``, or when it
-    runs out of memory, the PCA baseline is left out ("pca": null): the trained model is never lost to it."""
+def gradient_stats(model, optimizer, steps_per_epoch):
+    """The GradientStats a run collects: windows of a tenth of an epoch, the gradient norms measured on one
+    step in 10, the update ratios on one in 50, the dead units counted on every step
+    (runfolder/gradient_stats.py)."""
+    return GradientStats(model, optimizer, every=max(1, steps_per_epoch // 10))
+
+
+def write_report(model, config, history, train, test, test_images, data, out, seconds, gradients=None, with_pca=True):
+    """metrics.json and the figures into ``out`` (gradients.png from ``gradients``, a GradientStats.to_dict(),
+    when given); returns the metrics. Without ``with_pca``, or when it runs out of memory, the PCA baseline
+    is left out ("pca": null): the trained model is never lost to it."""
     reconstructions = backend.to_numpy(predict(model, test_images)).astype(numpy.float64)
     images = backend.to_numpy(test_images).astype(numpy.float64)
     errors = ((reconstructions - images) ** 2).mean(axis=1)
@@ -258,13 +285,14 @@ def write_report(model, config, history, train, test, test_images, data, out, se
         "training_seconds": seconds,
         "collapse_note": collapse_note(reconstructions, images, config["lr"], history.epochs),
         "versions": _versions(),
+        **({} if gradients is None else {"gradient_stats": gradients}),
     }
     metrics["pca"], fitted = _pca_baseline(model, train.images, images, errors) if with_pca else (None, None)
     metrics.update(_model_metrics(model, test_images, config))
     metrics = _json_safe(metrics)
     text = json.dumps(metrics, indent=2, allow_nan=False)  # strict JSON: no NaN or Infinity
     atomic_write(os.path.join(out, "metrics.json"), lambda handle: handle.write(text.encode()))
-    draw_figures(model, config, history, test, test_images, out, fitted)
+    draw_figures(model, config, history, test, test_images, out, fitted, metrics.get("gradient_stats"))
     return metrics
 
 
@@ -275,6 +303,13 @@ def _pca_baseline(model, train_images, test_images, errors):
     except MemoryError:
         print("note: the PCA baseline ran out of memory and is skipped (the model is saved as usual)", file=sys.stderr)
         return None, None
+
+
+def draw_gradients(gradients, config, out):
+    """gradients.png from metrics.json's "gradient_stats"."""
+    title = (f"Backprop inside the {config['model']} autoencoder, lr {config['lr']:g}, batch {config['batch_size']} "
+             f"({config['preset']} preset)")
+    return plot_gradient_stats([(config["model"], gradients)], os.path.join(out, "gradients.png"), title)
 
 
 def _json_safe(value):
@@ -289,7 +324,9 @@ def _json_safe(value):
     return value
 
 
-def draw_figures(model, config, history, test, test_images, out, fitted_pca=None):
+def draw_figures(model, config, history, test, test_images, out, fitted_pca=None, gradients=None):
+    """Every figure of a run into ``out`` (gradients.png from ``gradients``, metrics.json's
+    "gradient_stats", when given); returns their paths."""
     title = f"{config['model']} autoencoder, lr {config['lr']:g}, batch {config['batch_size']} ({config['preset']} preset)"
     paths = [figures.plot_loss(history, os.path.join(out, "loss.png"), title),
              figures.plot_reconstructions(model, test_images, os.path.join(out, "reconstructions.png"), pca=fitted_pca),
@@ -302,6 +339,8 @@ def draw_figures(model, config, history, test, test_images, out, fitted_pca=None
         paths.append(figures.plot_interpolation(model, test_images, os.path.join(out, "interpolation.png")))
         if model.latent_dim == 2:
             paths.append(figures.plot_manifold(model, os.path.join(out, "manifold.png")))
+    if gradients is not None:
+        paths.append(draw_gradients(gradients, config, out))
     if isinstance(model, AdversarialAutoencoder):
         paths.append(figures.plot_samples(model, os.path.join(out, "samples.png")))
         paths.append(figures.plot_codes_against_prior(model, test_images, test.labels, os.path.join(out, "codes.png")))
@@ -420,10 +459,23 @@ def command_plot(args):
         _, test = load_data(dict(config), args.data_root, args.limit, train=False, offline=args.offline,
                             images=args.images)
         history = History.from_dict(checkpoint["history"])
-        draw_figures(model, config, history, test, _dtype_images(test.images, config), folder.staging)
+        draw_figures(model, config, history, test, _dtype_images(test.images, config), folder.staging,
+                     gradients=_gradients_beside(args.checkpoint))
         paths = folder.commit()
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     return 0
+
+
+def _gradients_beside(checkpoint_path):
+    """The "gradient_stats" of the metrics.json in the checkpoint's folder (the run that wrote both), or
+    None (no such file, a run with --no-gradient-stats, or a metrics.json that cannot be read)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_path)), "metrics.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            gradients = json.load(handle).get("gradient_stats")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return gradients if isinstance(gradients, dict) else None
 
 
 def command_sample(args):
@@ -578,6 +630,10 @@ def make_parser():
     train.add_argument("--plain", action="store_true",
                        help="train with the plain engine, every formula as written (about 1.5x slower on the CPU) "
                             "instead of its fast forms (nn.fast.compile, Adam foreach=True)")
+    train.add_argument("--gradient-stats", action=argparse.BooleanOptionalAction, default=True,
+                       help="measure backprop while training (on by default): the gradient norm reaching each layer, "
+                            "each update's size next to its weights, the dead ReLU units per epoch, into "
+                            "gradients.png and metrics.json; --no-gradient-stats turns it off")
     train.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (float32)")
     train.add_argument("--seed", type=number_type(int, at_least=0), help="seed of the weights, the shuffling and the noise (0)")
     train.add_argument("--out", default="runs/latest",
@@ -588,7 +644,8 @@ def make_parser():
     evaluate_.add_argument("checkpoint")
     evaluate_.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
-    plot = commands.add_parser("plot", help="draw a checkpoint's figures again")
+    plot = commands.add_parser("plot", help="draw a checkpoint's figures again (gradients.png from the metrics.json "
+                                            "beside it)")
     plot.add_argument("checkpoint")
     plot.add_argument("--out", default="runs/plots", help="directory for the figures (runs/plots)")
     plot.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")

@@ -9,6 +9,7 @@ It shares its machinery with ``python -m autoencoders``: the run folder (one run
 replaced only when the run finishes), checkpoints of plain arrays validated before use, data loading
 and its notes, number checks, one-line errors with exit code 2.
 """
+import argparse
 import base64
 import json
 import math
@@ -24,7 +25,8 @@ from runfolder.checkpoint import CheckpointError, load_checkpoint, restore, save
 from runfolder.checkpoint_checks import MAX_LATENT_DIM, check_adam_state, check_state_text
 from runfolder.cli import (DATASETS, Parser, UsageError, finish_run, load_data, refuse_other_kind, run_command,
                         writable_directory)
-from runfolder.figures import mosaic, show_mosaic
+from runfolder.figures import mosaic, plot_gradient_stats, show_mosaic
+from runfolder.gradient_stats import GradientStats, summary_line
 from runfolder.record import TrainingDiverged
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
@@ -39,7 +41,8 @@ DEFAULTS = {"model": "gan", "dataset": "mnist", "epochs": 20, "batch_size": 64, 
             "latent_dim": 100, "device": "cpu", "dtype": "float32", "seed": 0, "limit": None}
 GRID = 64                       # the fixed noise batch drawn after every epoch (an 8 x 8 grid)
 MAX_SAMPLES = 10_000
-FIGURES = ("progress.png", "progress.gif", "losses.png", "interpolation.png", "samples.png", "digits.png")
+FIGURES = ("progress.png", "progress.gif", "losses.png", "interpolation.png", "samples.png", "digits.png",
+           "gradients.png")
 RUN_FILES = frozenset(FIGURES) | STATE_FILES
 # The random streams a checkpoint carries: the batch order, the noise, and the dropout masks (D's dropout
 # draws from the CPU's default generator, which ``build`` reseeds: without its state a resumed run
@@ -230,7 +233,16 @@ def _train_into(folder, args, checkpoint, config, history, frames):
                   "dropout": json.dumps(backend.default_generator("cpu").bit_generator.state)}
         save_checkpoint(folder.staged(name), model, optimizer, epoch, config, _history_dict(history, frames), states)
 
+    # Both networks watched, each with its own optimizer's steps (the discriminator's only while it trains:
+    # its backward in the generator's step, frozen, is not counted). The figure: one column each.
+    every = max(1, len(loader) // 10)
+    stats = {"generator": GradientStats(generator, g_optimizer, every=every),
+             "discriminator": GradientStats(discriminator, d_optimizer, every=every)} if args.gradient_stats else None
+    first_epoch = history.epochs + 1
+
     def end_of_epoch(epoch, history):
+        for network in (stats or {}).values():
+            network.end_epoch(epoch)
         frames.append(figures.frame(_generate(generator, *fixed)))
         generator.train()
         save(epoch)
@@ -259,14 +271,17 @@ def _train_into(folder, args, checkpoint, config, history, frames):
               f"--out {folder.path}); the run's other files are unchanged", file=sys.stderr)
         return 130
     seconds = time.perf_counter() - started
+    gradients = None if stats is None else {name: network.to_dict(first_epoch) for name, network in stats.items()}
     metrics = finish_run(folder, lambda: _report(folder.staging, config, history, frames, generator, fixed, train, test,
-                                                 seconds),
+                                                 seconds, gradients),
                          lambda path: f"sample from it with: python -m gans sample {path}")
     if metrics is None:
         return 130
     print(f"done: {config['model']}, {history.epochs} epochs; last epoch D(x) {metrics['final']['d_real']:.3f}, "
           f"D(G(z)) {metrics['final']['d_fake']:.3f}; files in {folder.path} "
           f"(score the samples with: python -m gans evaluate {os.path.join(folder.path, 'checkpoint.npz')})")
+    for name, network in (metrics.get("gradient_stats") or {}).items():
+        print(f"{name} " + summary_line(network))
     return 0
 
 
@@ -333,7 +348,7 @@ def _generate(generator, noise, labels):
     return generator(noise, labels)
 
 
-def _report(out, config, history, frames, generator, fixed, train, test, seconds):
+def _report(out, config, history, frames, generator, fixed, train, test, seconds, gradients=None):
     per_epoch = len(history.d_loss) // max(history.epochs, 1)
     metrics = {"config": config,
                "data": {"train": {"source": train.source, "images": int(len(train.images))}},
@@ -342,7 +357,8 @@ def _report(out, config, history, frames, generator, fixed, train, test, seconds
                            "seconds": history.epoch_seconds[epoch]} for epoch in range(history.epochs)],
                "final": {"d_real": float(numpy.mean(history.d_real[-per_epoch:])),
                          "d_fake": float(numpy.mean(history.d_fake[-per_epoch:]))},
-               "training_seconds": seconds}
+               "training_seconds": seconds,
+               **({} if gradients is None else {"gradient_stats": gradients})}
     atomic_write(os.path.join(out, "metrics.json"),
                  lambda handle: handle.write(json.dumps(metrics, indent=2, allow_nan=False).encode()))
     title = f"{config['model']}: Adam lr {config['lr']:g}, beta1 {config['beta1']:g}, batch {config['batch_size']}"
@@ -350,6 +366,9 @@ def _report(out, config, history, frames, generator, fixed, train, test, seconds
     figures.plot_progress(frames, os.path.join(out, "progress.png"))
     figures.write_progress_gif(frames, os.path.join(out, "progress.gif"))
     _draw_samples(generator, fixed, out)
+    if gradients is not None:
+        plot_gradient_stats([(name, gradients[name]) for name in ("generator", "discriminator")],
+                            os.path.join(out, "gradients.png"), f"Backprop inside both networks of the {title}")
     return metrics
 
 
@@ -438,6 +457,10 @@ def make_parser():
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
     train.add_argument("--limit", type=number_type(int, above=0), help="use only the first N training images")
     train.add_argument("--quiet", action="store_true", help="no line per epoch")
+    train.add_argument("--gradient-stats", action=argparse.BooleanOptionalAction, default=True,
+                       help="measure backprop in both networks (on by default): the gradient norm reaching each layer, "
+                            "each update's size next to its weights, dead ReLU units per epoch, into gradients.png "
+                            "(a column per network) and metrics.json; --no-gradient-stats turns it off")
 
     evaluate = commands.add_parser("evaluate", help="score a checkpoint's samples with a digit classifier")
     evaluate.add_argument("checkpoint")

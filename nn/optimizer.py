@@ -5,8 +5,10 @@ import math
 import numbers
 import operator
 
+import types
+
 from . import backend
-from .module import Parameter
+from .module import Parameter, RemovableHandle
 
 # Filled by nn/fast when nn is imported: {"foreach": form, "fused": form}, each built as form(optimizer)
 # and taking the whole optimizer's step. The core never imports nn/fast itself.
@@ -25,6 +27,7 @@ class Optimizer:
     """
 
     unsupported = {}
+    _step_pre_hooks = _step_post_hooks = types.MappingProxyType({})  # none until registered
     optional = {}  # hyperparameters a state dict may lack (added after it was saved), with their default
 
     def __init__(self, params, defaults):
@@ -130,7 +133,34 @@ class Optimizer:
                 parameter.zero_grad(set_to_none)
 
     def step(self):
-        """One update of every parameter that has a gradient, by the rule as its formula reads."""
+        """One update of every parameter that has a gradient, by the rule as its formula reads. The step
+        pre-hooks run first, the step post-hooks after (torch's ``register_step_pre_hook``/``_post_hook``)."""
+        if self._step_pre_hooks:
+            for hook in tuple(self._step_pre_hooks.values()):
+                hook(self, (), {})
+        self._step()
+        if self._step_post_hooks:
+            for hook in tuple(self._step_post_hooks.values()):
+                hook(self, (), {})
+
+    def register_step_pre_hook(self, hook):
+        """hook(optimizer, args, kwargs) runs before every ``step()`` (args and kwargs are () and {}: this
+        step takes none); returns a handle whose ``remove()`` takes it off, as torch's."""
+        return self._add_step_hook("_step_pre_hooks", hook)
+
+    def register_step_post_hook(self, hook):
+        """hook(optimizer, args, kwargs) runs after every ``step()``; returns a removable handle, as torch's."""
+        return self._add_step_hook("_step_post_hooks", hook)
+
+    def _add_step_hook(self, kind, hook):
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register{kind[:-1]}: hook must be callable, got "
+                            f"{type(hook).__name__}")
+        handle = RemovableHandle(self, kind)
+        setattr(self, kind, {**vars(self).get(kind, {}), handle.id: hook})
+        return handle
+
+    def _step(self):
         self._check_hyperparameters()
         if self._fast is not None:
             return self._fast.step()

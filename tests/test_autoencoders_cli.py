@@ -22,7 +22,7 @@ from helpers_autoencoders import (REPO, cli_sandbox, error_lines, load_npz, run_
 
 LIMIT = 96          # images of each split a run uses: 3 batches of 32
 EPOCHS = 2
-FIGURES = {"loss.png", "reconstructions.png", "latent.png"}
+FIGURES = {"loss.png", "reconstructions.png", "latent.png", "gradients.png"}
 RUN_FILES = FIGURES | {"metrics.json", "checkpoint.npz"}
 DRAW_FIGURES = autoencoders.cli.draw_figures
 MODELS = {  # name: extra options

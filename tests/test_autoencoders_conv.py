@@ -164,7 +164,7 @@ def test_train_conv_from_the_command_line_and_evaluate(tmp_path):
         code, stdout, stderr = run_cli(["train", "--quiet", "--model", "conv", "--limit", 64, "--epochs", 2,
                                         "--out", out])
         assert code == 0, stderr
-        files = {"loss.png", "reconstructions.png", "latent.png", "metrics.json", "checkpoint.npz"}
+        files = {"loss.png", "reconstructions.png", "latent.png", "gradients.png", "metrics.json", "checkpoint.npz"}
         assert set(os.listdir(out)) == files
         assert matplotlib.image.imread(out / "reconstructions.png").std() > 0
         metrics = json.loads((out / "metrics.json").read_text())

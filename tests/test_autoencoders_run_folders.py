@@ -195,7 +195,7 @@ def test_old_figures_do_not_linger_and_other_files_stay(small_sandbox, finished,
     (out / "notes.txt").write_text("the user's")
     code, _, stderr = train(out, "--model", "simple")
     assert code == 0, stderr
-    assert sorted(os.listdir(out)) == ["checkpoint.npz", "latent.png", "loss.png", "metrics.json", "notes.txt",
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "gradients.png", "latent.png", "loss.png", "metrics.json", "notes.txt",
                                        "reconstructions.png"]
 
 

@@ -190,7 +190,7 @@ def test_sigkill_leftovers_are_removed_by_the_next_run(small_data, tmp_path):
     assert any(name.startswith(".staging-") for name in os.listdir(out))
     result = run_module(train_args(out, epochs=1), env, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert sorted(os.listdir(out)) == ["checkpoint.npz", "latent.png", "loss.png", "metrics.json",
+    assert sorted(os.listdir(out)) == ["checkpoint.npz", "gradients.png", "latent.png", "loss.png", "metrics.json",
                                        "reconstructions.png"]
 
 

@@ -195,7 +195,8 @@ def _train_sparse(tmp_path, *options, out_name="run", resume=None, epochs=1):
 def test_train_sparse_from_the_command_line(tmp_path):
     code, _, stderr, out = _train_sparse(tmp_path, "--model", "sparse", epochs=2)
     assert code == 0, stderr
-    assert set(os.listdir(out)) == {"loss.png", "reconstructions.png", "latent.png", "metrics.json", "checkpoint.npz"}
+    assert set(os.listdir(out)) == {"loss.png", "reconstructions.png", "latent.png", "gradients.png", "metrics.json",
+                                     "checkpoint.npz"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["model"] == "sparse" and metrics["config"]["latent_dim"] == 64
     assert 0 < metrics["mean_code_activation"] < 1 and metrics["sparsity_target"] == 0.05

@@ -302,7 +302,7 @@ def test_evaluate_with_a_sum_reduced_loss_averages_per_image_sums():
 
 # --- the command line ----------------------------------------------------------------------------------
 LIMIT, EPOCHS = 96, 2
-VAE_FIGURES = {"loss.png", "reconstructions.png", "latent.png", "samples.png", "interpolation.png"}
+VAE_FIGURES = {"loss.png", "reconstructions.png", "latent.png", "samples.png", "interpolation.png", "gradients.png"}
 
 
 @pytest.fixture(scope="module")

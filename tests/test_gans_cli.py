@@ -36,7 +36,7 @@ def test_train_writes_figures_metrics_and_checkpoint(trained):
     for model, out in runs.items():
         names = {path.name for path in out.iterdir() if not path.name.startswith(".")}
         expected = {"checkpoint.npz", "metrics.json", "losses.png", "progress.png", "progress.gif",
-                    "samples.png", "interpolation.png"} | ({"digits.png"} if model == "cgan" else set())
+                    "samples.png", "interpolation.png", "gradients.png"} | ({"digits.png"} if model == "cgan" else set())
         assert names == expected
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["config"]["model"] == model and len(metrics["epochs"]) == 1

@@ -22,7 +22,8 @@ the layers x passes through in order (``layer_sequence``):
 
 Each fast stage leaves the caches its modules' forwards would leave, so a module that is not fused
 runs its own forward and backward through the gate. Forward and full backward hooks run as at the
-gate: a hooked Linear is not paired with its ReLU (its hook sees its own output), a hooked ReLU keeps
+gate: a Linear with forward hooks is not paired with its ReLU (its hook sees its own output; one with
+only backward hooks is, and they see its dL/dy, the ReLU's backward taken), a hooked ReLU keeps
 its own forward and backward, and a module with pre-hooks is not fused. A model whose forward is more than a chain of layers (a code penalty, noise, a sampled code)
 is compiled with no fusion: its own forward and backward. tests/test_nn_fast_step.py holds a
 compiled step equal to the plain one, gradients and updates, on every model the command lines train.
@@ -264,7 +265,7 @@ class FastStep:
 
 def compile(model, loss, *, fuse=True):
     """The FastStep of ``model`` trained on ``loss``. Each Linear becomes a FastLinear (with the ReLU
-    that directly follows it; a ReLU after a hooked Linear a FastReLU), each Sigmoid a FastSigmoid,
+    that directly follows it; a ReLU after a Linear with forward hooks a FastReLU), each Sigmoid a FastSigmoid,
     and a last Sigmoid scored by MSELoss (mean or sum) has its backward fused with the loss's. ``fuse=False``: no fusion (the model's own
     forward and backward, through the gate)."""
     if not isinstance(model, Module) or not isinstance(loss, Module):
@@ -277,7 +278,9 @@ def compile(model, loss, *, fuse=True):
     while index < len(sequence):
         module, following = sequence[index], sequence[index + 1] if index + 1 < len(sequence) else None
         if type(module) is Linear and not _pre_hooked(module):
-            pair = type(following) is ReLU and not _hooked(following) and not _hooked(module)
+            # A Linear with forward hooks is not paired (its hook sees its own output, before the ReLU);
+            # one with only backward hooks is: the pair's backward hands them the Linear's own dL/dy.
+            pair = type(following) is ReLU and not _hooked(following) and not module._forward_hooks
             stages.append(FastLinear(module, following if pair else None))
             index += 2 if pair else 1
             continue
