@@ -27,7 +27,7 @@ from .sparse import SPARSITIES, SparseAutoencoder
 from .diagnosis import collapse_note
 from .fast_steps import FastSteps
 from .run_checks import check_config_types, check_run
-from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
+from .training import History, TrainingDiverged, choose_threads, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 MODELS = ("simple", "deep", "deep-2006", "aae", "overcomplete", "denoising", "conv", "vae", "sparse")
@@ -162,12 +162,14 @@ def _train_into(folder, args, checkpoint, config):
         saved.append(epoch)
 
     steps = _fast_steps(model, loss, optimizer, config, args)
+    threads = _blas_threads(model, loader)
     started = time.perf_counter()
     try:
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
         with numpy.errstate(over="ignore", invalid="ignore"):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None, steps=steps)
+                history=history, on_epoch_end=save, test_loss=negative_elbo if vae else None, steps=steps,
+                threads=threads)
     except TrainingDiverged as error:
         if saved:
             kept = f"the last good checkpoint (epoch {saved[-1]}) is {folder.keep('checkpoint.npz', 'last-good.npz')}"
@@ -190,7 +192,7 @@ def _train_into(folder, args, checkpoint, config):
     data = {"train": {"source": train.source, "images": int(len(train.images))},
             "test": {"source": test.source, "images": int(len(test.images))}}
     metrics = finish_run(folder, lambda: write_report(model, config, history, train, test, test_images, data,
-                                                      folder.staging, seconds),
+                                                      folder.staging, seconds, threads),
                          lambda path: f"draw the figures with: python -m autoencoders plot {path} --out {folder.path}")
     if metrics is None:
         return 130
@@ -216,6 +218,15 @@ def _fast_steps(model, loss, optimizer, config, args):
     return steps
 
 
+def _blas_threads(model, loader):
+    """The BLAS thread count the run trains with (runfolder.threads' rule), printed once to stderr;
+    None on the GPU."""
+    choice = choose_threads(model, loader)
+    if choice is not None:
+        print(choice.line("autoencoders"), file=sys.stderr)
+    return choice
+
+
 def print_summary(metrics, config, history, out):
     """The run in a few lines: where it ended, and a note when it collapsed."""
     epochs = f"{history.epochs} epoch{'' if history.epochs == 1 else 's'}"
@@ -234,7 +245,7 @@ def _untouched(folder):
     return f"nothing else in {folder.path} was changed"
 
 
-def write_report(model, config, history, train, test, test_images, data, out, seconds):
+def write_report(model, config, history, train, test, test_images, data, out, seconds, threads=None):
     """metrics.json and the figures into ``out``; returns the metrics."""
     reconstructions = backend.to_numpy(predict(model, test_images)).astype(numpy.float64)
     images = backend.to_numpy(test_images).astype(numpy.float64)
@@ -248,6 +259,7 @@ def write_report(model, config, history, train, test, test_images, data, out, se
         "test_psnr_db": pca.psnr(errors),
         **({} if test.labels is None else {"per_digit_test_mse": _per_digit(errors, test.labels)}),
         "training_seconds": seconds,
+        "blas_threads": None if threads is None else threads.as_dict(),
         "collapse_note": collapse_note(reconstructions, images, config["lr"], history.epochs),
         "versions": _versions(),
     }

@@ -25,6 +25,7 @@ from runfolder.checkpoint_checks import MAX_LATENT_DIM, check_adam_state, check_
 from runfolder.cli import DATASETS, Parser, UsageError, finish_run, load_data, run_command, writable_directory
 from runfolder.figures import mosaic, show_mosaic
 from runfolder.record import TrainingDiverged
+from runfolder import threads as blas_threads
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
 
@@ -234,9 +235,10 @@ def _train_into(folder, args, checkpoint, config, history, frames):
                   f"L_G {numpy.mean(history.g_loss[-len(loader):]):.4f}, D(x) {history.d_real[-1]:.3f}, "
                   f"D(G(z)) {history.d_fake[-1]:.3f} ({history.epoch_seconds[-1]:.1f} s)")
 
+    threads = _blas_threads(config, generator, discriminator)
     started = time.perf_counter()
     try:
-        with numpy.errstate(over="ignore", invalid="ignore"):
+        with numpy.errstate(over="ignore", invalid="ignore"), blas_threads.using(threads):
             fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, config["epochs"], source,
                     history=history, on_epoch_end=end_of_epoch)
     except TrainingDiverged as error:
@@ -255,7 +257,7 @@ def _train_into(folder, args, checkpoint, config, history, frames):
         return 130
     seconds = time.perf_counter() - started
     metrics = finish_run(folder, lambda: _report(folder.staging, config, history, frames, generator, fixed, train, test,
-                                                 seconds),
+                                                 seconds, threads),
                          lambda path: f"sample from it with: python -m gans sample {path}")
     if metrics is None:
         return 130
@@ -263,6 +265,16 @@ def _train_into(folder, args, checkpoint, config, history, frames):
           f"D(G(z)) {metrics['final']['d_fake']:.3f}; files in {folder.path} "
           f"(score the samples with: python -m gans evaluate {os.path.join(folder.path, 'checkpoint.npz')})")
     return 0
+
+
+def _blas_threads(config, generator, discriminator):
+    """The BLAS thread count the run trains with (runfolder.threads' rule: the largest matrix product of
+    either network at the batch size), printed once to stderr; None on the GPU."""
+    if config["device"] != "cpu":
+        return None
+    choice = blas_threads.choose(blas_threads.largest_product([generator, discriminator], config["batch_size"]))
+    print(choice.line("gans"), file=sys.stderr)
+    return choice
 
 
 def _restore_streams(checkpoint, path, loader, source):
@@ -301,7 +313,7 @@ def _generate(generator, noise, labels):
     return generator(noise, labels)
 
 
-def _report(out, config, history, frames, generator, fixed, train, test, seconds):
+def _report(out, config, history, frames, generator, fixed, train, test, seconds, threads=None):
     per_epoch = len(history.d_loss) // max(history.epochs, 1)
     metrics = {"config": config,
                "data": {"train": {"source": train.source, "images": int(len(train.images))}},
@@ -310,7 +322,8 @@ def _report(out, config, history, frames, generator, fixed, train, test, seconds
                            "seconds": history.epoch_seconds[epoch]} for epoch in range(history.epochs)],
                "final": {"d_real": float(numpy.mean(history.d_real[-per_epoch:])),
                          "d_fake": float(numpy.mean(history.d_fake[-per_epoch:]))},
-               "training_seconds": seconds}
+               "training_seconds": seconds,
+               "blas_threads": None if threads is None else threads.as_dict()}
     atomic_write(os.path.join(out, "metrics.json"),
                  lambda handle: handle.write(json.dumps(metrics, indent=2, allow_nan=False).encode()))
     title = f"{config['model']}: Adam lr {config['lr']:g}, beta1 {config['beta1']:g}, batch {config['batch_size']}"
