@@ -235,7 +235,7 @@ def late_over_early(seconds):
 
 
 class MachineSpeed:
-    """A fixed piece of float32 work (matrix products and an exponential, no subnormals in it) timed
+    """A fixed piece of float32 work (matrix products on one BLAS thread and an exponential, no subnormals) timed
     after every epoch pair: its time tracks how fast the machine is running just then, so that epoch
     times divided by it show a slowdown of the training itself rather than of a busy machine."""
 
@@ -246,12 +246,15 @@ class MachineSpeed:
         self.seconds()  # the first call pays for page faults and the BLAS threads' start
 
     def _once(self):
-        started = time.perf_counter()
-        for _ in range(4):
-            numpy.matmul(self.a, self.b, out=self.out)
-            numpy.exp(self.big, out=self.big)
-            self.big *= 1e-3  # back to small normal numbers: exp(1e-3 x) stays near 1
-        return time.perf_counter() - started
+        # One BLAS thread: the speed of a core, not how a second thread fares against other processes
+        # (which the engine's --threads runs measure themselves).
+        with blas_threads.using(blas_threads.ThreadChoice(1, "given", "the reference work")):
+            started = time.perf_counter()
+            for _ in range(4):
+                numpy.matmul(self.a, self.b, out=self.out)
+                numpy.exp(self.big, out=self.big)
+                self.big *= 1e-3  # back to small normal numbers: exp(1e-3 x) stays near 1
+            return time.perf_counter() - started
 
     def seconds(self):
         """The fastest of three timings (a slow one is an interruption, not the machine's speed)."""
