@@ -11,7 +11,9 @@ the layers x passes through in order (``layer_sequence``):
     ReLU, backward                   g * [y > 0] in place in g (an array the step itself made)
     Sigmoid, forward                 1 / (1 + e^-x) in four passes over one new array (one kernel on the GPU)
     Sigmoid then MSELoss, backward   dL/dz = (1 - y) y ((y - target) s), s = 2 / M (mean) or 2 (sum):
-                                     the loss's backward and the Sigmoid's in one pass (one kernel on the GPU)
+                                     the loss's backward and the Sigmoid's in one pass (one kernel on the GPU);
+                                     on the CPU in four passes over the difference y - target that the loss's
+                                     forward made (nn/fast/activations.py mse_sigmoid_backward_reusing)
 
     step = nn.fast.compile(model, nn.MSELoss())
     print(step.describe())                  # which modules take which fast form
@@ -30,7 +32,7 @@ compiled step equal to the plain one, gradients and updates, on every model the 
 import inspect
 
 from . import kernels
-from .activations import sigmoid_backward_fast, sigmoid_fast
+from .activations import mse_sigmoid_backward_reusing, sigmoid_backward_fast, sigmoid_fast
 from ..activations import ReLU, Sigmoid
 from ..layers import Linear
 from ..losses import MSELoss
@@ -203,6 +205,11 @@ class Gated:
         return type(self.module).__name__
 
 
+def _same_kind(array, like):
+    """Whether ``array`` is an array of ``like``'s type, shape and dtype."""
+    return type(array) is type(like) and array.shape == like.shape and array.dtype == like.dtype
+
+
 def _gate_of(array):
     return tuple(array.shape), array.dtype, type(array)
 
@@ -237,7 +244,14 @@ class FastStep:
         if self.fuse_output:
             y = self._prediction
             scale = 2.0 / y.size if self.loss.reduction == "mean" else 2.0
-            grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
+            difference = getattr(self.loss, "_difference", None)
+            if not kernels.on_gpu(y) and _same_kind(difference, y) and self.loss._gate not in (None, "released"):
+                # On the CPU, from the difference the loss's forward made (its cache, spent here as the
+                # loss's own backward would spend it): the same numbers as the kernel's plain form.
+                grad = mse_sigmoid_backward_reusing(y, difference, scale)
+                self.loss._difference, self.loss._gate = None, "released"
+            else:
+                grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
             stages[-1].sigmoid._gate = "released"
             stages = stages[:-1]  # the Sigmoid's backward is in that pass
         else:
