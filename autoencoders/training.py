@@ -8,6 +8,7 @@ One step is the whole of backprop by hand:
     model.backward(loss.backward())                 # chain rule, last layer first
     optimizer.step()
 """
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -159,15 +160,18 @@ def _train_epoch_with(steps, train_loader, loss, history, epoch, progress_bar):
     every 20 steps); the epoch's losses are read together at its end, then checked and recorded."""
     sizes = []
     steps.epoch_losses()  # an interrupted epoch's losses, if any, are not this epoch's
-    for iteration, batch in enumerate(train_loader, start=1):
-        x = _images_of(batch)
-        steps.step(x)
-        sizes.append(x.shape[0])
-        if progress_bar is not None:
-            progress_bar.update(1)
-            if iteration % 20 == 0:
-                shown = steps.last_loss() / (x.shape[0] if _sums_images(loss) else 1)
-                progress_bar.set_postfix(epoch=epoch, loss=f"{shown:.5f}")
+    # The epoch's steps in one block (FastSteps.epoch: Adam's state in the fast units); the state is
+    # torch's again when it ends, before anything (a checkpoint) reads it, Ctrl-C included.
+    with getattr(steps, "epoch", contextlib.nullcontext)():
+        for iteration, batch in enumerate(train_loader, start=1):
+            x = _images_of(batch)
+            steps.step(x)
+            sizes.append(x.shape[0])
+            if progress_bar is not None:
+                progress_bar.update(1)
+                if iteration % 20 == 0:
+                    shown = steps.last_loss() / (x.shape[0] if _sums_images(loss) else 1)
+                    progress_bar.set_postfix(epoch=epoch, loss=f"{shown:.5f}")
     total = 0.0
     for iteration, (value, size) in enumerate(zip(steps.epoch_losses(), sizes), start=1):
         if _sums_images(loss):
