@@ -258,13 +258,13 @@ class FlatForm:
             for state in states:
                 state["step"] += 1
             state = {"step": states[0]["step"], **flat.state}
-            if index in self._rescaled and (tuple(group["betas"]) != self._rescaled[index] or
-                                            not rescaled_options_apply(optimizer.rule_options(group))):
-                self._rescale(index, False)  # the group's settings changed inside the block: torch's units again
             if index in self._rescaled:
-                adam_fast_rescaled(flat.data, flat.grad, state, scratch, **optimizer.rule_options(group))
-            else:
-                self.update(flat.data, flat.grad, state, scratch, group)
+                options = optimizer.rule_options(group)
+                if tuple(group["betas"]) == self._rescaled[index] and rescaled_options_apply(options):
+                    adam_fast_rescaled(flat.data, flat.grad, state, scratch, **options)
+                    continue
+                self._rescale(index, False)  # the group's settings changed inside the block: torch's units again
+            self.update(flat.data, flat.grad, state, scratch, group)
 
     @contextlib.contextmanager
     def rescaled(self):

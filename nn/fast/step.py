@@ -85,15 +85,11 @@ def _backward_hooks(module, grad_input, grad_output):
     return grad_input
 
 
-def _add_gradient(parameter, compute, into):
-    """``parameter``'s gradient: computed straight into its flat slot (``into(slot)``) when it has none yet
-    and an optimizer with foreach=True gave it one; else ``accumulate_grad(compute())``, as the plain form."""
+def _free_slot(parameter):
+    """The flat slot an optimizer with foreach=True gave ``parameter``, when its gradient can be computed
+    straight into it (it has none yet); else None, and the gradient goes through ``accumulate_grad``."""
     slot = getattr(parameter, "_flat_grad", None)
-    if parameter.grad is None and slot is not None and parameter.requires_grad:
-        into(slot)
-        parameter.grad = slot
-    else:
-        parameter.accumulate_grad(compute())
+    return slot if slot is not None and parameter.grad is None and parameter.requires_grad else None
 
 
 class FastLinear:
@@ -129,10 +125,19 @@ class FastLinear:
             grad_output *= self.relu._output > 0  # g * [y > 0], in the step's own gradient array
             self.relu._gate = "released"
         linear, x, g = self.linear, self.linear._input, grad_output
-        xp = kernels.xp_of(g)
-        _add_gradient(linear.weight, lambda: g.T @ x, lambda slot: xp.matmul(g.T, x, out=slot))
-        if linear.bias is not None:
-            _add_gradient(linear.bias, lambda: g.sum(axis=0), lambda slot: g.sum(axis=0, out=slot))
+        weight, bias = linear.weight, linear.bias
+        slot = _free_slot(weight)  # dL/dW = g^T x, into the flat slot or accumulated as the plain form
+        if slot is not None:
+            kernels.xp_of(g).matmul(g.T, x, out=slot)
+            weight.grad = slot
+        else:
+            weight.accumulate_grad(g.T @ x)
+        if bias is not None:
+            slot = _free_slot(bias)  # dL/db = sum over the batch
+            if slot is not None:
+                bias.grad = g.sum(axis=0, out=slot)
+            else:
+                bias.accumulate_grad(g.sum(axis=0))
         linear._gate = "released"
         grad_input = g @ linear.weight.data if need_input_grad and linear.needs_input_grad else None
         return _backward_hooks(linear, grad_input, g) if linear._backward_hooks else grad_input
