@@ -14,7 +14,7 @@ Both command lines (``python -m autoencoders train``, ``python -m gans train``) 
    is this process, which may be in it). A BLAS thread without a core of its own does not just wait:
    OpenBLAS's threads spin for the core another process holds, and every product waits for the
    slowest of them; measured below, that made a step 3-27x slower, where one thread on a quiet
-   machine costs at most a third. So a doubtful core counts as busy.
+   machine costs at most about a quarter. So a doubtful core counts as busy.
 
 ``using(choice)`` applies a choice (threadpoolctl) for a block and restores the previous count;
 ``choice.line(program)`` is the one line a command line prints; ``choice.as_dict()`` goes into
@@ -32,13 +32,21 @@ import nn
 ENVIRONMENT = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SAMPLE_SECONDS = 0.1
 
-# The seed model's fast step (benchmarks/workloads.py EngineRunner, Adam foreach=True, subnormals
-# flushed), ms per step, 1 BLAS thread / 2, on the 2-core machine of benchmarks/README.md "Under load"
-# (Intel Xeon, 2 vCPUs, OpenBLAS 0.3.31 pthreads), median of 5 interleaved blocks:
-#     quiet (load ~1):    batch 32: PLACEHOLDER
-#     2 busy processes:   batch 32: 12.9 / 240, batch 256: 49 / 654, batch 2048: 386 / 3397  (2 threads 9-19x slower)
-# The largest product at batch B is B x 784 x 128 multiply-adds (the first Linear and the last).
-SMALL_PRODUCT = 64 * 784 * 128
+# Measured 7 December 2026 on the 2-core virtual machine of benchmarks/README.md "Under load" (AMD
+# EPYC, 2 vCPUs, NumPy 2.4.6's OpenBLAS 0.3.31, pthreads, Haswell kernels): the seed model's fast step
+# (benchmarks/workloads.py EngineRunner: nn.fast.compile, Adam foreach=True), ms per step with one BLAS
+# thread / two, median of 5 interleaved blocks (min in brackets where the median was a spike):
+#   "quiet" (other sessions kept the load average at 2.5):
+#       batch 32: 0.75 / 11.5 (0.73 / 0.85)   64: 1.06 / 1.18   128: 1.84 / 1.74   256: 3.51 / 2.79
+#       512: 6.67 / 4.88   2048: 31.1 / 396 (26.5 / 250: another session's work came back)
+#   2 busy background processes (benchmarks.background) beside it:
+#       batch 32: 1.60 / 41.9   256: 13.7 / 287   2048: 81 / 812   (two threads 10-26x slower)
+#   and at load 10-15 earlier the same day, no background of ours: batch 32: 3.3 / 91, 256: 19.8 / 121,
+#       2048: 123 / 429.
+# A second thread pays from batch 128 (5%) and clearly from 256 (21%, 27% at 512); at 64 it costs 12%.
+# When it waits for a core it costs 3-27x, so the line is drawn where it clearly pays: batch 256 of
+# the seed model, whose largest product is B x 784 x 128 multiply-adds (its first Linear and its last).
+SMALL_PRODUCT = 256 * 784 * 128
 
 
 @dataclass(frozen=True)
