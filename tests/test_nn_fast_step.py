@@ -216,3 +216,18 @@ def test_the_compiled_step_spends_the_losss_cache_as_its_backward_would():
     assert loss._difference is None  # scaled in place into dL/dz, then dropped
     with pytest.raises(RuntimeError):
         loss.backward()  # spent, as after its own backward
+
+
+def test_the_compiled_losss_value_record_and_errors_are_the_losss_own():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 6), nn.Sigmoid())
+    loss, twin = nn.MSELoss(), nn.MSELoss()
+    step = nn.fast.compile(model, loss)
+    x = numpy.random.default_rng(0).random((3, 6), dtype=numpy.float32)
+    value = step.forward(x, x)
+    expected = twin(model(x), x)
+    assert type(value) is numpy.ndarray and value.shape == () and value.dtype == numpy.float32
+    numpy.testing.assert_array_equal(value, expected)
+    numpy.testing.assert_array_equal(loss.backward(), twin.backward())  # its gate recorded the forward
+    with pytest.raises(ValueError, match="prediction has shape"):
+        step.forward(x, x[:2])  # the loss's own one-line error, through its gate

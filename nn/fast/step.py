@@ -31,6 +31,8 @@ compiled step equal to the plain one, gradients and updates, on every model the 
 """
 import inspect
 
+import numpy
+
 from . import kernels
 from .activations import mse_sigmoid_backward_reusing, sigmoid_backward_fast, sigmoid_fast
 from ..activations import ReLU, Sigmoid
@@ -115,7 +117,7 @@ class FastLinear:
                 kernels.xp_of(y).maximum(y, 0, out=y)
         linear._input, linear._gate = x, _gate_of(y)
         if self.relu is not None:
-            self.relu._output, self.relu._gate = y, _gate_of(y)
+            self.relu._output, self.relu._gate = y, linear._gate  # the same array: the same record
         elif linear._forward_hooks:  # a hooked Linear is never paired: its hook sees its own output
             y = _forward_hooks(linear, x, y)
         return y
@@ -238,7 +240,18 @@ class FastStep:
             for stage in self.stages:
                 prediction = stage.forward(prediction)
         self._prediction, self._target = prediction, target
-        return self.loss(prediction, target)
+        loss = self.loss
+        if (self.fuse_output and type(prediction) is type(target) is numpy.ndarray and prediction.size
+                and prediction.shape == target.shape and prediction.dtype == target.dtype
+                and loss.check_input is None and not _hooked(loss)):
+            # MSELoss's forward with nothing for its gate and its checks to do (two NumPy float arrays of
+            # one shape and dtype, no hooks): its formula, and the record its gate would leave.
+            difference = prediction - target
+            loss._difference = difference
+            value = loss.reduce(difference * difference)
+            loss._gate = _gate_of(value)
+            return value
+        return loss(prediction, target)
 
     def backward(self, need_input_grad=True):
         """Accumulate dL/dparameters into each .grad; returns dL/dx (None when not needed and skipped)."""
