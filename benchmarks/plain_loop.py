@@ -111,7 +111,8 @@ class PlainLoop:
                 maximum(z, 0, out=z)
             elif activation == "sigmoid":
                 numpy.negative(z, out=z)
-                numpy.exp(z, out=z)
+                with numpy.errstate(over="ignore"):  # e^-z = inf for z < -88 (float32): y = 1 / inf = 0, as it should
+                    numpy.exp(z, out=z)
                 z += 1
                 numpy.divide(1, z, out=z)
             if index == len(self.layers):
