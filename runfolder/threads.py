@@ -186,8 +186,9 @@ def choose(product, *, threads="auto", environ=None, cores=None, busy=None, load
     count = max(1, min(cores, math.floor(cores - others + 0.5)))
     seen = [f"{busy:.1f} of {cores} cores busy now" if busy is not None else None,
             f"load average {load[0]:.1f}" if load else None]
-    why = (f"a large matrix product ({product:,} multiply-adds) and {count} of {cores} cores free "
-           f"({', '.join(part for part in seen if part)})")
+    why = (f"a large matrix product ({product:,} multiply-adds) and {max(cores - others, 0.0):.1f} of {cores} "
+           f"cores free ({', '.join(part for part in seen if part)})" +
+           ("; one thread all the same" if cores - others < 0.5 else ""))
     return ThreadChoice(count, "rule", why, product, usable_cores=cores, busy_cores=busy,
                         load_average=tuple(load) if load else None)
 
