@@ -30,7 +30,7 @@ from .sparse import SPARSITIES, SparseAutoencoder
 from .diagnosis import collapse_note
 from .fast_steps import FastSteps
 from .run_checks import check_config_types, check_run
-from .training import History, TrainingDiverged, encode, fit, per_image_mse, predict
+from .training import History, TrainingDiverged, choose_threads, encode, fit, per_image_mse, predict
 from .vae import VariationalAutoencoder, elbo_terms, negative_elbo
 
 MODELS = ("simple", "deep", "deep-2006", "aae", "overcomplete", "denoising", "conv", "vae", "sparse")
@@ -174,6 +174,7 @@ def _train_into(folder, args, checkpoint, config):
     stats = gradient_stats(model, optimizer, len(loader)) if args.gradient_stats else None
     first_epoch = history.epochs + 1
     steps = _fast_steps(model, loss, optimizer, config, args)
+    threads = _blas_threads(model, loader)
     if stats is not None and steps is not None and steps.cuda_graph:
         stats.remove()  # a replayed graph runs no Python: no hook would see a step
         stats = None
@@ -190,7 +191,8 @@ def _train_into(folder, args, checkpoint, config):
         # A diverging run overflows on its way to NaN; the guard in fit reports that in one line instead.
         with numpy.errstate(over="ignore", invalid="ignore"):
             fit(model, loader, loss, optimizer, config["epochs"], test_data=test_images, progress=not args.quiet,
-                history=history, on_epoch_end=end_of_epoch, test_loss=negative_elbo if vae else None, steps=steps)
+                history=history, on_epoch_end=end_of_epoch, test_loss=negative_elbo if vae else None, steps=steps,
+                threads=threads)
     except TrainingDiverged as error:
         if saved:
             kept = f"the last good checkpoint (epoch {saved[-1]}) is {folder.keep('checkpoint.npz', 'last-good.npz')}"
@@ -214,7 +216,8 @@ def _train_into(folder, args, checkpoint, config):
             "test": {"source": test.source, "images": int(len(test.images))}}
     gradients = stats.to_dict(first_epoch) if stats is not None else None
     metrics = finish_run(folder, lambda: write_report(model, config, history, train, test, test_images, data,
-                                                      folder.staging, seconds, gradients, with_pca=pca_note is None),
+                                                      folder.staging, seconds, gradients, threads=threads,
+                                                      with_pca=pca_note is None),
                          lambda path: f"draw the figures with: python -m autoencoders plot {path} --out {folder.path}")
     if metrics is None:
         return 130
@@ -237,6 +240,15 @@ def _fast_steps(model, loss, optimizer, config, args):
         print(f"autoencoders: {steps.notice}", file=sys.stderr)
     print("steps: fast (nn.fast.compile and Adam foreach=True; --plain trains with the formulas as written)")
     return steps
+
+
+def _blas_threads(model, loader):
+    """The BLAS thread count the run trains with (runfolder.threads' rule), printed once to stderr;
+    None on the GPU."""
+    choice = choose_threads(model, loader)
+    if choice is not None:
+        print(choice.line("autoencoders"), file=sys.stderr)
+    return choice
 
 
 def print_summary(metrics, config, history, out):
@@ -267,10 +279,11 @@ def gradient_stats(model, optimizer, steps_per_epoch):
     return GradientStats(model, optimizer, every=max(1, steps_per_epoch // 10))
 
 
-def write_report(model, config, history, train, test, test_images, data, out, seconds, gradients=None, with_pca=True):
+def write_report(model, config, history, train, test, test_images, data, out, seconds, gradients=None, with_pca=True,
+                 threads=None):
     """metrics.json and the figures into ``out`` (gradients.png from ``gradients``, a GradientStats.to_dict(),
-    when given); returns the metrics. Without ``with_pca``, or when it runs out of memory, the PCA baseline
-    is left out ("pca": null): the trained model is never lost to it."""
+    when given; the BLAS thread choice ``threads``); returns the metrics. Without ``with_pca``, or when it
+    runs out of memory, the PCA baseline is left out ("pca": null): the trained model is never lost to it."""
     reconstructions = backend.to_numpy(predict(model, test_images)).astype(numpy.float64)
     images = backend.to_numpy(test_images).astype(numpy.float64)
     errors = ((reconstructions - images) ** 2).mean(axis=1)
@@ -283,6 +296,7 @@ def write_report(model, config, history, train, test, test_images, data, out, se
         "test_psnr_db": pca.psnr(errors),
         **({} if test.labels is None else {"per_digit_test_mse": _per_digit(errors, test.labels)}),
         "training_seconds": seconds,
+        "blas_threads": None if threads is None else threads.as_dict(),
         "collapse_note": collapse_note(reconstructions, images, config["lr"], history.epochs),
         "versions": _versions(),
         **({} if gradients is None else {"gradient_stats": gradients}),

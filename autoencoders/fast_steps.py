@@ -19,11 +19,12 @@ planned steps, eager, and ``notice`` says why in one line, once. If CUDA itself 
 (an operation in the step that cannot be recorded), nothing was changed: the steps go on eagerly
 and the notice is printed to stderr when it happens.
 """
+import contextlib
 import sys
 
 from nn import backend
 from nn.fast.cuda_graph import CapturedStep, CaptureFailed, capture_refusal
-from nn.fast import compile as compile_step
+from nn.fast import compile as compile_step, rescaled_state
 
 
 class FastSteps:
@@ -50,6 +51,12 @@ class FastSteps:
     def _refuse(self, reason):
         self.cuda_graph = False
         self.notice = f"training with eager GPU steps, not a CUDA graph: {reason}"
+
+    def epoch(self):
+        """The context an epoch's steps run in: eager steps keep Adam's state in the fast units
+        (nn.fast.rescaled_state, two passes fewer a step), torch's units again when it ends; a CUDA
+        graph's steps (captured with the state in torch's units) run as they are."""
+        return contextlib.nullcontext() if self.cuda_graph else rescaled_state(self.optimizer)
 
     def step(self, x):
         """One training step on the batch x (nothing read back to the host)."""

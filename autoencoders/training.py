@@ -8,12 +8,14 @@ One step is the whole of backprop by hand:
     model.backward(loss.backward())                 # chain rule, last layer first
     optimizer.step()
 """
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy
 
+from runfolder import threads as blas_threads
 from runfolder.record import Record, TrainingDiverged
 from nn import backend
 
@@ -38,7 +40,7 @@ def _images_of(batch):
 
 
 def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=True, history=None,
-        on_epoch_end=None, test_loss=None, steps=None):
+        on_epoch_end=None, test_loss=None, steps=None, threads="auto"):
     """Train ``model`` to reconstruct its input for ``epochs`` more epochs; returns the History.
 
     train_loader yields image batches (or (images, labels) tuples). test_data, an array of images,
@@ -51,28 +53,54 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
     ``steps`` (an autoencoders.fast_steps.FastSteps over the same model, loss and optimizer) takes the
     steps instead, on the GPU: their losses are read and checked at each epoch's end, so a diverged
     step is reported after the rest of its epoch ran (the previous epoch's checkpoint is the last good one).
+    ``threads``: NumPy's BLAS threads while it trains (the previous count restored after): "auto" for
+    ``choose_threads``'s rule (one thread for small matrix products, a thread per free core for large
+    ones; a user's OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS always wins), a count, a
+    runfolder.threads.ThreadChoice (what a command line chose and printed), or None to leave the BLAS as it is.
     """
     history = history if history is not None else History()
+    choice = threads if threads is None or isinstance(threads, blas_threads.ThreadChoice) else \
+        choose_threads(model, train_loader, threads)
     if test_loss is None:
         def test_loss(model, images):
             return evaluate(model, images, loss)
     progress_bar = _progress_bar(progress, epochs, len(train_loader))
     try:
-        for _ in range(epochs):
-            lengths = history.lengths()
-            try:
-                _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss, steps)
-            except KeyboardInterrupt:
-                # Whole epochs only, whatever the phase (the steps, the weight check, the test pass): a
-                # resumed run must find as many test losses as train losses. Once recorded, an epoch is whole.
-                history.truncate(lengths)
-                raise
-            if on_epoch_end is not None:
-                on_epoch_end(history.epochs, history)
+        with blas_threads.using(choice):
+            _epochs(model, train_loader, loss, optimizer, epochs, history, progress_bar, test_data, test_loss, steps,
+                    on_epoch_end)
     finally:
         if progress_bar is not None:
             progress_bar.close()
     return history
+
+
+def choose_threads(model, train_loader, threads="auto"):
+    """The runfolder.threads.ThreadChoice ``fit`` trains ``model`` with on ``train_loader``'s batches
+    (``threads``: "auto" or a count); None on the GPU, where the BLAS threads do not do the work."""
+    parameters = list(model.parameters())
+    if parameters and backend.device_of(parameters[0].data) != "cpu":
+        return None
+    images = getattr(train_loader, "images", None)
+    features = int(numpy.prod(images.shape[1:])) if images is not None and images.ndim > 1 else 784
+    batch_size = getattr(train_loader, "batch_size", None) or 1
+    return blas_threads.choose(blas_threads.largest_product([model], batch_size, features), threads=threads)
+
+
+def _epochs(model, train_loader, loss, optimizer, epochs, history, progress_bar, test_data, test_loss, steps,
+            on_epoch_end):
+    """fit's epochs, each whole or not at all (an interrupted one forgotten)."""
+    for _ in range(epochs):
+        lengths = history.lengths()
+        try:
+            _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss, steps)
+        except KeyboardInterrupt:
+            # Whole epochs only, whatever the phase (the steps, the weight check, the test pass): a
+            # resumed run must find as many test losses as train losses. Once recorded, an epoch is whole.
+            history.truncate(lengths)
+            raise
+        if on_epoch_end is not None:
+            on_epoch_end(history.epochs, history)
 
 
 def _one_epoch(model, train_loader, loss, optimizer, history, progress_bar, test_data, test_loss, steps=None):
@@ -132,15 +160,18 @@ def _train_epoch_with(steps, train_loader, loss, history, epoch, progress_bar):
     every 20 steps); the epoch's losses are read together at its end, then checked and recorded."""
     sizes = []
     steps.epoch_losses()  # an interrupted epoch's losses, if any, are not this epoch's
-    for iteration, batch in enumerate(train_loader, start=1):
-        x = _images_of(batch)
-        steps.step(x)
-        sizes.append(x.shape[0])
-        if progress_bar is not None:
-            progress_bar.update(1)
-            if iteration % 20 == 0:
-                shown = steps.last_loss() / (x.shape[0] if _sums_images(loss) else 1)
-                progress_bar.set_postfix(epoch=epoch, loss=f"{shown:.5f}")
+    # The epoch's steps in one block (FastSteps.epoch: Adam's state in the fast units); the state is
+    # torch's again when it ends, before anything (a checkpoint) reads it, Ctrl-C included.
+    with getattr(steps, "epoch", contextlib.nullcontext)():
+        for iteration, batch in enumerate(train_loader, start=1):
+            x = _images_of(batch)
+            steps.step(x)
+            sizes.append(x.shape[0])
+            if progress_bar is not None:
+                progress_bar.update(1)
+                if iteration % 20 == 0:
+                    shown = steps.last_loss() / (x.shape[0] if _sums_images(loss) else 1)
+                    progress_bar.set_postfix(epoch=epoch, loss=f"{shown:.5f}")
     total = 0.0
     for iteration, (value, size) in enumerate(zip(steps.epoch_losses(), sizes), start=1):
         if _sums_images(loss):

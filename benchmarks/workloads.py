@@ -212,7 +212,10 @@ class EngineRunner(Runner):
     @contextlib.contextmanager
     def mode(self, kind):
         self.model.train(kind == "train")
-        yield
+        # A block of fast steps as FastSteps runs an epoch: Adam's state in the fast units inside it.
+        fast = kind == "train" and not self.plain
+        with nn.fast.rescaled_state(self.optimizer) if fast else contextlib.nullcontext():
+            yield
 
     def loss_value(self):
         with self.mode("forward"):

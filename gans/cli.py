@@ -28,6 +28,7 @@ from runfolder.cli import (DATASETS, Parser, UsageError, finish_run, load_data, 
 from runfolder.figures import mosaic, plot_gradient_stats, show_mosaic
 from runfolder.gradient_stats import GradientStats, summary_line
 from runfolder.record import TrainingDiverged
+from runfolder import threads as blas_threads
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
 from nn import backend
 
@@ -251,9 +252,10 @@ def _train_into(folder, args, checkpoint, config, history, frames):
                   f"L_G {numpy.mean(history.g_loss[-len(loader):]):.4f}, D(x) {history.d_real[-1]:.3f}, "
                   f"D(G(z)) {history.d_fake[-1]:.3f} ({history.epoch_seconds[-1]:.1f} s)")
 
+    threads = _blas_threads(config, generator, discriminator)
     started = time.perf_counter()
     try:
-        with numpy.errstate(over="ignore", invalid="ignore"):
+        with numpy.errstate(over="ignore", invalid="ignore"), blas_threads.using(threads):
             fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, config["epochs"], source,
                     history=history, on_epoch_end=end_of_epoch)
     except TrainingDiverged as error:
@@ -273,7 +275,7 @@ def _train_into(folder, args, checkpoint, config, history, frames):
     seconds = time.perf_counter() - started
     gradients = None if stats is None else {name: network.to_dict(first_epoch) for name, network in stats.items()}
     metrics = finish_run(folder, lambda: _report(folder.staging, config, history, frames, generator, fixed, train, test,
-                                                 seconds, gradients),
+                                                 seconds, gradients, threads),
                          lambda path: f"sample from it with: python -m gans sample {path}")
     if metrics is None:
         return 130
@@ -312,6 +314,16 @@ def _check_labels(data, fix):
                          f"{bad.size - 1:,} other(s) outside 0..9; {fix}")
 
 
+def _blas_threads(config, generator, discriminator):
+    """The BLAS thread count the run trains with (runfolder.threads' rule: the largest matrix product of
+    either network at the batch size), printed once to stderr; None on the GPU."""
+    if config["device"] != "cpu":
+        return None
+    choice = blas_threads.choose(blas_threads.largest_product([generator, discriminator], config["batch_size"]))
+    print(choice.line("gans"), file=sys.stderr)
+    return choice
+
+
 def _restore_streams(checkpoint, path, loader, source):
     """The loader's order and the noise stream where the checkpoint left them."""
     states = checkpoint["states"]
@@ -348,7 +360,7 @@ def _generate(generator, noise, labels):
     return generator(noise, labels)
 
 
-def _report(out, config, history, frames, generator, fixed, train, test, seconds, gradients=None):
+def _report(out, config, history, frames, generator, fixed, train, test, seconds, gradients=None, threads=None):
     per_epoch = len(history.d_loss) // max(history.epochs, 1)
     metrics = {"config": config,
                "data": {"train": {"source": train.source, "images": int(len(train.images))}},
@@ -358,6 +370,7 @@ def _report(out, config, history, frames, generator, fixed, train, test, seconds
                "final": {"d_real": float(numpy.mean(history.d_real[-per_epoch:])),
                          "d_fake": float(numpy.mean(history.d_fake[-per_epoch:]))},
                "training_seconds": seconds,
+               "blas_threads": None if threads is None else threads.as_dict(),
                **({} if gradients is None else {"gradient_stats": gradients})}
     atomic_write(os.path.join(out, "metrics.json"),
                  lambda handle: handle.write(json.dumps(metrics, indent=2, allow_nan=False).encode()))

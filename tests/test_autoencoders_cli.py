@@ -129,6 +129,12 @@ def test_metrics_agree_with_the_checkpoint(runs, name):
     assert 0 < metrics["final_test_mse"] < 0.5
     assert metrics["final_test_mse"] == pytest.approx(history["test_loss"][-1], rel=1e-4)  # float32 sums
     assert metrics["test_psnr_db"] > 0
+    # The BLAS threads it trained with (runfolder.threads), chosen once and printed in one line.
+    threads = metrics["blas_threads"]
+    assert threads["source"] in ("rule", "environment") and threads["largest_product"] == 32 * 784 * (
+        {"overcomplete": 1024}.get(name, 128))
+    lines = [line for line in runs(name)[3].splitlines() if "BLAS thread" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"autoencoders: {threads['threads']} BLAS thread"), lines
     assert set(metrics["per_digit_test_mse"]) <= {str(digit) for digit in range(10)}
     assert len(metrics["per_digit_test_mse"]) >= 5
     expected_model = "deep" if name.startswith("denoising") else name

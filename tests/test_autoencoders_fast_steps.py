@@ -210,3 +210,28 @@ def test_on_the_gpu_fit_with_fast_steps_follows_fit_on_the_cpu(cuda_graph):
     for parameter, expected in zip(model.parameters(), reference.parameters()):
         difference = numpy.max(numpy.abs(nn.to_numpy(parameter.data) - expected.data))
         assert difference <= 1e-8 * max(numpy.max(numpy.abs(expected.data)), 1.0)
+
+
+def test_with_foreach_adam_each_epoch_keeps_the_fast_units_inside_it_and_torchs_at_its_end():
+    """Adam foreach=True as the command line trains: each epoch's steps in nn.fast.rescaled_state. The
+    training follows fit's plain loop up to rounding, and what each epoch's end sees (a checkpoint) is
+    the state in torch's units."""
+    runs = []
+    for fast in (False, True):
+        nn.manual_seed(4)
+        model = MODELS["deep"]()
+        optimizer = nn.Adam(model.parameters(), lr=1e-2, foreach=fast)
+        loss = nn.MSELoss()
+        steps = FastSteps(model, loss, optimizer, cuda_graph=False) if fast else None
+        seen = []
+        history = fit(model, DataLoader(images(), batch_size=5, shuffle=True, seed=2), loss, optimizer, 3,
+                      progress=False, steps=steps, on_epoch_end=lambda *_: seen.append(
+                          [optimizer.state[p]["exp_avg_sq"].copy() for p in model.parameters()]))
+        runs.append((model, history, seen))
+    (plain, plain_history, plain_seen), (ours, history, seen) = runs
+    numpy.testing.assert_allclose(history.iteration_loss, plain_history.iteration_loss, rtol=1e-12)
+    for parameter, expected in zip(ours.parameters(), plain.parameters()):
+        numpy.testing.assert_allclose(parameter.data, expected.data, rtol=1e-12, atol=1e-14)
+    for epoch, expected in zip(seen, plain_seen):
+        for ours_state, theirs in zip(epoch, expected):
+            numpy.testing.assert_allclose(ours_state, theirs, rtol=1e-12, atol=1e-300)

@@ -11,6 +11,7 @@ import nn
 from autoencoders.models import DeepAutoencoder, SimpleAutoencoder
 from benchmarks import backends, peers, workloads
 from benchmarks.plain_loop import PlainLoop
+from conftest import relative_error
 from helpers_benchmarks import close, rows_of, run_script
 
 PEERS = ("numpy-plain", "jax-cpu", "dezero")
@@ -35,6 +36,29 @@ def test_plain_loop_trains_exactly_as_the_engine_in_float64(build):
     assert len(engine) == len(plain)
     for a, b in zip(engine, plain):
         numpy.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
+
+
+def test_plain_loop_equals_the_engines_fast_step_in_float32():
+    """The rearranged loop (bias in the products, the loss's 2 / M in Adam's eps, rescaled Adam state)
+    against the step the command line takes (nn.fast.compile, Adam foreach=True), batch after batch."""
+    nn.manual_seed(5)
+    model = DeepAutoencoder()
+    loop = PlainLoop(model, 32)
+    loss, optimizer = nn.MSELoss(), nn.Adam(model.parameters(), lr=workloads.LEARNING_RATE, foreach=True)
+    step = nn.fast.compile(model, loss)
+    generator = numpy.random.default_rng(6)
+    for _ in range(6):
+        x = generator.random((32, 784), dtype=numpy.float32)
+        ours = float(step.forward(x, x))
+        optimizer.zero_grad()
+        step.backward(need_input_grad=False)
+        optimizer.step()
+        assert close(loop.train_step(x), ours, rtol=1e-5)
+    for parameter, plain in zip(model.parameters(), loop.views(loop.params)):
+        assert relative_error(plain, parameter.data) <= 1e-5
+    for parameter, (exp_avg, exp_avg_sq) in zip(model.parameters(), loop.adam_state()):
+        assert relative_error(exp_avg, optimizer.state[parameter]["exp_avg"]) <= 1e-4
+        assert relative_error(exp_avg_sq, optimizer.state[parameter]["exp_avg_sq"]) <= 1e-4
 
 
 def test_dezero_import_leaves_numpy_without_the_int_alias():

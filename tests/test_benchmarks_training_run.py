@@ -113,3 +113,66 @@ def test_count_subnormals_counts_only_values_below_the_smallest_normal():
 ])
 def test_bad_options_are_one_line_errors_with_status_2(options, message):
     assert_usage_error("benchmarks.training_run", options, message)
+
+
+# --- under load: --background, --threads ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """One --quick run beside a busy background process, the engine at the rule's count and at one thread."""
+    from helpers_benchmarks import run_script
+    import json
+    path = tmp_path_factory.mktemp("training_run_loaded") / "loaded.json"
+    done = run_script("benchmarks.training_run", "--quick", "--background", "1", "--threads", "auto,1",
+                      "--json", str(path), timeout=300)
+    return done, json.loads(path.read_text()) if path.exists() else None
+
+
+def test_a_loaded_run_records_the_load_and_each_engine_runs_thread_choice(loaded):
+    done, results = loaded
+    assert done.returncode == 0, done.stderr
+    load = results["load"]
+    assert load["background"] == 1 and len(load["background_pids"]) == 1
+    assert load["background_alive_at_end"] == 1  # the load lasted the whole measurement
+    assert len(load["load_average_at_start"]) == 3 and len(load["load_average_at_end"]) == 3
+    assert results["available"][:2] == ["engine-numpy", "engine-numpy@1"]
+    choices = results["summary"]["engine_threads"]
+    # the smoke runs with OPENBLAS_NUM_THREADS=1 (helpers_benchmarks): the user's variable wins over the rule
+    assert choices["engine-numpy"]["source"] in ("rule", "environment")
+    assert choices["engine-numpy@1"]["source"] == "given" and choices["engine-numpy@1"]["threads"] == 1
+    summary = results["summary"]
+    assert summary["best_fixed_threads"]["backend"] == "engine-numpy@1"
+    assert close(summary["auto_over_best_fixed"], summary["engine-numpy"]["whole_run_seconds"]["median"]
+                 / summary["engine-numpy@1"]["whole_run_seconds"]["median"])
+    run = results["runs"][0]
+    for entry in (run["engine-numpy"], run["engine-numpy@1"]):  # both train the same: same batches, same step
+        assert entry["train_loss"][-1] < entry["train_loss"][0]
+    for ours, other in zip(run["engine-numpy"]["train_loss"], run["engine-numpy@1"]["train_loss"]):
+        assert close(ours, other, rtol=1e-5)
+    assert "1 busy background process(es)" in done.stdout
+    assert any("under 1 busy process(es)" in target["description"] for target in results["targets"])
+
+
+def test_the_background_processes_are_gone_after_the_run(loaded):
+    import os
+    _, results = loaded
+    for pid in results["load"]["background_pids"]:
+        assert not os.path.exists(f"/proc/{pid}") or _is_zombie_or_other(pid)
+
+
+def _is_zombie_or_other(pid):
+    """A /proc entry of that pid that is not a busy child of ours any more (pids are reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"getppid" not in cmdline.read()
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("options, message", [
+    (("--threads", "0"), "--threads"),
+    (("--threads", "auto,auto"), "listed twice"),
+    (("--threads", "many"), "neither auto nor a number"),
+    (("--background", "-1"), "--background"),
+])
+def test_bad_load_options_are_one_line_errors(options, message):
+    assert_usage_error("benchmarks.training_run", options, message)

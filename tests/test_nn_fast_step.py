@@ -210,3 +210,42 @@ def test_on_the_gpu_the_fused_step_follows_the_numpy_step(monkeypatch, kind, dty
     pairs = sum(isinstance(stage, FastLinear) and stage.relu is not None and stage.linear.bias is not None
                 for stage in step.stages)
     assert launched.get("bias_relu", 0) == 3 * pairs and launched.get("mse_sigmoid_backward", 0) == 3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_cpu_output_backward_from_the_losss_difference_is_the_kernels_plain_form_bit_for_bit(dtype):
+    from nn.fast import kernels
+    from nn.fast.activations import mse_sigmoid_backward_reusing
+    generator = numpy.random.default_rng(7)
+    y, target = (generator.random((5, 9)).astype(dtype) for _ in range(2))
+    scale = 2.0 / y.size
+    expected = kernels.mse_sigmoid_backward(y, target, scale)
+    numpy.testing.assert_array_equal(mse_sigmoid_backward_reusing(y, y - target, scale), expected)
+
+
+def test_the_compiled_step_spends_the_losss_cache_as_its_backward_would():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 6), nn.Sigmoid())
+    loss = nn.MSELoss()
+    step = nn.fast.compile(model, loss)
+    x = numpy.random.default_rng(0).random((3, 6), dtype=numpy.float32)
+    step.forward(x, x)
+    step.backward(need_input_grad=False)
+    assert loss._difference is None  # scaled in place into dL/dz, then dropped
+    with pytest.raises(RuntimeError):
+        loss.backward()  # spent, as after its own backward
+
+
+def test_the_compiled_losss_value_record_and_errors_are_the_losss_own():
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 6), nn.Sigmoid())
+    loss, twin = nn.MSELoss(), nn.MSELoss()
+    step = nn.fast.compile(model, loss)
+    x = numpy.random.default_rng(0).random((3, 6), dtype=numpy.float32)
+    value = step.forward(x, x)
+    expected = twin(model(x), x)
+    assert type(value) is numpy.ndarray and value.shape == () and value.dtype == numpy.float32
+    numpy.testing.assert_array_equal(value, expected)
+    numpy.testing.assert_array_equal(loss.backward(), twin.backward())  # its gate recorded the forward
+    with pytest.raises(ValueError, match="prediction has shape"):
+        step.forward(x, x[:2])  # the loss's own one-line error, through its gate

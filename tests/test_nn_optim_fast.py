@@ -170,3 +170,78 @@ def test_foreach_true_takes_the_plain_optimizers_steps(name):
             numpy.testing.assert_allclose(ours[key], value, rtol=1e-13, atol=1e-15, err_msg=key)
         else:
             numpy.testing.assert_array_equal(ours[key], value, err_msg=key)
+
+
+# --- Adam's state in the fast units: nn.fast.rescaled_state ---------------------------------------------------
+def test_the_rescaled_rule_takes_10_passes():
+    views = [numpy.ones(50).view(CountingArray) for _ in range(2)]
+    state = {"step": 2, **{name: numpy.ones(50).view(CountingArray) for name in ("exp_avg", "exp_avg_sq")}}
+    CountingArray.calls = 0
+    optim_fast.adam_fast_rescaled(*views, state, Scratch(views[0]), **ADAM_DEFAULTS)
+    assert CountingArray.calls == 10
+
+
+def _adam_pair(changes=None, steps=STEPS, inside=None):
+    """(plain Adam's parameters and state, foreach Adam's stepped inside rescaled_state) on the same
+    float64 gradients; ``inside(plain, fast, step)`` runs before each step's gradients, inside the block."""
+    import nn
+    from nn.fast import rescaled_state
+    options = dict(lr=0.01, betas=(0.8, 0.95), eps=1e-6, **(changes or {}))
+    rng = numpy.random.default_rng(3)
+    starts = [rng.standard_normal(shape) for shape in ((7, 5), (5,), (3, 7))]
+    models = [[nn.Parameter(start.copy()) for start in starts] for _ in range(2)]
+    plain, fast = nn.Adam(models[0], **options), nn.Adam(models[1], foreach=True, **options)
+    with rescaled_state(fast):
+        for step in range(steps):
+            for index, (ours, theirs) in enumerate(zip(*models)):
+                grad = rng.standard_normal(ours.shape) * rng.uniform(0.1, 3)
+                grad.flat[:2] = 0
+                if inside is not None and inside(plain, fast, step) == "skip" and index == 0:
+                    ours.grad = theirs.grad = None  # a parameter without a gradient: the plain rule's step
+                    continue
+                ours.grad, theirs.grad = grad.copy(), grad.copy()
+            plain.step()
+            fast.step()
+    return plain, fast, models
+
+
+def _assert_equal_runs(plain, fast, models):
+    for ours, theirs in zip(*models):
+        numpy.testing.assert_allclose(theirs.data, ours.data, rtol=1e-13, atol=1e-15)
+        for name in ("exp_avg", "exp_avg_sq"):  # torch's units again after the block
+            numpy.testing.assert_allclose(fast.state[theirs][name], plain.state[ours][name], rtol=1e-13, atol=1e-300)
+
+
+def test_steps_inside_the_block_are_the_plain_rules_and_the_state_comes_back_in_torchs_units():
+    _assert_equal_runs(*_adam_pair())
+
+
+@pytest.mark.parametrize("changes", [dict(weight_decay=0.1), dict(amsgrad=True), dict(maximize=True)])
+def test_options_the_rescaled_rule_does_not_compute_step_as_before(changes):
+    _assert_equal_runs(*_adam_pair(changes))
+
+
+def test_a_parameter_without_a_gradient_inside_the_block_takes_the_plain_rule_in_torchs_units():
+    _assert_equal_runs(*_adam_pair(steps=6, inside=lambda plain, fast, step: "skip" if step == 3 else None))
+
+
+def test_betas_changed_inside_the_block_are_followed():
+    def change(plain, fast, step):
+        if step == 4:
+            plain.param_groups[0]["betas"] = fast.param_groups[0]["betas"] = (0.7, 0.9)
+    _assert_equal_runs(*_adam_pair(steps=8, inside=change))
+
+
+def test_an_error_inside_the_block_still_brings_torchs_units_back():
+    import nn
+    from nn.fast import rescaled_state
+    parameter = nn.Parameter(numpy.ones(4))
+    optimizer = nn.Adam([parameter], foreach=True)
+    parameter.grad = numpy.full(4, 0.5)
+    optimizer.step()
+    before = optimizer.state[parameter]["exp_avg"].copy()
+    with pytest.raises(KeyboardInterrupt):
+        with rescaled_state(optimizer):
+            assert not numpy.allclose(optimizer.state[parameter]["exp_avg"], before)  # in the fast units here
+            raise KeyboardInterrupt
+    numpy.testing.assert_allclose(optimizer.state[parameter]["exp_avg"], before, rtol=1e-15)

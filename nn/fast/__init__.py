@@ -5,6 +5,7 @@ computes, with a test holding the two equal. Nothing in the core (nn/*.py) impor
                                                as torch.compile makes a torch model fast (step.py)
     nn.Adam(params, foreach=True)              torch's switch: one flat buffer per parameter group,
     nn.Adam(params, fused=True)                or one GPU kernel (optim.py)
+    with rescaled_state(optimizer): ...        a block of foreach Adam steps, two passes fewer each (optim.py)
     CapturedStep(model, loss, optimizer, ...)  the whole step as one CUDA graph (cuda_graph.py)
     set_flush_denormal(True)                   subnormal floats flushed to zero (floats.py)
 
@@ -13,6 +14,7 @@ Sigmoid's in-place forms.
 """
 from . import optim  # noqa: F401  (registers foreach=True and fused=True with the optimizers)
 from .floats import set_flush_denormal
+from .optim import rescaled_state
 from .step import FastStep, compile
 
-__all__ = ["compile", "FastStep", "set_flush_denormal"]
+__all__ = ["compile", "FastStep", "rescaled_state", "set_flush_denormal"]

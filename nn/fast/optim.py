@@ -8,7 +8,13 @@ allocates nothing, and the arithmetic is arranged into as few whole-buffer passe
 (each ufunc call is one pass; the counts are in the comments). ``fused=True`` (``FusedForm``, the GPU
 only): ``adam_gpu`` runs the rule as one CuPy kernel over the flat buffers (one pass).
 The results equal the plain rules' up to rounding (tests/test_nn_optim_fast.py holds them together).
+
+``FlatForm.rescaled()``: a block of steps with Adam's state kept in other units, which saves two passes
+a step (``adam_fast_rescaled``: 10 instead of 12); torch's units come back when the block ends. A
+training loop takes its steps inside it (autoencoders/fast_steps.py: one epoch at a time) and reads
+the state (a checkpoint) only after.
 """
+import contextlib
 import math
 
 from .. import backend
@@ -88,6 +94,40 @@ def adam_fast(param, grad, state, scratch, lr, betas, eps, weight_decay, amsgrad
     xp.divide(m, work, out=work)
     work *= lr * c / (1 - beta1 ** t)
     param -= work
+
+
+def adam_fast_rescaled(param, grad, state, scratch, lr, betas, eps, weight_decay, amsgrad, maximize,
+                       decoupled_weight_decay):
+    """optim.adam in 10 passes, on state kept as m~ = m / (1 - beta1) and v~ = v / (1 - beta2)
+    (``rescaled_options_apply``: no weight decay, amsgrad or maximize). In those units
+
+        m~ = beta1 m~ + g                  2 passes (m~ *= beta1; m~ += g)
+        v~ = beta2 v~ + g^2                3 passes
+        p -= S m~ / (sqrt(v~) + E)         5 passes, r = sqrt((1 - beta2) / (1 - beta2^t)),
+                                           S = lr (1 - beta1) / ((1 - beta1^t) r), E = eps / r
+
+    which is optim.adam's p -= lr (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps), term by term."""
+    xp = backend.get_array_module(param)
+    beta1, beta2 = betas
+    t = state["step"]
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    work = scratch("work")
+    m *= beta1
+    m += grad
+    xp.multiply(grad, grad, out=work)
+    v *= beta2
+    v += work
+    r = math.sqrt((1 - beta2) / (1 - beta2 ** t))
+    xp.sqrt(v, out=work)
+    work += eps / r
+    xp.divide(m, work, out=work)
+    work *= lr * (1 - beta1) / ((1 - beta1 ** t) * r)
+    param -= work
+
+
+def rescaled_options_apply(options):
+    """Whether adam_fast_rescaled computes the rule with these options."""
+    return not (options["weight_decay"] or options["amsgrad"] or options["maximize"])
 
 
 # --- the GPU: optim.adam as one fused elementwise kernel over the flat buffer, in CUDA C -----------------
@@ -197,6 +237,7 @@ class FlatForm:
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
+        self._rescaled = {}  # group index -> the betas its Adam state was put in adam_fast_rescaled's units with
         where = type(optimizer).__name__
         self.groups = []
         for group in optimizer.param_groups:
@@ -206,16 +247,57 @@ class FlatForm:
 
     def step(self):
         optimizer = self.optimizer
-        for group, flat, scratch in self.groups:
+        for index, (group, flat, scratch) in enumerate(self.groups):
             flat.check()
             states = [optimizer.state[parameter] for parameter in group["params"]]
             steps = {state["step"] for state in states}
             if len(steps) != 1 or not flat.gather_gradients():
+                self._rescale(index, False)  # the plain rule reads torch's units (the block's next steps too)
                 self._plain_step(group)
                 continue
             for state in states:
                 state["step"] += 1
-            self.update(flat.data, flat.grad, {"step": states[0]["step"], **flat.state}, scratch, group)
+            state = {"step": states[0]["step"], **flat.state}
+            if index in self._rescaled:
+                options = optimizer.rule_options(group)
+                if tuple(group["betas"]) == self._rescaled[index] and rescaled_options_apply(options):
+                    adam_fast_rescaled(flat.data, flat.grad, state, scratch, **options)
+                    continue
+                self._rescale(index, False)  # the group's settings changed inside the block: torch's units again
+            self.update(flat.data, flat.grad, state, scratch, group)
+
+    @contextlib.contextmanager
+    def rescaled(self):
+        """A block of steps with each plain Adam group's state in adam_fast_rescaled's units (one pass
+        over m and one over v on the way in and again on the way out, two passes fewer each step).
+        optimizer.state and state_dict() show those units until the block ends: read them after it."""
+        if type(self) is not FlatForm or not isinstance(self.optimizer, Adam):
+            yield
+            return
+        chosen = [index for index, (group, _, _) in enumerate(self.groups)
+                  if index not in self._rescaled and rescaled_options_apply(self.optimizer.rule_options(group))]
+        for index in chosen:
+            self._rescale(index, True)
+        try:
+            yield
+        finally:
+            for index in chosen:
+                self._rescale(index, False)
+
+    def _rescale(self, index, into):
+        """Group ``index``'s m and v into adam_fast_rescaled's units (``into``) or back to torch's
+        (nothing to do when they are already in the units asked for)."""
+        if (index in self._rescaled) == into:
+            return
+        group, flat, _ = self.groups[index]
+        betas = tuple(group["betas"]) if into else self._rescaled.pop(index)
+        for name, beta in zip(("exp_avg", "exp_avg_sq"), betas):
+            if into:
+                flat.state[name] /= 1 - beta
+            else:
+                flat.state[name] *= 1 - beta
+        if into:
+            self._rescaled[index] = betas
 
     def _plain_step(self, group):
         options = self.optimizer.rule_options(group)
@@ -249,6 +331,19 @@ class FusedForm(FlatForm):
 
     def update(self, param, grad, state, scratch, group):
         adam_gpu(param, grad, state, **self.optimizer.rule_options(group))
+
+
+@contextlib.contextmanager
+def rescaled_state(optimizer):
+    """``optimizer``'s steps within the block with Adam's state in adam_fast_rescaled's units, two passes
+    fewer a step (an Adam with foreach=True; any other optimizer steps as it always does). Read
+    optimizer.state or state_dict() after the block, not inside it: there they are in those units."""
+    form = getattr(optimizer, "_fast", None)
+    if isinstance(form, FlatForm):
+        with form.rescaled():
+            yield
+    else:
+        yield
 
 
 FAST_FORMS.update(foreach=FlatForm, fused=FusedForm)

@@ -11,7 +11,9 @@ the layers x passes through in order (``layer_sequence``):
     ReLU, backward                   g * [y > 0] in place in g (an array the step itself made)
     Sigmoid, forward                 1 / (1 + e^-x) in four passes over one new array (one kernel on the GPU)
     Sigmoid then MSELoss, backward   dL/dz = (1 - y) y ((y - target) s), s = 2 / M (mean) or 2 (sum):
-                                     the loss's backward and the Sigmoid's in one pass (one kernel on the GPU)
+                                     the loss's backward and the Sigmoid's in one pass (one kernel on the GPU);
+                                     on the CPU in four passes over the difference y - target that the loss's
+                                     forward made (nn/fast/activations.py mse_sigmoid_backward_reusing)
 
     step = nn.fast.compile(model, nn.MSELoss())
     print(step.describe())                  # which modules take which fast form
@@ -30,8 +32,10 @@ compiled step equal to the plain one, gradients and updates, on every model the 
 """
 import inspect
 
+import numpy
+
 from . import kernels
-from .activations import sigmoid_backward_fast, sigmoid_fast
+from .activations import mse_sigmoid_backward_reusing, sigmoid_backward_fast, sigmoid_fast
 from ..activations import ReLU, Sigmoid
 from ..layers import Linear
 from ..losses import MSELoss
@@ -84,15 +88,11 @@ def _backward_hooks(module, grad_input, grad_output):
     return grad_input
 
 
-def _add_gradient(parameter, compute, into):
-    """``parameter``'s gradient: computed straight into its flat slot (``into(slot)``) when it has none yet
-    and an optimizer with foreach=True gave it one; else ``accumulate_grad(compute())``, as the plain form."""
+def _free_slot(parameter):
+    """The flat slot an optimizer with foreach=True gave ``parameter``, when its gradient can be computed
+    straight into it (it has none yet); else None, and the gradient goes through ``accumulate_grad``."""
     slot = getattr(parameter, "_flat_grad", None)
-    if parameter.grad is None and slot is not None and parameter.requires_grad:
-        into(slot)
-        parameter.grad = slot
-    else:
-        parameter.accumulate_grad(compute())
+    return slot if slot is not None and parameter.grad is None and parameter.requires_grad else None
 
 
 class FastLinear:
@@ -121,7 +121,7 @@ class FastLinear:
                 kernels.xp_of(y).maximum(y, 0, out=y)
         linear._input, linear._gate = x, _gate_of(y)
         if self.relu is not None:
-            self.relu._output, self.relu._gate = y, _gate_of(y)
+            self.relu._output, self.relu._gate = y, linear._gate  # the same array: the same record
         elif linear._forward_hooks:  # a hooked Linear is never paired: its hook sees its own output
             y = _forward_hooks(linear, x, y)
         return y
@@ -134,10 +134,19 @@ class FastLinear:
             grad_output *= self.relu._output > 0  # g * [y > 0], in the step's own gradient array
             self.relu._gate = "released"
         linear, x, g = self.linear, self.linear._input, grad_output
-        xp = kernels.xp_of(g)
-        _add_gradient(linear.weight, lambda: g.T @ x, lambda slot: xp.matmul(g.T, x, out=slot))
-        if linear.bias is not None:
-            _add_gradient(linear.bias, lambda: g.sum(axis=0), lambda slot: g.sum(axis=0, out=slot))
+        weight, bias = linear.weight, linear.bias
+        slot = _free_slot(weight)  # dL/dW = g^T x, into the flat slot or accumulated as the plain form
+        if slot is not None:
+            kernels.xp_of(g).matmul(g.T, x, out=slot)
+            weight.grad = slot
+        else:
+            weight.accumulate_grad(g.T @ x)
+        if bias is not None:
+            slot = _free_slot(bias)  # dL/db = sum over the batch
+            if slot is not None:
+                bias.grad = g.sum(axis=0, out=slot)
+            else:
+                bias.accumulate_grad(g.sum(axis=0))
         linear._gate = "released"
         grad_input = g @ linear.weight.data if need_input_grad and linear.needs_input_grad else None
         return _backward_hooks(linear, grad_input, g) if linear._backward_hooks else grad_input
@@ -210,6 +219,11 @@ class Gated:
         return type(self.module).__name__
 
 
+def _same_kind(array, like):
+    """Whether ``array`` is an array of ``like``'s type, shape and dtype."""
+    return type(array) is type(like) and array.shape == like.shape and array.dtype == like.dtype
+
+
 def _gate_of(array):
     return tuple(array.shape), array.dtype, type(array)
 
@@ -233,7 +247,18 @@ class FastStep:
             for stage in self.stages:
                 prediction = stage.forward(prediction)
         self._prediction, self._target = prediction, target
-        return self.loss(prediction, target)
+        loss = self.loss
+        if (self.fuse_output and type(prediction) is type(target) is numpy.ndarray and prediction.size
+                and prediction.shape == target.shape and prediction.dtype == target.dtype
+                and loss.check_input is None and not _hooked(loss)):
+            # MSELoss's forward with nothing for its gate and its checks to do (two NumPy float arrays of
+            # one shape and dtype, no hooks): its formula, and the record its gate would leave.
+            difference = prediction - target
+            loss._difference = difference
+            value = loss.reduce(difference * difference)
+            loss._gate = _gate_of(value)
+            return value
+        return loss(prediction, target)
 
     def backward(self, need_input_grad=True):
         """Accumulate dL/dparameters into each .grad; returns dL/dx (None when not needed and skipped)."""
@@ -244,7 +269,14 @@ class FastStep:
         if self.fuse_output:
             y = self._prediction
             scale = 2.0 / y.size if self.loss.reduction == "mean" else 2.0
-            grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
+            difference = getattr(self.loss, "_difference", None)
+            if not kernels.on_gpu(y) and _same_kind(difference, y) and self.loss._gate not in (None, "released"):
+                # On the CPU, from the difference the loss's forward made (its cache, spent here as the
+                # loss's own backward would spend it): the same numbers as the kernel's plain form.
+                grad = mse_sigmoid_backward_reusing(y, difference, scale)
+                self.loss._difference, self.loss._gate = None, "released"
+            else:
+                grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
             stages[-1].sigmoid._gate = "released"
             stages = stages[:-1]  # the Sigmoid's backward is in that pass
         else:
