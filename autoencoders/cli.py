@@ -243,11 +243,11 @@ def _fast_steps(model, loss, optimizer, config, args):
 
 
 def _blas_threads(model, loader):
-    """The BLAS thread count the run trains with (runfolder.threads' rule), printed once to stderr;
+    """The BLAS thread count the run trains with (runfolder.threads' rule), printed once with the run's header;
     None on the GPU."""
     choice = choose_threads(model, loader)
     if choice is not None:
-        print(choice.line("autoencoders"), file=sys.stderr)
+        print(choice.line())
     return choice
 
 

@@ -316,11 +316,11 @@ def _check_labels(data, fix):
 
 def _blas_threads(config, generator, discriminator):
     """The BLAS thread count the run trains with (runfolder.threads' rule: the largest matrix product of
-    either network at the batch size), printed once to stderr; None on the GPU."""
+    either network at the batch size), printed once with the run's header; None on the GPU."""
     if config["device"] != "cpu":
         return None
     choice = blas_threads.choose(blas_threads.largest_product([generator, discriminator], config["batch_size"]))
-    print(choice.line("gans"), file=sys.stderr)
+    print(choice.line())
     return choice
 
 

@@ -64,10 +64,10 @@ class ThreadChoice:
     busy_cores: float = None
     load_average: tuple = None
 
-    def line(self, program):
-        """The one line a command line prints (stderr)."""
+    def line(self):
+        """The one line a command line prints with its run's header (stdout)."""
         count = "?" if self.threads is None else self.threads
-        return f"{program}: {count} BLAS thread{'' if self.threads == 1 else 's'}: {self.reason}"
+        return f"threads: {count} BLAS thread{'' if self.threads == 1 else 's'}: {self.reason}"
 
     def as_dict(self):
         data = asdict(self)

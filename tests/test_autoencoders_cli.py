@@ -133,8 +133,8 @@ def test_metrics_agree_with_the_checkpoint(runs, name):
     threads = metrics["blas_threads"]
     assert threads["source"] in ("rule", "environment") and threads["largest_product"] == 32 * 784 * (
         {"overcomplete": 1024}.get(name, 128))
-    lines = [line for line in runs(name)[3].splitlines() if "BLAS thread" in line]
-    assert len(lines) == 1 and lines[0].startswith(f"autoencoders: {threads['threads']} BLAS thread"), lines
+    lines = [line for line in runs(name)[2].splitlines() if "BLAS thread" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"threads: {threads['threads']} BLAS thread"), lines
     assert set(metrics["per_digit_test_mse"]) <= {str(digit) for digit in range(10)}
     assert len(metrics["per_digit_test_mse"]) >= 5
     expected_model = "deep" if name.startswith("denoising") else name

@@ -20,20 +20,20 @@ def trained(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("gans")
     data = scratch / "data"
     write_data_dir(data, train_count=128, test_count=128)
-    runs, stderrs = {}, {}
+    runs, stdouts = {}, {}
     with cli_sandbox(data, scratch):
         for model in ("gan", "cgan", "dcgan"):
             out = scratch / model
             code, stdout, stderr = gans_cli(["train", "--model", model, "--epochs", "1", "--limit", "128",
                                               "--batch-size", "32", "--out", out, "--quiet"])
             assert code == 0, stderr
-            runs[model], stderrs[model] = out, stderr
-    trained.stderrs = stderrs
+            runs[model], stdouts[model] = out, stdout  # the run's header lines (threads:, ...) are stdout's
+    trained.stdouts = stdouts
     return scratch, data, runs
 
 
-def trained_stderr(model):
-    return trained.stderrs[model]
+def trained_stdout(model):
+    return trained.stdouts[model]
 
 
 def test_train_writes_figures_metrics_and_checkpoint(trained):
@@ -47,8 +47,8 @@ def test_train_writes_figures_metrics_and_checkpoint(trained):
         assert metrics["config"]["model"] == model and len(metrics["epochs"]) == 1
         assert 0 < metrics["final"]["d_real"] < 1 and 0 < metrics["final"]["d_fake"] < 1
         # The BLAS thread count: chosen once (runfolder.threads), printed in one line, recorded.
-        lines = [line for line in trained_stderr(model).splitlines() if "BLAS thread" in line]
-        assert len(lines) == 1 and lines[0].startswith(f"gans: {metrics['blas_threads']['threads']} BLAS thread")
+        lines = [line for line in trained_stdout(model).splitlines() if "BLAS thread" in line]
+        assert len(lines) == 1 and lines[0].startswith(f"threads: {metrics['blas_threads']['threads']} BLAS thread")
         assert metrics["blas_threads"]["source"] in ("rule", "environment")
         assert metrics["blas_threads"]["largest_product"] > 0
         arrays = load_npz(out / "checkpoint.npz")

@@ -74,8 +74,8 @@ def test_a_given_count_is_applied_and_a_bad_one_refused():
 
 def test_the_line_and_the_record():
     choice = choose(LARGE, environ={}, cores=2, busy=1.0, load=(1.5, 1.0, 0.5))
-    line = choice.line("autoencoders")
-    assert line.startswith("autoencoders: 1 BLAS thread: ") and "\n" not in line and "1.0 of 2 cores busy" in line
+    line = choice.line()
+    assert line.startswith("threads: 1 BLAS thread: ") and "\n" not in line and "1.0 of 2 cores busy" in line
     record = json.loads(json.dumps(choice.as_dict()))
     assert record["threads"] == 1 and record["source"] == "rule" and record["load_average"] == [1.5, 1.0, 0.5]
     assert record["busy_cores"] == 1.0 and record["small_product"] == SMALL_PRODUCT

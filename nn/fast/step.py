@@ -254,7 +254,7 @@ class FastStep:
             # MSELoss's forward with nothing for its gate and its checks to do (two NumPy float arrays of
             # one shape and dtype, no hooks): its formula, and the record its gate would leave.
             difference = prediction - target
-            loss._difference = difference
+            loss._difference, loss._prediction = difference, prediction
             value = loss.reduce(difference * difference)
             loss._gate = _gate_of(value)
             return value
