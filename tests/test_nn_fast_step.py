@@ -244,7 +244,8 @@ def test_the_compiled_losss_value_record_and_errors_are_the_losss_own():
     x = numpy.random.default_rng(0).random((3, 6), dtype=numpy.float32)
     value = step.forward(x, x)
     expected = twin(model(x), x)
-    assert type(value) is numpy.ndarray and value.shape == () and value.dtype == numpy.float32
+    assert type(value) is type(expected) and isinstance(value, numpy.ndarray)  # a LossValue, as the loss gives
+    assert value.shape == () and value.dtype == numpy.float32
     numpy.testing.assert_array_equal(value, expected)
     numpy.testing.assert_array_equal(loss.backward(), twin.backward())  # its gate recorded the forward
     with pytest.raises(ValueError, match="prediction has shape"):
