@@ -29,16 +29,15 @@ def sgd(param, grad, state, lr, momentum, dampening, weight_decay, nesterov, max
 
 def adam(param, grad, state, lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
     """One Adam step, in place on ``param`` and the state's m, v (and v_max); ``state['step']`` is t."""
-    xp, (beta1, beta2), t = backend.get_array_module(param), betas, state["step"]
-    g = -grad if maximize else grad
+    (beta1, beta2), t, g = betas, state["step"], -grad if maximize else grad
     if decoupled_weight_decay:
         param -= lr * weight_decay * param  # AdamW: the decay apart from the gradient
     g = g if decoupled_weight_decay else g + weight_decay * param
     state["exp_avg"][...] = m = beta1 * state["exp_avg"] + (1 - beta1) * g
     state["exp_avg_sq"][...] = v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
     if amsgrad:
-        state["max_exp_avg_sq"][...] = v = xp.maximum(state["max_exp_avg_sq"], v)
-    param -= lr * (m / (1 - beta1 ** t)) / (xp.sqrt(v / (1 - beta2 ** t)) + eps)
+        state["max_exp_avg_sq"][...] = v = backend.get_array_module(v).maximum(state["max_exp_avg_sq"], v)
+    param -= lr * (m / (1 - beta1 ** t)) / ((v / (1 - beta2 ** t)) ** 0.5 + eps)
 
 
 class SGD(Optimizer):
