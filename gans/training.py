@@ -31,10 +31,10 @@ G runs forward once per step, not twice (with fresh noise for each half, as some
 """
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import nn
+from autoencoders.aae import frozen  # requires_grad off inside a block: written once, for the AAE's critic and here
 from runfolder.record import Record, TrainingDiverged
 from nn import backend
 
@@ -45,20 +45,6 @@ def _targets(logits, value):
 
 def _mean_probability(logits):
     return float(nn.sigmoid(logits).mean())
-
-
-@contextmanager
-def frozen(module):
-    """Inside, every parameter of ``module`` has requires_grad False (backward computes input
-    gradients only); after, each parameter's own flag is back."""
-    parameters = module.parameters()
-    flags = [parameter.requires_grad for parameter in parameters]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for parameter, flag in zip(parameters, flags):
-            parameter.requires_grad = flag
 
 
 def discriminator_step(discriminator, optimizer, real, fake, labels=None, fake_labels=None, loss=None):
