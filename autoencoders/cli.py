@@ -664,8 +664,9 @@ def make_parser():
     plot.add_argument("--out", default="runs/plots", help="directory for the figures (runs/plots)")
     plot.add_argument("--device", choices=("cpu", "gpu"), help="where to run (cpu)")
 
-    sample = commands.add_parser("sample", help="draw new images from a trained VAE into a PNG",
-                                 description="Decode draws from the prior N(0, I) of a VAE checkpoint (--model vae).")
+    sample = commands.add_parser("sample", help="draw new images from a trained VAE or AAE into a PNG",
+                                 description="Decode draws from the prior N(0, I) of a VAE or AAE checkpoint "
+                                             "(--model vae or --model aae).")
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=number_type(int, above=0, at_most=MAX_SAMPLES), default=64,
                         help=f"how many images (64, at most {MAX_SAMPLES})")
@@ -676,8 +677,8 @@ def make_parser():
     for command in (train, evaluate_, plot):
         command.add_argument("--images", metavar="PATH", help="one's own grayscale images instead of the dataset: "
                              "a folder of PNG/JPEG files or a .npy array (N, H, W) or (N, H*W); square, any size "
-                             "(conv: a multiple of 4); uint8 scaled by 1/255, floats must be in [0, 1]; a tenth "
-                             "held out for testing, chosen by --seed")
+                             "(conv: a multiple of 4); uint8 scaled by 1/255, uint16 and 16-bit PNG by 1/65535, "
+                             "floats must be in [0, 1]; a tenth held out for testing, chosen by the run's seed")
         command.add_argument("--offline", action="store_true",
                              help="never use the network (also: NN_OFFLINE=1); the data must be on this machine")
         command.add_argument("--data-root", metavar="DIR", help="look for the dataset files here first")

@@ -59,7 +59,7 @@ def main():
     print(nn.gradcheck(nn.Sequential(nn.Linear(5, 4), Swish(), nn.Linear(4, 3)), x))
 
     extremes = np.array([[-1000.0, -30.0, 0.0, 30.0, 1000.0]])
-    print("at -1000, 0, 1000:", Swish()(extremes))
+    print("at -1000, -30, 0, 30, 1000:", Swish()(extremes))
 
     if importlib.util.find_spec("torch") is None:
         print("PyTorch is not installed: skipped the comparison with torch.nn.SiLU")
