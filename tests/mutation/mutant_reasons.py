@@ -41,6 +41,9 @@ PATTERNS = [
     (EQUIVALENT, r"XXfiuXX|XXiuXX|\"IU\"|\"FIU\"", "the same letters; a dtype kind is never 'X' or upper case"),
     (EQUIVALENT, r"getattr\(None, \"shape\"|XXshapeXX|SHAPE", "numpy.shape reads .shape itself"),
     (EQUIVALENT, r"recurse=None", "None is false, as False"),
+    (EQUIVALENT, r'partition\("XX\.XX"\)\[0\] == "torch"',
+     "torch.Tensor's and torch.dtype's module is torch itself, whose name has no dot"),
+    (ACCEPTED, r"BackendError\(None\)", "differs only with CuPy arrays on a GPU (none on this machine)"),
     (ACCEPTED, r"stacklevel", "the warning's stack level: the line a warning points to is not checked"),
 ]
 
@@ -52,6 +55,33 @@ CACHE_READ_AFTER_FORWARD = ("a cache placeholder read only by _backward, which S
 # still holds when the mutants of a function are numbered anew after an edit.
 READ_BY_HAND = [
     # nn/ (each family's entries together)
+    # nn/module.py: the gate
+    (EQUIVALENT, "nn.module.x__checked_gradient", r"^if shape is None or \(type\(None\) is kind",
+     "the shortcut is only skipped: the full checks pass every gradient it passes, and return it unchanged"),
+    (ACCEPTED, "nn.module.x__checked_gradient",
+     r'device = "(XXgpuXX|gpu)" if (\()?kind\.__module__\.(r?partition)\("(XX\.XX|\.)"\)\[[01]\] == "(cupy|XXcupyXX|CUPY)"',
+     "the output's device, told from its array type: only a CuPy output (on a GPU) is 'gpu'"),
+    (ACCEPTED, "nn.module.x__checked_input", r"type\(x\) is type\(weight\.data\)|type\(None\) is not type\(weight|"
+     r"type\(x\) is not type\(None\)",
+     "check_same_device passes two arrays of one library: only a CuPy input for NumPy weights (or the reverse) differs"),
+    (EQUIVALENT, "nn.module.x__checked_input", r"^if type\(None\) is not numpy\.ndarray",
+     "an ndarray matches none of the conversions that follow: only the test that skips them is lost"),
+    (EQUIVALENT, "nn.module.x__is_dtype", r"^return True$",
+     "_is_dtype(None) is asked only by to() with dtype None: taking the device None as the dtype swaps None for None"),
+    (EQUIVALENT, "nn.module.x__is_dtype", r"partition|XXcpuXX|XXgpuXX|XXcudaXX|CUDA",
+     "numpy.dtype refuses every device name ('cpu', 'gpu', 'cuda', 'cuda:0'): a device name reaches False either way"),
+    (ACCEPTED, "nn.module.x__record", r'== "nn"\) or True|else type\(None\)',
+     "the output's array type only tells a CuPy output (on a GPU) from a NumPy one; on the CPU the full checks "
+     "pass the same gradients"),
+    (EQUIVALENT, "nn.module.x__record", r'rpartition\("\."\)\[0\] == "nn"',
+     "the engine's one NumPy subclass (LossValue) lives in nn.losses, whose rpartition is 'nn' too; NumPy's own "
+     "module gives '' either way"),
+    (EQUIVALENT, "nn.module.xǁModuleǁto", r"^break$", "'grad' is the last field: break and continue both end the loop"),
+    (ACCEPTED, "nn.module.xǁModuleǁcpu", r"to\(None\)", "a model on the CPU (every test's here) stays there either way"),
+    (EQUIVALENT, "nn.module.xǁRemovableHandleǁ__init__", r"_next_id (-= 1|\+= 2)",
+     "the handles' ids stay distinct, which is all they are used for"),
+    (EQUIVALENT, "nn.module.xǁRemovableHandleǁremove", r"get\(self\._kind, (None)?\)",
+     "a handle exists only after _add_hook set its table on the module itself: the default is never used"),
     (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^\)$",
      "astype without copy=False: the assignment into the state array copies anyway"),
     (ACCEPTED, "nn.fast.cuda_graph.x__kernel", r"_kernels\[name\] = None",
