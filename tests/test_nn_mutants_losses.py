@@ -228,3 +228,28 @@ def test_a_mean_over_zero_total_weight_per_position_has_torchs_gradient(nn_rng):
         getattr(torch.nn, name)(weight=torch.tensor(weight))(x_torch, torch.tensor(target)).backward()
         assert numpy.array_equal(numpy.isnan(grad), torch.isnan(x_torch.grad).numpy()), name
         numpy.testing.assert_array_equal(numpy.nan_to_num(grad), numpy.nan_to_num(x_torch.grad.numpy()))
+
+
+@pytest.mark.parametrize("name", ["CrossEntropyLoss", "NLLLoss"])
+def test_a_float32_mean_over_zero_total_weight_keeps_its_nan_gradient_in_float32(name, nn_rng):
+    x = nn_rng.standard_normal((4, 3)).astype("float32")
+    target, weight = numpy.array([0, 0, -100, 0]), numpy.array([0.0, 1.0, 2.0], dtype="float32")
+    loss = getattr(nn, name)(weight=weight)
+    loss(x, target)
+    grad = loss.backward()
+    x_torch = torch.tensor(x, requires_grad=True)
+    getattr(torch.nn, name)(weight=torch.tensor(weight))(x_torch, torch.tensor(target)).backward()
+    assert grad.dtype == numpy.float32 and x_torch.grad.dtype == torch.float32
+    assert numpy.array_equal(numpy.isnan(grad), torch.isnan(x_torch.grad).numpy()) and numpy.isnan(grad).any()
+
+
+def test_an_empty_batch_with_class_probabilities_has_torchs_nan_mean_and_empty_gradient():
+    loss = nn.CrossEntropyLoss()
+    x = numpy.zeros((0, 3), dtype="float32")
+    value = loss(x, numpy.zeros((0, 3), dtype="float32"))
+    grad = loss.backward()
+    x_torch = torch.zeros((0, 3), requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(x_torch, torch.zeros((0, 3)))
+    expected.backward()
+    assert numpy.isnan(value) and torch.isnan(expected)
+    assert grad.shape == tuple(x_torch.grad.shape) == (0, 3) and grad.dtype == numpy.float32
