@@ -253,3 +253,9 @@ def test_an_empty_batch_with_class_probabilities_has_torchs_nan_mean_and_empty_g
     expected.backward()
     assert numpy.isnan(value) and torch.isnan(expected)
     assert grad.shape == tuple(x_torch.grad.shape) == (0, 3) and grad.dtype == numpy.float32
+
+
+@pytest.mark.parametrize("cls", ["BatchNorm1d", "BatchNorm2d", "LayerNorm"])
+def test_a_normalization_takes_eps_0_as_torch_and_refuses_a_bool(cls):
+    assert getattr(nn, cls)(3, eps=0).eps == getattr(torch.nn, cls)(3, eps=0).eps == 0.0
+    _raises(ValueError, f"{cls}: eps must be a number >= 0, got True", lambda: getattr(nn, cls)(3, eps=True))
