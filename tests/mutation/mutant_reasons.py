@@ -177,6 +177,23 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",
      "NumPy's reshape(None) keeps gamma's shape (normalized_shape), which broadcasts over the last axes as "
      "the explicit view does; only CuPy might refuse None"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_undefined_mean_gradient",
+     r'asarray\(None, dtype=x\.dtype\)|float\("NAN"\)',
+     "NumPy reads None as NaN in a float array, and float() reads 'NAN' as 'nan'"),
+    (EQUIVALENT, "nn.losses.x_check_pair", r"astype\(pred\.dtype, \)",
+     "the target is only read: its copy gives the same numbers"),
+    (EQUIVALENT, "nn.losses.xǁLossǁreduce", r"asarray\(value, (dtype=None)?\)",
+     "the sum or mean of terms is a NumPy scalar of terms' dtype already: the cast changes nothing"),
+    (ACCEPTED, "nn.losses.xǁLossValueǁ__array_finalize__", r'getattr\(obj, "_loss_name", None\)',
+     "the default names the loss of a LossValue made by hand from a plain array; a loss always names itself"),
+    *((EQUIVALENT, function, r'^self\._(cache|difference|output) = ""$',
+       "a placeholder read only by backward, which the gate refuses until a forward has filled it")
+      for function in ("nn.losses.", "nn.norm.", "nn.softmax.")),
+    (EQUIVALENT, "nn.norm.xǁLayerNormǁforward", r"_check_dtype_and_device\(",
+     "with a weight the gate (_checked_input) has refused an input of another dtype before forward; without "
+     "one there is nothing to check"),
+    (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"is not None\) and False else self\.running_mean",
+     "running_mean has the weight's dtype and device (built and moved together), and the gate checked the weight's"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"if \(smoothing\) or True",
      "with label_smoothing 0 the smoothed formula gives target * 1 + 0: the same numbers"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"target\.size / classes",
