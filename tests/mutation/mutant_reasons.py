@@ -169,7 +169,7 @@ READ_BY_HAND = [
      "only CuPy compiles the kernel; the CPU tests put the kernel body, compiled as C, in the cache themselves"),
     (ACCEPTED, "nn.softmax.x__resolve_dim", r"UserWarning, \)",
      "the warning's line is checked outside mutation runs only (mutmut's trampoline frames), where this fails"),
-    (ACCEPTED, "nn.checks.x_caller_stacklevel", r".",
+    (ACCEPTED, "nn.arguments.x_caller_stacklevel", r".",
      "the warning's attribution walks the call stack, where mutmut puts its trampoline's frames, so "
      "tests/test_nn_mutants_losses.py checks the line only outside mutation runs, where each of these fails it"),
     (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
@@ -186,9 +186,17 @@ READ_BY_HAND = [
      "the sum or mean of terms is a NumPy scalar of terms' dtype already: the cast changes nothing"),
     (ACCEPTED, "nn.losses.xǁLossValueǁ__array_finalize__", r'getattr\(obj, "_loss_name", None\)',
      "the default names the loss of a LossValue made by hand from a plain array; a loss always names itself"),
-    *((EQUIVALENT, function, r'^self\._(cache|difference|output) = ""$',
+    *((EQUIVALENT, function, r'^self\._(cache|difference|output|input|input_shape|scaled_mask) = ""$',
        "a placeholder read only by backward, which the gate refuses until a forward has filled it")
-      for function in ("nn.losses.", "nn.norm.", "nn.softmax.")),
+      for function in ("nn.losses.", "nn.norm.", "nn.softmax.", "nn.activations.", "nn.layers.")),
+    (EQUIVALENT, "nn.arguments.x_as_array", r"\) and False else x$",
+     "every loss computes on a NumPy scalar as on the 0-d array it would become (tests/test_nn_mutants_layers_arguments.py "
+     "holds MSE, L1 and both BCEs to that)"),
+    (EQUIVALENT, "nn.arguments.x_loss_array", r"^if type\(None\) is numpy\.ndarray",
+     "the common case is only a shortcut: the full checks return the same array"),
+    (ACCEPTED, "nn.arguments.x_constant_array", r'hasattr\((None, "dtype"|value, "(XXdtypeXX|DTYPE)")\)',
+     "a NumPy weight is then copied as float64, which on_device_of casts to the input's dtype where it is used: "
+     "only a CuPy weight (on a GPU), which numpy.asarray refuses, would differ"),
     (EQUIVALENT, "nn.norm.xǁLayerNormǁforward", r"_check_dtype_and_device\(",
      "with a weight the gate (_checked_input) has refused an input of another dtype before forward; without "
      "one there is nothing to check"),
