@@ -89,11 +89,19 @@ def test_two_compiled_steps_before_one_update_accumulate_as_the_plain_ones(dtype
         numpy.testing.assert_array_equal(value, expected)
     for theirs, ours in zip(plain.parameters(), fast.parameters()):
         numpy.testing.assert_array_equal(ours.grad, theirs.grad)
+    gradients = [parameter.grad.copy() for parameter in plain.parameters()]
     for optimizer in optimizers:
         optimizer.step()
-    for theirs, ours in zip(plain.parameters(), fast.parameters()):
+    for theirs, ours, gradient in zip(plain.parameters(), fast.parameters(), gradients):
         numpy.testing.assert_array_equal(ours.data, theirs.data)
-        numpy.testing.assert_array_equal(ours.grad, theirs.grad)  # the flat form leaves .grad as the plain one
+        numpy.testing.assert_array_equal(ours.grad, gradient)  # a step leaves .grad as it was, as the plain form
+
+
+def test_the_stages_print_as_the_modules_they_run():
+    net = nn.Sequential(nn.Linear(6, 5, dtype="float64"), nn.ReLU(), nn.Tanh(), nn.Linear(5, 6, dtype="float64"),
+                        nn.Sigmoid())
+    step = compile_step(net, nn.MSELoss())
+    assert [repr(stage) for stage in step.stages] == ["Linear(6->5) + ReLU", "Tanh", "Linear(5->6)", "Sigmoid"]
 
 
 def hook_log(net, kinds, log):
