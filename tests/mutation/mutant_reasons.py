@@ -82,6 +82,8 @@ READ_BY_HAND = [
      "the handles' ids stay distinct, which is all they are used for"),
     (EQUIVALENT, "nn.module.xǁRemovableHandleǁremove", r"get\(self\._kind, (None)?\)",
      "a handle exists only after _add_hook set its table on the module itself: the default is never used"),
+    (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^(None, copy=False|parameter\.dtype, )\)$",
+     "the assignment into the state array (state[name][...] = ...) casts to its dtype anyway"),
     (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^\)$",
      "astype without copy=False: the assignment into the state array copies anyway"),
     (ACCEPTED, "nn.fast.cuda_graph.x__kernel", r"_kernels\[name\] = None",
