@@ -224,6 +224,9 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.arguments.x_constant_array", r'hasattr\((None, "dtype"|value, "(XXdtypeXX|DTYPE)")\)',
      "a NumPy weight is then copied as float64, which on_device_of casts to the input's dtype where it is used: "
      "only a CuPy weight (on a GPU), which numpy.asarray refuses, would differ"),
+    (EQUIVALENT, "nn.softmax.x__as_vectors", r"\(x\.ndim == 0\) and False|reshape\(None\)",
+     "NumPy reduces a 0-d array along axis 0 as the one-element vector, and reshape(None) keeps its shape: the "
+     "same 0-d softmax and gradient (tests/test_nn_mutants_losses.py holds them to torch's)"),
     (EQUIVALENT, "nn.norm.xǁLayerNormǁforward", r"_check_dtype_and_device\(",
      "with a weight the gate (_checked_input) has refused an input of another dtype before forward; without "
      "one there is nothing to check"),
