@@ -262,3 +262,17 @@ def test_cuda_names_the_one_gpu_and_moves_there_or_says_why_it_cannot(device):
     with pytest.raises(type(refused.value), match="^" + re.escape(str(refused.value)) + "$"):
         layer.cuda(device)
     assert nn.backend.device_of(layer.cpu().weight.data) == "cpu"
+
+
+def test_a_backward_pre_hook_replaces_only_grad_output_and_keeps_the_other_arguments():
+    class Weighted(nn.Module):
+        def forward(self, x):
+            return x
+
+        def backward(self, grad_output, weight):
+            return grad_output * weight
+
+    module = Weighted()
+    module.register_full_backward_pre_hook(lambda module, grad_output: (grad_output[0] + 1,))
+    module(numpy.ones(2))
+    numpy.testing.assert_array_equal(module.backward(numpy.ones(2), 3.0), [6.0, 6.0])
