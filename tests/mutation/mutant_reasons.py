@@ -134,6 +134,20 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.upsampling.xǁUpsampleǁ_plan", r"m != numpy\.repeat",
      "whole factors then take the general nearest path, which sums each block's gradients by rows then columns "
      "where the fast form goes row-major: equal up to rounding (and overflow) order, which no contract fixes"),
+    *((EQUIVALENT, function, r'= ""$', CACHE_READ_AFTER_FORWARD)
+      for function in ("nn.conv.xǁConv2dǁ_clear_cache", "nn.conv.xǁConvTranspose2dǁ_clear_cache",
+                       "nn.pooling.xǁAvgPool2dǁ_clear_cache", "nn.pooling.xǁMaxPool2dǁ_clear_cache",
+                       "nn.upsampling.xǁUpsampleǁ_clear_cache")),
+    (EQUIVALENT, "nn.spatial.xǁSpatial2dǁforward", r"self\._output_shape = (None$|\(result\[0\] if \(type)",
+     "_output_shape is written and no longer read: the gate (nn/module.py) checks that forward ran"),
+    (EQUIVALENT, "nn.conv.xǁ_ConvBaseǁ_check", r"raise TypeError\(None\)",
+     "the gate refuses an input of another dtype than the weight's before forward reaches this check"),
+    (EQUIVALENT, "nn.upsampling.x_bilinear_", r"dtype=None\)|zeros\(\(?out(, size\))?, \)|\(depth, size\), \)",
+     "the weights keep the values computed in the input's dtype, in a float64 array: they multiply into the "
+     "input's arrays in place, and a product of two float32 numbers is exact in float64, so it rounds to the same "
+     "float32 (bilinear_matrix itself only states the map, in float64, for a test)"),
+    (EQUIVALENT, "nn.upsampling.xǁUpsampleǁ_plan", r'"(XXtapsXX|TAPS)"',
+     "the bilinear plan is the else branch of the kinds compared ('repeat', 'gather'): its own name is never read"),
     (EQUIVALENT, "nn.spatial.xǁSpatial2dǁ_clear_cache", r'_output_shape = ""$',
      "every Spatial2d subclass (Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Upsample) overrides _clear_cache"),
     (EQUIVALENT, "nn.spatial.xǁSpatial2dǁforward", r"result\[1\] if type\(result\) is tuple",
