@@ -12,7 +12,7 @@ EQUIVALENT = "equivalent"
 ACCEPTED = "accepted"
 
 GPU_ONLY_FUNCTIONS = ("nn.fast.kernels.", "nn.fast.cuda_graph.xǁCudaGraph", "nn.fast.cuda_graph.xǁCapturedStep",
-                      "nn.fast.optim.x_adam_gpu_", "nn.fast.step.x_compile")
+                      "nn.fast.optim.x_adam_gpu_")
 
 # (kind, pattern on the mutated line, why). The first match wins: put narrow patterns first.
 PATTERNS = [
