@@ -44,12 +44,13 @@ def refusals(net):
     return answers
 
 
-def test_after_a_compiled_step_every_module_refuses_another_backward_as_after_a_plain_one():
+@pytest.mark.parametrize("loss", [nn.MSELoss, nn.L1Loss])  # the output Sigmoid fused with the loss, or alone
+def test_after_a_compiled_step_every_module_refuses_another_backward_as_after_a_plain_one(loss):
     x = numpy.random.default_rng(0).random((3, 6))
     plain, fast = model(), model()
-    plain_step(plain, nn.MSELoss(), x)
-    step = compile_step(fast, nn.MSELoss())
-    assert len([stage for stage in step.stages]) == 4 and step.fuse_output  # Linear+ReLU twice, Linear, Sigmoid
+    plain_step(plain, loss(), x)
+    step = compile_step(fast, loss())
+    assert len(step.stages) == 4 and step.fuse_output == (loss is nn.MSELoss)  # Linear+ReLU twice, Linear, Sigmoid
     compiled_step(step, x)
     expected = refusals(plain)
     assert all(answer is not None and "a second time after one forward" in answer for answer in expected)
@@ -57,7 +58,7 @@ def test_after_a_compiled_step_every_module_refuses_another_backward_as_after_a_
     # A ReLU after a hooked Linear is a FastReLU of its own: it is left in the same state.
     hooked = model()
     hooked[0].register_forward_hook(lambda module, args, output: None)
-    step = compile_step(hooked, nn.MSELoss())
+    step = compile_step(hooked, loss())
     assert "ReLU: FastReLU" in step.describe()
     compiled_step(step, x)
     assert refusals(hooked) == expected
@@ -95,6 +96,7 @@ def test_two_compiled_steps_before_one_update_accumulate_as_the_plain_ones(dtype
     for theirs, ours, gradient in zip(plain.parameters(), fast.parameters(), gradients):
         numpy.testing.assert_array_equal(ours.data, theirs.data)
         numpy.testing.assert_array_equal(ours.grad, gradient)  # a step leaves .grad as it was, as the plain form
+        numpy.testing.assert_array_equal(theirs.grad, gradient)  # also where the flat form copied it in
 
 
 def test_the_stages_print_as_the_modules_they_run():
