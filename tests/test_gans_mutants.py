@@ -122,3 +122,22 @@ def test_noise_labels_cover_every_class_from_zero():
     labels = NoiseSource(4, classes=10).labels(2000, numpy.zeros((1, 4), dtype="float32"))
     assert sorted(set(labels.tolist())) == list(range(10))
     assert NoiseSource(4).labels(3, numpy.zeros((1, 4))) is None
+
+
+def test_the_real_floor_scores_a_seeded_half_against_the_other_half():
+    from types import SimpleNamespace
+    from gans.quality import real_floor
+    nn.manual_seed(0)
+    classifier = DigitClassifier()
+    rng = numpy.random.default_rng(3)
+    test = SimpleNamespace(images=rng.random((30, 784)).astype(classifier.dtype), labels=rng.integers(0, 10, 30))
+    order = numpy.random.default_rng(7).permutation(30)
+    expected = score(classifier, test.images[order[:15]], test.images[order[15:]][:12], test.labels[order[15:]][:12])
+    assert real_floor(classifier, test, 12, seed=7) == expected and "accuracy" in expected
+
+
+def test_an_unconditional_gan_ignores_the_labels_a_loader_yields():
+    generator, discriminator, (g_optimizer, d_optimizer) = small_gan()
+    loader = [(numpy.zeros((4, 6), dtype="float32"), numpy.arange(4)) for _ in range(2)]
+    history = fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, 1, NoiseSource(4))
+    assert len(history.d_loss) == 2

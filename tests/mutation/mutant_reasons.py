@@ -259,6 +259,32 @@ READ_BY_HAND = [
      "NumPy builds an object array whose comparisons give the same one-hot; only CuPy would refuse it"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁbackward", r"reshape\(None\)|\(unbatched\) and False",
      "an unbatched input's upstream is 0-d: with or without the leading 1 it broadcasts alike against q"),
+    # gans/
+    (EQUIVALENT, "gans.models.xǁDiscriminatorǁbackward", r"\(self\.classes\) or True",
+     "an unconditional input has image_dim columns: keeping the first image_dim keeps them all"),
+    (EQUIVALENT, "gans.quality.x_frechet_distance", r"rowvar=None", "None is false, as False"),
+    (ACCEPTED, "gans.quality.x_frechet_distance", r"clip\(cross, None, None\)",
+     "the eigenvalues of the covariances' product are >= 0 but for rounding: only a negative residue, which no "
+     "test builds, would turn into NaN"),
+    (EQUIVALENT, "gans.quality.x_class_entropy", r"classes=11|bincount\(numpy\.asarray\(predictions\), \)",
+     "classes no prediction names count 0 and are dropped before the entropy"),
+    (EQUIVALENT, "gans.quality.x_train_classifier", r"nn\.Adam\(classifier\.parameters\(\), \)",
+     "Adam's own default lr is 1e-3, the one passed"),
+    (ACCEPTED, "gans.quality.x_train_classifier", r"epochs=6|batch_size=65|lr=1\.001|seed=(1|None)\)?|"
+     r"labels=labels, seed=seed\)",
+     "a default of the quality classifier's training (epochs, batch, lr, seed): the tests train it with their "
+     "own numbers, and no contract fixes the defaults' values"),
+    (EQUIVALENT, "gans.quality.xǁDigitClassifierǁ", r"batch_size=1001|astype\(self\.dtype, \)",
+     "the batch size never changes a row's result, and astype's copy holds the same numbers"),
+    (EQUIVALENT, "gans.training.x__targets", r"dtype=None\)|value, \)",
+     "the loss casts its target to the logits' dtype (nn.losses.check_pair)"),
+    (ACCEPTED, "gans.training.x_fit_gan", r"labels\(count, None\)",
+     "differs only with CuPy arrays on a GPU (none on this machine)"),
+    (ACCEPTED, "gans.training.x_gan_step", r"fake_labels, (None)?\)$",
+     "gan_step's caller (fit_gan) passes no loss, so None, the default, either way; a custom loss reaches the "
+     "steps only through a direct call, which no command makes"),
+    (ACCEPTED, "gans.training.xǁNoiseSourceǁ__init__", r"seed=1\)",
+     "the default seed's value: every caller passes its run's seed"),
     # runfolder/
     (EQUIVALENT, "runfolder.checkpoint_checks.x_check_adam_state", r"nn\.Linear\((2, 1|1, 2)\)",
      "the probe Adam is asked only for its entries' names and hyperparameters, which no layer size changes"),
