@@ -160,7 +160,7 @@ class Module:
 
     def _add_hook(self, kind, hook, prepend):
         if not callable(hook):
-            raise TypeError(f"{type(self).__name__}.register_{kind.strip('_')[:-1]}: hook must be callable, "
+            raise TypeError(f"{type(self).__name__}.{_HOOK_METHODS[kind]}: hook must be callable, "
                             f"got {type(hook).__name__}")
         hooks = dict(vars(self).get(kind, {}))
         handle = RemovableHandle(self, kind)
@@ -391,6 +391,12 @@ def _is_real_numeric(value):
     if dtype is None:
         dtype = numpy.asarray(value).dtype
     return numpy.dtype(dtype).kind in "fiu"
+
+
+# Each hook table of a module, by the method that registers into it (named in its refusals).
+_HOOK_METHODS = {"_forward_pre_hooks": "register_forward_pre_hook", "_forward_hooks": "register_forward_hook",
+                 "_backward_pre_hooks": "register_full_backward_pre_hook",
+                 "_backward_hooks": "register_full_backward_hook"}
 
 
 class RemovableHandle:

@@ -15,11 +15,30 @@ def _found(**statuses):
 
 
 def test_every_nn_file_is_mutated_by_exactly_one_target():
-    nn_files = sorted(str(path.relative_to(mutants.ROOT)) for path in (mutants.ROOT / "nn").glob("*.py")
+    nn_files = sorted(str(path.relative_to(mutants.ROOT)) for path in (mutants.ROOT / "nn").rglob("*.py")
                       if path.name != "__init__.py")
+    assert "nn/fast/step.py" in nn_files and "nn/module.py" in nn_files
     owners = {path: [name for name, (_, mutate, _) in mutants.TARGETS.items() if path in mutants.source_files(mutate)]
               for path in nn_files}
     assert {path: names for path, names in owners.items() if len(names) != 1} == {}
+
+
+def test_the_fast_room_is_a_target_of_its_own_and_every_target_names_existing_tests():
+    fast = {path for name, (_, mutate, _) in mutants.TARGETS.items() if name == "nn.fast"
+            for path in mutants.source_files(mutate)}
+    assert fast == {str(path.relative_to(mutants.ROOT)) for path in (mutants.ROOT / "nn" / "fast").glob("*.py")}
+    for name, (_, _, tests) in mutants.TARGETS.items():
+        selected = mutants.test_selection(tests)
+        assert selected, name
+        # no test list names a test file that starts interpreters or is gone
+        assert not {"tests/test_runfolder_layering.py", "tests/test_autoencoders_cli.py"} & set(selected), name
+    assert mutants.source_files(mutants.TARGETS["gans"][1]) == ["gans/dcgan.py", "gans/models.py", "gans/quality.py",
+                                                                "gans/training.py"]
+
+
+def test_a_named_test_of_a_missing_file_is_refused():
+    with pytest.raises(SystemExit, match="tests/test_gone.py::test_x: no such test file"):
+        mutants.test_selection(["tests/test_gone.py::test_x"])
 
 
 def test_names_pack_into_spans_and_back():

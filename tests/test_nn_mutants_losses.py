@@ -228,3 +228,91 @@ def test_a_mean_over_zero_total_weight_per_position_has_torchs_gradient(nn_rng):
         getattr(torch.nn, name)(weight=torch.tensor(weight))(x_torch, torch.tensor(target)).backward()
         assert numpy.array_equal(numpy.isnan(grad), torch.isnan(x_torch.grad).numpy()), name
         numpy.testing.assert_array_equal(numpy.nan_to_num(grad), numpy.nan_to_num(x_torch.grad.numpy()))
+
+
+@pytest.mark.parametrize("name", ["CrossEntropyLoss", "NLLLoss"])
+def test_a_float32_mean_over_zero_total_weight_keeps_its_nan_gradient_in_float32(name, nn_rng):
+    x = nn_rng.standard_normal((4, 3)).astype("float32")
+    target, weight = numpy.array([0, 0, -100, 0]), numpy.array([0.0, 1.0, 2.0], dtype="float32")
+    loss = getattr(nn, name)(weight=weight)
+    loss(x, target)
+    grad = loss.backward()
+    x_torch = torch.tensor(x, requires_grad=True)
+    getattr(torch.nn, name)(weight=torch.tensor(weight))(x_torch, torch.tensor(target)).backward()
+    assert grad.dtype == numpy.float32 and x_torch.grad.dtype == torch.float32
+    assert numpy.array_equal(numpy.isnan(grad), torch.isnan(x_torch.grad).numpy()) and numpy.isnan(grad).any()
+
+
+def test_an_empty_batch_with_class_probabilities_has_torchs_nan_mean_and_empty_gradient():
+    loss = nn.CrossEntropyLoss()
+    x = numpy.zeros((0, 3), dtype="float32")
+    value = loss(x, numpy.zeros((0, 3), dtype="float32"))
+    grad = loss.backward()
+    x_torch = torch.zeros((0, 3), requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(x_torch, torch.zeros((0, 3)))
+    expected.backward()
+    assert numpy.isnan(value) and torch.isnan(expected)
+    assert grad.shape == tuple(x_torch.grad.shape) == (0, 3) and grad.dtype == numpy.float32
+
+
+@pytest.mark.parametrize("cls", ["BatchNorm1d", "BatchNorm2d", "LayerNorm"])
+def test_a_normalization_takes_eps_0_as_torch_and_refuses_a_bool(cls):
+    assert getattr(nn, cls)(3, eps=0).eps == getattr(torch.nn, cls)(3, eps=0).eps == 0.0
+    _raises(ValueError, f"{cls}: eps must be a number >= 0, got True", lambda: getattr(nn, cls)(3, eps=True))
+
+
+@pytest.mark.parametrize("name", ["L1Loss", "BCELoss", "BCEWithLogitsLoss"])
+def test_an_elementwise_loss_backward_without_an_argument_is_torchs_backward(name, nn_rng):
+    pred, target = nn_rng.uniform(0.1, 0.9, (3, 4)), nn_rng.uniform(0, 1, (3, 4))
+    loss = getattr(nn, name)()
+    loss(pred, target)
+    reference = torch.from_numpy(pred).requires_grad_()
+    getattr(torch.nn, name)()(reference, torch.from_numpy(target)).backward()
+    assert_close(loss.backward(), reference.grad, 1e-12)
+
+
+def test_a_loss_value_computes_in_place_and_into_buffers_and_passes_keyword_arguments(nn_rng):
+    loss = nn.MSELoss()
+    value = loss(nn_rng.standard_normal((2, 3)), numpy.zeros((2, 3)))
+    before = float(value)
+    numpy.add(value, 1.0, out=value)  # in place, into the LossValue itself
+    assert type(value) is nn.losses.LossValue and float(value) == before + 1.0
+    buffer = numpy.zeros(())
+    numpy.multiply(value, 2.0, out=buffer)
+    assert float(buffer) == 2 * (before + 1.0)
+    rounded = numpy.round(value, decimals=2)
+    assert float(rounded) == round(before + 1.0, 2) and type(rounded) is not nn.losses.LossValue
+
+
+def test_a_loss_values_refusal_of_backward_names_its_loss_and_shape(nn_rng):
+    loss = nn.MSELoss()
+    value = loss(nn_rng.standard_normal((2, 3)), numpy.zeros((2, 3)))
+    message = ("value.backward(): the engine has no autograd, its backward is explicit: call model.backward("
+               "loss.backward()) with loss the MSELoss module, not the value it returned (after step = "
+               "nn.fast.compile(...): step.backward())")
+    _raises(RuntimeError, message, value[...].backward)  # a view of the value names the loss too
+    value = nn.L1Loss(reduction="none")(nn_rng.standard_normal((2, 3)), numpy.zeros((2, 3)))
+    message = ("value.backward(): the engine has no autograd, its backward is explicit: call model.backward("
+               "loss.backward(g)) with loss the L1Loss module, not the value it returned, and g = dL/dvalue of the "
+               "value's shape (2, 3) (after step = nn.fast.compile(...): step.backward())")
+    _raises(RuntimeError, message, value.backward)
+
+
+def test_a_none_reduction_backward_without_g_is_one_line(nn_rng):
+    loss = nn.MSELoss(reduction="none")
+    loss(nn_rng.standard_normal((2, 3)), numpy.zeros((2, 3)))
+    _raises(ValueError, "MSELoss.backward: grad_output has shape () but the output has (2, 3); pass dL/dy with "
+                        "exactly the output's shape (it is never broadcast)", loss.backward)
+
+
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+def test_a_softmax_of_a_0d_input_is_torchs(name):
+    module = getattr(nn, name)(dim=0)
+    x = numpy.array(0.7)
+    y = module(x)
+    reference = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    expected = getattr(torch.nn, name)(dim=0)(reference)
+    expected.backward(torch.tensor(2.0, dtype=torch.float64))
+    assert y.shape == () and float(y) == float(expected.detach())
+    gradient = module.backward(numpy.array(2.0))
+    assert gradient.shape == () and float(gradient) == float(reference.grad)

@@ -25,8 +25,10 @@ the layers x passes through in order (``layer_sequence``):
 Each fast stage leaves the caches its modules' forwards would leave, so a module that is not fused
 runs its own forward and backward through the gate. Forward and full backward hooks run as at the
 gate: a Linear with forward hooks is not paired with its ReLU (its hook sees its own output; one with
-only backward hooks is, and they see its dL/dy, the ReLU's backward taken), a hooked ReLU keeps
-its own forward and backward, and a module with pre-hooks is not fused. A model whose forward is more than a chain of layers (a code penalty, noise, a sampled code)
+only backward hooks is, and they see its dL/dy, the ReLU's backward taken), a hooked ReLU keeps its
+own forward and backward, a module with pre-hooks is not fused, and a hooked output Sigmoid keeps its
+backward apart from the loss's. A model whose forward is more than a chain of layers (a code penalty,
+noise, a sampled code)
 is compiled with no fusion: its own forward and backward. tests/test_nn_fast_step.py holds a
 compiled step equal to the plain one, gradients and updates, on every model the command lines train.
 """
@@ -324,5 +326,5 @@ def compile(model, loss, *, fuse=True):
             stages.append(Gated(module))
         index += 1
     fuse_output = (type(loss) is MSELoss and loss.reduction in ("mean", "sum") and not _hooked(loss)
-                   and isinstance(stages[-1], FastSigmoid) and not stages[-1].sigmoid._backward_hooks)
+                   and isinstance(stages[-1], FastSigmoid) and not _hooked(stages[-1].sigmoid))
     return FastStep(model, loss, stages, fuse_output)

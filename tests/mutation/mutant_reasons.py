@@ -12,7 +12,7 @@ EQUIVALENT = "equivalent"
 ACCEPTED = "accepted"
 
 GPU_ONLY_FUNCTIONS = ("nn.fast.kernels.", "nn.fast.cuda_graph.xǁCudaGraph", "nn.fast.cuda_graph.xǁCapturedStep",
-                      "nn.fast.optim.x_adam_gpu_", "nn.fast.step.x_compile")
+                      "nn.fast.optim.x_adam_gpu_")
 
 # (kind, pattern on the mutated line, why). The first match wins: put narrow patterns first.
 PATTERNS = [
@@ -41,6 +41,9 @@ PATTERNS = [
     (EQUIVALENT, r"XXfiuXX|XXiuXX|\"IU\"|\"FIU\"", "the same letters; a dtype kind is never 'X' or upper case"),
     (EQUIVALENT, r"getattr\(None, \"shape\"|XXshapeXX|SHAPE", "numpy.shape reads .shape itself"),
     (EQUIVALENT, r"recurse=None", "None is false, as False"),
+    (EQUIVALENT, r'partition\("XX\.XX"\)\[0\] == "torch"',
+     "torch.Tensor's and torch.dtype's module is torch itself, whose name has no dot"),
+    (ACCEPTED, r"BackendError\(None\)", "differs only with CuPy arrays on a GPU (none on this machine)"),
     (ACCEPTED, r"stacklevel", "the warning's stack level: the line a warning points to is not checked"),
 ]
 
@@ -52,6 +55,39 @@ CACHE_READ_AFTER_FORWARD = ("a cache placeholder read only by _backward, which S
 # still holds when the mutants of a function are numbered anew after an edit.
 READ_BY_HAND = [
     # nn/ (each family's entries together)
+    # nn/module.py: the gate
+    (EQUIVALENT, "nn.module.x__checked_gradient", r"^if shape is None or \(type\(None\) is kind",
+     "the shortcut is only skipped: the full checks pass every gradient it passes, and return it unchanged"),
+    (ACCEPTED, "nn.module.x__checked_gradient",
+     r'device = "(XXgpuXX|gpu)" if (\()?kind\.__module__\.(r?partition)\("(XX\.XX|\.)"\)\[[01]\] == "(cupy|XXcupyXX|CUPY)"',
+     "the output's device, told from its array type: only a CuPy output (on a GPU) is 'gpu'"),
+    (ACCEPTED, "nn.module.x__checked_input", r"type\(x\) is type\(weight\.data\)|type\(None\) is not type\(weight|"
+     r"type\(x\) is not type\(None\)",
+     "check_same_device passes two arrays of one library: only a CuPy input for NumPy weights (or the reverse) differs"),
+    (EQUIVALENT, "nn.module.x__checked_input", r"^if type\(None\) is not numpy\.ndarray",
+     "an ndarray matches none of the conversions that follow: only the test that skips them is lost"),
+    (EQUIVALENT, "nn.module.x__is_dtype", r"^return True$",
+     "_is_dtype(None) is asked only by to() with dtype None: taking the device None as the dtype swaps None for None"),
+    (EQUIVALENT, "nn.module.x__is_dtype", r"partition|XXcpuXX|XXgpuXX|XXcudaXX|CUDA",
+     "numpy.dtype refuses every device name ('cpu', 'gpu', 'cuda', 'cuda:0'): a device name reaches False either way"),
+    (ACCEPTED, "nn.module.x__record", r'== "nn"\) or True|else type\(None\)',
+     "the output's array type only tells a CuPy output (on a GPU) from a NumPy one; on the CPU the full checks "
+     "pass the same gradients"),
+    (EQUIVALENT, "nn.module.x__record", r'rpartition\("\."\)\[0\] == "nn"',
+     "the engine's one NumPy subclass (LossValue) lives in nn.losses, whose rpartition is 'nn' too; NumPy's own "
+     "module gives '' either way"),
+    (EQUIVALENT, "nn.module.xǁModuleǁto", r"^break$", "'grad' is the last field: break and continue both end the loop"),
+    (ACCEPTED, "nn.module.xǁModuleǁcpu", r"to\(None\)", "a model on the CPU (every test's here) stays there either way"),
+    (EQUIVALENT, "nn.module.xǁRemovableHandleǁ__init__", r"_next_id (-= 1|\+= 2)",
+     "the handles' ids stay distinct, which is all they are used for"),
+    (EQUIVALENT, "nn.module.xǁRemovableHandleǁremove", r"get\(self\._kind, (None)?\)",
+     "a handle exists only after _add_hook set its table on the module itself: the default is never used"),
+    (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r'get\(prefix \+ "step", (None|1)?\)$',
+     "the default stands in only for a missing 'step', which is refused by name anyway; a number has no ndim"),
+    (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r'getattr\(steps, "ndim", None\)',
+     "None is false, as 0: a step count without ndim is one number either way"),
+    (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^(None, copy=False|parameter\.dtype, )\)$",
+     "the assignment into the state array (state[name][...] = ...) casts to its dtype anyway"),
     (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r"^\)$",
      "astype without copy=False: the assignment into the state array copies anyway"),
     (ACCEPTED, "nn.fast.cuda_graph.x__kernel", r"_kernels\[name\] = None",
@@ -59,10 +95,34 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁstep",
      r"device_of\(self\.input\) == \"(XXgpuXX|GPU)\"|device_of\(x\) == \"XXcpuXX\"|self\.input\.set\(",
      "the host-to-device copy of a NumPy batch into the CuPy input buffer: taken only with CuPy on a GPU"),
-    (EQUIVALENT, "nn.fast.step.xǁFusedStepǁ__init__", r"self\._prediction = self\._target = \"\"",
+    (EQUIVALENT, "nn.fast.step.xǁFastStepǁ__init__", r"self\._prediction = self\._target = \"\"",
      "placeholders read only by backward's fused-output branch, after forward has set them"),
-    (EQUIVALENT, "nn.fast.step.xǁFusedStepǁbackward", r"self\._target\.astype\(y\.dtype, \)",
+    (EQUIVALENT, "nn.fast.step.xǁFastStepǁbackward", r"self\._target\.astype\(y\.dtype, \)",
      "astype without copy=False only copies the target; the kernel reads the same values"),
+    (EQUIVALENT, "nn.fast.step.xǁ", r"^def backward\(self, grad_output, need_input_grad=False\):$",
+     "every caller passes need_input_grad (FastStep.backward, FastLinear's own path): the default is never used"),
+    (EQUIVALENT, "nn.fast.step.xǁ", r"_hooks\) or True else",
+     "running a module's empty table of hooks changes nothing"),
+    (EQUIVALENT, "nn.fast.step.xǁFastLinearǁ", r"^self\._own = None",
+     "None is false, as False"),
+    (EQUIVALENT, "nn.fast.step.xǁFastLinearǁ__init__", r"^self\._own = True",
+     "read only by backward, after a forward has set it"),
+    (EQUIVALENT, "nn.fast.step.xǁGatedǁbackward", r"needs_input_grad = None$", "None is false, as False"),
+    (ACCEPTED, "nn.fast.step.", r"xp_of\(None\)", "differs only with CuPy arrays on a GPU (none on this machine)"),
+    (ACCEPTED, "nn.fast.step.x__gate_of", r"type\(None\)$",
+     "the recorded array type only tells a CuPy output (on a GPU) from a NumPy one; on the CPU the gate's full "
+     "checks pass the same gradients"),
+    (ACCEPTED, "nn.fast.step.xǁFastReLUǁforward", r"maximum\(x, 0, (out=None)?\)",
+     "in place or into a new array, the same numbers: only the memory the step allocates differs, which no test measures"),
+    (ACCEPTED, "nn.fast.activations.x_sigmoid", r"out=None\)|\(1, y, \)|negative\(x, \)",
+     "for an input of one or more dimensions a new array or the same one in place hold the same numbers: only "
+     "the memory differs (a 0-d input, where a scalar would come back, is held to the plain Sigmoid)"),
+    (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁ_body", r"^parameter\.grad = None$",
+     "only a frozen parameter's .grad after a captured step differs (None, as the eager step leaves it, or the "
+     "zeros the graph stepped it with); its numbers are the same"),
+    (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁ_adam", r'!= "XXgpuXX"',
+     "differs only with CuPy arrays on a GPU (none on this machine)"),
+
     (EQUIVALENT, "nn.im2col.x_conv2d_backward", r"concatenate\(grad_weights, \)",
      "concatenate's default axis is 0, the axis written"),
     (EQUIVALENT, "nn.im2col_fast.x_im2col_channels_last", r"or x\.transpose\(0, 2, 3, 1\)\.flags\.c_contiguous:",
@@ -77,6 +137,20 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.upsampling.xǁUpsampleǁ_plan", r"m != numpy\.repeat",
      "whole factors then take the general nearest path, which sums each block's gradients by rows then columns "
      "where the fast form goes row-major: equal up to rounding (and overflow) order, which no contract fixes"),
+    *((EQUIVALENT, function, r'= ""$', CACHE_READ_AFTER_FORWARD)
+      for function in ("nn.conv.xǁConv2dǁ_clear_cache", "nn.conv.xǁConvTranspose2dǁ_clear_cache",
+                       "nn.pooling.xǁAvgPool2dǁ_clear_cache", "nn.pooling.xǁMaxPool2dǁ_clear_cache",
+                       "nn.upsampling.xǁUpsampleǁ_clear_cache")),
+    (EQUIVALENT, "nn.spatial.xǁSpatial2dǁforward", r"self\._output_shape = (None$|\(result\[0\] if \(type)",
+     "_output_shape is written and no longer read: the gate (nn/module.py) checks that forward ran"),
+    (EQUIVALENT, "nn.conv.xǁ_ConvBaseǁ_check", r"raise TypeError\(None\)",
+     "the gate refuses an input of another dtype than the weight's before forward reaches this check"),
+    (EQUIVALENT, "nn.upsampling.x_bilinear_", r"dtype=None\)|zeros\(\(?out(, size\))?, \)|\(depth, size\), \)",
+     "the weights keep the values computed in the input's dtype, in a float64 array: they multiply into the "
+     "input's arrays in place, and a product of two float32 numbers is exact in float64, so it rounds to the same "
+     "float32 (bilinear_matrix itself only states the map, in float64, for a test)"),
+    (EQUIVALENT, "nn.upsampling.xǁUpsampleǁ_plan", r'"(XXtapsXX|TAPS)"',
+     "the bilinear plan is the else branch of the kinds compared ('repeat', 'gather'): its own name is never read"),
     (EQUIVALENT, "nn.spatial.xǁSpatial2dǁ_clear_cache", r'_output_shape = ""$',
      "every Spatial2d subclass (Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Upsample) overrides _clear_cache"),
     (EQUIVALENT, "nn.spatial.xǁSpatial2dǁforward", r"result\[1\] if type\(result\) is tuple",
@@ -139,7 +213,7 @@ READ_BY_HAND = [
      "only CuPy compiles the kernel; the CPU tests put the kernel body, compiled as C, in the cache themselves"),
     (ACCEPTED, "nn.softmax.x__resolve_dim", r"UserWarning, \)",
      "the warning's line is checked outside mutation runs only (mutmut's trampoline frames), where this fails"),
-    (ACCEPTED, "nn.checks.x_caller_stacklevel", r".",
+    (ACCEPTED, "nn.arguments.x_caller_stacklevel", r".",
      "the warning's attribution walks the call stack, where mutmut puts its trampoline's frames, so "
      "tests/test_nn_mutants_losses.py checks the line only outside mutation runs, where each of these fails it"),
     (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
@@ -147,6 +221,34 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",
      "NumPy's reshape(None) keeps gamma's shape (normalized_shape), which broadcasts over the last axes as "
      "the explicit view does; only CuPy might refuse None"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_undefined_mean_gradient",
+     r'asarray\(None, dtype=x\.dtype\)|float\("NAN"\)',
+     "NumPy reads None as NaN in a float array, and float() reads 'NAN' as 'nan'"),
+    (EQUIVALENT, "nn.losses.x_check_pair", r"astype\(pred\.dtype, \)",
+     "the target is only read: its copy gives the same numbers"),
+    (EQUIVALENT, "nn.losses.xǁLossǁreduce", r"asarray\(value, (dtype=None)?\)",
+     "the sum or mean of terms is a NumPy scalar of terms' dtype already: the cast changes nothing"),
+    (ACCEPTED, "nn.losses.xǁLossValueǁ__array_finalize__", r'getattr\(obj, "_loss_name", None\)',
+     "the default names the loss of a LossValue made by hand from a plain array; a loss always names itself"),
+    *((EQUIVALENT, function, r'^self\._(cache|difference|output|input|input_shape|scaled_mask) = ""$',
+       "a placeholder read only by backward, which the gate refuses until a forward has filled it")
+      for function in ("nn.losses.", "nn.norm.", "nn.softmax.", "nn.activations.", "nn.layers.")),
+    (EQUIVALENT, "nn.arguments.x_as_array", r"\) and False else x$",
+     "every loss computes on a NumPy scalar as on the 0-d array it would become (tests/test_nn_mutants_layers_arguments.py "
+     "holds MSE, L1 and both BCEs to that)"),
+    (EQUIVALENT, "nn.arguments.x_loss_array", r"^if type\(None\) is numpy\.ndarray",
+     "the common case is only a shortcut: the full checks return the same array"),
+    (ACCEPTED, "nn.arguments.x_constant_array", r'hasattr\((None, "dtype"|value, "(XXdtypeXX|DTYPE)")\)',
+     "a NumPy weight is then copied as float64, which on_device_of casts to the input's dtype where it is used: "
+     "only a CuPy weight (on a GPU), which numpy.asarray refuses, would differ"),
+    (EQUIVALENT, "nn.softmax.x__as_vectors", r"\(x\.ndim == 0\) and False|reshape\(None\)",
+     "NumPy reduces a 0-d array along axis 0 as the one-element vector, and reshape(None) keeps its shape: the "
+     "same 0-d softmax and gradient (tests/test_nn_mutants_losses.py holds them to torch's)"),
+    (EQUIVALENT, "nn.norm.xǁLayerNormǁforward", r"_check_dtype_and_device\(",
+     "with a weight the gate (_checked_input) has refused an input of another dtype before forward; without "
+     "one there is nothing to check"),
+    (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"is not None\) and False else self\.running_mean",
+     "running_mean has the weight's dtype and device (built and moved together), and the gate checked the weight's"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"if \(smoothing\) or True",
      "with label_smoothing 0 the smoothed formula gives target * 1 + 0: the same numbers"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_target_weights", r"target\.size / classes",
@@ -157,6 +259,32 @@ READ_BY_HAND = [
      "NumPy builds an object array whose comparisons give the same one-hot; only CuPy would refuse it"),
     (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁbackward", r"reshape\(None\)|\(unbatched\) and False",
      "an unbatched input's upstream is 0-d: with or without the leading 1 it broadcasts alike against q"),
+    # gans/
+    (EQUIVALENT, "gans.models.xǁDiscriminatorǁbackward", r"\(self\.classes\) or True",
+     "an unconditional input has image_dim columns: keeping the first image_dim keeps them all"),
+    (EQUIVALENT, "gans.quality.x_frechet_distance", r"rowvar=None", "None is false, as False"),
+    (ACCEPTED, "gans.quality.x_frechet_distance", r"clip\(cross, None, None\)",
+     "the eigenvalues of the covariances' product are >= 0 but for rounding: only a negative residue, which no "
+     "test builds, would turn into NaN"),
+    (EQUIVALENT, "gans.quality.x_class_entropy", r"classes=11|bincount\(numpy\.asarray\(predictions\), \)",
+     "classes no prediction names count 0 and are dropped before the entropy"),
+    (EQUIVALENT, "gans.quality.x_train_classifier", r"nn\.Adam\(classifier\.parameters\(\), \)",
+     "Adam's own default lr is 1e-3, the one passed"),
+    (ACCEPTED, "gans.quality.x_train_classifier", r"epochs=6|batch_size=65|lr=1\.001|seed=(1|None)\)?|"
+     r"labels=labels, seed=seed\)",
+     "a default of the quality classifier's training (epochs, batch, lr, seed): the tests train it with their "
+     "own numbers, and no contract fixes the defaults' values"),
+    (EQUIVALENT, "gans.quality.xǁDigitClassifierǁ", r"batch_size=1001|astype\(self\.dtype, \)",
+     "the batch size never changes a row's result, and astype's copy holds the same numbers"),
+    (EQUIVALENT, "gans.training.x__targets", r"dtype=None\)|value, \)",
+     "the loss casts its target to the logits' dtype (nn.losses.check_pair)"),
+    (ACCEPTED, "gans.training.x_fit_gan", r"labels\(count, None\)",
+     "differs only with CuPy arrays on a GPU (none on this machine)"),
+    (ACCEPTED, "gans.training.x_gan_step", r"fake_labels, (None)?\)$",
+     "gan_step's caller (fit_gan) passes no loss, so None, the default, either way; a custom loss reaches the "
+     "steps only through a direct call, which no command makes"),
+    (ACCEPTED, "gans.training.xǁNoiseSourceǁ__init__", r"seed=1\)",
+     "the default seed's value: every caller passes its run's seed"),
     # runfolder/
     (EQUIVALENT, "runfolder.checkpoint_checks.x_check_adam_state", r"nn\.Linear\((2, 1|1, 2)\)",
      "the probe Adam is asked only for its entries' names and hyperparameters, which no layer size changes"),

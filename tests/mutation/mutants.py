@@ -7,8 +7,10 @@ how many the tests catch.
     python -m tests.mutation.mutants --targets nn.optim --recheck   # only what the report lists as alive
     python -m tests.mutation.mutants --targets nn.layers,nn.conv --children 1 --budget 900 --out DIR
 
-The engine is split into targets by family (nn.layers, nn.conv, nn.losses, nn.optim, nn.module,
-nn.gpu, nn.gradcheck, nn.backend), each small enough for a run of its own on a shared machine.
+The engine's core is split into targets by family (nn.module, nn.layers, nn.losses, nn.conv, nn.optim,
+nn.gradcheck, nn.backend), each small enough for a run of its own on a shared machine; its fast room
+nn/fast/ is one target (nn.fast). The other targets: datasets.load, datasets.rest, runfolder,
+autoencoders, gans.
 
 The tool is mutmut 3 (`pip install -e .[mutation]`). It was chosen over cosmic-ray because it
 imports the test suite once and forks a worker per mutant, and it runs for each mutant only the
@@ -45,56 +47,84 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository root
 DEFAULT_OUT = ROOT / "tests" / "mutation" / "results"
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 
-# target name -> (package mutmut copies, files to mutate, test files that cover them). The nn targets
-# split the engine by family, each against the test files of that family, so each fits a run of its own.
+# target name -> (package mutmut copies, files to mutate, test files that cover them). The engine is split
+# in two: its core (the plain formulas, the gate, the optimizers' rules), by family, each family against its
+# own test files so that each fits a run of its own; and its fast room nn/fast/ (fused and in-place steps,
+# flat optimizer buffers, CUDA graphs, GPU kernels), whose tests compare each fast form with the plain one.
+# An entry "file::test" names one test of a file (with all its parameters): tests/test_attacks_round3.py
+# mixes tests of several packages with tests that start interpreters.
 NN_SHARED_TESTS = ["tests/test_nn_backend_strict.py", "tests/test_nn_signatures.py", "tests/test_nn_parity.py"]
+ATTACKS = "tests/test_attacks_round3.py::"
 TARGETS = {
     # datasets in two halves: the whole package (about 1,400 mutants) does not fit one budget here.
     "datasets.load": ("datasets", ["datasets/loading.py", "datasets/download.py", "datasets/catalog.py",
                                    "datasets/idx.py"], ["tests/test_datasets_*.py"]),
     "datasets.rest": ("datasets", ["datasets/sample.py", "datasets/report.py", "datasets/images.py",
                                    "datasets/dataloader.py", "datasets/words.py", "datasets/atomic.py"],
-                      ["tests/test_datasets_*.py"]),
+                      ["tests/test_datasets_*.py",
+                       *(ATTACKS + name for name in (
+                           "test_an_eps_named_png_is_refused_by_its_real_format_and_ghostscript_never_starts",
+                           "test_a_gif_named_png_is_refused_as_gif", "test_a_16_bit_png_ramp_is_scaled_by_65535_as_the_npy_is",
+                           "test_a_big_endian_npy_loads_its_values"))]),
+    # The core.
     "nn.gradcheck": ("nn", ["nn/gradcheck.py"], ["tests/test_nn_gradcheck*.py", "tests/test_nn_backend_strict.py"]),
     "nn.backend": ("nn", ["nn/backend.py"], ["tests/test_nn_backend*.py", "tests/test_nn_module*.py",
-                                              "tests/test_nn_validation*.py"]),
-    "nn.layers": ("nn", ["nn/layers.py", "nn/activations.py", "nn/fast/activations.py"],
-                  ["tests/test_nn_layers*.py", "tests/test_nn_activations*.py", "tests/test_nn_linear*.py",
-                   "tests/test_nn_sequential.py", "tests/test_nn_fused_gpu.py",
-                   "tests/test_nn_gradcheck.py", "tests/test_nn_module_moves.py", "tests/test_nn_mutants_layers*.py",
+                                              "tests/test_nn_gate.py"]),
+    "nn.module": ("nn", ["nn/module.py"],
+                  ["tests/test_nn_module*.py", "tests/test_nn_gate.py", "tests/test_nn_zero_grad.py",
+                   "tests/test_nn_requires_grad*.py", "tests/test_nn_sequential.py", "tests/test_nn_model.py",
+                   "tests/test_nn_layers.py", "tests/test_nn_optim.py", "tests/test_nn_repr.py",
+                   "tests/test_nn_from_torch.py", "tests/test_nn_mutants_module*.py", "tests/test_nn_mutants_gate.py",
                    *NN_SHARED_TESTS]),
+    "nn.layers": ("nn", ["nn/layers.py", "nn/activations.py", "nn/arguments.py"],
+                  ["tests/test_nn_layers*.py", "tests/test_nn_activations*.py", "tests/test_nn_linear*.py",
+                   "tests/test_nn_sequential.py", "tests/test_nn_gradcheck.py", "tests/test_nn_gradcheck_arguments.py",
+                   "tests/test_nn_module_moves.py", "tests/test_nn_loss_options.py", "tests/test_nn_norm_checks.py",
+                   "tests/test_nn_conv_api.py", "tests/test_nn_nonfinite.py", "tests/test_nn_from_torch.py",
+                   "tests/test_nn_mutants_layers*.py", "tests/test_nn_mutants_losses*.py", *NN_SHARED_TESTS]),
+    "nn.losses": ("nn", ["nn/losses.py", "nn/cross_entropy.py", "nn/softmax.py", "nn/norm.py"],
+                  ["tests/test_nn_cross_entropy*.py", "tests/test_nn_loss*.py", "tests/test_nn_norm*.py",
+                   "tests/test_nn_activations*.py", "tests/test_nn_nonfinite.py", "tests/test_nn_from_torch.py",
+                   "tests/test_nn_mutants_losses*.py", *NN_SHARED_TESTS]),
     "nn.conv": ("nn", ["nn/conv.py", "nn/im2col.py", "nn/im2col_fast.py", "nn/padding.py", "nn/pooling.py",
                        "nn/spatial.py", "nn/upsampling.py"],
                 ["tests/test_nn_conv*.py", "tests/test_nn_im2col*.py", "tests/test_nn_pooling*.py",
-                 "tests/test_nn_mutants_conv*.py", *NN_SHARED_TESTS]),
-    "nn.losses": ("nn", ["nn/losses.py", "nn/cross_entropy.py", "nn/softmax.py", "nn/norm.py", "nn/arguments.py"],
-                  ["tests/test_nn_cross_entropy*.py", "tests/test_nn_loss*.py", "tests/test_nn_norm*.py",
-                   "tests/test_nn_activations*.py", "tests/test_nn_fused_gpu.py", "tests/test_nn_cuda_graph.py",
-                   "tests/test_nn_mutants_losses*.py", *NN_SHARED_TESTS]),
-    "nn.optim": ("nn", ["nn/optim.py", "nn/fast/optim.py", "nn/optimizer.py"],
-                 ["tests/test_nn_optim*.py", "tests/test_nn_lazy_zero_grad*.py",
-                  "tests/test_nn_gpu_kernels.py", "tests/test_nn_cuda_graph.py", "tests/test_nn_floats.py",
-                  "tests/test_nn_mutants_optim*.py", *NN_SHARED_TESTS]),
-    "nn.module": ("nn", ["nn/module.py", "nn/fast/floats.py"],
-                  ["tests/test_nn_module*.py", "tests/test_nn_floats*.py", "tests/test_nn_sequential.py",
-                   "tests/test_nn_model.py", "tests/test_nn_layers.py", "tests/test_nn_optim.py",
-                   "tests/test_nn_lazy_zero_grad*.py", "tests/test_nn_mutants_module*.py",
-                   "tests/test_nn_requires_grad*.py", *NN_SHARED_TESTS]),
-    "nn.gpu": ("nn", ["nn/fast/kernels.py", "nn/fast/cuda_graph.py", "nn/fast/step.py"],
-               ["tests/test_nn_fused_gpu*.py", "tests/test_nn_fused_step*.py", "tests/test_nn_cuda_graph*.py",
-                "tests/test_nn_gpu*.py"]),
-    "autoencoders": ("autoencoders", ["autoencoders/models.py", "autoencoders/vae.py", "autoencoders/run_checks.py"],
+                 "tests/test_nn_nonfinite.py", "tests/test_nn_mutants_conv*.py", *NN_SHARED_TESTS]),
+    "nn.optim": ("nn", ["nn/optim.py", "nn/optimizer.py"],
+                 ["tests/test_nn_optim*.py", "tests/test_nn_zero_grad.py", "tests/test_nn_mutants_optim*.py",
+                  *NN_SHARED_TESTS]),
+    # The fast room: every test that compares a fast form with the plain one.
+    "nn.fast": ("nn", ["nn/fast/*.py"],
+                ["tests/test_nn_fast_step*.py", "tests/test_nn_fused_gpu*.py", "tests/test_nn_cuda_graph*.py",
+                 "tests/test_nn_gpu*.py", "tests/test_nn_floats*.py", "tests/test_nn_optim*.py",
+                 "tests/test_nn_zero_grad.py", "tests/test_nn_gate.py", "tests/test_nn_activations*.py",
+                 "tests/test_nn_from_torch.py", "tests/test_nn_mutants_optim*.py", "tests/test_nn_backend_strict.py"]),
+    "autoencoders": ("autoencoders", ["autoencoders/models.py", "autoencoders/vae.py", "autoencoders/run_checks.py",
+                                      "autoencoders/fast_steps.py"],
                      ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_models.py",
                       "tests/test_autoencoders_vae.py", "tests/test_autoencoders_parity.py",
-                      "tests/test_autoencoders_backends.py", "tests/test_autoencoders_pca.py"]),
+                      "tests/test_autoencoders_backends.py", "tests/test_autoencoders_pca.py",
+                      "tests/test_autoencoders_fast_steps.py"]),
+    "gans": ("gans", ["gans/models.py", "gans/dcgan.py", "gans/training.py", "gans/quality.py"],
+             ["tests/test_gans_*.py"]),
     "runfolder": ("runfolder", ["runfolder/checkpoint.py", "runfolder/checkpoint_checks.py",
                                 "runfolder/folder.py"],
                   ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_run_folders.py",
                    "tests/test_runfolder_checkpoint*.py", "tests/test_runfolder_folder.py",
-                   "tests/test_runfolder_arguments.py"]),
+                   "tests/test_runfolder_arguments.py",
+                   ATTACKS + "test_a_lock_that_is_a_symbolic_link_is_refused_and_its_target_untouched",
+                   ATTACKS + "test_a_lock_that_is_a_fifo_or_a_folder_is_refused_by_its_kind"]),
     # Not in it: tests that start interpreters (the command line, the layering check: mutmut's trampoline
     # cannot serve another process) or send themselves SIGINT (mutmut's own handler takes it).
 }
+# mutmut stops a mutant's tests after (their own time + constant) * multiplier seconds of wall time
+# (twice that of CPU time). The default, (t + 8 s) * 3, leaves 8 s for pytest's start in the mutant's
+# worker (collecting the test files, importing torch: 6 s measured on 2 busy cores); without it a mutant
+# that changes nothing would be stopped, and counted as killed, before its tests had even started.
+# The data tests import no torch and collect in under a second, and dozens of datasets/ mutants turn
+# a read loop into one that never ends: (t + 3 s) * 2 stops each of those in seconds, not half a minute.
+TIMEOUT = (3, 8)  # (multiplier, constant)
+TIMEOUTS = {"datasets.load": (2, 3), "datasets.rest": (2, 3)}
 MUTATED = {str(path.relative_to(ROOT)) for _, mutate, _ in TARGETS.values() for pattern in mutate
            for path in ROOT.glob(pattern)}
 
@@ -110,7 +140,22 @@ QUICK = ("datasets", ["datasets/words.py"], ["tests/test_datasets_words.py"])
 QUICK_MUTANTS = "*__mutmut_[1-2]"
 
 
-def _scratch_copy(package, mutate, tests, workdir):
+def test_selection(tests):
+    """The test files the patterns match, and each "file::test" entry as it is (its file must exist)."""
+    selected = set()
+    for pattern in tests:
+        if "::" in pattern:
+            if not (ROOT / pattern.split("::")[0]).is_file():
+                raise SystemExit(f"mutants: {pattern}: no such test file")
+            selected.add(pattern)
+        else:
+            selected.update(str(path.relative_to(ROOT)) for path in ROOT.glob(pattern))
+    if not selected:
+        raise SystemExit(f"mutants: no test file matches {tests}")
+    return sorted(selected)
+
+
+def _scratch_copy(package, mutate, tests, workdir, timeout=TIMEOUT):
     """A copy of the packages and tests with a [mutmut] section naming what to mutate and run."""
     # Every package of the repository: the tests import more than the one mutated (nn's test of the CUDA
     # graph imports autoencoders, which imports runfolder), and they must come from this copy, not from
@@ -119,20 +164,15 @@ def _scratch_copy(package, mutate, tests, workdir):
     for name in packages:
         shutil.copytree(ROOT / name, workdir / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
     shutil.copytree(ROOT / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__", "results"))
-    test_files = sorted({str(path.relative_to(ROOT)) for pattern in tests for path in ROOT.glob(pattern)})
-    if not test_files:
-        raise SystemExit(f"mutants: no test file matches {tests}")
+    test_files = test_selection(tests)
     lines = ["[mutmut]", f"source_paths = {package}", "also_copy ="]
     lines += [f"    {name}" for name in packages if name != package]  # mutmut copies them beside the mutants
     lines += ["only_mutate ="]
     lines += [f"    {pattern}" for pattern in mutate]
     lines += ["pytest_add_cli_args_test_selection ="] + [f"    {path}" for path in test_files]
-    # A mutant that hangs (a read loop that never ends) is stopped after 3 times (its tests' own time plus
-    # 8 s). mutmut's default, 15 times (their time plus 1 s), spent minutes on each of dozens such in
-    # datasets/. The 8 s is pytest's start in the mutant's worker (collecting the test files, importing
-    # torch), which the tests' own time leaves out: 6 s measured on 2 busy cores; without it a mutant that
-    # changes nothing would be stopped, and counted as killed, before its tests had even started.
-    lines += ["timeout_multiplier = 3", "timeout_constant = 8"]
+    # A mutant that hangs (a read loop that never ends) is stopped: see TIMEOUTS. mutmut's default, 15 times
+    # (their time plus 1 s), spent minutes on each of dozens such in datasets/.
+    lines += [f"timeout_multiplier = {timeout[0]}", f"timeout_constant = {timeout[1]}"]
     # -x: one failing test kills the mutant; the rest need not run.
     lines += ["pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -x", "    -q"]
     (workdir / "setup.cfg").write_text("\n".join(lines) + "\n")
@@ -178,7 +218,7 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
     """
     workdir = Path(tempfile.mkdtemp(prefix=f"mutants-{name}-"))
     try:
-        test_files = _scratch_copy(package, mutate, tests, workdir)
+        test_files = _scratch_copy(package, mutate, tests, workdir, TIMEOUTS.get(name, TIMEOUT))
         hashes = {source: file_hash(workdir / source) for source in source_files(mutate)}
         print(f"[{name}] mutating {', '.join(mutate)} against {len(test_files)} test file(s)", flush=True)
         # One thread per math library: mutmut forks each mutant's worker from a process that already ran
