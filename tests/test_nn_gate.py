@@ -180,3 +180,18 @@ def _named_modules(module, prefix=""):
     yield prefix, module
     for name, child in module.named_children():
         yield from _named_modules(child, f"{prefix}.{name}" if prefix else name)
+
+
+def test_after_a_fused_step_the_losss_backward_is_used_as_after_the_plain_step():
+    """The fused Sigmoid + MSE backward is the loss's backward too: a second loss.backward() is refused, as
+    after the plain step's model.backward(loss.backward())."""
+    nn.manual_seed(1)
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 6), nn.Sigmoid())
+    loss = nn.MSELoss()
+    step = nn.fast.compile(model, loss)
+    assert step.fuse_output
+    x = numpy.random.default_rng(0).random((3, 6), dtype=numpy.float32)
+    step.forward(x, x)
+    step.backward()
+    with pytest.raises(RuntimeError, match="MSELoss.backward called a second time"):
+        loss.backward()

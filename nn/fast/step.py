@@ -279,7 +279,7 @@ class FastStep:
                 self.loss._difference, self.loss._gate = None, "released"
             else:
                 grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
-            stages[-1].sigmoid._gate = "released"
+            stages[-1].sigmoid._gate = self.loss._gate = "released"  # both backwards are in that pass
             stages = stages[:-1]  # the Sigmoid's backward is in that pass
         else:
             grad = self.loss.backward()
