@@ -41,7 +41,7 @@ from .activations import mse_sigmoid_backward_reusing, sigmoid_backward_fast, si
 from ..activations import ReLU, Sigmoid
 from ..layers import Linear
 from ..losses import MSELoss
-from ..module import Module, Sequential
+from ..module import Module, Sequential, _record, _RELEASED  # the gate's record and its mark of a used cache
 
 
 def layer_sequence(model):
@@ -121,7 +121,7 @@ class FastLinear:
                 y += linear.bias.data
             if self.relu is not None:
                 kernels.xp_of(y).maximum(y, 0, out=y)
-        linear._input, linear._gate = x, _gate_of(y)
+        linear._input, linear._gate = x, _record(y)
         if self.relu is not None:
             self.relu._output, self.relu._gate = y, linear._gate  # the same array: the same record
         elif linear._forward_hooks:  # a hooked Linear is never paired: its hook sees its own output
@@ -134,7 +134,7 @@ class FastLinear:
             return Gated(self.linear).backward(grad_output, need_input_grad)
         if self.relu is not None:
             grad_output *= self.relu._output > 0  # g * [y > 0], in the step's own gradient array
-            self.relu._gate = "released"
+            self.relu._gate = _RELEASED
         linear, x, g = self.linear, self.linear._input, grad_output
         weight, bias = linear.weight, linear.bias
         slot = _free_slot(weight)  # dL/dW = g^T x, into the flat slot or accumulated as the plain form
@@ -149,7 +149,7 @@ class FastLinear:
                 bias.grad = g.sum(axis=0, out=slot)
             else:
                 bias.accumulate_grad(g.sum(axis=0))
-        linear._gate = "released"
+        linear._gate = _RELEASED
         grad_input = g @ linear.weight.data if need_input_grad and linear.needs_input_grad else None
         return _backward_hooks(linear, grad_input, g) if linear._backward_hooks else grad_input
 
@@ -167,11 +167,11 @@ class FastReLU:
 
     def forward(self, x):
         y = kernels.xp_of(x).maximum(x, 0, out=x)
-        self.relu._output, self.relu._gate = y, _gate_of(y)
+        self.relu._output, self.relu._gate = y, _record(y)
         return y
 
     def backward(self, grad_output, need_input_grad=True):
-        self.relu._gate = "released"
+        self.relu._gate = _RELEASED
         grad_output *= self.relu._output > 0
         return grad_output
 
@@ -187,11 +187,11 @@ class FastSigmoid:
 
     def forward(self, x):
         y = sigmoid_fast(x)
-        self.sigmoid._output, self.sigmoid._gate = y, _gate_of(y)
+        self.sigmoid._output, self.sigmoid._gate = y, _record(y)
         return _forward_hooks(self.sigmoid, x, y) if self.sigmoid._forward_hooks else y
 
     def backward(self, grad_output, need_input_grad=True):
-        self.sigmoid._gate = "released"
+        self.sigmoid._gate = _RELEASED
         grad_input = sigmoid_backward_fast(self.sigmoid._output, grad_output)
         return _backward_hooks(self.sigmoid, grad_input, grad_output) if self.sigmoid._backward_hooks else grad_input
 
@@ -226,10 +226,6 @@ def _same_kind(array, like):
     return type(array) is type(like) and array.shape == like.shape and array.dtype == like.dtype
 
 
-def _gate_of(array):
-    return tuple(array.shape), array.dtype, type(array)
-
-
 class FastStep:
     """Forward, loss and backward of one training step of ``model`` on ``loss``, planned by
     ``compile``. ``stages``: the chain as it runs, or None for the model's own forward and backward;
@@ -258,7 +254,7 @@ class FastStep:
             difference = prediction - target
             loss._difference, loss._prediction = difference, prediction
             value = loss.reduce(difference * difference)
-            loss._gate = _gate_of(value)
+            loss._gate = _record(value)
             return value
         return loss(prediction, target)
 
@@ -272,14 +268,14 @@ class FastStep:
             y = self._prediction
             scale = 2.0 / y.size if self.loss.reduction == "mean" else 2.0
             difference = getattr(self.loss, "_difference", None)
-            if not kernels.on_gpu(y) and _same_kind(difference, y) and self.loss._gate not in (None, "released"):
+            if not kernels.on_gpu(y) and _same_kind(difference, y) and self.loss._gate not in (None, _RELEASED):
                 # On the CPU, from the difference the loss's forward made (its cache, spent here as the
                 # loss's own backward would spend it): the same numbers as the kernel's plain form.
                 grad = mse_sigmoid_backward_reusing(y, difference, scale)
-                self.loss._difference, self.loss._gate = None, "released"
+                self.loss._difference, self.loss._gate = None, _RELEASED
             else:
                 grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
-            stages[-1].sigmoid._gate = self.loss._gate = "released"  # both backwards are in that pass
+            stages[-1].sigmoid._gate = self.loss._gate = _RELEASED  # both backwards are in that pass
             stages = stages[:-1]  # the Sigmoid's backward is in that pass
         else:
             grad = self.loss.backward()
