@@ -341,3 +341,47 @@ def test_the_clipping_functions_take_torchs_arguments(name):
         return [(parameter.name, parameter.default) for parameter in inspect.signature(function).parameters.values()]
 
     assert described(getattr(nn.utils, name)) == described(getattr(torch.nn.utils, name))
+
+
+# --- the rows checked elsewhere too, here beside the others -------------------------------------------------
+def test_requires_grad_and_zero_grad_as_torch():
+    ours, theirs = pair()
+    x, target = data()
+    assert ours.requires_grad_(False) is ours and theirs.requires_grad_(False) is theirs
+    ours[2].requires_grad_(True)
+    theirs[2].requires_grad_(True)
+    criterion = nn.MSELoss()
+    criterion(ours(x), target)
+    input_gradient = ours.backward(criterion.backward())
+    torch_x = torch.from_numpy(x).requires_grad_(True)
+    torch.nn.functional.mse_loss(theirs(torch_x), torch.from_numpy(target)).backward()
+    numpy.testing.assert_allclose(input_gradient, torch_x.grad.numpy(), rtol=1e-12, atol=1e-15)  # still flows
+    for parameter, torch_parameter in zip(ours.parameters(), theirs.parameters()):
+        assert (parameter.grad is None) == (torch_parameter.grad is None)   # frozen: no gradient, as torch
+        if parameter.grad is not None:
+            numpy.testing.assert_allclose(parameter.grad, torch_parameter.grad.numpy(), rtol=1e-12, atol=1e-15)
+    ours.zero_grad(set_to_none=False)
+    theirs.zero_grad(set_to_none=False)
+    for parameter, torch_parameter in zip(ours.parameters(), theirs.parameters()):
+        assert (parameter.grad is None) == (torch_parameter.grad is None)
+        if parameter.grad is not None:
+            assert not parameter.grad.any() and not torch_parameter.grad.any()
+
+
+def test_a_parameter_holds_an_array_as_torchs_holds_a_tensor():
+    parameter = nn.Parameter(numpy.ones((2, 3)))
+    assert parameter.requires_grad and parameter.grad is None and parameter.numel() == 6 == parameter.size
+    assert type(parameter.data) is numpy.ndarray
+
+
+@pytest.mark.parametrize("habit, error, says", [
+    (lambda model, x: model(torch.from_numpy(x)), TypeError, r"pass x\.detach\(\)\.cpu\(\)\.numpy\(\)"),
+    (lambda model, x: model.half(), TypeError, r"float16 is not supported; use \.float\(\)"),
+    (lambda model, x: (model(x), model.backward(numpy.ones((6, 3))), model.backward(numpy.ones((6, 3)))),
+     RuntimeError, "pass retain_graph=True to the first backward"),
+])
+def test_what_is_refused_is_one_line_with_the_fix(habit, error, says):
+    ours, _ = pair()
+    with pytest.raises(error, match=says) as caught:
+        habit(ours, data()[0])
+    assert "\n" not in str(caught.value)
