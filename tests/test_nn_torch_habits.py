@@ -102,6 +102,8 @@ def test_any_other_missing_name_is_pythons_usual_error():
         nn.Conv3d
     assert str(caught.value) == "module 'nn' has no attribute 'Conv3d'"
     assert nn.Parameter is nn.module.Parameter and nn.utils.clip_grad_norm_ is not None
+    with pytest.raises(ModuleNotFoundError, match="No module named 'nn.functional'"):  # the import form: Python's
+        import nn.functional  # noqa: F401
 
 
 def test_a_sequential_as_a_module_list_has_torchs_keys():
