@@ -107,6 +107,7 @@ class Module:
 
     training = True
     _gate = None  # what the last forward left for backward to check: (shape, dtype, array type), or _RELEASED
+    _forwards = 0  # forward calls since the last backward (more than one: a second call replaced the cache)
     _forward_pre_hooks = _forward_hooks = _backward_pre_hooks = _backward_hooks = _NO_HOOKS
     check_input = None  # a class may define check_input(x): its own input checks, run by the gate before forward
 
@@ -130,6 +131,8 @@ class Module:
             changed = hook(self, inputs, output)
             if changed is not None:
                 output = changed
+        # forwards since the last backward: a module called at two places in one forward keeps one cache
+        self._forwards = self._forwards + 1 if self._gate not in (None, _RELEASED) else 1
         self._gate = _record(output)
         return output
 
@@ -207,15 +210,22 @@ class Module:
         fn(self)
         return self
 
-    def named_parameters(self, prefix=""):
-        """(name, Parameter) pairs with torch's dotted names, in assignment order."""
-        for name, value in vars(self).items():
-            if name.startswith("_"):
-                continue
-            if isinstance(value, Parameter):
-                yield prefix + name, value
-            elif isinstance(value, Module):
-                yield from value.named_parameters(prefix + name + ".")
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, Parameter) pairs with torch's dotted names and order: this module's own parameters in
+        assignment order, then each child's. A parameter shared by two modules (tied weights) is given
+        once, as torch gives it, so an optimizer steps it once; ``remove_duplicate=False`` gives every name."""
+        seen = set()
+        modules = self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix.rstrip("."), self)]
+        for module_name, module in modules:
+            for name, value in vars(module).items():
+                if name.startswith("_") or not isinstance(value, Parameter):
+                    continue
+                if remove_duplicate:
+                    if id(value) in seen:
+                        continue
+                    seen.add(id(value))
+                yield (module_name + "." if module_name else "") + name, value
 
     def parameters(self):
         return [parameter for _, parameter in self.named_parameters()]
@@ -542,6 +552,11 @@ def _refusal(module, record):
     name = type(module).__name__
     if record is None:
         return f"{name}.backward called before forward: call the module on an input first"
+    if module._forwards > 1:
+        return (f"{name}.backward called a second time, and this {name} ran forward {module._forwards} times since "
+                "its last backward: a module keeps the cache of its last call only, so one module used at two places "
+                "in a model cannot be differentiated at both; use a second module sharing its parameters "
+                "(second.weight = first.weight) for tied weights")
     return (f"{name}.backward called a second time after one forward: the forward's cache was used by the first "
             "backward (torch refuses this too); run forward again, or pass retain_graph=True to the first backward")
 

@@ -388,3 +388,80 @@ def test_what_is_refused_is_one_line_with_the_fix(habit, error, says):
     with pytest.raises(error, match=says) as caught:
         habit(ours, data()[0])
     assert "\n" not in str(caught.value)
+
+
+# --- named_parameters: torch's order, tied weights once ---------------------------------------------------
+class _OwnAndChildren:
+    """A module that assigns a child, then a parameter of its own, then another child."""
+
+    @staticmethod
+    def build(library):
+        class Model(library.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = library.Linear(3, 2)
+                self.scale = library.Parameter(torch.ones(2) if library is torch.nn else numpy.ones(2, numpy.float32))
+                self.decoder = library.Linear(2, 3)
+        return Model()
+
+
+@pytest.mark.parametrize("keywords", [{}, {"prefix": "model"}, {"recurse": False}, {"prefix": "m", "recurse": False}])
+def test_named_parameters_gives_torchs_names_in_torchs_order(keywords):
+    ours, theirs = _OwnAndChildren.build(nn), _OwnAndChildren.build(torch.nn)
+    assert [name for name, _ in ours.named_parameters(**keywords)] == \
+        [name for name, _ in theirs.named_parameters(**keywords)]
+
+
+@pytest.mark.parametrize("remove_duplicate", [True, False])
+def test_a_tied_parameter_is_listed_as_torch_lists_it(remove_duplicate):
+    shared, torch_shared = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ours, theirs = nn.Sequential(shared, nn.ReLU(), shared), torch.nn.Sequential(torch_shared, torch.nn.ReLU(), torch_shared)
+    assert [name for name, _ in ours.named_parameters(remove_duplicate=remove_duplicate)] == \
+        [name for name, _ in theirs.named_parameters(remove_duplicate=remove_duplicate)]
+    assert len(ours.parameters()) == len(list(theirs.parameters())) == 2
+
+
+def test_an_optimizer_steps_a_tied_parameter_once_as_torch():
+    """Two modules sharing one Parameter (tied weights): each backward adds its share into the one .grad,
+    and the optimizer, given the parameter once by parameters(), steps it once, as torch does."""
+    nn.manual_seed(0)
+    first, second = nn.Linear(3, 3).double(), nn.Linear(3, 3).double()
+    second.weight = first.weight
+    ours = nn.Sequential(first, nn.Tanh(), second)
+    torch_first, torch_second = torch.nn.Linear(3, 3).double(), torch.nn.Linear(3, 3).double()
+    torch_second.weight = torch_first.weight
+    theirs = torch.nn.Sequential(torch_first, torch.nn.Tanh(), torch_second)
+    theirs.load_state_dict({name: torch.from_numpy(array) for name, array in ours.state_dict().items()})
+    assert len(ours.parameters()) == len(list(theirs.parameters())) == 3
+    optimizer = nn.Adam(ours.parameters(), lr=0.1)
+    torch_optimizer = torch.optim.Adam(theirs.parameters(), lr=0.1)
+    x, target = numpy.random.default_rng(1).standard_normal((4, 3)), numpy.random.default_rng(2).standard_normal((4, 3))
+    for _ in range(3):
+        optimizer.zero_grad()
+        torch_optimizer.zero_grad()
+        backward_both(ours, theirs, x, target)
+        optimizer.step()
+        torch_optimizer.step()
+    for name, array in ours.state_dict().items():
+        numpy.testing.assert_allclose(array, theirs.state_dict()[name].numpy(), rtol=1e-12, err_msg=name)
+
+
+def test_one_module_at_two_places_is_refused_naming_tied_weights():
+    """The engine keeps one cache per module, so a module called twice in one forward can be differentiated
+    for its last call only; the second backward says so and names the way to tie weights."""
+    shared = nn.Linear(3, 3).double()
+    model = nn.Sequential(shared, nn.Tanh(), shared)
+    criterion = nn.MSELoss()
+    x = numpy.ones((2, 3))
+    criterion(model(x), x)
+    with pytest.raises(RuntimeError) as error:
+        model.backward(criterion.backward())
+    message = str(error.value)
+    assert "ran forward 2 times since its last backward" in message
+    assert "second.weight = first.weight" in message and "\n" not in message
+    # an ordinary second backward after one forward keeps torch's message
+    layer = nn.Linear(3, 3).double()
+    layer(x)
+    layer.backward(numpy.ones((2, 3)))
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        layer.backward(numpy.ones((2, 3)))
