@@ -9,9 +9,10 @@ An elementwise loss has one term per element, l_i = f(pred_i, target_i), and a r
 f' is d l_i / d pred_i. The target is a constant: it gets no gradient and is cast to pred's dtype.
 Classification losses (NLLLoss, CrossEntropyLoss) are in nn/cross_entropy.py.
 
-On NumPy every loss returns its value as a ``LossValue``: a float array in every way but one, its
-``.backward()``, which says in one line that the backward is explicit (torch's ``value.backward()``
-habit). On CuPy the value is a plain CuPy array (``value.backward`` is then CuPy's AttributeError).
+On NumPy every loss returns its value as a ``LossValue``: a float array with torch's ``.detach()``,
+``.cpu()`` and ``.numpy()`` (the same value: there is no graph), and a ``.backward()`` which says in one
+line that the backward is explicit (torch's ``value.backward()`` habit). On CuPy the value is a plain
+CuPy array (``value.backward`` is then CuPy's AttributeError; ``value.item()`` works on both).
 """
 import numpy
 
@@ -26,6 +27,9 @@ REDUCTIONS = ("none", "mean", "sum")
 class LossValue(numpy.ndarray):
     """What a loss returns on NumPy: the loss value as a NumPy array (0-d for "mean" and "sum"), whose
     ``.backward()`` refuses torch's autograd habit with the engine's explicit form instead.
+
+    torch's ``value.detach()``, ``value.cpu()`` and ``value.numpy()`` give the same value (there is no graph
+    to detach from, and it is on the CPU), the last as a plain ndarray.
 
     Everything else is NumPy's: ``float(value)``, ``value.item()``, printing, and arithmetic, whose
     results are plain ndarrays and NumPy scalars (``value * 2`` is what the same 0-d array would give);
@@ -47,6 +51,20 @@ class LossValue(numpy.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         # NumPy's functions (numpy.stack, numpy.isclose, ...) likewise see plain arrays.
         return func(*_plain_all(args), **_plain_all(kwargs))
+
+    # torch's habits on a loss value that carry over: there is no graph, so detaching keeps the value as
+    # it is, on the CPU already; .numpy() gives the plain array (sharing memory, as torch's does).
+    def detach(self):
+        """torch's ``value.detach()``: the same value (no graph is recorded here), sharing its memory."""
+        return self.view(LossValue)
+
+    def cpu(self):
+        """torch's ``value.cpu()``: a NumPy value is on the CPU: the same value, sharing its memory."""
+        return self.view(LossValue)
+
+    def numpy(self):
+        """torch's ``value.numpy()``: the value as a plain NumPy array sharing its memory."""
+        return self.view(numpy.ndarray)
 
     def backward(self, *args, **kwargs):
         shape = "" if self.ndim == 0 else f", and g = dL/dvalue of the value's shape {self.shape}"

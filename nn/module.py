@@ -82,6 +82,10 @@ class Parameter:
     def size(self):
         return self.data.size
 
+    def numel(self):
+        """torch's ``numel()``: how many numbers the parameter holds (``sum(p.numel() for p in ...)``)."""
+        return self.data.size
+
     def __repr__(self):
         return f"Parameter(shape={tuple(self.shape)}, dtype={self.dtype}, device={backend.device_of(self.data)!r})"
 
@@ -177,11 +181,31 @@ class Module:
     def children(self):
         return [child for _, child in self.named_children()]
 
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(name, module) for this module ("" or ``prefix``) and every module below it, depth first, with
+        torch's dotted names ("0", "0.1"); a module reached twice is given once, as torch's."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(memo, prefix + "." + name if prefix else name, remove_duplicate)
+
     def modules(self):
-        """This module and every module below it, depth first."""
-        yield self
+        """This module and every module below it, depth first (each once)."""
+        for _, module in self.named_modules():
+            yield module
+
+    def apply(self, fn):
+        """torch's ``apply``: ``fn(module)`` on every module below this one, children first, then on this
+        one (a custom initialisation writes ``module.weight.data[...]``); returns self."""
         for child in self.children():
-            yield from child.modules()
+            child.apply(fn)
+        fn(self)
+        return self
 
     def named_parameters(self, prefix=""):
         """(name, Parameter) pairs with torch's dotted names, in assignment order."""
@@ -330,6 +354,11 @@ class Module:
         changed. Values may be NumPy or CuPy arrays (or anything ``asarray`` takes, such as a torch
         tensor's ``.numpy()``); they are cast to the model's dtype and moved to its device.
         """
+        tensors = [name for name, value in state_dict.items() if type(value).__module__.partition(".")[0] == "torch"]
+        if tensors:
+            raise TypeError(f"{type(self).__name__}.load_state_dict: {tensors[0]!r} holds a torch.Tensor"
+                            f"{f' (and {len(tensors) - 1} more)' if len(tensors) > 1 else ''}; the engine takes NumPy "
+                            "arrays: pass {name: value.detach().cpu().numpy() for name, value in state_dict.items()}")
         own = OrderedDict(self._named_state())
         problems = []
         for name in own:

@@ -209,6 +209,10 @@ class Optimizer:
 
         The hyperparameters are taken from the state dict (as torch does); a state that needs other
         buffers than this optimizer keeps (momentum saved, none here; amsgrad) is refused."""
+        if {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: this is torch.optim's layout ('state', "
+                             "'param_groups'); the engine's optimizer state dict is flat (optimizer.state_dict()) and "
+                             "the two do not convert: load one saved from the engine, or start the optimizer afresh")
         problems, loaded = [], []
         expected = set()
         for prefix, group in zip(self._prefixes(), self.param_groups):

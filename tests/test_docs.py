@@ -95,10 +95,18 @@ def test_every_marker_is_known():
     assert not unknown, f"unknown test markers: {unknown}"
 
 
-# tutorial.zh.md has the same code as tutorial.md (test_tutorials_in_step), so it is not run twice.
+# A Chinese page NAME.zh.md has the same code blocks as its English NAME.md (test_tutorials_in_step checks
+# them equal), so its blocks are not run twice: the English page's run covers both languages.
+TRANSLATIONS = sorted((REPO / "docs").glob("*.zh.md"))
+
+
+def is_translation(document):
+    return document in TRANSLATIONS
+
+
 PYTHON_DOCUMENTS = sorted({block.document for block in ALL_BLOCKS if block.language == "python"
                            and not block.marker.startswith(("excerpt", "in .ci/run"))
-                           and block.document.name != "tutorial.zh.md"})
+                           and not is_translation(block.document)})
 
 
 @pytest.mark.parametrize("document", PYTHON_DOCUMENTS, ids=lambda path: str(path.relative_to(REPO)))
@@ -126,7 +134,7 @@ def test_python_blocks_run(document, tmp_path):
 
 
 BASH_BLOCKS = [block for block in ALL_BLOCKS if block.language == "bash" and block.marker != "in .ci/run"
-               and block.document.name != "tutorial.zh.md"]
+               and not is_translation(block.document)]
 
 
 @pytest.mark.parametrize("block", BASH_BLOCKS, ids=lambda block: block.where)
@@ -244,14 +252,24 @@ def outline(document):
     return headings, [(block.language, block.code, block.marker) for block in blocks_of(document)], figures, links
 
 
-def test_tutorials_in_step():
-    english, chinese = outline(REPO / "docs" / "tutorial.md"), outline(REPO / "docs" / "tutorial.zh.md")
-    assert english[0] == chinese[0], "docs/tutorial.md and tutorial.zh.md have different heading structures"
-    assert len(english[1]) == len(chinese[1]), "the two tutorials have different numbers of code blocks"
+def test_both_guides_have_their_translation():
+    assert {"tutorial.zh.md", "from-pytorch.zh.md"} <= {path.name for path in TRANSLATIONS}
+
+
+@pytest.mark.parametrize("translation", TRANSLATIONS, ids=lambda path: path.name)
+def test_tutorials_in_step(translation):
+    """A page and its translation: the same heading levels, code blocks (with their markers), figures and
+    code links, so the English page's tested blocks are the translation's too."""
+    original = translation.with_name(translation.name.replace(".zh.md", ".md"))
+    assert original.is_file(), f"docs/{translation.name} translates docs/{original.name}, which does not exist"
+    english, chinese = outline(original), outline(translation)
+    pages = f"docs/{original.name} and {translation.name}"
+    assert english[0] == chinese[0], f"{pages} have different heading structures"
+    assert len(english[1]) == len(chinese[1]), f"{pages} have different numbers of code blocks"
     for index, (ours, theirs) in enumerate(zip(*[part[1] for part in (english, chinese)])):
-        assert ours == theirs, f"code block {index + 1} differs between docs/tutorial.md and tutorial.zh.md"
-    assert english[2] == chinese[2], "the two tutorials show different figures"
-    assert english[3] == chinese[3], "the two tutorials link to different code"
+        assert ours == theirs, f"code block {index + 1} differs between {pages}"
+    assert english[2] == chinese[2], f"{pages} show different figures"
+    assert english[3] == chinese[3], f"{pages} link to different code"
 
 
 README_MAX_LINES = 200

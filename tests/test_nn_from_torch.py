@@ -1,4 +1,4 @@
-"""A torch user's habits on the engine (docs/from-torch.md): the seed tutorial's PyTorch program ported line by
+"""A torch user's habits on the engine (docs/from-pytorch.md): the seed tutorial's PyTorch program ported line by
 line reaches torch's loss on the same weights and data; a loss's value is an array whose ``.backward()``
 says in one line what to write instead; ``.to``, ``.double()``, ``.float()`` take torch's forms."""
 import pickle

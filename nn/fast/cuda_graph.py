@@ -173,16 +173,24 @@ class CapturedStep:
         self.plan.backward(need_input_grad=False)
         for index, (group, flat, scratch) in enumerate(self.form.groups):
             flat.check()
-            for parameter in flat.parameters:  # a parameter no backward reached: a zero gradient in the graph
-                if parameter.grad is None:
-                    parameter._flat_grad.fill(0)
-                    parameter.grad = parameter._flat_grad
+            # A parameter no backward reached (frozen, or on an unused branch): the eager step skips it, as
+            # torch does. The graph steps the whole flat buffer, so that parameter gets a zero gradient and
+            # its values and optimizer state are put back after the update (AdamW's decay, SGD's momentum
+            # and Adam's moments would otherwise move it).
+            unreached = [parameter for parameter in flat.parameters if parameter.grad is None]
+            for parameter in unreached:
+                parameter._flat_grad.fill(0)
+                parameter.grad = parameter._flat_grad
             flat.gather_gradients()
+            kept = [(view, view.copy()) for parameter in unreached
+                    for view in (parameter.data, *(self.optimizer.state[parameter][name] for name in flat.state))]
             state = {"step": self.optimizer.state[group["params"][0]]["step"], **flat.state}
             if isinstance(self.optimizer, Adam):
                 self._adam(self._counters[index], group, flat, state, scratch)
             else:  # SGD reads its step count only to tell the first step, which is always eager here
                 self.form.update(flat.data, flat.grad, state, scratch, group)
+            for view, saved in kept:
+                view[...] = saved
 
     def _adam(self, counter, group, flat, state, scratch):
         """The optimizer's own Adam rule, its step count t read from the device counter."""
