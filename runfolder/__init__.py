@@ -9,6 +9,7 @@
     figures.py           image grids drawn and saved as PNG files
     cli.py               the pieces of a command line: parser, usage errors, data loading, SIGTERM, exit codes
     startup.py           the check, before anything else, that this project's packages are the ones found
+    progress.py          the training progress bar both command lines show, on stderr
 
 It may import ``nn`` and ``datasets``, nothing else of the project (tests/test_runfolder_layering.py).
 Nothing is imported here: ``import runfolder`` stays free of matplotlib (figures.py) and of the engine;

@@ -62,7 +62,11 @@ def load_data(config, root, limit=None, train=True, offline=False, images=None):
     if side != config.get("image_size", 28):  # --images given to a model built for another size
         raise UsageError(f"--images {images} are {side}x{side} pixels, but the model takes "
                          f"{config.get('image_size', 28)}x{config.get('image_size', 28)} images; give images of that size")
-    for message in dict.fromkeys(in_words(warning.message, CLI) for warning in caught):  # each note once
+    notes = {}  # each note once: by its key where it has one (the same note about both splits), else its words
+    for warning in caught:
+        message = in_words(warning.message, CLI)
+        notes.setdefault(getattr(warning.message, "key", None) or message, message)
+    for message in notes.values():
         print(f"note: {message}", file=sys.stderr)
     for part in parts:
         print(f"{part.split:>5}: {len(part.images):,} images from {part.source}")

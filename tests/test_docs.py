@@ -160,6 +160,31 @@ def test_ci_runs_the_readme_commands():
             assert line in ci, f"{block.where}: .ci/run does not run the README's command {line!r}"
 
 
+def test_readme_torch_cpu_advice_is_in_the_block_a_user_pastes():
+    """The CPU build's install line sits in the test command's block, as a comment the user sees while
+    pasting (the command itself unchanged), and asks for the torch the dev extra pins."""
+    setup = (REPO / "setup.cfg").read_text(encoding="utf-8")
+    dev = setup.split("dev =", 1)[1].split("\n[", 1)[0]
+    pin = next(line.strip() for line in dev.splitlines() if line.strip().startswith("torch"))
+    test_block = [block for block in ALL_BLOCKS if block.marker == "in .ci/run"][1]
+    comments = [line for line in test_block.code.splitlines() if line.startswith("#")]
+    commands = [line for line in test_block.code.splitlines() if line.strip() and not line.startswith("#")]
+    assert commands == ['pip install -e ".[dev]" && python -m pytest'], commands
+    advice = [line for line in comments if "--index-url https://download.pytorch.org/whl/cpu" in line]
+    assert advice and f'pip install "{pin}" --index-url' in advice[0], (comments, pin)
+
+
+def test_readme_times_the_first_run_once():
+    """The first command's run is timed in one place, in measured words ("about N seconds on 2 cores");
+    the section on its output refers to it and gives no other time for the same run."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = text.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    output = text.split("## What `train` prints and draws", 1)[1].split("\n## ", 1)[0]
+    assert len(re.findall(r"[Aa]bout \d+ seconds on 2 cores", prose(commands))) == 1, commands
+    duration = re.compile(r"\b(\d+|a|one|two|few) (seconds?|minutes?)\b|\bSeconds\b")
+    assert not duration.search(prose(output)), duration.search(prose(output))
+
+
 def test_readme_first_command_installs_no_torch():
     setup = (REPO / "setup.cfg").read_text(encoding="utf-8")
     required = setup.split("install_requires =", 1)[1].split("\n[", 1)[0]

@@ -216,3 +216,24 @@ def test_a_resumed_run_that_diverges_is_not_told_to_pass_lr(trained, tmp_path, m
     with cli_sandbox(data, scratch):
         code, _, stderr = gans_cli(["train", "--resume", runs["gan"] / "checkpoint.npz", "--out", tmp_path / "out", "--quiet"])
     assert code == 1 and "start a new run (without --resume) with a lower --lr" in stderr, stderr
+
+
+def test_a_bar_counts_every_step_on_stderr_and_the_epoch_lines_stay_on_stdout(trained, tmp_path):
+    """The first epoch on the full set takes a minute: a bar over the run's steps (not its epochs), on
+    stderr as autoencoders train shows it, with the running losses; the line per epoch on stdout. --quiet: neither."""
+    scratch, data, _ = trained
+    with cli_sandbox(data, scratch):
+        code, stdout, stderr = gans_cli(["train", "--epochs", "2", "--limit", "64", "--batch-size", "16",
+                                         "--no-gradient-stats", "--out", tmp_path / "shown"])
+        assert code == 0, stderr
+        quiet = gans_cli(["train", "--epochs", "1", "--limit", "64", "--batch-size", "16", "--no-gradient-stats",
+                          "--quiet", "--out", tmp_path / "quiet"])
+    drawn = stderr.replace("\r", "\n").splitlines()  # tqdm redraws its line with \r
+    assert any(line.startswith("  0%|") and " 0/8 [" in line for line in drawn), stderr  # 2 epochs of 4 steps
+    last = [line for line in drawn if " 8/8 [" in line]
+    assert last and "batch/s" in last[-1] and "epoch=2" in last[-1] and "L_D=" in last[-1] and "L_G=" in last[-1]
+    assert [line.split(":")[0] for line in stdout.splitlines() if line.startswith("epoch ")] == ["epoch 1", "epoch 2"]
+    assert "batch/s" not in stdout and "%|" not in stdout
+    code, stdout, stderr = quiet
+    assert code == 0 and "batch/s" not in stderr and "%|" not in stderr, stderr
+    assert not any(line.startswith("epoch ") for line in stdout.splitlines())

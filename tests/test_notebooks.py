@@ -4,6 +4,7 @@ each must run from the first cell to the last in a real kernel of this Python (n
 Blocks tagged ``needs-torch`` are left out where PyTorch is not installed, as tests/test_docs.py
 skips them in the Markdown."""
 import importlib.util
+import re
 import sys
 
 import pytest
@@ -57,6 +58,28 @@ def test_notebook_stays_small_and_shows_its_figures(source, target):
     assert str(REPO) not in stored and "ipykernel_" not in stored, f"docs/{target} keeps this machine's paths"
 
 
+EPOCH_LINE = re.compile(r"^epoch (\d+): train loss (\d\.\d+) \(mean of the epoch\), test loss (\d\.\d+)$", re.M)
+
+
+def assert_the_loop_shows_learning(notebook, target):
+    """The tutorial's first training loop prints, per epoch, the mean training loss over its steps and
+    the test loss (one batch's loss jumps with its digits and hid the learning): both fall."""
+    loop = [cell for cell in notebook.cells if cell.cell_type == "code" and "for epoch in range(5):" in cell.source]
+    assert len(loop) == 1, f"docs/{target}: the training loop of section 4 not found"
+    printed = "".join(output.get("text", "") for output in loop[0].outputs
+                      if output.output_type == "stream" and output.name == "stdout")
+    epochs = EPOCH_LINE.findall(printed)
+    assert [int(epoch) for epoch, _, _ in epochs] == [1, 2, 3, 4, 5], f"docs/{target} loop printed:\n{printed}"
+    train, test = ([float(row[column]) for row in epochs] for column in (1, 2))
+    assert all(later < earlier for earlier, later in zip(train, train[1:])), f"the epoch means do not fall: {train}"
+    assert test[-1] < test[0], f"the test loss does not fall: {test}"
+
+
+@pytest.mark.parametrize("source, target", NOTEBOOKS, ids=[target for _, target in NOTEBOOKS])
+def test_the_stored_training_loop_shows_learning(source, target):
+    assert_the_loop_shows_learning(nbformat.read(str(REPO / "docs" / target), as_version=4), target)
+
+
 def test_what_is_not_run_here_stays_markdown():
     converted = build.jupytext_markdown(
         "Text.\n\n<!-- test: run with --epochs 1 -->\n```bash\npython -m autoencoders train\n```\n\n"
@@ -92,4 +115,5 @@ def test_notebook_runs_in_a_kernel(source, target, tmp_path):
            and not set(cell.metadata.get("tags", [])) & set(leave_out)]
     assert ran and all(cell.execution_count for cell in ran), f"docs/{target}: not every cell ran"
     assert any("image/png" in output.get("data", {}) for cell in ran for output in cell.outputs)
+    assert_the_loop_shows_learning(notebook, target)
     print(f"docs/{target} ran in {seconds:.1f} s with {sys.executable}")
