@@ -503,3 +503,119 @@ def test_a_full_disk_during_the_report_is_one_line_and_the_old_run_intact(both_r
     lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
     assert code == 1 and len(lines) == 1 and "latent.png (No space left on device)" in lines[0], stderr
     assert snapshot_folder(out) == before and not any(name.startswith(".staging") for name in os.listdir(out))
+
+
+# --- 7. the engine API's three: a list input, an integer input's advice, a step count that divides by zero ---
+def test_a_list_input_is_refused_in_one_line_with_the_conversion():
+    import numpy as np
+    import nn
+    with pytest.raises(TypeError) as caught:
+        nn.Linear(10, 3)(np.ones((2, 10)).tolist())
+    assert str(caught.value) == ("Linear: the input is a Python list, not an array; convert it with "
+                                 "numpy.asarray(x, dtype='float32')")
+
+
+def engine_layers():
+    import nn
+    return [(nn.Linear(10, 3), (2, 10), "the weights are"), (nn.Conv2d(10, 3, 1), (2, 10, 1, 1), "the weights are"),
+            (nn.BatchNorm1d(10, affine=False), (2, 10), "the layer's state is")]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "uint8", "float16"])
+def test_an_input_of_a_dtype_the_engine_lacks_is_told_only_to_convert_the_input(dtype):
+    import numpy as np
+    for layer, shape, held in engine_layers():
+        with pytest.raises(TypeError) as caught:
+            layer(np.ones(shape, dtype))
+        assert str(caught.value) == (f"{layer!r}: input is {dtype} but {held} float32; convert the input with "
+                                     "x.astype('float32') (the engine computes in float32 or float64 only)")
+        with pytest.raises(ValueError):  # the advice left out is the one .to() refuses
+            layer.to(dtype=dtype)
+
+
+def test_a_float64_input_is_offered_both_fixes_and_the_second_one_works():
+    import numpy as np
+    for layer, shape, held in engine_layers():
+        x = np.ones(shape, "float64")
+        with pytest.raises(TypeError) as caught:
+            layer(x)
+        assert str(caught.value).endswith("convert the input with x.astype('float32') or the model with "
+                                          ".to(dtype='float64')")
+        assert layer.to(dtype="float64")(x).dtype == np.float64
+
+
+def test_conv_and_batchnorm_keep_their_own_dtype_check_with_the_gate_s_words():
+    """Conv2d's _check and BatchNorm's statistics check word the error as the gate does (one helper)."""
+    import numpy as np
+    import nn
+    from nn.arguments import input_dtype_error
+    conv = nn.Conv2d(2, 3, 1)
+    with pytest.raises(TypeError) as caught:
+        conv._check(np.ones((1, 2, 1, 1), "int32"))
+    assert str(caught.value) == str(input_dtype_error(conv, np.dtype("int32"), np.dtype("float32")))
+
+
+def adam_and_its_state():
+    import numpy as np
+    import nn
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    optimizer = nn.Adam(model.parameters(), lr=0.1)
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+    loss = nn.MSELoss()
+    loss(model(x), np.zeros((4, 1), "float32"))
+    model.backward(loss.backward())
+    optimizer.step()
+    return model, optimizer, x, loss
+
+
+@pytest.mark.parametrize("step, shown", [
+    (-1, "-1"), (-2, "-2"), (2.5, "2.5"), (float("nan"), "nan"), (float("inf"), "inf"), ("3", "'3'"), (True, "True"),
+    ("array(-1)", "-1"), ("array([1, -1, 1, 1])", "-1 (parameter 1)"), ("[1, 1, 1.5, 1]", "1.5 (parameter 2)"),
+])
+def test_an_optimizer_step_that_is_not_a_count_is_refused_at_the_load_and_nothing_changes(step, shown):
+    import numpy as np
+    model, optimizer, x, loss = adam_and_its_state()
+    state = optimizer.state_dict()
+    before = {name: np.copy(value) if hasattr(value, "shape") else value for name, value in state.items()}
+    weights = [parameter.data.copy() for parameter in model.parameters()]
+    state["step"] = eval(step, {"array": np.array}) if isinstance(step, str) and step[0] in "a[" else step
+    with pytest.raises(ValueError) as caught:
+        optimizer.load_state_dict(state)
+    assert str(caught.value) == (f"Adam.load_state_dict: key 'step' holds {shown}, but a step count is a whole number "
+                                 ">= 0 (the steps taken so far): load a state_dict() an optimizer saved, or set it to 0 "
+                                 "to start the averages afresh; nothing was loaded")
+    after = optimizer.state_dict()
+    assert after["step"] == before["step"] == 1
+    for name in ("exp_avg", "exp_avg_sq"):
+        np.testing.assert_array_equal(after[name], before[name])
+    loss(model(x), np.zeros((4, 1), "float32"))  # and the next step is an ordinary one: no NaN anywhere
+    model.backward(loss.backward())
+    optimizer.step()
+    for parameter, old in zip(model.parameters(), weights):
+        assert np.isfinite(parameter.data).all() and not np.array_equal(parameter.data, old)
+
+
+@pytest.mark.parametrize("step", [0, 7, 7.0, "array(7)", "array([7, 7, 3, 3])", "[7, 7, 3, 3]"])
+def test_a_whole_step_count_loads_in_any_form_and_steps_finitely(step):
+    import numpy as np
+    model, optimizer, x, loss = adam_and_its_state()
+    state = optimizer.state_dict()
+    state["step"] = eval(step, {"array": np.array}) if isinstance(step, str) else step
+    optimizer.load_state_dict(state)
+    counts = [optimizer.state[parameter]["step"] for parameter in model.parameters()]
+    expected = list(np.broadcast_to(np.asarray(state["step"]), (4,)).astype(int))
+    assert counts == expected and all(type(count) is int for count in counts)
+    loss(model(x), np.zeros((4, 1), "float32"))
+    model.backward(loss.backward())
+    optimizer.step()
+    assert all(np.isfinite(parameter.data).all() for parameter in model.parameters())
+
+
+def test_a_later_group_s_step_is_checked_too():
+    import nn
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    optimizer = nn.SGD([{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": 0.1}], lr=0.01)
+    state = optimizer.state_dict()
+    state["1.step"] = -4
+    with pytest.raises(ValueError, match=r"^SGD.load_state_dict: key '1.step' holds -4, but a step count is a whole "):
+        optimizer.load_state_dict(state)
