@@ -20,9 +20,10 @@ import numpy
 import nn
 
 from .checkpoint_checks import CheckpointError
-from .folder import DISK_FULL, STAGING_PREFIX, OutputError, signals_held
+from .folder import DISK_FULL, STAGING_PREFIX, OutputError, open_regular, read_regular, signals_held
 
 DATASETS = ("mnist", "fashion-mnist")
+MAX_METRICS_BYTES = 64 << 20  # far above any run's metrics.json: one longer is not read back
 
 
 class UsageError(Exception):
@@ -96,22 +97,17 @@ def folder_kind(path):
         return None
 
     for name in ("checkpoint.npz", "last-good.npz", "interrupted.npz", "metrics.json"):
-        if not regular(name):
-            continue
-        try:
+        try:  # opened without following a link or waiting on a FIFO (open_regular): neither is read
             if name.endswith(".npz"):
-                with zipfile.ZipFile(os.path.join(path, name)) as archive:
+                with open_regular(os.path.join(path, name)) as handle, zipfile.ZipFile(handle) as archive:
                     if archive.getinfo("config.npy").file_size > 1 << 20:
                         continue
                     with archive.open("config.npy") as member:
                         config = json.loads(str(numpy.lib.format.read_array(member, allow_pickle=False)))
             else:
-                if os.path.getsize(os.path.join(path, name)) > 64 << 20:
-                    continue
-                with open(os.path.join(path, name), "rb") as handle:
-                    config = json.loads(handle.read()).get("config")
+                config = json.loads(read_regular(os.path.join(path, name), MAX_METRICS_BYTES)).get("config")
         except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, RuntimeError, EOFError):
-            continue
+            continue  # OutputError (not a regular file, too long) is an OSError
         if kind_of(config):
             return kind_of(config), name
     for program, names in KIND_FIGURES.items():

@@ -619,3 +619,177 @@ def test_a_later_group_s_step_is_checked_too():
     state["1.step"] = -4
     with pytest.raises(ValueError, match=r"^SGD.load_state_dict: key '1.step' holds -4, but a step count is a whole "):
         optimizer.load_state_dict(state)
+
+
+# --- 8. every file a run writes, replaces, reads back or removes in its folder, attacked -------------------
+def plant(path, kind, outside):
+    """Put at ``path`` what an attacker with write access to the run folder would: a link to the user's file
+    (or folder), a FIFO, a folder."""
+    if kind == "link to a file":
+        os.symlink(outside / "precious.txt", path)
+    elif kind == "link to a folder":
+        os.symlink(outside, path)
+    elif kind == "FIFO":
+        os.mkfifo(path)
+    else:
+        os.mkdir(path)
+        (path / "inside.txt").write_text("kept")
+
+
+def user_files(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("the user's")
+    return outside
+
+
+def outside_as_it_was(outside):
+    return sorted(os.listdir(outside)) == ["precious.txt"] and (outside / "precious.txt").read_text() == "the user's"
+
+
+RUN_FOLDER_FILES = {"autoencoders": ["checkpoint.npz", "metrics.json", "last-good.npz", "interrupted.npz",
+                                     "gradients.png", "reconstructions.png"],
+                    "gans": ["checkpoint.npz", "metrics.json", "last-good.npz", "interrupted.npz", "gradients.png",
+                             "progress.gif"]}
+KINDS = ["link to a file", "FIFO", "a folder"]
+WHAT = {"link to a file": "a symbolic link", "FIFO": "a FIFO", "a folder": "a folder"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("program, name", [(program, name) for program, names in RUN_FOLDER_FILES.items()
+                                           for name in names])
+def test_a_run_file_planted_between_runs_is_refused_in_one_line_and_nothing_written(both_runs, tmp_path, program,
+                                                                                    name, kind):
+    """Each file a new run replaces (or removes, or keeps on Ctrl-C: interrupted.npz, last-good.npz) is
+    looked at before any work: something that is not a regular file there is refused, never written
+    through, never removed; the folder's other files stay as they were."""
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    from gans.cli import main as gans_main
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / ("ae" if program == "autoencoders" else "gan"), out)
+    if (out / name).exists():
+        (out / name).unlink()
+    plant(out / name, kind, outside)
+    before = {entry: (out / entry).read_bytes() for entry in os.listdir(out) if entry != name}
+    argv = ["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"]
+    if program == "gans":
+        argv += ["--batch-size", "16"]
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(argv, gans_main if program == "gans" else None)
+    assert code == 2 and error_lines(stderr) == [
+        f"{program}: error: --out {out}: the file {out / name} exists and is {WHAT[kind]}, not a regular file; it is "
+        "left as it is: choose another --out"], stderr
+    assert outside_as_it_was(outside)
+    assert {entry: (out / entry).read_bytes() for entry in os.listdir(out) if entry != name} == before
+    assert os.path.lexists(out / name) and (kind != "a folder" or os.listdir(out / name) == ["inside.txt"])
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+def test_dead_runs_leftovers_that_are_links_fifos_or_folders_go_by_their_own_name_and_the_run_finishes(
+        both_runs, tmp_path, program):
+    """.staging-<pid> and .tmp-<pid>-... of dead processes are removed when the next run takes the lock:
+    a link as a link (what it points to untouched), a FIFO unopened, a folder with the links inside it."""
+    from helpers_autoencoders import cli_sandbox, run_cli
+    from gans.cli import main as gans_main
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    dead = 4_000_000  # above any pid_max: no process has it
+    os.symlink(outside, out / f".staging-{dead}")
+    os.symlink(outside / "precious.txt", out / f".tmp-{dead}-aa.npz")
+    os.mkfifo(out / f".tmp-{dead + 1}-bb.png")
+    (out / f".staging-{dead + 2}").mkdir()
+    os.symlink(outside, out / f".staging-{dead + 2}" / "into-outside")
+    os.symlink(outside / "precious.txt", out / f".staging-{dead + 2}" / "checkpoint.npz")
+    argv = ["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet", "--no-gradient-stats"]
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(argv + (["--batch-size", "16"] if program == "gans" else []),
+                                  gans_main if program == "gans" else None)
+    assert code == 0, stderr
+    assert outside_as_it_was(outside)
+    assert "checkpoint.npz" in os.listdir(out) and not any(name.startswith(".") for name in os.listdir(out))
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "link to a file", "link to a folder", "a folder"])
+def test_plot_reads_a_metrics_json_that_is_not_a_regular_file_never_and_says_so(both_runs, tmp_path, kind):
+    """plot reads metrics.json beside the checkpoint for gradients.png: a FIFO there used to hang it for
+    ever (open waits for a writer), a link to /dev/zero would read without end. It is read only as a
+    regular file; otherwise the figures are drawn without gradients.png, with a note."""
+    import shutil
+    import matplotlib
+    from helpers_autoencoders import subprocess_env
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    (out / "metrics.json").unlink()
+    (out / "gradients.png").unlink()
+    plant(out / "metrics.json", kind, outside)
+    done = subprocess.run([sys.executable, "-m", "autoencoders", "plot", str(out / "checkpoint.npz"), "--limit", "32",
+                           "--out", str(tmp_path / "figures")], cwd=tmp_path, capture_output=True, text=True,
+                          env={**subprocess_env(both_runs / "data", tmp_path), "NN_OFFLINE": "1",
+                               "MPLCONFIGDIR": matplotlib.get_cachedir()}, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    what = {"FIFO": "a FIFO", "a folder": "a folder"}.get(kind, "a symbolic link")
+    assert [line for line in done.stderr.splitlines() if "md5" not in line and line.strip()] == [
+        f"note: {out / 'metrics.json'} is {what}, not a regular file; it is not read, so gradients.png is not drawn"]
+    assert "loss.png" in os.listdir(tmp_path / "figures") and "gradients.png" not in os.listdir(tmp_path / "figures")
+    assert outside_as_it_was(outside)
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+@pytest.mark.parametrize("make, what", [(os.mkfifo, "a FIFO"), (os.mkdir, "a folder")])
+def test_resuming_from_a_checkpoint_that_is_a_fifo_or_a_folder_says_what_it_is(tmp_path, program, make, what):
+    make(tmp_path / "checkpoint.npz")
+    done = run_cli(program, "train", "--resume", str(tmp_path / "checkpoint.npz"), "--out", str(tmp_path / "run"),
+                   timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        f"{program}: error: checkpoint {str(tmp_path / 'checkpoint.npz')!r} is {what}, not a file; give the .npz "
+        "file a run wrote"], done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_folder_kind_reads_neither_through_a_link_nor_from_a_fifo(both_runs, tmp_path):
+    """What decides whose run a folder holds is read only from regular files: a checkpoint.npz that links to
+    another run's, or a metrics.json that is a FIFO, is not read (and a FIFO does not hang it)."""
+    from runfolder.cli import folder_kind
+    out = tmp_path / "run"
+    out.mkdir()
+    os.symlink(both_runs / "gan" / "checkpoint.npz", out / "checkpoint.npz")
+    os.mkfifo(out / "metrics.json")
+    os.symlink(both_runs / "ae" / "loss.png", out / "loss.png")
+    assert folder_kind(out) is None
+    (out / "losses.png").write_bytes(b"a GAN figure")
+    assert folder_kind(out) == ("gans", "losses.png")
+
+
+@pytest.fixture(scope="module")
+def vae_run(both_runs):
+    """A finished VAE run beside both_runs' (autoencoders' sample needs a model that draws)."""
+    from helpers_autoencoders import cli_sandbox, run_cli
+    with cli_sandbox(both_runs / "data", both_runs):
+        code, _, stderr = run_cli(["train", "--model", "vae", "--epochs", "1", "--limit", "32", "--out",
+                                   both_runs / "vae", "--quiet", "--no-gradient-stats"])
+    assert code == 0, stderr
+    return both_runs / "vae"
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+def test_sample_beside_the_checkpoint_refuses_a_planted_link_at_its_default_name(both_runs, vae_run, tmp_path,
+                                                                                 program):
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    from gans.cli import main as gans_main
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / ("vae" if program == "autoencoders" else "gan"), out)
+    name = "samples-n8-seed0.png"
+    os.symlink(outside / "precious.txt", out / name)
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["sample", out / "checkpoint.npz", "--n", "8", "--seed", "0"],
+                                  gans_main if program == "gans" else None)
+    assert code == 2 and error_lines(stderr) == [
+        f"{program}: error: --out {out / name} exists and is a symbolic link, not a regular file; it is left as it "
+        "is: choose another --out"], stderr
+    assert outside_as_it_was(outside)
