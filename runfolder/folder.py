@@ -290,7 +290,12 @@ class RunFolder:
                 raise OutputError(f"{self.option} {self.path} cannot be written ({error.strerror or error}); "
                                   f"choose another {self.option}") from None
             try:
-                self._check_lock(lock_path, os.fstat(descriptor).st_mode)
+                status = os.fstat(descriptor)
+                self._check_lock(lock_path, status.st_mode)
+                if status.st_nlink > 1:  # a hard link to another file: the pid written below would land in that one
+                    raise OutputError(f"{self.option} {self.path}: its lock file {lock_path} has {status.st_nlink} "
+                                      "names (a hard link to another file), so it is not only the lock; it is left as "
+                                      f"it is: remove it, or choose another {self.option}")
             except OutputError:
                 os.close(descriptor)
                 raise

@@ -793,3 +793,25 @@ def test_sample_beside_the_checkpoint_refuses_a_planted_link_at_its_default_name
         f"{program}: error: --out {out / name} exists and is a symbolic link, not a regular file; it is left as it "
         "is: choose another --out"], stderr
     assert outside_as_it_was(outside)
+
+
+@pytest.mark.parametrize("flock", [True, False])
+def test_a_lock_that_is_a_hard_link_to_the_user_s_file_is_refused_and_the_file_untouched(tmp_path, monkeypatch, flock):
+    """O_NOFOLLOW stops a symbolic link, not a hard link: a .lock that is another name of the user's file
+    would have the pid written into that file. A lock file with more than one name is refused."""
+    if not flock:
+        monkeypatch.setattr(runfolder, "fcntl", None)
+    (tmp_path / "precious.txt").write_text("the user's")
+    folder = tmp_path / "D"
+    folder.mkdir()
+    os.link(tmp_path / "precious.txt", folder / ".lock")
+    with pytest.raises(OutputError) as caught:
+        RunFolder(folder).__enter__()
+    if flock:
+        assert str(caught.value) == (f"--out {folder}: its lock file {folder / '.lock'} has 2 names (a hard link to "
+                                     "another file), so it is not only the lock; it is left as it is: remove it, or "
+                                     "choose another --out")
+    else:  # without flock the file's presence is the lock: the user's text is no live run's pid
+        assert "is in use by another run" in str(caught.value)
+    assert (tmp_path / "precious.txt").read_text() == "the user's"
+    assert os.path.samefile(folder / ".lock", tmp_path / "precious.txt")
