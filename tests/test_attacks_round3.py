@@ -815,3 +815,68 @@ def test_a_lock_that_is_a_hard_link_to_the_user_s_file_is_refused_and_the_file_u
         assert "is in use by another run" in str(caught.value)
     assert (tmp_path / "precious.txt").read_text() == "the user's"
     assert os.path.samefile(folder / ".lock", tmp_path / "precious.txt")
+
+
+# --- 9. the remaining cases of the full disk, the linked lock and Ghostscript, end to end -------------------
+@pytest.mark.parametrize("figure", ["write_progress_gif", "plot_gan_losses"])
+def test_a_full_disk_during_a_gan_report_is_one_line_and_the_old_run_intact(both_runs, tmp_path, monkeypatch, figure):
+    import errno
+    import shutil
+    import gans.cli as cli
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "gan", out)
+    before = snapshot_folder(out)
+    name = {"write_progress_gif": "progress.gif", "plot_gan_losses": "losses.png"}[figure]
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(cli.figures, figure, lambda *args, **kwargs: cli.atomic_write(
+        os.path.join(os.path.dirname(args[1]), name), lambda handle: full()))
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--batch-size", "16", "--out", out,
+                                   "--quiet"], cli.main)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 1 and len(lines) == 1 and f"could not write {out / name} (No space left on device)" in lines[0], \
+        stderr
+    assert snapshot_folder(out) == before and not any(entry.startswith(".") for entry in os.listdir(out))
+
+
+def test_a_file_size_limit_at_an_autoencoder_sample_is_one_line_and_the_old_file_intact(both_runs, vae_run, tmp_path):
+    target = tmp_path / "samples.png"
+    target.write_bytes(b"the old samples")
+    done = limited_run(["autoencoders", "sample", vae_run / "checkpoint.npz", "--n", "64", "--out", target], 2_000,
+                       both_runs / "data", tmp_path)
+    full_disk_line(done, "autoencoders", str(target))
+    assert target.read_bytes() == b"the old samples" and sorted(os.listdir(tmp_path)) == ["samples.png"]
+
+
+def test_plot_into_a_folder_whose_lock_is_a_link_is_refused_in_one_line(both_runs, tmp_path):
+    (tmp_path / "precious.txt").write_text("the user's")
+    folder = tmp_path / "D"
+    folder.mkdir()
+    os.symlink(tmp_path / "precious.txt", folder / ".lock")
+    done = run_cli("autoencoders", "plot", str(both_runs / "ae" / "checkpoint.npz"), "--out", str(folder),
+                   "--limit", "32", timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is a symbolic link" in done.stderr, done.stderr
+    assert (tmp_path / "precious.txt").read_text() == "the user's" and os.listdir(folder) == [".lock"]
+
+
+def test_an_eps_in_an_images_folder_never_starts_a_ghostscript_found_on_path(tmp_path):
+    """End to end, as the attacker did it: a gs on PATH that records its start; train --images on a folder
+    with an EPS file named .png refuses it in one line, and gs never ran."""
+    bin_dir, ran = tmp_path / "bin", tmp_path / "gs-ran"
+    bin_dir.mkdir()
+    (bin_dir / "gs").write_text(f"#!/bin/sh\necho \"$@\" > {ran}\nexit 1\n")
+    (bin_dir / "gs").chmod(0o755)
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(4):
+        write_png(images / f"b{index}.png", side=28)
+    (images / "a.png").write_bytes(EPS)
+    done = subprocess.run([sys.executable, "-m", "autoencoders", "train", "--images", str(images), "--epochs", "1",
+                           "--out", str(tmp_path / "run"), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": ROOT, "NN_OFFLINE": "1",
+                               "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "it is really EPS" in done.stderr, done.stderr
+    assert not ran.exists() and not (tmp_path / "run").exists()
