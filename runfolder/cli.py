@@ -164,7 +164,8 @@ def finish_run(folder, report, next_step):
     """The end of a training run whose training is done: ``report()`` writes the metrics and figures
     into the run folder's staging folder, then the commit puts the new files in place and lists them.
     Ctrl-C during the report keeps the trained state as interrupted.npz and says ``next_step(path)``,
-    what to do with it. Returns what ``report()`` returned, or None after Ctrl-C (exit code 130)."""
+    what to do with it; so does a commit refused because something not a regular file appeared in the
+    folder during the run (OutputError, one line). Returns what ``report()`` returned, or None after Ctrl-C (exit code 130)."""
     try:
         result = report()
     except KeyboardInterrupt:  # the training is done: keep it, even without its figures
@@ -173,7 +174,15 @@ def finish_run(folder, report, next_step):
         print(f"\ninterrupted while writing the report; the trained state is saved to {path} ({next_step(path)})",
               file=sys.stderr)
         return None
-    paths = folder.commit()
+    try:
+        paths = folder.commit()
+    except OutputError as error:  # a link, FIFO or folder put into DIR during the run: the commit refuses it,
+        try:                      # before any rename; the trained state is kept all the same
+            with signals_held():
+                path = folder.keep("checkpoint.npz", "interrupted.npz")
+        except OSError:
+            raise error from None
+        raise OutputError(f"{error}; the trained state is saved to {path} ({next_step(path)})") from None
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     return result
 

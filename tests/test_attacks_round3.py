@@ -880,3 +880,37 @@ def test_an_eps_in_an_images_folder_never_starts_a_ghostscript_found_on_path(tmp
                                "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "it is really EPS" in done.stderr, done.stderr
     assert not ran.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["loss.png", "interrupted.npz"])
+def test_a_link_planted_during_the_run_is_refused_at_the_commit_and_the_trained_state_kept(both_runs, tmp_path,
+                                                                                           monkeypatch, name):
+    """The files are checked before the work and again at the commit: a link that appears in between (the
+    attacker is quick) is refused before any rename, the old run stays, and the trained model is not lost:
+    it is kept as interrupted.npz (unless that is the planted name: then the one line says so much)."""
+    import shutil
+    import autoencoders.cli as cli
+    from helpers_autoencoders import cli_sandbox, error_lines, load_npz, run_cli
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    before = snapshot_folder(out)
+
+    def plant_during_the_report(*args, **kwargs):
+        if os.path.lexists(out / name):
+            os.unlink(out / name)  # the old run's file, swapped for a link
+        os.symlink(outside / "precious.txt", out / name)
+        return []
+    monkeypatch.setattr(cli, "draw_figures", plant_during_the_report)
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"])
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and f"{out / name} exists and is a symbolic link" in lines[0], stderr
+    assert outside_as_it_was(outside) and os.path.islink(out / name)
+    kept = {entry: data for entry, data in snapshot_folder(out).items() if entry not in (name, "interrupted.npz")}
+    assert kept == {entry: data for entry, data in before.items() if entry != name}
+    if name == "loss.png":
+        assert lines[0].endswith(f"; the trained state is saved to {out / 'interrupted.npz'} (draw the figures with: "
+                                 f"python -m autoencoders plot {out / 'interrupted.npz'} --out {out})")
+        assert int(load_npz(out / "interrupted.npz")["epoch"]) == 1
+    assert not any(entry.startswith(".") for entry in os.listdir(out))
