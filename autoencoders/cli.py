@@ -14,9 +14,9 @@ import nn
 from runfolder.arguments import number_type
 from runfolder.checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from runfolder.checkpoint_checks import MAX_LATENT_DIM
-from runfolder.cli import (DATASETS, Parser, UsageError, finish_run, load_data, refuse_other_kind, run_command,
-                        writable_directory)
-from runfolder.folder import STATE_FILES, RunFolder, atomic_write, check_output_file
+from runfolder.cli import (DATASETS, MAX_METRICS_BYTES, Parser, UsageError, finish_run, load_data, refuse_other_kind,
+                           run_command, writable_directory)
+from runfolder.folder import STATE_FILES, OutputError, RunFolder, atomic_write, check_output_file, read_regular
 from runfolder.gradient_stats import GradientStats, summary_line
 from runfolder.figures import plot_gradient_stats
 from nn import backend
@@ -484,9 +484,11 @@ def _gradients_beside(checkpoint_path):
     """The "gradient_stats" of the metrics.json in the checkpoint's folder (the run that wrote both), or
     None (no such file, a run with --no-gradient-stats, or a metrics.json that cannot be read)."""
     path = os.path.join(os.path.dirname(os.path.abspath(checkpoint_path)), "metrics.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            gradients = json.load(handle).get("gradient_stats")
+    try:  # never through a link, never waiting on a FIFO, never past a metrics file's size
+        gradients = json.loads(read_regular(path, MAX_METRICS_BYTES)).get("gradient_stats")
+    except OutputError as error:
+        print(f"note: {error}; it is not read, so gradients.png is not drawn", file=sys.stderr)
+        return None
     except (OSError, ValueError, AttributeError):
         return None
     return gradients if isinstance(gradients, dict) else None

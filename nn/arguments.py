@@ -1,7 +1,8 @@
 """Every argument check of the engine, in one place, so that the same wrong value gets the same error
 in every class: a wrong type is a TypeError, a value out of range a ValueError, each one line that
 names the value and the fix. Layers call these in their constructors; the checks of what a call
-passes at run time (inputs, gradients) are the gate's, in nn/module.py.
+passes at run time (inputs, gradients) are the gate's, in nn/module.py, which words them with the
+helpers at the end of this file (``input_dtype_error``) so that every layer says the same.
 """
 import math
 import numbers
@@ -10,7 +11,6 @@ import sys
 import numpy
 
 from . import backend
-from .module import Parameter
 
 
 def positive_int(owner, name, value):
@@ -65,6 +65,7 @@ def factory_options(owner, device, dtype):
 
 def new_parameter(values, device, dtype):
     """A Parameter holding a CPU array (initialized from the CPU generator) cast and moved."""
+    from .module import Parameter  # here, not at the top: module.py takes input_dtype_error from this file
     return Parameter(backend.to_device(values.astype(dtype), device))
 
 
@@ -152,3 +153,16 @@ def on_device_of(constant, x):
     """A constant array on x's device and in x's dtype (weights are given once, used on any backend)."""
     xp = backend.get_array_module(x)
     return xp.asarray(backend.to_device(constant, backend.device_of(x)), dtype=x.dtype)
+
+
+def input_dtype_error(module, dtype, held_dtype, held="the weights are"):
+    """The TypeError for an input of another dtype than the layer's weights (or, ``held``, its state).
+
+    The fix offered is the one that works: ``x.astype(...)`` always; moving the model to the input's
+    dtype only when the engine has that dtype (float32, float64): ``.to(dtype='int64')`` is refused."""
+    fix = f"convert the input with x.astype('{held_dtype}')"
+    if numpy.dtype(dtype).name in backend.DTYPES:
+        fix += f" or the model with .to(dtype='{dtype}')"
+    else:
+        fix += f" (the engine computes in {' or '.join(backend.DTYPES)} only)"
+    return TypeError(f"{module!r}: input is {dtype} but {held} {held_dtype}; {fix}")

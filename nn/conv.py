@@ -17,7 +17,7 @@ from . import backend, padding as padding_modes
 from .im2col_fast import (col2im_windows, columns_to_windows, group_columns, group_rows, im2col_channels_last,
                           ungroup_columns, ungroup_rows, weight_from_matrices, weight_from_matrix, weight_matrices,
                           weight_matrix)
-from .arguments import positive_int
+from .arguments import input_dtype_error, positive_int
 from .module import Parameter
 from .spatial import Spatial2d, flag, pair, symmetric, windowed_size
 
@@ -74,8 +74,7 @@ class _ConvBase(Spatial2d):
         super()._check(x)
         weight = self.weight.data
         if x.dtype != weight.dtype:
-            raise TypeError(f"{self!r}: input is {x.dtype} but the weights are {weight.dtype}; convert the input "
-                            f"with x.astype('{weight.dtype}') or the model with .to(dtype='{x.dtype}')")
+            raise input_dtype_error(self, x.dtype, weight.dtype)
         backend.check_same_device(self, weight, x)
 
     def extra_repr(self):

@@ -31,6 +31,7 @@ from collections import OrderedDict
 import numpy
 
 from . import backend
+from .arguments import input_dtype_error
 
 
 class Parameter:
@@ -475,8 +476,7 @@ def _checked_input(module, x):
     weight = vars(module).get("weight")
     if type(weight) is Parameter and hasattr(x, "dtype"):
         if x.dtype != weight.data.dtype:
-            raise TypeError(f"{module!r}: input is {x.dtype} but the weights are {weight.data.dtype}; convert "
-                            f"the input with x.astype('{weight.data.dtype}') or the model with .to(dtype='{x.dtype}')")
+            raise input_dtype_error(module, x.dtype, weight.data.dtype)
         if type(x) is not type(weight.data):
             backend.check_same_device(module, weight.data, x)
     return x

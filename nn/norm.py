@@ -13,7 +13,7 @@ import numbers
 import numpy
 
 from . import backend
-from .arguments import factory_options, flag, new_parameter, positive_int
+from .arguments import factory_options, flag, input_dtype_error, new_parameter, positive_int
 from .module import Module
 
 
@@ -78,8 +78,7 @@ def _check_dtype_and_device(module, x, reference):
     if reference is None:
         return
     if x.dtype != reference.dtype:
-        raise TypeError(f"{module!r}: input is {x.dtype} but the layer's state is {reference.dtype}; convert the "
-                        f"input with x.astype('{reference.dtype}') or the model with .to(dtype='{x.dtype}')")
+        raise input_dtype_error(module, x.dtype, reference.dtype, held="the layer's state is")
     backend.check_same_device(module, reference, x)
 
 

@@ -236,9 +236,11 @@ class Optimizer:
                 elif tuple(state_dict[key].shape) != (size,):
                     problems.append(f"key {key!r} has shape {tuple(state_dict[key].shape)}, expected {(size,)}")
             steps = state_dict.get(prefix + "step", 0)
-            if getattr(steps, "ndim", 0) and tuple(steps.shape) != (len(group["params"]),):
-                problems.append(f"key {prefix + 'step'!r} has shape {tuple(steps.shape)}, expected "
+            if _per_parameter(steps) and _shape(steps) != (len(group["params"]),):
+                problems.append(f"key {prefix + 'step'!r} has shape {_shape(steps)}, expected "
                                 f"{(len(group['params']),)} (one step count per parameter)")
+            else:
+                problems += _step_problems(prefix + "step", steps)
             try:
                 self.check_group(wanted, f"{prefix}hyperparameters")
             except ValueError as error:
@@ -253,7 +255,7 @@ class Optimizer:
             offset = 0
             for index, parameter in enumerate(group["params"]):
                 state = self.state[parameter]
-                state["step"] = int(steps[index] if getattr(steps, "ndim", 0) else steps)
+                state["step"] = int(steps[index] if _per_parameter(steps) else steps)
                 device = backend.device_of(parameter.data)
                 for name in names:
                     values = state_dict[prefix + name][offset:offset + parameter.size]
@@ -291,6 +293,32 @@ def _check_number(value, name, where, upper=None, lower=0):
     if not value >= lower or math.isinf(value) or (upper is not None and not value < upper):
         bounds = f"in [0, {upper})" if upper is not None else "a finite number" + (" >= 0" if lower == 0 else "")
         raise ValueError(f"{where}: {name} must be {bounds}, got {name}={value!r}")
+
+
+def _per_parameter(steps):
+    """Whether a saved 'step' holds one count per parameter (an array, or a list as a user may write it)."""
+    return isinstance(steps, (list, tuple)) or bool(getattr(steps, "ndim", 0))
+
+
+def _shape(steps):
+    return (len(steps),) if isinstance(steps, (list, tuple)) else tuple(steps.shape)
+
+
+def _step_problems(key, steps):
+    """What is wrong with a saved step count (one number, or an array of one per parameter): each must be a
+    whole number >= 0. torch loads any value and fails later: Adam's step -1 becomes 0 at the next step(),
+    1 - beta1**0 = 0 divides the update (a ZeroDivisionError in torch, every weight NaN in arrays). Here it
+    is refused at the load, by value."""
+    values = steps.tolist() if hasattr(steps, "tolist") else steps
+    entries = list(values) if isinstance(values, (list, tuple)) else [values]
+    for index, value in enumerate(entries):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                or value < 0 or value != int(value):
+            where = f" (parameter {index})" if isinstance(values, (list, tuple)) else ""
+            return [f"key {key!r} holds {value!r}{where}, but a step count is a whole number >= 0 (the steps "
+                    "taken so far): load a state_dict() an optimizer saved, or set it to 0 to start the averages "
+                    "afresh"]  # the first wrong entry names the fix; the others would repeat it
+    return []
 
 
 def _as_python(value):

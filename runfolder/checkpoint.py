@@ -7,6 +7,7 @@ Keys:  format_version, config (JSON), epoch, history (JSON), model/<name>, optim
 import json
 import math
 import os
+import stat
 import zipfile
 
 import numpy
@@ -15,7 +16,7 @@ from nn import backend
 
 from .checkpoint_checks import (FORMAT_VERSION, MAX_ARRAY_BYTES, MAX_ENTRIES, MAX_TOTAL_BYTES, CheckpointError,
                                 check_arrays)
-from .folder import atomic_write
+from .folder import _kind, atomic_write
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "restore"]
 
@@ -42,8 +43,14 @@ def load_checkpoint(path):
     header (shape times item size at most MAX_ARRAY_BYTES, all together MAX_TOTAL_BYTES) are read first.
     Then every array is checked for its kind: weights and optimizer buffers finite floats (an int or a
     NaN is refused, not cast), counters integers, texts JSON."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist")
+    try:
+        mode = os.stat(path).st_mode  # a link the user names is followed: the file it names is the checkpoint
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path!r} does not exist") from None
+    except OSError as error:
+        raise CheckpointError(f"checkpoint {path!r} cannot be examined ({error.strerror})") from None
+    if not stat.S_ISREG(mode):  # a FIFO would hang the reader, a device never end
+        raise CheckpointError(f"checkpoint {path!r} is {_kind(mode)}, not a file; give the .npz file a run wrote")
     if not zipfile.is_zipfile(path):  # numpy.load would take it for a .npy or a pickle
         raise CheckpointError(f"checkpoint {path!r} is not a readable .npz file (not a zip archive)")
     try:

@@ -20,9 +20,10 @@ import numpy
 import nn
 
 from .checkpoint_checks import CheckpointError
-from .folder import DISK_FULL, STAGING_PREFIX, OutputError, signals_held
+from .folder import DISK_FULL, STAGING_PREFIX, OutputError, open_regular, read_regular, signals_held
 
 DATASETS = ("mnist", "fashion-mnist")
+MAX_METRICS_BYTES = 64 << 20  # far above any run's metrics.json: one longer is not read back
 
 
 class UsageError(Exception):
@@ -100,22 +101,17 @@ def folder_kind(path):
         return None
 
     for name in ("checkpoint.npz", "last-good.npz", "interrupted.npz", "metrics.json"):
-        if not regular(name):
-            continue
-        try:
+        try:  # opened without following a link or waiting on a FIFO (open_regular): neither is read
             if name.endswith(".npz"):
-                with zipfile.ZipFile(os.path.join(path, name)) as archive:
+                with open_regular(os.path.join(path, name)) as handle, zipfile.ZipFile(handle) as archive:
                     if archive.getinfo("config.npy").file_size > 1 << 20:
                         continue
                     with archive.open("config.npy") as member:
                         config = json.loads(str(numpy.lib.format.read_array(member, allow_pickle=False)))
             else:
-                if os.path.getsize(os.path.join(path, name)) > 64 << 20:
-                    continue
-                with open(os.path.join(path, name), "rb") as handle:
-                    config = json.loads(handle.read()).get("config")
+                config = json.loads(read_regular(os.path.join(path, name), MAX_METRICS_BYTES)).get("config")
         except (OSError, ValueError, KeyError, AttributeError, zipfile.BadZipFile, RuntimeError, EOFError):
-            continue
+            continue  # OutputError (not a regular file, too long) is an OSError
         if kind_of(config):
             return kind_of(config), name
     for program, names in KIND_FIGURES.items():
@@ -172,7 +168,8 @@ def finish_run(folder, report, next_step):
     """The end of a training run whose training is done: ``report()`` writes the metrics and figures
     into the run folder's staging folder, then the commit puts the new files in place and lists them.
     Ctrl-C during the report keeps the trained state as interrupted.npz and says ``next_step(path)``,
-    what to do with it. Returns what ``report()`` returned, or None after Ctrl-C (exit code 130)."""
+    what to do with it; so does a commit refused because something not a regular file appeared in the
+    folder during the run (OutputError, one line). Returns what ``report()`` returned, or None after Ctrl-C (exit code 130)."""
     try:
         result = report()
     except KeyboardInterrupt:  # the training is done: keep it, even without its figures
@@ -181,7 +178,15 @@ def finish_run(folder, report, next_step):
         print(f"\ninterrupted while writing the report; the trained state is saved to {path} ({next_step(path)})",
               file=sys.stderr)
         return None
-    paths = folder.commit()
+    try:
+        paths = folder.commit()
+    except OutputError as error:  # a link, FIFO or folder put into DIR during the run: the commit refuses it,
+        try:                      # before any rename; the trained state is kept all the same
+            with signals_held():
+                path = folder.keep("checkpoint.npz", "interrupted.npz")
+        except OSError:
+            raise error from None
+        raise OutputError(f"{error}; the trained state is saved to {path} ({next_step(path)})") from None
     print("\n".join(["wrote:"] + [f"  {path}" for path in paths]))
     return result
 

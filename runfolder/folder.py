@@ -175,16 +175,55 @@ def remove_stale(directory):
         owner = temporary_owner(name)
         if owner is None or owner == os.getpid() or process_alive(owner):
             continue
-        path = os.path.join(directory, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        remove_leftover(os.path.join(directory, name))
         removed.append(name)
     return removed
+
+
+def remove_leftover(path):
+    """Remove a leftover at ``path``: a folder with what it holds (links inside it are removed, never
+    followed), anything else (a file, a link, a FIFO) by its own name only; nothing there is no error."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def open_regular(path):
+    """``path`` opened for reading as a binary file, if it is a regular file; OutputError naming what it is
+    otherwise. A symbolic link is not followed, and a FIFO is not waited on: what a run reads back from
+    its folder (metrics.json, a checkpoint's configuration) can be neither a door to another file nor a
+    hang. FileNotFoundError when there is nothing."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
+                             | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # a link (ELOOP with O_NOFOLLOW), or no permission
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            mode = None
+        what = _kind(mode) if mode is not None and not stat.S_ISREG(mode) else f"unreadable ({error.strerror})"
+        raise OutputError(f"{path} is {what}, not a regular file") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise OutputError(f"{path} is {_kind(mode)}, not a regular file")
+    return os.fdopen(descriptor, "rb")
+
+
+def read_regular(path, limit):
+    """The bytes of the regular file ``path`` (open_regular's refusals), at most ``limit`` of them:
+    OutputError for a longer file, read no further."""
+    with open_regular(path) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OutputError(f"{path} is over {limit:,} bytes, more than such a file ever holds")
+    return data
 
 
 class RunFolder:
@@ -211,6 +250,9 @@ class RunFolder:
         self._take_lock()
         try:
             remove_stale(self.path)
+            # A staging folder of this process's id can only be a dead run's (a process that had this id before:
+            # containers reuse small ids), since we hold the lock: removed like any other leftover.
+            remove_leftover(self.staging)
             os.mkdir(self.staging)
         except OSError as error:
             self._release_lock()
@@ -248,7 +290,12 @@ class RunFolder:
                 raise OutputError(f"{self.option} {self.path} cannot be written ({error.strerror or error}); "
                                   f"choose another {self.option}") from None
             try:
-                self._check_lock(lock_path, os.fstat(descriptor).st_mode)
+                status = os.fstat(descriptor)
+                self._check_lock(lock_path, status.st_mode)
+                if status.st_nlink > 1:  # a hard link to another file: the pid written below would land in that one
+                    raise OutputError(f"{self.option} {self.path}: its lock file {lock_path} has {status.st_nlink} "
+                                      "names (a hard link to another file), so it is not only the lock; it is left as "
+                                      f"it is: remove it, or choose another {self.option}")
             except OutputError:
                 os.close(descriptor)
                 raise

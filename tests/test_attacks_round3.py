@@ -503,3 +503,414 @@ def test_a_full_disk_during_the_report_is_one_line_and_the_old_run_intact(both_r
     lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
     assert code == 1 and len(lines) == 1 and "latent.png (No space left on device)" in lines[0], stderr
     assert snapshot_folder(out) == before and not any(name.startswith(".staging") for name in os.listdir(out))
+
+
+# --- 7. the engine API's three: a list input, an integer input's advice, a step count that divides by zero ---
+def test_a_list_input_is_refused_in_one_line_with_the_conversion():
+    import numpy as np
+    import nn
+    with pytest.raises(TypeError) as caught:
+        nn.Linear(10, 3)(np.ones((2, 10)).tolist())
+    assert str(caught.value) == ("Linear: the input is a Python list, not an array; convert it with "
+                                 "numpy.asarray(x, dtype='float32')")
+
+
+def engine_layers():
+    import nn
+    return [(nn.Linear(10, 3), (2, 10), "the weights are"), (nn.Conv2d(10, 3, 1), (2, 10, 1, 1), "the weights are"),
+            (nn.BatchNorm1d(10, affine=False), (2, 10), "the layer's state is")]
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "uint8", "float16"])
+def test_an_input_of_a_dtype_the_engine_lacks_is_told_only_to_convert_the_input(dtype):
+    import numpy as np
+    for layer, shape, held in engine_layers():
+        with pytest.raises(TypeError) as caught:
+            layer(np.ones(shape, dtype))
+        assert str(caught.value) == (f"{layer!r}: input is {dtype} but {held} float32; convert the input with "
+                                     "x.astype('float32') (the engine computes in float32 or float64 only)")
+        with pytest.raises(ValueError):  # the advice left out is the one .to() refuses
+            layer.to(dtype=dtype)
+
+
+def test_a_float64_input_is_offered_both_fixes_and_the_second_one_works():
+    import numpy as np
+    for layer, shape, held in engine_layers():
+        x = np.ones(shape, "float64")
+        with pytest.raises(TypeError) as caught:
+            layer(x)
+        assert str(caught.value).endswith("convert the input with x.astype('float32') or the model with "
+                                          ".to(dtype='float64')")
+        assert layer.to(dtype="float64")(x).dtype == np.float64
+
+
+def test_conv_and_batchnorm_keep_their_own_dtype_check_with_the_gate_s_words():
+    """Conv2d's _check and BatchNorm's statistics check word the error as the gate does (one helper)."""
+    import numpy as np
+    import nn
+    from nn.arguments import input_dtype_error
+    conv = nn.Conv2d(2, 3, 1)
+    with pytest.raises(TypeError) as caught:
+        conv._check(np.ones((1, 2, 1, 1), "int32"))
+    assert str(caught.value) == str(input_dtype_error(conv, np.dtype("int32"), np.dtype("float32")))
+
+
+def adam_and_its_state():
+    import numpy as np
+    import nn
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    optimizer = nn.Adam(model.parameters(), lr=0.1)
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+    loss = nn.MSELoss()
+    loss(model(x), np.zeros((4, 1), "float32"))
+    model.backward(loss.backward())
+    optimizer.step()
+    return model, optimizer, x, loss
+
+
+@pytest.mark.parametrize("step, shown", [
+    (-1, "-1"), (-2, "-2"), (2.5, "2.5"), (float("nan"), "nan"), (float("inf"), "inf"), ("3", "'3'"), (True, "True"),
+    ("array(-1)", "-1"), ("array([1, -1, 1, 1])", "-1 (parameter 1)"), ("[1, 1, 1.5, 1]", "1.5 (parameter 2)"),
+])
+def test_an_optimizer_step_that_is_not_a_count_is_refused_at_the_load_and_nothing_changes(step, shown):
+    import numpy as np
+    model, optimizer, x, loss = adam_and_its_state()
+    state = optimizer.state_dict()
+    before = {name: np.copy(value) if hasattr(value, "shape") else value for name, value in state.items()}
+    weights = [parameter.data.copy() for parameter in model.parameters()]
+    state["step"] = eval(step, {"array": np.array}) if isinstance(step, str) and step[0] in "a[" else step
+    with pytest.raises(ValueError) as caught:
+        optimizer.load_state_dict(state)
+    assert str(caught.value) == (f"Adam.load_state_dict: key 'step' holds {shown}, but a step count is a whole number "
+                                 ">= 0 (the steps taken so far): load a state_dict() an optimizer saved, or set it to 0 "
+                                 "to start the averages afresh; nothing was loaded")
+    after = optimizer.state_dict()
+    assert after["step"] == before["step"] == 1
+    for name in ("exp_avg", "exp_avg_sq"):
+        np.testing.assert_array_equal(after[name], before[name])
+    loss(model(x), np.zeros((4, 1), "float32"))  # and the next step is an ordinary one: no NaN anywhere
+    model.backward(loss.backward())
+    optimizer.step()
+    for parameter, old in zip(model.parameters(), weights):
+        assert np.isfinite(parameter.data).all() and not np.array_equal(parameter.data, old)
+
+
+@pytest.mark.parametrize("step", [0, 7, 7.0, "array(7)", "array([7, 7, 3, 3])", "[7, 7, 3, 3]"])
+def test_a_whole_step_count_loads_in_any_form_and_steps_finitely(step):
+    import numpy as np
+    model, optimizer, x, loss = adam_and_its_state()
+    state = optimizer.state_dict()
+    state["step"] = eval(step, {"array": np.array}) if isinstance(step, str) else step
+    optimizer.load_state_dict(state)
+    counts = [optimizer.state[parameter]["step"] for parameter in model.parameters()]
+    expected = list(np.broadcast_to(np.asarray(state["step"]), (4,)).astype(int))
+    assert counts == expected and all(type(count) is int for count in counts)
+    loss(model(x), np.zeros((4, 1), "float32"))
+    model.backward(loss.backward())
+    optimizer.step()
+    assert all(np.isfinite(parameter.data).all() for parameter in model.parameters())
+
+
+def test_a_later_group_s_step_is_checked_too():
+    import nn
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    optimizer = nn.SGD([{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": 0.1}], lr=0.01)
+    state = optimizer.state_dict()
+    state["1.step"] = -4
+    with pytest.raises(ValueError, match=r"^SGD.load_state_dict: key '1.step' holds -4, but a step count is a whole "):
+        optimizer.load_state_dict(state)
+
+
+# --- 8. every file a run writes, replaces, reads back or removes in its folder, attacked -------------------
+def plant(path, kind, outside):
+    """Put at ``path`` what an attacker with write access to the run folder would: a link to the user's file
+    (or folder), a FIFO, a folder."""
+    if kind == "link to a file":
+        os.symlink(outside / "precious.txt", path)
+    elif kind == "link to a folder":
+        os.symlink(outside, path)
+    elif kind == "FIFO":
+        os.mkfifo(path)
+    else:
+        os.mkdir(path)
+        (path / "inside.txt").write_text("kept")
+
+
+def user_files(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("the user's")
+    return outside
+
+
+def outside_as_it_was(outside):
+    return sorted(os.listdir(outside)) == ["precious.txt"] and (outside / "precious.txt").read_text() == "the user's"
+
+
+RUN_FOLDER_FILES = {"autoencoders": ["checkpoint.npz", "metrics.json", "last-good.npz", "interrupted.npz",
+                                     "gradients.png", "reconstructions.png"],
+                    "gans": ["checkpoint.npz", "metrics.json", "last-good.npz", "interrupted.npz", "gradients.png",
+                             "progress.gif"]}
+KINDS = ["link to a file", "FIFO", "a folder"]
+WHAT = {"link to a file": "a symbolic link", "FIFO": "a FIFO", "a folder": "a folder"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("program, name", [(program, name) for program, names in RUN_FOLDER_FILES.items()
+                                           for name in names])
+def test_a_run_file_planted_between_runs_is_refused_in_one_line_and_nothing_written(both_runs, tmp_path, program,
+                                                                                    name, kind):
+    """Each file a new run replaces (or removes, or keeps on Ctrl-C: interrupted.npz, last-good.npz) is
+    looked at before any work: something that is not a regular file there is refused, never written
+    through, never removed; the folder's other files stay as they were."""
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    from gans.cli import main as gans_main
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / ("ae" if program == "autoencoders" else "gan"), out)
+    if (out / name).exists():
+        (out / name).unlink()
+    plant(out / name, kind, outside)
+    before = {entry: (out / entry).read_bytes() for entry in os.listdir(out) if entry != name}
+    argv = ["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"]
+    if program == "gans":
+        argv += ["--batch-size", "16"]
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(argv, gans_main if program == "gans" else None)
+    assert code == 2 and error_lines(stderr) == [
+        f"{program}: error: --out {out}: the file {out / name} exists and is {WHAT[kind]}, not a regular file; it is "
+        "left as it is: choose another --out"], stderr
+    assert outside_as_it_was(outside)
+    assert {entry: (out / entry).read_bytes() for entry in os.listdir(out) if entry != name} == before
+    assert os.path.lexists(out / name) and (kind != "a folder" or os.listdir(out / name) == ["inside.txt"])
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+def test_dead_runs_leftovers_that_are_links_fifos_or_folders_go_by_their_own_name_and_the_run_finishes(
+        both_runs, tmp_path, program):
+    """.staging-<pid> and .tmp-<pid>-... of dead processes are removed when the next run takes the lock:
+    a link as a link (what it points to untouched), a FIFO unopened, a folder with the links inside it."""
+    from helpers_autoencoders import cli_sandbox, run_cli
+    from gans.cli import main as gans_main
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    dead = 4_000_000  # above any pid_max: no process has it
+    os.symlink(outside, out / f".staging-{dead}")
+    os.symlink(outside / "precious.txt", out / f".tmp-{dead}-aa.npz")
+    os.mkfifo(out / f".tmp-{dead + 1}-bb.png")
+    (out / f".staging-{dead + 2}").mkdir()
+    os.symlink(outside, out / f".staging-{dead + 2}" / "into-outside")
+    os.symlink(outside / "precious.txt", out / f".staging-{dead + 2}" / "checkpoint.npz")
+    argv = ["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet", "--no-gradient-stats"]
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(argv + (["--batch-size", "16"] if program == "gans" else []),
+                                  gans_main if program == "gans" else None)
+    assert code == 0, stderr
+    assert outside_as_it_was(outside)
+    assert "checkpoint.npz" in os.listdir(out) and not any(name.startswith(".") for name in os.listdir(out))
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "link to a file", "link to a folder", "a folder"])
+def test_plot_reads_a_metrics_json_that_is_not_a_regular_file_never_and_says_so(both_runs, tmp_path, kind):
+    """plot reads metrics.json beside the checkpoint for gradients.png: a FIFO there used to hang it for
+    ever (open waits for a writer), a link to /dev/zero would read without end. It is read only as a
+    regular file; otherwise the figures are drawn without gradients.png, with a note."""
+    import shutil
+    import matplotlib
+    from helpers_autoencoders import subprocess_env
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    (out / "metrics.json").unlink()
+    (out / "gradients.png").unlink()
+    plant(out / "metrics.json", kind, outside)
+    done = subprocess.run([sys.executable, "-m", "autoencoders", "plot", str(out / "checkpoint.npz"), "--limit", "32",
+                           "--out", str(tmp_path / "figures")], cwd=tmp_path, capture_output=True, text=True,
+                          env={**subprocess_env(both_runs / "data", tmp_path), "NN_OFFLINE": "1",
+                               "MPLCONFIGDIR": matplotlib.get_cachedir()}, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    what = {"FIFO": "a FIFO", "a folder": "a folder"}.get(kind, "a symbolic link")
+    assert [line for line in done.stderr.splitlines() if "md5" not in line and line.strip()] == [
+        f"note: {out / 'metrics.json'} is {what}, not a regular file; it is not read, so gradients.png is not drawn"]
+    assert "loss.png" in os.listdir(tmp_path / "figures") and "gradients.png" not in os.listdir(tmp_path / "figures")
+    assert outside_as_it_was(outside)
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+@pytest.mark.parametrize("make, what", [(os.mkfifo, "a FIFO"), (os.mkdir, "a folder")])
+def test_resuming_from_a_checkpoint_that_is_a_fifo_or_a_folder_says_what_it_is(tmp_path, program, make, what):
+    make(tmp_path / "checkpoint.npz")
+    done = run_cli(program, "train", "--resume", str(tmp_path / "checkpoint.npz"), "--out", str(tmp_path / "run"),
+                   timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        f"{program}: error: checkpoint {str(tmp_path / 'checkpoint.npz')!r} is {what}, not a file; give the .npz "
+        "file a run wrote"], done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_folder_kind_reads_neither_through_a_link_nor_from_a_fifo(both_runs, tmp_path):
+    """What decides whose run a folder holds is read only from regular files: a checkpoint.npz that links to
+    another run's, or a metrics.json that is a FIFO, is not read (and a FIFO does not hang it)."""
+    from runfolder.cli import folder_kind
+    out = tmp_path / "run"
+    out.mkdir()
+    os.symlink(both_runs / "gan" / "checkpoint.npz", out / "checkpoint.npz")
+    os.mkfifo(out / "metrics.json")
+    os.symlink(both_runs / "ae" / "loss.png", out / "loss.png")
+    assert folder_kind(out) is None
+    (out / "losses.png").write_bytes(b"a GAN figure")
+    assert folder_kind(out) == ("gans", "losses.png")
+
+
+@pytest.fixture(scope="module")
+def vae_run(both_runs):
+    """A finished VAE run beside both_runs' (autoencoders' sample needs a model that draws)."""
+    from helpers_autoencoders import cli_sandbox, run_cli
+    with cli_sandbox(both_runs / "data", both_runs):
+        code, _, stderr = run_cli(["train", "--model", "vae", "--epochs", "1", "--limit", "32", "--out",
+                                   both_runs / "vae", "--quiet", "--no-gradient-stats"])
+    assert code == 0, stderr
+    return both_runs / "vae"
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+def test_sample_beside_the_checkpoint_refuses_a_planted_link_at_its_default_name(both_runs, vae_run, tmp_path,
+                                                                                 program):
+    import shutil
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    from gans.cli import main as gans_main
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / ("vae" if program == "autoencoders" else "gan"), out)
+    name = "samples-n8-seed0.png"
+    os.symlink(outside / "precious.txt", out / name)
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["sample", out / "checkpoint.npz", "--n", "8", "--seed", "0"],
+                                  gans_main if program == "gans" else None)
+    assert code == 2 and error_lines(stderr) == [
+        f"{program}: error: --out {out / name} exists and is a symbolic link, not a regular file; it is left as it "
+        "is: choose another --out"], stderr
+    assert outside_as_it_was(outside)
+
+
+@pytest.mark.parametrize("flock", [True, False])
+def test_a_lock_that_is_a_hard_link_to_the_user_s_file_is_refused_and_the_file_untouched(tmp_path, monkeypatch, flock):
+    """O_NOFOLLOW stops a symbolic link, not a hard link: a .lock that is another name of the user's file
+    would have the pid written into that file. A lock file with more than one name is refused."""
+    if not flock:
+        monkeypatch.setattr(runfolder, "fcntl", None)
+    (tmp_path / "precious.txt").write_text("the user's")
+    folder = tmp_path / "D"
+    folder.mkdir()
+    os.link(tmp_path / "precious.txt", folder / ".lock")
+    with pytest.raises(OutputError) as caught:
+        RunFolder(folder).__enter__()
+    if flock:
+        assert str(caught.value) == (f"--out {folder}: its lock file {folder / '.lock'} has 2 names (a hard link to "
+                                     "another file), so it is not only the lock; it is left as it is: remove it, or "
+                                     "choose another --out")
+    else:  # without flock the file's presence is the lock: the user's text is no live run's pid
+        assert "is in use by another run" in str(caught.value)
+    assert (tmp_path / "precious.txt").read_text() == "the user's"
+    assert os.path.samefile(folder / ".lock", tmp_path / "precious.txt")
+
+
+# --- 9. the remaining cases of the full disk, the linked lock and Ghostscript, end to end -------------------
+@pytest.mark.parametrize("figure", ["write_progress_gif", "plot_gan_losses"])
+def test_a_full_disk_during_a_gan_report_is_one_line_and_the_old_run_intact(both_runs, tmp_path, monkeypatch, figure):
+    import errno
+    import shutil
+    import gans.cli as cli
+    from helpers_autoencoders import cli_sandbox, error_lines, run_cli
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "gan", out)
+    before = snapshot_folder(out)
+    name = {"write_progress_gif": "progress.gif", "plot_gan_losses": "losses.png"}[figure]
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(cli.figures, figure, lambda *args, **kwargs: cli.atomic_write(
+        os.path.join(os.path.dirname(args[1]), name), lambda handle: full()))
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--batch-size", "16", "--out", out,
+                                   "--quiet"], cli.main)
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 1 and len(lines) == 1 and f"could not write {out / name} (No space left on device)" in lines[0], \
+        stderr
+    assert snapshot_folder(out) == before and not any(entry.startswith(".") for entry in os.listdir(out))
+
+
+def test_a_file_size_limit_at_an_autoencoder_sample_is_one_line_and_the_old_file_intact(both_runs, vae_run, tmp_path):
+    target = tmp_path / "samples.png"
+    target.write_bytes(b"the old samples")
+    done = limited_run(["autoencoders", "sample", vae_run / "checkpoint.npz", "--n", "64", "--out", target], 2_000,
+                       both_runs / "data", tmp_path)
+    full_disk_line(done, "autoencoders", str(target))
+    assert target.read_bytes() == b"the old samples" and sorted(os.listdir(tmp_path)) == ["samples.png"]
+
+
+def test_plot_into_a_folder_whose_lock_is_a_link_is_refused_in_one_line(both_runs, tmp_path):
+    (tmp_path / "precious.txt").write_text("the user's")
+    folder = tmp_path / "D"
+    folder.mkdir()
+    os.symlink(tmp_path / "precious.txt", folder / ".lock")
+    done = run_cli("autoencoders", "plot", str(both_runs / "ae" / "checkpoint.npz"), "--out", str(folder),
+                   "--limit", "32", timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is a symbolic link" in done.stderr, done.stderr
+    assert (tmp_path / "precious.txt").read_text() == "the user's" and os.listdir(folder) == [".lock"]
+
+
+def test_an_eps_in_an_images_folder_never_starts_a_ghostscript_found_on_path(tmp_path):
+    """End to end, as the attacker did it: a gs on PATH that records its start; train --images on a folder
+    with an EPS file named .png refuses it in one line, and gs never ran."""
+    bin_dir, ran = tmp_path / "bin", tmp_path / "gs-ran"
+    bin_dir.mkdir()
+    (bin_dir / "gs").write_text(f"#!/bin/sh\necho \"$@\" > {ran}\nexit 1\n")
+    (bin_dir / "gs").chmod(0o755)
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(4):
+        write_png(images / f"b{index}.png", side=28)
+    (images / "a.png").write_bytes(EPS)
+    done = subprocess.run([sys.executable, "-m", "autoencoders", "train", "--images", str(images), "--epochs", "1",
+                           "--out", str(tmp_path / "run"), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": ROOT, "NN_OFFLINE": "1",
+                               "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "it is really EPS" in done.stderr, done.stderr
+    assert not ran.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["loss.png", "interrupted.npz"])
+def test_a_link_planted_during_the_run_is_refused_at_the_commit_and_the_trained_state_kept(both_runs, tmp_path,
+                                                                                           monkeypatch, name):
+    """The files are checked before the work and again at the commit: a link that appears in between (the
+    attacker is quick) is refused before any rename, the old run stays, and the trained model is not lost:
+    it is kept as interrupted.npz (unless that is the planted name: then the one line says so much)."""
+    import shutil
+    import autoencoders.cli as cli
+    from helpers_autoencoders import cli_sandbox, error_lines, load_npz, run_cli
+    outside = user_files(tmp_path)
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / "ae", out)
+    before = snapshot_folder(out)
+
+    def plant_during_the_report(*args, **kwargs):
+        if os.path.lexists(out / name):
+            os.unlink(out / name)  # the old run's file, swapped for a link
+        os.symlink(outside / "precious.txt", out / name)
+        return []
+    monkeypatch.setattr(cli, "draw_figures", plant_during_the_report)
+    with cli_sandbox(both_runs / "data", tmp_path):
+        code, _, stderr = run_cli(["train", "--epochs", "1", "--limit", "32", "--out", out, "--quiet"])
+    lines = [line for line in error_lines(stderr) if not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and f"{out / name} exists and is a symbolic link" in lines[0], stderr
+    assert outside_as_it_was(outside) and os.path.islink(out / name)
+    kept = {entry: data for entry, data in snapshot_folder(out).items() if entry not in (name, "interrupted.npz")}
+    assert kept == {entry: data for entry, data in before.items() if entry != name}
+    if name == "loss.png":
+        assert lines[0].endswith(f"; the trained state is saved to {out / 'interrupted.npz'} (draw the figures with: "
+                                 f"python -m autoencoders plot {out / 'interrupted.npz'} --out {out})")
+        assert int(load_npz(out / "interrupted.npz")["epoch"]) == 1
+    assert not any(entry.startswith(".") for entry in os.listdir(out))

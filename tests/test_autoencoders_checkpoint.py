@@ -154,7 +154,7 @@ def test_restore_refuses_another_models_checkpoint(saved):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(str(tmp_path / "nowhere.npz"))
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="is a folder, not a file"):
         load_checkpoint(str(tmp_path))  # a directory is not a checkpoint either
 
 

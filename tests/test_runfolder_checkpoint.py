@@ -63,7 +63,8 @@ def test_what_the_checks_refuse_names_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("make, reason", [(lambda path: None, "does not exist"),
-                                          (os.mkdir, "does not exist"),
+                                          (os.mkdir, "is a folder, not a file; give the .npz file a run wrote"),
+                                          (os.mkfifo, "is a FIFO, not a file; give the .npz file a run wrote"),
                                           (lambda path: open(path, "w").close(),
                                            "is not a readable .npz file (not a zip archive)")])
 def test_no_file_or_no_zip_is_refused_by_name(tmp_path, make, reason):

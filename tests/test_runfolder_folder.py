@@ -399,10 +399,40 @@ def test_a_folder_that_cannot_be_made_or_locked_is_refused_with_the_systems_word
     assert os.listdir(tmp_path / "out") == [".lock"]
 
 
-def test_a_staging_folder_that_cannot_be_made_is_refused_and_the_lock_released(tmp_path):
-    (tmp_path / f".staging-{PID}").write_text("in the way")
-    refused(f"--out {tmp_path} cannot be written (File exists); choose another --out", RunFolder(tmp_path).__enter__)
-    assert os.listdir(tmp_path) == [f".staging-{PID}"]
+def test_a_staging_folder_that_cannot_be_made_is_refused_and_the_lock_released(tmp_path, monkeypatch):
+    import errno
+
+    def no_permission(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+    monkeypatch.setattr(folder_module.os, "mkdir", no_permission)
+    refused(f"--out {tmp_path} cannot be written (Permission denied); choose another --out",
+            RunFolder(tmp_path).__enter__)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("leftover", ["file", "folder", "link"])
+def test_a_leftover_with_this_process_s_id_is_a_dead_run_s_and_removed(tmp_path, leftover):
+    """Under the lock no live run can own .staging-<our pid>: it was a dead process's with the same id
+    (containers reuse small ids); it goes, a link by its name only, and the run goes ahead."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not in the folder")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    staging = folder / f".staging-{PID}"
+    if leftover == "file":
+        staging.write_text("in the way")
+    elif leftover == "folder":
+        staging.mkdir()
+        (staging / "checkpoint.npz").write_bytes(b"half")
+        os.symlink(outside, staging / "link")
+    else:
+        os.symlink(outside, staging)
+    run = RunFolder(folder)
+    run.__enter__()
+    assert os.path.isdir(staging) and not os.path.islink(staging) and os.listdir(staging) == []
+    run.__exit__(None, None, None)
+    assert os.listdir(folder) == [] and os.listdir(outside) == ["keep.txt"]
 
 
 FCNTL = folder_module.fcntl
