@@ -467,6 +467,33 @@ def test_a_file_size_limit_at_the_checkpoint_is_one_line_and_the_old_run_intact(
     assert snapshot_folder(out) == before
 
 
+@pytest.mark.parametrize("program, limit", [("autoencoders", 20_000), ("gans", 100_000)])
+def test_a_file_size_limit_when_resuming_is_one_line_and_the_run_resumed_from_intact(both_runs, tmp_path, program,
+                                                                                       limit):
+    """--resume from the run's own checkpoint into its own folder: the new checkpoint cannot be written, so
+    the run stays the one it was, checkpoint and all."""
+    import shutil
+    out = tmp_path / "run"
+    shutil.copytree(both_runs / ("ae" if program == "autoencoders" else "gan"), out)
+    before = snapshot_folder(out)
+    done = limited_run([program, "train", "--resume", out / "checkpoint.npz", "--epochs", "1", "--out", out,
+                        "--quiet"], limit, both_runs / "data", tmp_path)
+    full_disk_line(done, program, f"{out / 'checkpoint.npz'} (File too large)")
+    assert snapshot_folder(out) == before
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+def test_evaluate_under_a_file_size_limit_writes_nothing_and_reports(both_runs, tmp_path, program):
+    """evaluate only reads: under a 2 KB file-size limit it still ends with its report, and the run's
+    folder is as it was."""
+    out = both_runs / ("ae" if program == "autoencoders" else "gan")
+    before = snapshot_folder(out)
+    size = ["--limit", "32"] if program == "autoencoders" else ["--n", "64"]
+    done = limited_run([program, "evaluate", out / "checkpoint.npz", *size], 2_000, both_runs / "data", tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr and done.stdout.strip(), done.stderr
+    assert snapshot_folder(out) == before
+
+
 @pytest.mark.parametrize("command", ["plot", "sample"])
 def test_a_file_size_limit_at_a_figure_is_one_line_and_the_old_files_intact(both_runs, tmp_path, command):
     import shutil
