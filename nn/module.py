@@ -552,11 +552,12 @@ def _refusal(module, record):
     name = type(module).__name__
     if record is None:
         return f"{name}.backward called before forward: call the module on an input first"
-    if module._forwards > 1:
-        return (f"{name}.backward called a second time, and this {name} ran forward {module._forwards} times since "
-                "its last backward: a module keeps the cache of its last call only, so one module used at two places "
-                "in a model cannot be differentiated at both; use a second module sharing its parameters "
-                "(second.weight = first.weight) for tied weights")
+    if module._forwards > 1:  # a module used at two places, or forwards with no backward (an evaluation): both fixes
+        return (f"{name}.backward called a second time, and this {name} ran forward {module._forwards} times before "
+                "that backward: a module keeps the cache of its last call only, so one module used at two places "
+                "in a model cannot be differentiated at both (use a second module sharing its parameters, "
+                "second.weight = first.weight, for tied weights); otherwise run forward again, or pass "
+                "retain_graph=True to the first backward")
     return (f"{name}.backward called a second time after one forward: the forward's cache was used by the first "
             "backward (torch refuses this too); run forward again, or pass retain_graph=True to the first backward")
 

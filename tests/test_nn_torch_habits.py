@@ -457,7 +457,7 @@ def test_one_module_at_two_places_is_refused_naming_tied_weights():
     with pytest.raises(RuntimeError) as error:
         model.backward(criterion.backward())
     message = str(error.value)
-    assert "ran forward 2 times since its last backward" in message
+    assert "ran forward 2 times before that backward" in message
     assert "second.weight = first.weight" in message and "\n" not in message
     # an ordinary second backward after one forward keeps torch's message
     layer = nn.Linear(3, 3).double()
@@ -465,3 +465,24 @@ def test_one_module_at_two_places_is_refused_naming_tied_weights():
     layer.backward(numpy.ones((2, 3)))
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         layer.backward(numpy.ones((2, 3)))
+
+
+def test_a_second_backward_after_evaluation_forwards_offers_the_second_backwards_fixes():
+    """Forwards with no backward (an evaluation in the loop) are counted too, so the count alone cannot tell
+    a module used at two places from a plain second backward: the message offers both fixes, and says
+    truthfully when the forwards ran (before the first backward, not after it)."""
+    model = nn.Sequential(nn.Linear(3, 3).double(), nn.Tanh())
+    criterion = nn.MSELoss()
+    x = numpy.ones((2, 3))
+    model.eval()
+    model(x)                                                    # the test loss, computed without a backward
+    model.train()
+    criterion(model(x), x)
+    gradient = criterion.backward()
+    model.backward(gradient)
+    with pytest.raises(RuntimeError) as error:
+        model.backward(gradient)                                # the user's mistake: a second backward
+    message = str(error.value)
+    assert "ran forward 2 times before that backward" in message and "since" not in message
+    assert "run forward again, or pass retain_graph=True to the first backward" in message
+    assert "second.weight = first.weight" in message and "\n" not in message
