@@ -178,6 +178,16 @@ class Module:
 
     # --- walking the tree ---------------------------------------------------------------------
     def named_children(self):
+        """(name, child) of the modules this one holds, in assignment order; a child held under two names
+        is given once, by its first, as torch's (so ``apply`` visits it once)."""
+        seen = set()
+        for name, value in self._child_items():
+            if id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
+
+    def _child_items(self):
+        """Every (name, child), a child held under two names under each (the state dict and the printout's)."""
         for name, value in vars(self).items():
             if isinstance(value, Module) and not name.startswith("_"):
                 yield name, value
@@ -195,7 +205,7 @@ class Module:
                 return
             memo.add(id(self))
         yield prefix, self
-        for name, child in self.named_children():
+        for name, child in self._child_items():
             yield from child.named_modules(memo, prefix + "." + name if prefix else name, remove_duplicate)
 
     def modules(self):
@@ -351,7 +361,7 @@ class Module:
             if isinstance(value, Parameter) and not name.startswith("_"):
                 yield prefix + name, value.data
         yield from self.named_buffers(prefix, recurse=False)
-        for name, child in self.named_children():
+        for name, child in self._child_items():
             yield from child._named_state(prefix + name + ".")
 
     def state_dict(self):
@@ -394,7 +404,7 @@ class Module:
     def __repr__(self):
         """As torch prints a module: its extra_repr lines, then one line per child, indented."""
         extra = self.extra_repr().split("\n") if self.extra_repr() else []
-        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._child_items()]
         if len(extra) == 1 and not children:
             return f"{type(self).__name__}({extra[0]})"
         if not extra and not children:

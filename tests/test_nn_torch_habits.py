@@ -236,6 +236,27 @@ def test_a_module_reached_twice_is_walked_once_as_torch():
     assert every == len(list(theirs.named_modules(remove_duplicate=False))) == 4
 
 
+def test_a_child_reached_twice_is_a_child_once_and_apply_visits_it_once_as_torch():
+    """torch's named_children gives a module held under two names once, so apply(fn) calls fn on it once (an
+    init that scales, weight.data *= 0.5, is not applied twice); the state dict and the printout keep both
+    names, as torch's."""
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    torch_shared = torch.nn.Linear(2, 2)
+    theirs = torch.nn.Sequential(torch_shared, torch.nn.ReLU(), torch_shared)
+    assert [name for name, _ in model.named_children()] == [name for name, _ in theirs.named_children()] == ["0", "1"]
+    assert len(model.children()) == len(list(theirs.children())) == 2
+    calls, torch_calls = [], []
+    model.apply(lambda module: calls.append(type(module).__name__))
+    theirs.apply(lambda module: torch_calls.append(type(module).__name__))
+    assert calls == torch_calls == ["Linear", "ReLU", "Sequential"]
+    before = shared.weight.data.copy()
+    model.apply(lambda module: module.weight.data.__imul__(0.5) if isinstance(module, nn.Linear) else None)
+    numpy.testing.assert_array_equal(shared.weight.data, before * 0.5)
+    assert list(model.state_dict()) == list(theirs.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert repr(model).count("Linear(") == repr(theirs).count("Linear(") == 2
+
+
 def test_apply_initialises_as_torch_users_write_it():
     ours, _ = pair()
 
