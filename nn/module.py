@@ -249,14 +249,20 @@ class Module:
             names.append(name)
         setattr(self, name, array)
 
-    def named_buffers(self, prefix="", recurse=True):
-        """(name, array) for every buffer that is not None, this module's first, with dotted names."""
-        for name in vars(self).get("_buffer_names", ()):
-            if getattr(self, name) is not None:
-                yield prefix + name, getattr(self, name)
-        if recurse:
-            for child_name, child in self.named_children():
-                yield from child.named_buffers(prefix + child_name + ".")
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, array) for every buffer that is not None, this module's first, with dotted names, in
+        torch's order; a module held twice gives its buffers once (``remove_duplicate=False``: every name)."""
+        seen = set()
+        modules = self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix.rstrip("."), self)]
+        for module_name, module in modules:
+            for name in vars(module).get("_buffer_names", ()):
+                value = getattr(module, name)
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                if remove_duplicate:
+                    seen.add(id(value))
+                yield (module_name + "." if module_name else "") + name, value
 
     def buffers(self):
         return [buffer for _, buffer in self.named_buffers()]
@@ -319,7 +325,7 @@ class Module:
                     array = array.astype(dtype, copy=False)
                 setattr(parameter, field, array)
         for module in self.modules():
-            for name, buffer in list(module.named_buffers(recurse=False)):
+            for name, buffer in list(module.named_buffers(recurse=False, remove_duplicate=False)):
                 if device is not None:
                     buffer = backend.to_device(buffer, device)
                 if dtype is not None and buffer.dtype.kind == "f":  # a step counter stays an integer, as torch
@@ -360,7 +366,7 @@ class Module:
         for name, value in vars(self).items():
             if isinstance(value, Parameter) and not name.startswith("_"):
                 yield prefix + name, value.data
-        yield from self.named_buffers(prefix, recurse=False)
+        yield from self.named_buffers(prefix, recurse=False, remove_duplicate=False)
         for name, child in self._child_items():
             yield from child._named_state(prefix + name + ".")
 

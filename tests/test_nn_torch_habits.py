@@ -257,6 +257,18 @@ def test_a_child_reached_twice_is_a_child_once_and_apply_visits_it_once_as_torch
     assert repr(model).count("Linear(") == repr(theirs).count("Linear(") == 2
 
 
+def test_a_shared_batchnorms_buffers_are_listed_once_as_torch():
+    """named_buffers walks as named_parameters does: a module held twice gives its buffers once (torch's
+    remove_duplicate), and a prefix is joined with a dot, as torch's."""
+    norm, torch_norm = nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    model, theirs = nn.Sequential(norm, norm), torch.nn.Sequential(torch_norm, torch_norm)
+    for options in ({}, {"prefix": "model"}, {"remove_duplicate": False}, {"recurse": False}):
+        assert [name for name, _ in model.named_buffers(**options)] == \
+            [name for name, _ in theirs.named_buffers(**options)], options
+    assert len(model.buffers()) == len(list(theirs.buffers())) == 3
+    assert list(model.state_dict()) == list(theirs.state_dict())  # both names, as torch's
+
+
 def test_apply_initialises_as_torch_users_write_it():
     ours, _ = pair()
 
