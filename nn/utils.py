@@ -36,7 +36,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not gradients:
         return backend.array_module("cpu").asarray(0.0, dtype="float32")  # torch.tensor(0.0)
     xp = backend.get_array_module(gradients[0])
-    total = _norm(xp, xp.stack([_norm(xp, gradient, norm_type) for gradient in gradients]), norm_type)
+    # a 0-d array (NumPy's reductions give scalars): the same type whether or not a gradient was there
+    total = xp.asarray(_norm(xp, xp.stack([_norm(xp, gradient, norm_type) for gradient in gradients]), norm_type))
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"clip_grad_norm_: the gradients' total norm of order {norm_type} is {float(total)}, so "
                            "they cannot be clipped; find the non-finite gradient, or pass error_if_nonfinite=False "

@@ -357,6 +357,17 @@ def test_clip_grad_norm_edges_as_torch():
         nn.utils.clip_grad_norm_(ours.parameters(), None)
 
 
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 0, math.inf])
+def test_clip_grad_norm_returns_a_0d_array_as_its_docstring_says(norm_type):
+    """The norm comes back as a 0-d array (torch's 0-d tensor), whatever the norm and whether or not a
+    gradient was there: not a NumPy scalar for some calls and an array for others."""
+    ours, _ = gradients_both()
+    total = nn.utils.clip_grad_norm_(ours.parameters(), 1.0, norm_type=norm_type)
+    assert type(total) is numpy.ndarray and total.shape == () and total.dtype == numpy.float64
+    empty = nn.utils.clip_grad_norm_([nn.Parameter(numpy.zeros(3))], 1.0, norm_type=norm_type)
+    assert type(empty) is numpy.ndarray and empty.shape == ()
+
+
 def test_clip_grad_value_matches_torch():
     ours, theirs = gradients_both()
     assert nn.utils.clip_grad_value_(ours.parameters(), 0.05) is None
