@@ -238,8 +238,10 @@ class Module:
                     seen.add(id(value))
                 yield (module_name + "." if module_name else "") + name, value
 
-    def parameters(self):
-        return [parameter for _, parameter in self.named_parameters()]
+    def parameters(self, recurse=True):
+        """The parameters of named_parameters, as a list (torch's is a generator); ``recurse=False``: this
+        module's own only, as torch's."""
+        return [parameter for _, parameter in self.named_parameters(recurse=recurse)]
 
     def register_buffer(self, name, array):
         """Make ``self.<name>`` a buffer: saved and loaded with the parameters, moved by ``to``,
@@ -264,8 +266,8 @@ class Module:
                     seen.add(id(value))
                 yield (module_name + "." if module_name else "") + name, value
 
-    def buffers(self):
-        return [buffer for _, buffer in self.named_buffers()]
+    def buffers(self, recurse=True):
+        return [buffer for _, buffer in self.named_buffers(recurse=recurse)]
 
     def requires_grad_(self, requires_grad=True):
         """Freeze (False) or unfreeze every parameter, as torch: a frozen network's backward only

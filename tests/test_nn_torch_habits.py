@@ -269,6 +269,30 @@ def test_a_shared_batchnorms_buffers_are_listed_once_as_torch():
     assert list(model.state_dict()) == list(theirs.state_dict())  # both names, as torch's
 
 
+def test_parameters_and_buffers_take_torchs_recurse():
+    """parameters(recurse=False) and buffers(recurse=False), as torch's: this module's own only."""
+    class Scaled(nn.Module):
+        def __init__(self):
+            self.norm = nn.BatchNorm1d(2)
+            self.scale = nn.Parameter(numpy.ones(2))
+            self.register_buffer("count", numpy.zeros(1))
+
+    class TorchScaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm1d(2)
+            self.scale = torch.nn.Parameter(torch.ones(2))
+            self.register_buffer("count", torch.zeros(1))
+
+    ours, theirs = Scaled(), TorchScaled()
+    for recurse in (True, False):
+        assert [p.shape for p in ours.parameters(recurse=recurse)] == \
+            [tuple(p.shape) for p in theirs.parameters(recurse=recurse)]
+        assert [b.shape for b in ours.buffers(recurse=recurse)] == \
+            [tuple(b.shape) for b in theirs.buffers(recurse=recurse)]
+    assert ours.parameters(False)[0] is ours.scale and ours.buffers(False)[0] is ours.count
+
+
 def test_apply_initialises_as_torch_users_write_it():
     ours, _ = pair()
 
