@@ -10,6 +10,8 @@ A parameter without a gradient (None since ``zero_grad()``) is skipped, as torch
 """
 import math
 import numbers
+import types
+import warnings
 
 from . import backend
 from .module import Parameter
@@ -73,8 +75,13 @@ def _norm(xp, values, order):
 
 
 def _gradients(parameters, where):
-    """The gradients of the parameters that have one; anything that is not an nn.Parameter is refused."""
+    """The gradients of the parameters that have one; anything that is not an nn.Parameter is refused. An
+    empty generator is warned about, as torch's clip_grad_norm_ warns: most often it is one already walked."""
+    generator = isinstance(parameters, types.GeneratorType)
     parameters = [parameters] if isinstance(parameters, Parameter) else list(parameters)
+    if generator and not parameters:
+        warnings.warn(f"{where}: parameters is an empty generator (one already walked, such as the one an optimizer "
+                      "was built from), so nothing is clipped; pass model.parameters(), a list", stacklevel=3)
     for index, parameter in enumerate(parameters):
         if not isinstance(parameter, Parameter):
             kind = type(parameter)

@@ -392,6 +392,25 @@ def test_clip_grad_norm_returns_a_0d_array_as_its_docstring_says(norm_type):
     assert type(empty) is numpy.ndarray and empty.shape == ()
 
 
+@pytest.mark.parametrize("name", ["clip_grad_norm_", "clip_grad_value_"])
+def test_an_exhausted_generator_of_parameters_is_warned_about_as_torch_warns(name):
+    """A generator already walked (the one an optimizer was built from) clips nothing: torch's
+    clip_grad_norm_ warns, and so do both clipping functions here, in one line with the fix; an empty
+    list is no mistake and passes quietly, as in torch."""
+    ours, _ = gradients_both()
+    parameters = (parameter for parameter in ours.parameters())
+    nn.SGD(parameters, lr=0.1)                                   # walks the generator to its end
+    with pytest.warns(UserWarning, match=r"^" + name + r": parameters is an empty generator \(one already walked"):
+        getattr(nn.utils, name)(parameters, 1.0)
+    if name == "clip_grad_norm_":
+        with pytest.warns(UserWarning, match="empty generator"):
+            torch.nn.utils.clip_grad_norm_((p for p in []), 1.0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        getattr(nn.utils, name)([], 1.0)
+
+
 def test_clip_grad_value_matches_torch():
     ours, theirs = gradients_both()
     assert nn.utils.clip_grad_value_(ours.parameters(), 0.05) is None
