@@ -178,6 +178,16 @@ class Module:
 
     # --- walking the tree ---------------------------------------------------------------------
     def named_children(self):
+        """(name, child) of the modules this one holds, in assignment order; a child held under two names
+        is given once, by its first, as torch's (so ``apply`` visits it once)."""
+        seen = set()
+        for name, value in self._child_items():
+            if id(value) not in seen:
+                seen.add(id(value))
+                yield name, value
+
+    def _child_items(self):
+        """Every (name, child), a child held under two names under each (the state dict and the printout's)."""
         for name, value in vars(self).items():
             if isinstance(value, Module) and not name.startswith("_"):
                 yield name, value
@@ -195,7 +205,7 @@ class Module:
                 return
             memo.add(id(self))
         yield prefix, self
-        for name, child in self.named_children():
+        for name, child in self._child_items():
             yield from child.named_modules(memo, prefix + "." + name if prefix else name, remove_duplicate)
 
     def modules(self):
@@ -228,8 +238,10 @@ class Module:
                     seen.add(id(value))
                 yield (module_name + "." if module_name else "") + name, value
 
-    def parameters(self):
-        return [parameter for _, parameter in self.named_parameters()]
+    def parameters(self, recurse=True):
+        """The parameters of named_parameters, as a list (torch's is a generator); ``recurse=False``: this
+        module's own only, as torch's."""
+        return [parameter for _, parameter in self.named_parameters(recurse=recurse)]
 
     def register_buffer(self, name, array):
         """Make ``self.<name>`` a buffer: saved and loaded with the parameters, moved by ``to``,
@@ -239,17 +251,23 @@ class Module:
             names.append(name)
         setattr(self, name, array)
 
-    def named_buffers(self, prefix="", recurse=True):
-        """(name, array) for every buffer that is not None, this module's first, with dotted names."""
-        for name in vars(self).get("_buffer_names", ()):
-            if getattr(self, name) is not None:
-                yield prefix + name, getattr(self, name)
-        if recurse:
-            for child_name, child in self.named_children():
-                yield from child.named_buffers(prefix + child_name + ".")
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, array) for every buffer that is not None, this module's first, with dotted names, in
+        torch's order; a module held twice gives its buffers once (``remove_duplicate=False``: every name)."""
+        seen = set()
+        modules = self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=remove_duplicate) if recurse \
+            else [(prefix.rstrip("."), self)]
+        for module_name, module in modules:
+            for name in vars(module).get("_buffer_names", ()):
+                value = getattr(module, name)
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                if remove_duplicate:
+                    seen.add(id(value))
+                yield (module_name + "." if module_name else "") + name, value
 
-    def buffers(self):
-        return [buffer for _, buffer in self.named_buffers()]
+    def buffers(self, recurse=True):
+        return [buffer for _, buffer in self.named_buffers(recurse=recurse)]
 
     def requires_grad_(self, requires_grad=True):
         """Freeze (False) or unfreeze every parameter, as torch: a frozen network's backward only
@@ -309,7 +327,7 @@ class Module:
                     array = array.astype(dtype, copy=False)
                 setattr(parameter, field, array)
         for module in self.modules():
-            for name, buffer in list(module.named_buffers(recurse=False)):
+            for name, buffer in list(module.named_buffers(recurse=False, remove_duplicate=False)):
                 if device is not None:
                     buffer = backend.to_device(buffer, device)
                 if dtype is not None and buffer.dtype.kind == "f":  # a step counter stays an integer, as torch
@@ -350,8 +368,8 @@ class Module:
         for name, value in vars(self).items():
             if isinstance(value, Parameter) and not name.startswith("_"):
                 yield prefix + name, value.data
-        yield from self.named_buffers(prefix, recurse=False)
-        for name, child in self.named_children():
+        yield from self.named_buffers(prefix, recurse=False, remove_duplicate=False)
+        for name, child in self._child_items():
             yield from child._named_state(prefix + name + ".")
 
     def state_dict(self):
@@ -394,7 +412,7 @@ class Module:
     def __repr__(self):
         """As torch prints a module: its extra_repr lines, then one line per child, indented."""
         extra = self.extra_repr().split("\n") if self.extra_repr() else []
-        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        children = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._child_items()]
         if len(extra) == 1 and not children:
             return f"{type(self).__name__}({extra[0]})"
         if not extra and not children:
@@ -552,11 +570,12 @@ def _refusal(module, record):
     name = type(module).__name__
     if record is None:
         return f"{name}.backward called before forward: call the module on an input first"
-    if module._forwards > 1:
-        return (f"{name}.backward called a second time, and this {name} ran forward {module._forwards} times since "
-                "its last backward: a module keeps the cache of its last call only, so one module used at two places "
-                "in a model cannot be differentiated at both; use a second module sharing its parameters "
-                "(second.weight = first.weight) for tied weights")
+    if module._forwards > 1:  # a module used at two places, or forwards with no backward (an evaluation): both fixes
+        return (f"{name}.backward called a second time, and this {name} ran forward {module._forwards} times before "
+                "that backward: a module keeps the cache of its last call only, so one module used at two places "
+                "in a model cannot be differentiated at both (use a second module sharing its parameters, "
+                "second.weight = first.weight, for tied weights); otherwise run forward again, or pass "
+                "retain_graph=True to the first backward")
     return (f"{name}.backward called a second time after one forward: the forward's cache was used by the first "
             "backward (torch refuses this too); run forward again, or pass retain_graph=True to the first backward")
 

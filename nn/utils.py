@@ -10,6 +10,8 @@ A parameter without a gradient (None since ``zero_grad()``) is skipped, as torch
 """
 import math
 import numbers
+import types
+import warnings
 
 from . import backend
 from .module import Parameter
@@ -36,7 +38,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not gradients:
         return backend.array_module("cpu").asarray(0.0, dtype="float32")  # torch.tensor(0.0)
     xp = backend.get_array_module(gradients[0])
-    total = _norm(xp, xp.stack([_norm(xp, gradient, norm_type) for gradient in gradients]), norm_type)
+    # a 0-d array (NumPy's reductions give scalars): the same type whether or not a gradient was there
+    total = xp.asarray(_norm(xp, xp.stack([_norm(xp, gradient, norm_type) for gradient in gradients]), norm_type))
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"clip_grad_norm_: the gradients' total norm of order {norm_type} is {float(total)}, so "
                            "they cannot be clipped; find the non-finite gradient, or pass error_if_nonfinite=False "
@@ -72,8 +75,13 @@ def _norm(xp, values, order):
 
 
 def _gradients(parameters, where):
-    """The gradients of the parameters that have one; anything that is not an nn.Parameter is refused."""
+    """The gradients of the parameters that have one; anything that is not an nn.Parameter is refused. An
+    empty generator is warned about, as torch's clip_grad_norm_ warns: most often it is one already walked."""
+    generator = isinstance(parameters, types.GeneratorType)
     parameters = [parameters] if isinstance(parameters, Parameter) else list(parameters)
+    if generator and not parameters:
+        warnings.warn(f"{where}: parameters is an empty generator (one already walked, such as the one an optimizer "
+                      "was built from), so nothing is clipped; pass model.parameters(), a list", stacklevel=3)
     for index, parameter in enumerate(parameters):
         if not isinstance(parameter, Parameter):
             kind = type(parameter)

@@ -207,8 +207,9 @@ def open_regular(path):
             mode = os.lstat(path).st_mode
         except OSError:
             mode = None
-        what = _kind(mode) if mode is not None and not stat.S_ISREG(mode) else f"unreadable ({error.strerror})"
-        raise OutputError(f"{path} is {what}, not a regular file") from None
+        if mode is not None and not stat.S_ISREG(mode):
+            raise OutputError(f"{path} is {_kind(mode)}, not a regular file") from None
+        raise OutputError(f"{path} cannot be read ({error.strerror})") from None  # a file without read permission
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)

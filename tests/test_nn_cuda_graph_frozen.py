@@ -33,9 +33,17 @@ def train_both(make_optimizer, steps=4):
     assert captured.captured
     # the frozen parameter's optimizer state is what the eager step left (it never stepped it)
     for name, value in optimizer.state[theirs[2].bias].items():
-        if name != "step":
-            numpy.testing.assert_array_equal(our_optimizer.state[ours[2].bias][name], value)
+        numpy.testing.assert_array_equal(our_optimizer.state[ours[2].bias][name], value, err_msg=name)
+    # its step count too: a checkpoint of the captured run says what the eager run's says (the frozen
+    # parameter took no step), so that Adam's bias corrections start afresh if it is unfrozen later
+    assert_same_state(our_optimizer.state_dict(), optimizer.state_dict())
     return ours, theirs, frozen
+
+
+def assert_same_state(ours, theirs):
+    assert set(ours) == set(theirs)
+    for key, value in theirs.items():
+        numpy.testing.assert_allclose(ours[key], value, rtol=1e-12, atol=1e-15, err_msg=key)
 
 
 OPTIMIZERS = {"adam": lambda p: nn.Adam(p, lr=1e-2, foreach=True),
@@ -51,3 +59,29 @@ def test_a_frozen_parameter_stays_as_it_was_and_the_others_train_as_eager(make_o
     numpy.testing.assert_array_equal(ours[2].bias.data, frozen)
     for mine, reference in zip(ours.parameters(), theirs.parameters()):
         numpy.testing.assert_allclose(mine.data, reference.data, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["adam-l2-amsgrad", "sgd-momentum"])
+def test_a_frozen_parameter_first_in_its_group_of_two_groups(name):
+    """Two parameter groups, the frozen parameter the first of its group (the one whose step count a
+    group's update used to read): the others still take their first step as the first (SGD's momentum
+    starts from the gradient) and their later ones as later, as the eager steps take them."""
+    def make(net):
+        groups = [{"params": [net[2].bias, net[2].weight]}, {"params": [net[0].weight, net[0].bias], "lr": 3e-3}]
+        return OPTIMIZERS[name](groups)
+
+    ours, theirs = model(), model()
+    frozen = ours[2].bias.data.copy()
+    our_optimizer, optimizer = make(ours), make(theirs)
+    captured = cuda_graph.CapturedStep(ours, nn.MSELoss(), our_optimizer, (5, 20), warmup_steps=1, graphs=FakeGraphs())
+    rng = numpy.random.default_rng(1)
+    for _ in range(4):
+        x = rng.random((5, 20))
+        numpy.testing.assert_allclose(captured.step(x), eager_step(theirs, nn.MSELoss(), optimizer, x), rtol=1e-12)
+    x = rng.random((3, 20))  # a partial batch: the eager form of the same step
+    numpy.testing.assert_allclose(captured.eager_step(x), eager_step(theirs, nn.MSELoss(), optimizer, x), rtol=1e-12)
+    assert captured.captured
+    numpy.testing.assert_array_equal(ours[2].bias.data, frozen)
+    for mine, reference in zip(ours.parameters(), theirs.parameters()):
+        numpy.testing.assert_allclose(mine.data, reference.data, rtol=1e-12, atol=1e-15)
+    assert_same_state(our_optimizer.state_dict(), optimizer.state_dict())

@@ -250,3 +250,22 @@ def test_the_compiled_losss_value_record_and_errors_are_the_losss_own():
     numpy.testing.assert_array_equal(loss.backward(), twin.backward())  # its gate recorded the forward
     with pytest.raises(ValueError, match="prediction has shape"):
         step.forward(x, x[:2])  # the loss's own one-line error, through its gate
+
+
+@pytest.mark.parametrize("shared", ["linear", "relu"])
+def test_a_module_at_two_places_in_the_chain_is_not_fused_and_refused_as_the_plain_step_refuses_it(shared):
+    """A fast stage keeps its module's cache in the module (the Linear's input, the ReLU's output), so one
+    module at two places of the chain would have its first use differentiated with the second's cache:
+    wrong gradients with no error (or NumPy's broadcast error). Such a chain is not fused: the compiled
+    step is the model's own, whose gate refuses the second backward with the fix, as the plain step does."""
+    nn.manual_seed(0)
+    linear, relu = nn.Linear(4, 4, dtype="float64"), nn.ReLU()
+    second_linear = linear if shared == "linear" else nn.Linear(4, 4, dtype="float64")
+    second_relu = relu if shared == "relu" else nn.ReLU()
+    model = nn.Sequential(linear, relu, second_linear, second_relu, nn.Linear(4, 4, dtype="float64"), nn.Sigmoid())
+    plan = plan_fused_step(model, nn.MSELoss())
+    assert plan.stages is None and "at two places" in plan.describe()[0]
+    x = numpy.random.default_rng(0).random((3, 4)) - 0.5
+    plan.forward(x, x)
+    with pytest.raises(RuntimeError, match="second.weight = first.weight"):
+        plan.backward(need_input_grad=False)

@@ -236,6 +236,63 @@ def test_a_module_reached_twice_is_walked_once_as_torch():
     assert every == len(list(theirs.named_modules(remove_duplicate=False))) == 4
 
 
+def test_a_child_reached_twice_is_a_child_once_and_apply_visits_it_once_as_torch():
+    """torch's named_children gives a module held under two names once, so apply(fn) calls fn on it once (an
+    init that scales, weight.data *= 0.5, is not applied twice); the state dict and the printout keep both
+    names, as torch's."""
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    torch_shared = torch.nn.Linear(2, 2)
+    theirs = torch.nn.Sequential(torch_shared, torch.nn.ReLU(), torch_shared)
+    assert [name for name, _ in model.named_children()] == [name for name, _ in theirs.named_children()] == ["0", "1"]
+    assert len(model.children()) == len(list(theirs.children())) == 2
+    calls, torch_calls = [], []
+    model.apply(lambda module: calls.append(type(module).__name__))
+    theirs.apply(lambda module: torch_calls.append(type(module).__name__))
+    assert calls == torch_calls == ["Linear", "ReLU", "Sequential"]
+    before = shared.weight.data.copy()
+    model.apply(lambda module: module.weight.data.__imul__(0.5) if isinstance(module, nn.Linear) else None)
+    numpy.testing.assert_array_equal(shared.weight.data, before * 0.5)
+    assert list(model.state_dict()) == list(theirs.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert repr(model).count("Linear(") == repr(theirs).count("Linear(") == 2
+
+
+def test_a_shared_batchnorms_buffers_are_listed_once_as_torch():
+    """named_buffers walks as named_parameters does: a module held twice gives its buffers once (torch's
+    remove_duplicate), and a prefix is joined with a dot, as torch's."""
+    norm, torch_norm = nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    model, theirs = nn.Sequential(norm, norm), torch.nn.Sequential(torch_norm, torch_norm)
+    for options in ({}, {"prefix": "model"}, {"remove_duplicate": False}, {"recurse": False}):
+        assert [name for name, _ in model.named_buffers(**options)] == \
+            [name for name, _ in theirs.named_buffers(**options)], options
+    assert len(model.buffers()) == len(list(theirs.buffers())) == 3
+    assert list(model.state_dict()) == list(theirs.state_dict())  # both names, as torch's
+
+
+def test_parameters_and_buffers_take_torchs_recurse():
+    """parameters(recurse=False) and buffers(recurse=False), as torch's: this module's own only."""
+    class Scaled(nn.Module):
+        def __init__(self):
+            self.norm = nn.BatchNorm1d(2)
+            self.scale = nn.Parameter(numpy.ones(2))
+            self.register_buffer("count", numpy.zeros(1))
+
+    class TorchScaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm1d(2)
+            self.scale = torch.nn.Parameter(torch.ones(2))
+            self.register_buffer("count", torch.zeros(1))
+
+    ours, theirs = Scaled(), TorchScaled()
+    for recurse in (True, False):
+        assert [p.shape for p in ours.parameters(recurse=recurse)] == \
+            [tuple(p.shape) for p in theirs.parameters(recurse=recurse)]
+        assert [b.shape for b in ours.buffers(recurse=recurse)] == \
+            [tuple(b.shape) for b in theirs.buffers(recurse=recurse)]
+    assert ours.parameters(False)[0] is ours.scale and ours.buffers(False)[0] is ours.count
+
+
 def test_apply_initialises_as_torch_users_write_it():
     ours, _ = pair()
 
@@ -322,6 +379,36 @@ def test_clip_grad_norm_edges_as_torch():
         nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
     with pytest.raises(TypeError, match="clip_grad_norm_: max_norm must be a number, got None"):
         nn.utils.clip_grad_norm_(ours.parameters(), None)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 0, math.inf])
+def test_clip_grad_norm_returns_a_0d_array_as_its_docstring_says(norm_type):
+    """The norm comes back as a 0-d array (torch's 0-d tensor), whatever the norm and whether or not a
+    gradient was there: not a NumPy scalar for some calls and an array for others."""
+    ours, _ = gradients_both()
+    total = nn.utils.clip_grad_norm_(ours.parameters(), 1.0, norm_type=norm_type)
+    assert type(total) is numpy.ndarray and total.shape == () and total.dtype == numpy.float64
+    empty = nn.utils.clip_grad_norm_([nn.Parameter(numpy.zeros(3))], 1.0, norm_type=norm_type)
+    assert type(empty) is numpy.ndarray and empty.shape == ()
+
+
+@pytest.mark.parametrize("name", ["clip_grad_norm_", "clip_grad_value_"])
+def test_an_exhausted_generator_of_parameters_is_warned_about_as_torch_warns(name):
+    """A generator already walked (the one an optimizer was built from) clips nothing: torch's
+    clip_grad_norm_ warns, and so do both clipping functions here, in one line with the fix; an empty
+    list is no mistake and passes quietly, as in torch."""
+    ours, _ = gradients_both()
+    parameters = (parameter for parameter in ours.parameters())
+    nn.SGD(parameters, lr=0.1)                                   # walks the generator to its end
+    with pytest.warns(UserWarning, match=r"^" + name + r": parameters is an empty generator \(one already walked"):
+        getattr(nn.utils, name)(parameters, 1.0)
+    if name == "clip_grad_norm_":
+        with pytest.warns(UserWarning, match="empty generator"):
+            torch.nn.utils.clip_grad_norm_((p for p in []), 1.0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        getattr(nn.utils, name)([], 1.0)
 
 
 def test_clip_grad_value_matches_torch():
@@ -457,7 +544,7 @@ def test_one_module_at_two_places_is_refused_naming_tied_weights():
     with pytest.raises(RuntimeError) as error:
         model.backward(criterion.backward())
     message = str(error.value)
-    assert "ran forward 2 times since its last backward" in message
+    assert "ran forward 2 times before that backward" in message
     assert "second.weight = first.weight" in message and "\n" not in message
     # an ordinary second backward after one forward keeps torch's message
     layer = nn.Linear(3, 3).double()
@@ -465,3 +552,24 @@ def test_one_module_at_two_places_is_refused_naming_tied_weights():
     layer.backward(numpy.ones((2, 3)))
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         layer.backward(numpy.ones((2, 3)))
+
+
+def test_a_second_backward_after_evaluation_forwards_offers_the_second_backwards_fixes():
+    """Forwards with no backward (an evaluation in the loop) are counted too, so the count alone cannot tell
+    a module used at two places from a plain second backward: the message offers both fixes, and says
+    truthfully when the forwards ran (before the first backward, not after it)."""
+    model = nn.Sequential(nn.Linear(3, 3).double(), nn.Tanh())
+    criterion = nn.MSELoss()
+    x = numpy.ones((2, 3))
+    model.eval()
+    model(x)                                                    # the test loss, computed without a backward
+    model.train()
+    criterion(model(x), x)
+    gradient = criterion.backward()
+    model.backward(gradient)
+    with pytest.raises(RuntimeError) as error:
+        model.backward(gradient)                                # the user's mistake: a second backward
+    message = str(error.value)
+    assert "ran forward 2 times before that backward" in message and "since" not in message
+    assert "run forward again, or pass retain_graph=True to the first backward" in message
+    assert "second.weight = first.weight" in message and "\n" not in message

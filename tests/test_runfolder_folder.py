@@ -563,3 +563,19 @@ def test_keep_moves_one_file_now_and_the_folder_stays_for_it(tmp_path):
             raise KeyboardInterrupt
     assert sorted(os.listdir(path)) == ["interrupted.npz", "last-good.npz"]
     assert (path / "interrupted.npz").read_text() == "state" and (path / "last-good.npz").read_text() == "good"
+
+
+def test_a_regular_file_that_cannot_be_opened_is_named_as_unreadable_not_as_another_kind(tmp_path, monkeypatch):
+    """open_regular: a regular file whose open fails (no permission; faked, as root reads every file) is
+    named for what went wrong, not called "not a regular file", which it is."""
+    path = tmp_path / "metrics.json"
+    path.write_text("{}")
+    real_open = os.open
+
+    def denied(name, *args, **kwargs):
+        if os.fspath(name) == os.fspath(path):
+            raise PermissionError(13, "Permission denied", os.fspath(name))
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    refused(f"{path} cannot be read (Permission denied)", folder_module.read_regular, path, 100)

@@ -158,15 +158,19 @@ class CapturedStep:
         if optimizer._fast is None:  # a graph holds the flat buffers of foreach=True: the optimizer takes them now
             optimizer.foreach, optimizer._fast = True, optim_fast.FlatForm(optimizer)
         self.form = optimizer._fast
-        self._counters = [{"t": xp.full((), optimizer.state[group["params"][0]]["step"], dtype="float64"),
+        # a group's count: its parameters' (a frozen one, never stepped, may lag: the most steps taken)
+        self._counters = [{"t": xp.full((), _group_step(optimizer, group), dtype="float64"),
                            "bias_correction1": xp.ones((), dtype=first.dtype),
                            "bias_correction2": xp.ones((), dtype=first.dtype)} for group in optimizer.param_groups]
         self.plan = plan_fused_step(model, loss, fuse=fuse)
         self._graph, self._warm, self._frozen = None, 0, None
+        self._graph_unreached = ()  # the parameters the captured step puts back (each replay counts no step for them)
 
     # --- the step, as the engine takes it eagerly ------------------------------------------------------
     def _body(self, x):
+        """One step on x; returns the parameters no backward reached (the caller takes back their step count)."""
         xp = backend.get_array_module(x)
+        skipped = []
         value = self.plan.forward(x, x)
         xp.copyto(self.loss_value, value)
         self.optimizer.zero_grad()
@@ -178,19 +182,21 @@ class CapturedStep:
             # its values and optimizer state are put back after the update (AdamW's decay, SGD's momentum
             # and Adam's moments would otherwise move it).
             unreached = [parameter for parameter in flat.parameters if parameter.grad is None]
+            skipped += unreached
             for parameter in unreached:
                 parameter._flat_grad.fill(0)
                 parameter.grad = parameter._flat_grad
             flat.gather_gradients()
             kept = [(view, view.copy()) for parameter in unreached
                     for view in (parameter.data, *(self.optimizer.state[parameter][name] for name in flat.state))]
-            state = {"step": self.optimizer.state[group["params"][0]]["step"], **flat.state}
+            state = {"step": _group_step(self.optimizer, group), **flat.state}
             if isinstance(self.optimizer, Adam):
                 self._adam(self._counters[index], group, flat, state, scratch)
             else:  # SGD reads its step count only to tell the first step, which is always eager here
                 self.form.update(flat.data, flat.grad, state, scratch, group)
             for view, saved in kept:
                 view[...] = saved
+        return skipped
 
     def _adam(self, counter, group, flat, state, scratch):
         """The optimizer's own Adam rule, its step count t read from the device counter."""
@@ -231,7 +237,7 @@ class CapturedStep:
                 # Captured now, so that the host values the step reads (SGD's step count) are this step's
                 self._frozen = self._hyperparameters()
                 try:
-                    self._graph = self.graphs.capture(self.stream, lambda: self._body(self.input))
+                    self._graph = self.graphs.capture(self.stream, self._captured_body)
                 except Exception as error:  # recorded kernels never ran: no step was taken
                     for state in self.optimizer.state.values():
                         state["step"] -= 1
@@ -239,12 +245,18 @@ class CapturedStep:
                                         f"{error}); no step was taken: take it with eager_step") from error
             if self._graph is not None:
                 self._graph.launch(self.stream)
+                unreached = self._graph_unreached
             else:
                 with self.graphs.allocations():
-                    self._body(self.input)
+                    unreached = self._body(self.input)
                 self._warm += 1
+        self._uncount(unreached)
         self.graphs.hand_over(self.stream, caller)
         return self.loss_value
+
+    def _captured_body(self):
+        """The body the graph records: its host code runs once, at capture, and notes what it put back."""
+        self._graph_unreached = self._body(self.input)
 
     def eager_step(self, x):
         """The same training step on x of any batch size, not captured (nor in the private pool)."""
@@ -252,7 +264,8 @@ class CapturedStep:
         caller = self.graphs.current_stream()
         self.graphs.hand_over(caller, self.stream)
         with self.stream:
-            self._body(x)
+            unreached = self._body(x)
+        self._uncount(unreached)
         self.graphs.hand_over(self.stream, caller)
         return self.loss_value
 
@@ -264,6 +277,12 @@ class CapturedStep:
     def _count_step(self):
         for state in self.optimizer.state.values():
             state["step"] += 1
+
+    def _uncount(self, unreached):
+        """A parameter no backward reached took no step (its values and state were put back): its count stays,
+        as the eager step and torch leave it (Adam's bias corrections start afresh if it is unfrozen)."""
+        for parameter in unreached:
+            self.optimizer.state[parameter]["step"] -= 1
 
     def _hyperparameters(self):
         return [{name: group[name] for name in self.optimizer.defaults} for group in self.optimizer.param_groups]
@@ -277,3 +296,9 @@ class CapturedStep:
                     raise RuntimeError(f"CapturedStep: {name} of parameter group {index} changed from "
                                        f"{frozen[name]!r} to {now[name]!r} after capture, and the graph holds the "
                                        "old value; build a new CapturedStep after changing hyperparameters")
+
+
+def _group_step(optimizer, group):
+    """The step count of a group's update: the most any of its parameters took (a frozen parameter, which the
+    step puts back, keeps a lower one; the others all took the same number)."""
+    return max(optimizer.state[parameter]["step"] for parameter in group["params"])

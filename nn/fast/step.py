@@ -29,7 +29,10 @@ only backward hooks is, and they see its dL/dy, the ReLU's backward taken), a ho
 own forward and backward, a module with pre-hooks is not fused, and a hooked output Sigmoid keeps its
 backward apart from the loss's. A model whose forward is more than a chain of layers (a code penalty,
 noise, a sampled code)
-is compiled with no fusion: its own forward and backward. tests/test_nn_fast_step.py holds a
+is compiled with no fusion: its own forward and backward; so is a chain with one module at two places
+(a stage keeps its cache in its module, as the gate does: the model's own backward refuses it with the
+fix for tied weights, where fused stages would differentiate the first place with the second's cache).
+tests/test_nn_fast_step.py holds a
 compiled step equal to the plain one, gradients and updates, on every model the command lines train.
 """
 import inspect
@@ -231,8 +234,9 @@ class FastStep:
     ``compile``. ``stages``: the chain as it runs, or None for the model's own forward and backward;
     ``fuse_output``: whether the last Sigmoid's backward and the MSE loss's are one pass."""
 
-    def __init__(self, model, loss, stages, fuse_output):
+    def __init__(self, model, loss, stages, fuse_output, unfused="'s forward is more than a chain of layers"):
         self.model, self.loss, self.stages, self.fuse_output = model, loss, stages, fuse_output
+        self.unfused = unfused  # why there are no stages (describe's words)
         self._sets_input_grad = "need_input_grad" in inspect.signature(model.backward).parameters
         self._prediction = self._target = None
 
@@ -286,7 +290,7 @@ class FastStep:
     def describe(self):
         """One line per fast stage: the modules and the form they run."""
         if self.stages is None:
-            return [f"no fusion: {type(self.model).__name__}'s forward is more than a chain of layers"]
+            return [f"no fusion: {type(self.model).__name__}{self.unfused}"]
         lines = [f"{stage!r}: {type(stage).__name__}" for stage in self.stages if not isinstance(stage, Gated)]
         if self.fuse_output:
             lines.append(f"mse_sigmoid_backward: Sigmoid + MSELoss(reduction={self.loss.reduction!r})")
@@ -304,6 +308,11 @@ def compile(model, loss, *, fuse=True):
     sequence = layer_sequence(model) if fuse else None
     if sequence is None:
         return FastStep(model, loss, None, False)
+    if len({id(module) for module in sequence}) < len(sequence):
+        # A stage keeps its cache in its module (a Linear's input, a ReLU's output): a module at two places
+        # would be differentiated at the first with the second's cache. The model's own step refuses it.
+        return FastStep(model, loss, None, False, " has one module at two places in its chain (a module keeps "
+                        "the cache of its last call only): its own forward and backward, which refuse that")
     stages, index = [], 0
     while index < len(sequence):
         module, following = sequence[index], sequence[index + 1] if index + 1 < len(sequence) else None
