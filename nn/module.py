@@ -571,10 +571,11 @@ def _refusal(module, record):
     if record is None:
         return f"{name}.backward called before forward: call the module on an input first"
     if module._forwards > 1:  # a module used at two places, or forwards with no backward (an evaluation): both fixes
+        place = (f"use a second module sharing its parameters, second.weight = first.weight, for tied weights"
+                 if module.parameters() else f"use one {name}() per place")
         return (f"{name}.backward called a second time, and this {name} ran forward {module._forwards} times before "
                 "that backward: a module keeps the cache of its last call only, so one module used at two places "
-                "in a model cannot be differentiated at both (use a second module sharing its parameters, "
-                "second.weight = first.weight, for tied weights); otherwise run forward again, or pass "
+                f"in a model cannot be differentiated at both ({place}); otherwise run forward again, or pass "
                 "retain_graph=True to the first backward")
     return (f"{name}.backward called a second time after one forward: the forward's cache was used by the first "
             "backward (torch refuses this too); run forward again, or pass retain_graph=True to the first backward")

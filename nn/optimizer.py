@@ -316,8 +316,8 @@ def _step_problems(key, steps):
                 or value < 0 or value != int(value):
             where = f" (parameter {index})" if isinstance(values, (list, tuple)) else ""
             return [f"key {key!r} holds {value!r}{where}, but a step count is a whole number >= 0 (the steps "
-                    "taken so far): load a state_dict() an optimizer saved, or set it to 0 to start the averages "
-                    "afresh"]  # the first wrong entry names the fix; the others would repeat it
+                    "taken so far): load a state_dict() an optimizer saved, or skip load_state_dict to start the "
+                    "optimizer afresh"]  # the first wrong entry names the fix; the others would repeat it
     return []
 
 

@@ -609,8 +609,8 @@ def test_an_optimizer_step_that_is_not_a_count_is_refused_at_the_load_and_nothin
     with pytest.raises(ValueError) as caught:
         optimizer.load_state_dict(state)
     assert str(caught.value) == (f"Adam.load_state_dict: key 'step' holds {shown}, but a step count is a whole number "
-                                 ">= 0 (the steps taken so far): load a state_dict() an optimizer saved, or set it to 0 "
-                                 "to start the averages afresh; nothing was loaded")
+                                 ">= 0 (the steps taken so far): load a state_dict() an optimizer saved, or skip "
+                                 "load_state_dict to start the optimizer afresh; nothing was loaded")
     after = optimizer.state_dict()
     assert after["step"] == before["step"] == 1
     for name in ("exp_avg", "exp_avg_sq"):

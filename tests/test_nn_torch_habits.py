@@ -573,3 +573,13 @@ def test_a_second_backward_after_evaluation_forwards_offers_the_second_backwards
     assert "ran forward 2 times before that backward" in message and "since" not in message
     assert "run forward again, or pass retain_graph=True to the first backward" in message
     assert "second.weight = first.weight" in message and "\n" not in message
+
+
+def test_one_activation_at_two_places_is_refused_asking_for_one_per_place():
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Linear(3, 3).double(), relu, nn.Linear(3, 3).double(), relu)
+    criterion = nn.MSELoss()
+    x = numpy.ones((2, 3))
+    criterion(model(x), x)
+    with pytest.raises(RuntimeError, match=r"use one ReLU\(\) per place"):
+        model.backward(criterion.backward())
