@@ -175,7 +175,10 @@ def _scratch_copy(package, mutate, tests, workdir, timeout=TIMEOUT):
     # (their time plus 1 s), spent minutes on each of dozens such in datasets/.
     lines += [f"timeout_multiplier = {timeout[0]}", f"timeout_constant = {timeout[1]}"]
     # -x: one failing test kills the mutant; the rest need not run.
-    lines += ["pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -x", "    -q"]
+    # tests.mutation.pytest_order: each mutant's tests grouped by file (module fixtures built once, not once a
+    # test), and fixture time counted in the estimate that sets a mutant's time limit.
+    lines += ["pytest_add_cli_args =", "    -p", "    no:cacheprovider", "    -p", "    tests.mutation.pytest_order",
+              "    -x", "    -q"]
     (workdir / "setup.cfg").write_text("\n".join(lines) + "\n")
     return test_files
 
@@ -349,13 +352,16 @@ def merge(previous, found, hashes):
 
 
 def recheck_names(mutate, previous):
-    """The mutants worth running again: the survivors and unchecked ones of files unchanged since the
-    report, and every mutant (a glob on the module) of files changed or missing."""
+    """The mutants worth running again: the survivors, timeouts and unchecked ones of files unchanged since
+    the report, and every mutant (a glob on the module) of files changed or missing."""
     names = []
     for source in source_files(mutate):
         row = previous.get(source)
         if row and row.get("sha256") == file_hash(ROOT / source):
-            names += [mutant["mutant"] for mutant in row["surviving"]] + _unpack(row.get("unchecked_mutants", {}))
+            # Timeouts too: counted as killed, but a mutant stopped on a loaded machine may be one whose tests
+            # only ran slowly (ten equivalent gans mutants were, before tests.mutation.pytest_order).
+            names += ([mutant["mutant"] for mutant in row["surviving"]] + _unpack(row.get("unchecked_mutants", {}))
+                      + _unpack(row.get("timeout_mutants", {})))
         else:
             names.append(source[: -len(".py")].replace("/", ".") + ".*")
     return names
