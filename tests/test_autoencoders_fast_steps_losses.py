@@ -61,3 +61,20 @@ def test_a_refused_capture_turns_the_graph_off_and_its_notice_drops_the_captured
     assert steps.notice.startswith("training with eager GPU steps, not a CUDA graph: CUDA could not capture the "
                                    "step (RuntimeError: operation not permitted"), steps.notice
     assert capsys.readouterr().err == f"autoencoders: {steps.notice}\n"
+
+
+def test_eager_steps_keep_a_foreach_adams_state_rescaled_inside_each_epoch_and_a_graphs_as_it_is():
+    """Inside FastSteps.epoch() eager steps hold Adam's state in nn.fast.rescaled_state's units (two passes
+    fewer a step), and torch's units come back when it ends; a CUDA graph's steps use torch's units throughout."""
+    for cuda_graph, rescaled in ((False, True), (True, False)):
+        nn.manual_seed(3)
+        model = MODELS["deep (no penalty)"]()
+        optimizer = nn.Adam(model.parameters(), lr=0.05, foreach=True)
+        steps = FastSteps(model, nn.MSELoss(), optimizer, cuda_graph=cuda_graph, graphs=FakeGraphs())
+        with steps.epoch():
+            for x in batches(2):
+                steps.step(x)
+            inside = [optimizer.state[p]["exp_avg_sq"].copy() for p in model.parameters()]
+        after = [optimizer.state[p]["exp_avg_sq"] for p in model.parameters()]
+        same = all(numpy.array_equal(a, b) for a, b in zip(inside, after))
+        assert same is not rescaled, (cuda_graph, same)
