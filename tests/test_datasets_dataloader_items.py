@@ -106,3 +106,23 @@ def test_an_empty_32_bit_gray_image_reads_as_an_empty_uint16_array():
     Image = pytest.importorskip("PIL.Image")
     values = _gray(Image.new("I", (0, 0)))
     assert values.shape == (0, 0) and values.dtype == np.uint16
+
+
+def test_a_file_that_cannot_be_opened_is_named_so(tmp_path):
+    pytest.importorskip("PIL")
+    from datasets.images import _real_format
+    assert _real_format(tmp_path) == "it cannot be read"  # a folder: open() refuses it
+
+
+def test_a_signature_test_that_raises_does_not_end_the_search_for_the_real_format(tmp_path, monkeypatch):
+    Image = pytest.importorskip("PIL.Image")
+    from datasets.images import _real_format
+
+    def cannot_judge(prefix):
+        raise ValueError("too short for this plugin")
+
+    Image.init()
+    monkeypatch.setattr(Image, "OPEN", {"BROKEN": (None, cannot_judge), **Image.OPEN})
+    path = tmp_path / "digit.png"
+    path.write_bytes(b"GIF89a" + bytes(20))
+    assert _real_format(path) == "it is really GIF"

@@ -339,6 +339,18 @@ READ_BY_HAND = [
     (EQUIVALENT, "datasets.sample.x_load_sample", r"range\(11\)", "labels above 9 are refused before this loop"),
     (EQUIVALENT, "datasets.sample.x_load_sample", r"gzip\.open\(path, \)",
      "the table parser takes the lines as bytes as well as text"),
+    (EQUIVALENT, "datasets.dataloader.x__collate", r"dtype=None\)|np\.array\(values, \)|type\(None\) in \(bool",
+     "NumPy infers bool for Python bools, int64 for Python ints (on this 64-bit platform) and float64 once one "
+     "is a float: the dtype named is the one inferred, and 0-d arrays of them stack to the same"),
+    (ACCEPTED, "datasets.dataloader.x__collate", r"_module_of\(None\)",
+     "differs only with CuPy items (on a GPU): NumPy is the module either way here"),
+    (ACCEPTED, "datasets.dataloader.x__module_of", r".",
+     "tells a CuPy item (on a GPU, none on this machine) from a NumPy one: every item here is NumPy's"),
+    (ACCEPTED, "datasets.dataloader.x__map_arrays", r"and False",
+     "on the CPU the function mapped is the identity (DataLoader._move): only device='gpu' would copy a list"),
+    (ACCEPTED, "datasets.images.x__real_format", r"read\((None|17)\)",
+     "a longer prefix: Pillow's signature tests read the first bytes only, and none of its formats needs more "
+     "than 16 to be told"),
     # autoencoders/
     (EQUIVALENT, "autoencoders.vae.xǁVariationalAutoencoderǁbackward", r"RuntimeError\(|called before forward|"
      r"CALLED BEFORE FORWARD|call the model on an input first|CALL THE MODEL",
