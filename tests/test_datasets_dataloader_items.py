@@ -126,3 +126,9 @@ def test_a_signature_test_that_raises_does_not_end_the_search_for_the_real_forma
     path = tmp_path / "digit.png"
     path.write_bytes(b"GIF89a" + bytes(20))
     assert _real_format(path) == "it is really GIF"
+
+
+def test_a_scalar_is_refused_naming_it():
+    with pytest.raises(ValueError) as caught:
+        DataLoader(5)
+    assert str(caught.value) == "images must be an array with a batch axis first, got a scalar array(5)"
