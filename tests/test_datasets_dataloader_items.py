@@ -128,7 +128,8 @@ def test_a_signature_test_that_raises_does_not_end_the_search_for_the_real_forma
     assert _real_format(path) == "it is really GIF"
 
 
-def test_a_scalar_is_refused_naming_it():
+@pytest.mark.parametrize("value,shown", [(5, "array(5)"), ("digits", "array('digits', dtype='<U6')")])
+def test_a_scalar_or_a_string_is_refused_naming_it(value, shown):
     with pytest.raises(ValueError) as caught:
-        DataLoader(5)
-    assert str(caught.value) == "images must be an array with a batch axis first, got a scalar array(5)"
+        DataLoader(value)
+    assert str(caught.value) == f"images must be an array with a batch axis first, got a scalar {shown}"
