@@ -1,7 +1,7 @@
 """Mutation testing: plant one-line bugs in the engine, the checkpoints and the data code, and count
 how many the tests catch.
 
-    python -m tests.mutation.mutants                      # every target below (about 1.5 hours on 2 shared cores)
+    python -m tests.mutation.mutants                      # every target below (about an hour on 2 shared cores)
     python -m tests.mutation.mutants --targets datasets,nn.gradcheck
     python -m tests.mutation.mutants --quick --out DIR    # a handful of mutants of one small module (CI smoke)
     python -m tests.mutation.mutants --targets nn.optim --recheck   # only what the report lists as alive

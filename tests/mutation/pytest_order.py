@@ -5,10 +5,11 @@ each test's time.
 mutmut runs a mutant's tests fastest first, by the time each test's body took in its first (stats)
 run. Sorted so, the tests of different files interleave, and pytest tears a file's module-scoped
 fixtures down each time the next test is in another file and builds them again when one comes back:
-a trained classifier or a written checkpoint, built once a file in the suite, is built once a test. Measured
-on the gans target: mutants that survive (and so run all their tests) took 5 to 10 times mutmut's
-estimate. Here the tests keep mutmut's order of files (the file of the fastest test first) and,
-inside a file, its fastest-first order, so each module fixture is built once per mutant.
+a GAN trained for an epoch or a written checkpoint, built once a file in the suite, is built once a
+test. Measured on the gans target: the same mutants took 635 s of worker time when killed, 424 s when
+surviving, with the files interleaved; 49 and 157 s grouped. Here the tests keep mutmut's order of
+files (the file of the fastest test first) and, inside a file, its fastest-first order, so each
+module fixture is built once per mutant.
 
 mutmut also stops a mutant after a multiple of that estimate; it counts only the test bodies
 ("call"), not their setup, so a test whose fixture does the work looked instant, and an equivalent
