@@ -141,3 +141,17 @@ def test_an_unconditional_gan_ignores_the_labels_a_loader_yields():
     loader = [(numpy.zeros((4, 6), dtype="float32"), numpy.arange(4)) for _ in range(2)]
     history = fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, 1, NoiseSource(4))
     assert len(history.d_loss) == 2
+
+
+def test_fit_gan_draws_one_noise_vector_per_real_image():
+    generator, discriminator, (g_optimizer, d_optimizer) = small_gan()
+    counts = []
+
+    class Counted(NoiseSource):
+        def noise(self, count, like):
+            counts.append(count)
+            return super().noise(count, like)
+
+    loader = [numpy.zeros((rows, 6), dtype="float32") for rows in (4, 3)]  # 6 pixels a row, batches of 4 and 3
+    fit_gan(generator, discriminator, loader, g_optimizer, d_optimizer, 1, Counted(4))
+    assert counts == [4, 3]

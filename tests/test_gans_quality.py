@@ -40,3 +40,17 @@ def test_classifier_backward_gradcheck():
     classifier = DigitClassifier(image_dim=12)
     nn.gradcheck(classifier, numpy.random.default_rng(0).random((3, 12)))
     assert classifier.features(numpy.zeros((5, 12), numpy.float32)).shape == (5, 128)
+
+
+def test_the_quality_classifier_is_trained_the_same_from_the_same_seed():
+    # Its weights decide every quality number of a run: one seed, one classifier (the data's order included).
+    from gans.quality import train_classifier
+    rng = numpy.random.default_rng(0)
+    images, labels = rng.random((40, 16)).astype(numpy.float32), rng.integers(0, 10, 40)
+
+    def weights(seed):
+        classifier = train_classifier(images, labels, epochs=1, batch_size=8, seed=seed)
+        return numpy.concatenate([parameter.data.ravel() for parameter in classifier.parameters()])
+
+    numpy.testing.assert_array_equal(weights(3), weights(3))
+    assert not numpy.array_equal(weights(3), weights(4))
