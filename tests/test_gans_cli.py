@@ -1,6 +1,7 @@
 """python -m gans end to end on a small data folder (never the network): train, resume, sample,
 evaluate; its mistakes are one line with exit code 2 and change nothing."""
 import json
+import os
 
 import numpy
 import pytest
@@ -15,7 +16,17 @@ def gans_cli(argv):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def pinned_blas_threads():
+    """The BLAS thread count left as the process has it for every run of this module (the rule's choice
+    follows the machine's load, and float32 sums from one thread or two differ in their last bits), so
+    that a resumed run can be compared with a straight one bit for bit (docs/cli.md, --resume)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENBLAS_NUM_THREADS", os.environ.get("OPENBLAS_NUM_THREADS", "1"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, pinned_blas_threads):
     """One run of each GAN, 1 epoch on 128 images, shared by the tests that only read them."""
     scratch = tmp_path_factory.mktemp("gans")
     data = scratch / "data"
