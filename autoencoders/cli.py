@@ -113,8 +113,19 @@ def _dtype_images(images, config):
 
 # --- the commands -----------------------------------------------------------------------------
 def command_train(args):
+    """Training, with subnormal floats flushed to zero on this thread for its duration (they would slow
+    every pass; see nn.fast.floats) and the thread's mode as it was afterwards (a caller of main() from
+    Python, or a test, keeps its own arithmetic)."""
+    previous = nn.fast.flush_denormal()
+    nn.fast.set_flush_denormal(True)
+    try:
+        return _train(args)
+    finally:
+        nn.fast.set_flush_denormal(previous)
+
+
+def _train(args):
     nn.keep_freed_memory()  # this process is about to train: reuse freed activation memory (see its docstring)
-    nn.fast.set_flush_denormal(True)  # training's default: subnormal floats become 0 instead of slowing every pass
     if args.resume:
         checkpoint = load_checkpoint(args.resume)
         config = _checkpoint_config(checkpoint, args.resume)

@@ -211,12 +211,19 @@ class TorchRun:
         return [tensor.detach().numpy() for tensor in list(self.model.parameters()) + state]
 
 
+_EXPONENT_AND_FRACTION = {numpy.dtype(numpy.float32): (numpy.uint32, 0x7F800000, 0x007FFFFF),
+                          numpy.dtype(numpy.float64): (numpy.uint64, 0x7FF0000000000000, 0x000FFFFFFFFFFFFF)}
+
+
 def count_subnormals(arrays):
-    """(subnormal entries, all entries) over float arrays: 0 < |a| < the dtype's smallest normal."""
+    """(subnormal entries, all entries) over float arrays: 0 < |a| < the dtype's smallest normal, told from
+    the bits (exponent field 0, fraction not 0), so that a thread with denormals-are-zero on (the engine's
+    flush, nn.fast.set_flush_denormal) still sees them: its comparisons would read them as 0."""
     subnormal = total = 0
     for array in arrays:
-        magnitude = numpy.abs(array)
-        subnormal += int(numpy.count_nonzero((magnitude > 0) & (magnitude < numpy.finfo(array.dtype).tiny)))
+        unsigned, exponent, fraction = _EXPONENT_AND_FRACTION[numpy.dtype(array.dtype)]
+        bits = numpy.ascontiguousarray(array).view(unsigned)
+        subnormal += int(numpy.count_nonzero(((bits & exponent) == 0) & ((bits & fraction) != 0)))
         total += array.size
     return subnormal, total
 

@@ -186,8 +186,19 @@ def _restore_run(checkpoint, path, config):
 
 # --- the commands ------------------------------------------------------------------------------
 def command_train(args):
-    nn.keep_freed_memory()  # as python -m autoencoders train: this process trains (see their docstrings)
+    """Training, with subnormal floats flushed to zero on this thread for its duration (they would slow
+    every pass; see nn.fast.floats) and the thread's mode as it was afterwards (a caller of main() from
+    Python, or a test, keeps its own arithmetic)."""
+    previous = nn.fast.flush_denormal()
     nn.fast.set_flush_denormal(True)
+    try:
+        return _train(args)
+    finally:
+        nn.fast.set_flush_denormal(previous)
+
+
+def _train(args):
+    nn.keep_freed_memory()  # as python -m autoencoders train: this process trains (see their docstrings)
     checkpoint = None
     if args.resume:
         checkpoint = load_checkpoint(args.resume)

@@ -226,8 +226,7 @@ class Module:
         assignment order, then each child's. A parameter shared by two modules (tied weights) is given
         once, as torch gives it, so an optimizer steps it once; ``remove_duplicate=False`` gives every name."""
         seen = set()
-        modules = self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=remove_duplicate) if recurse \
-            else [(prefix.rstrip("."), self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for name, value in vars(module).items():
                 if name.startswith("_") or not isinstance(value, Parameter):
@@ -255,8 +254,7 @@ class Module:
         """(name, array) for every buffer that is not None, this module's first, with dotted names, in
         torch's order; a module held twice gives its buffers once (``remove_duplicate=False``: every name)."""
         seen = set()
-        modules = self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=remove_duplicate) if recurse \
-            else [(prefix.rstrip("."), self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for module_name, module in modules:
             for name in vars(module).get("_buffer_names", ()):
                 value = getattr(module, name)
@@ -368,7 +366,7 @@ class Module:
         for name, value in vars(self).items():
             if isinstance(value, Parameter) and not name.startswith("_"):
                 yield prefix + name, value.data
-        yield from self.named_buffers(prefix, recurse=False, remove_duplicate=False)
+        yield from self.named_buffers(prefix[:-1], recurse=False, remove_duplicate=False)  # "" or "a.b." less its dot
         for name, child in self._child_items():
             yield from child._named_state(prefix + name + ".")
 

@@ -620,3 +620,31 @@ def test_tampered_checkpoints_are_one_line_errors(runs, sandbox, occupied, tmp_p
 
 def _edited_config(arrays, **changes):
     return numpy.array(json.dumps(dict(json.loads(str(arrays["config"])), **changes)))
+
+
+@pytest.mark.parametrize("program", ["autoencoders", "gans"])
+def test_train_flushes_subnormals_for_its_run_and_leaves_the_thread_as_it_was(sandbox, tmp_path, no_figures, program):
+    """Training flushes subnormal floats to zero (they would slow every pass), and a main() called from Python
+    gives the thread back with its own mode: later arithmetic in the caller (a test's subnormal counts and
+    finite differences) is not changed behind its back."""
+    import nn
+    from gans.cli import main as gans_main
+    seen = []
+    if not nn.fast.set_flush_denormal(False):
+        pytest.skip("flushing subnormals is not supported on this CPU or C library")
+    spy = pytest.MonkeyPatch()
+    fit_name = "fit" if program == "autoencoders" else "fit_gan"
+    module = autoencoders.cli if program == "autoencoders" else __import__("gans.cli", fromlist=["cli"])
+    original = getattr(module, fit_name)
+
+    def watched(*args, **kwargs):
+        seen.append(nn.fast.flush_denormal())
+        return original(*args, **kwargs)
+    spy.setattr(module, fit_name, watched)
+    try:
+        argv = ["train", "--quiet", "--limit", "32", "--epochs", "1", "--out", tmp_path / "run"]
+        code, _, stderr = run_cli(argv) if program == "autoencoders" else run_cli(argv + ["--batch-size", "16"], gans_main)
+    finally:
+        spy.undo()
+    assert code == 0, stderr
+    assert seen == [True] and nn.fast.flush_denormal() is False

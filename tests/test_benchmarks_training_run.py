@@ -176,3 +176,19 @@ def _is_zombie_or_other(pid):
 ])
 def test_bad_load_options_are_one_line_errors(options, message):
     assert_usage_error("benchmarks.training_run", options, message)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_count_subnormals_sees_them_with_denormals_read_as_zero(dtype):
+    """The count is taken from the bits: with the engine's flush on (denormals-are-zero, where the CPU
+    has it), comparisons read a subnormal as 0, and the count must not."""
+    import numpy
+    from nn.fast import set_flush_denormal
+    tiny = numpy.finfo(dtype).tiny
+    array = numpy.array([0.0, -0.0, tiny, tiny / 2, -tiny / 4, 1.0, numpy.inf, numpy.nan], dtype=dtype)
+    if not set_flush_denormal(True):
+        pytest.skip("flushing subnormals is not supported on this CPU or C library")
+    try:
+        assert count_subnormals([array]) == (2, 8)
+    finally:
+        set_flush_denormal(False)

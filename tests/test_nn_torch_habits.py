@@ -583,3 +583,51 @@ def test_one_activation_at_two_places_is_refused_asking_for_one_per_place():
     criterion(model(x), x)
     with pytest.raises(RuntimeError, match=r"use one ReLU\(\) per place"):
         model.backward(criterion.backward())
+
+
+@pytest.mark.parametrize("prefix", ["", "m", "m.", "boX."])
+@pytest.mark.parametrize("recurse", [True, False])
+def test_named_parameters_and_buffers_join_a_prefix_as_torch_does(prefix, recurse):
+    """torch joins prefix and name with a dot whatever the prefix ends with ("m." gives "m..0.weight")."""
+    ours = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    for mine, reference in ((ours, theirs), (ours[1], theirs[1])):
+        assert [name for name, _ in mine.named_parameters(prefix=prefix, recurse=recurse)] == \
+            [name for name, _ in reference.named_parameters(prefix=prefix, recurse=recurse)]
+        assert [name for name, _ in mine.named_buffers(prefix=prefix, recurse=recurse)] == \
+            [name for name, _ in reference.named_buffers(prefix=prefix, recurse=recurse)]
+
+
+def test_a_buffer_shared_by_two_modules_is_listed_once_and_saved_under_both_names():
+    """Dedup is by the array, as torch's is by the tensor: one array registered in two modules is one buffer,
+    while the state dict keeps every name (a shared module's, too)."""
+    ours = nn.Sequential(nn.BatchNorm1d(2), nn.BatchNorm1d(2))
+    ours[1].register_buffer("running_mean", ours[0].running_mean)
+    theirs = torch.nn.Sequential(torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2))
+    theirs[1].register_buffer("running_mean", theirs[0].running_mean)
+    for keywords in ({}, {"remove_duplicate": False}):
+        assert [name for name, _ in ours.named_buffers(**keywords)] == \
+            [name for name, _ in theirs.named_buffers(**keywords)]
+    shared, torch_shared = nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    assert list(nn.Sequential(shared, shared).state_dict()) == \
+        list(torch.nn.Sequential(torch_shared, torch_shared).state_dict())
+
+
+def test_a_module_registering_a_none_buffer_before_others_lists_the_others():
+    layer, torch_layer = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    for module, array in ((layer, numpy.zeros(2)), (torch_layer, torch.zeros(2))):
+        module.register_buffer("empty", None)
+        module.register_buffer("kept", array)
+    assert [name for name, _ in layer.named_buffers()] == [name for name, _ in torch_layer.named_buffers()] == ["kept"]
+
+
+def test_after_a_full_forward_and_backward_a_second_backward_gets_torchs_message():
+    """The count of forwards starts again after a backward: forward, backward, forward, backward, backward
+    is torch's plain 'second backward' case, not a module used at two places."""
+    layer, x = nn.Linear(3, 3).double(), numpy.ones((2, 3))
+    for _ in range(2):
+        layer(x)
+        layer.backward(numpy.ones((2, 3)))
+    with pytest.raises(RuntimeError) as error:
+        layer.backward(numpy.ones((2, 3)))
+    assert "after one forward" in str(error.value) and "two places" not in str(error.value)

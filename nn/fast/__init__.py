@@ -13,8 +13,8 @@ kernels.py holds the fused GPU kernels beside the plain chains they compute; act
 Sigmoid's in-place forms.
 """
 from . import optim  # noqa: F401  (registers foreach=True and fused=True with the optimizers)
-from .floats import set_flush_denormal
+from .floats import flush_denormal, set_flush_denormal
 from .optim import rescaled_state
 from .step import FastStep, compile
 
-__all__ = ["compile", "FastStep", "rescaled_state", "set_flush_denormal"]
+__all__ = ["compile", "FastStep", "flush_denormal", "rescaled_state", "set_flush_denormal"]
