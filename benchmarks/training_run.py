@@ -162,15 +162,11 @@ class EngineRun:
 
     def epoch(self):
         """(seconds, mean train loss) of one more epoch."""
-        previous = flush_denormal()
-        nn.fast.set_flush_denormal(self.flush)
-        try:
+        with nn.fast.flushing_denormals(self.flush):
             started = time.perf_counter()
             fit(self.model, self.loader, self.loss, self.optimizer, 1, progress=False, history=self.history,
                 steps=self.steps, threads=self.threads)
             return time.perf_counter() - started, self.history.train_loss[-1]
-        finally:
-            nn.fast.set_flush_denormal(previous)
 
     def arrays(self):
         state = self.optimizer.state_dict()

@@ -189,12 +189,8 @@ def command_train(args):
     """Training, with subnormal floats flushed to zero on this thread for its duration (they would slow
     every pass; see nn.fast.floats) and the thread's mode as it was afterwards (a caller of main() from
     Python, or a test, keeps its own arithmetic)."""
-    previous = nn.fast.flush_denormal()
-    nn.fast.set_flush_denormal(True)
-    try:
+    with nn.fast.flushing_denormals():
         return _train(args)
-    finally:
-        nn.fast.set_flush_denormal(previous)
 
 
 def _train(args):

@@ -92,3 +92,18 @@ def test_asking_for_the_setting_does_not_look_up_the_math_library_again(monkeypa
         floats.flush_denormal()
         floats.set_flush_denormal(floats.flush_denormal())
     assert calls == []
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_flushing_denormals_sets_the_mode_for_its_block_and_gives_back_the_thread_s_own(before):
+    from nn.fast import flush_denormal, flushing_denormals, set_flush_denormal
+    if not set_flush_denormal(before):
+        pytest.skip("flushing subnormals is not supported on this CPU or C library")
+    try:
+        for mode in (True, False):
+            with pytest.raises(KeyError), flushing_denormals(mode):
+                assert flush_denormal() is mode
+                raise KeyError("an error inside the block")
+            assert flush_denormal() is before
+    finally:
+        set_flush_denormal(False)

@@ -8,13 +8,14 @@ computes, with a test holding the two equal. Nothing in the core (nn/*.py) impor
     with rescaled_state(optimizer): ...        a block of foreach Adam steps, two passes fewer each (optim.py)
     CapturedStep(model, loss, optimizer, ...)  the whole step as one CUDA graph (cuda_graph.py)
     set_flush_denormal(True)                   subnormal floats flushed to zero (floats.py)
+    with flushing_denormals(): ...             the same for a block, the thread's setting back after it
 
 kernels.py holds the fused GPU kernels beside the plain chains they compute; activations.py the
 Sigmoid's in-place forms.
 """
 from . import optim  # noqa: F401  (registers foreach=True and fused=True with the optimizers)
-from .floats import flush_denormal, set_flush_denormal
+from .floats import flush_denormal, flushing_denormals, set_flush_denormal
 from .optim import rescaled_state
 from .step import FastStep, compile
 
-__all__ = ["compile", "FastStep", "flush_denormal", "rescaled_state", "set_flush_denormal"]
+__all__ = ["compile", "FastStep", "flush_denormal", "flushing_denormals", "rescaled_state", "set_flush_denormal"]

@@ -20,6 +20,7 @@ applies to the calling thread only (NumPy's elementwise operations run there; BL
 keep their own setting) and does nothing on the GPU, whose float32 units handle subnormals at
 full speed. The command line trains with it on; in Python it is off unless asked for.
 """
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -77,3 +78,15 @@ def flush_denormal():
     found = _mxcsr()
     bits = _FLUSH_TO_ZERO | _DENORMALS_ARE_ZERO
     return found is not None and found[1].value & bits == bits
+
+
+@contextlib.contextmanager
+def flushing_denormals(mode=True):
+    """``set_flush_denormal(mode)`` for the block, and the calling thread's setting as it was afterwards
+    (a training run inside a program, or a test, leaves the caller's arithmetic as it found it)."""
+    previous = flush_denormal()
+    set_flush_denormal(mode)
+    try:
+        yield
+    finally:
+        set_flush_denormal(previous)
