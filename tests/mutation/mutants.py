@@ -122,13 +122,13 @@ TARGETS = {
     # cannot serve another process) or send themselves SIGINT (mutmut's own handler takes it).
 }
 # mutmut stops a mutant's tests after (their own time + constant) * multiplier seconds of wall time
-# (twice that of CPU time). The default, (t + 8 s) * 3, leaves 8 s for pytest's start in the mutant's
-# worker (collecting the test files, importing torch: 6 s measured on 2 busy cores); without it a mutant
-# that changes nothing would be stopped, and counted as killed, before its tests had even started.
-# The data tests import no torch and collect in under a second, and dozens of datasets/ mutants turn
-# a read loop into one that never ends: (t + 3 s) * 2 stops each of those in seconds, not half a minute.
-TIMEOUT = (3, 8)  # (multiplier, constant)
-TIMEOUTS = {"datasets.load": (2, 3), "datasets.rest": (2, 3)}
+# (twice that of CPU time). A worker no longer starts pytest (tests/mutation/mutmut_session.py: it forks
+# with the tests collected), so the constant only absorbs a busy machine's jitter: (t + 3 s) * 3. When
+# each worker collected its test files itself, 8 s were needed for that start. Dozens of datasets/
+# mutants turn a read loop into one that never ends; its tests take a fraction of a second, and
+# (t + 1.5 s) * 2 stops each of those within about three seconds.
+TIMEOUT = (3, 3)  # (multiplier, constant)
+TIMEOUTS = {"datasets.load": (2, 1.5), "datasets.rest": (2, 1.5)}
 MUTATED = {str(path.relative_to(ROOT)) for _, mutate, _ in TARGETS.values() for pattern in mutate
            for path in ROOT.glob(pattern)}
 
@@ -216,7 +216,7 @@ def file_hash(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def run_target(name, package, mutate, tests, children, mutant_names=(), budget=None):
+def run_target(name, package, mutate, tests, children, mutant_names=(), budget=None, one_collection=True):
     """Mutation-test one target in a scratch copy; returns {file: {mutant: [status, diff]}}, seconds,
     and {file: SHA-256} of the sources as they were mutated.
 
@@ -236,11 +236,15 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
         # The tests find real MNIST beside the repository; in the scratch copy only $NN_DATA_DIR can say where.
         if "NN_DATA_DIR" not in env and SHARED_MNIST.is_dir():
             env["NN_DATA_DIR"] = str(SHARED_MNIST)
+        fallbacks = workdir / "collected-again.txt"
+        env["MUTMUT_SESSION_FALLBACKS"] = str(fallbacks)
         start = time.perf_counter()
         log = workdir / "mutmut.log"
         with open(log, "w") as stream:
             # A session of its own, so that stopping it at the budget stops its forked workers too.
-            process = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children", str(children),
+            # mutmut itself, or mutmut with one collection of the tests for every mutant (mutmut_session.py).
+            launcher = [str(workdir / "tests" / "mutation" / "mutmut_session.py")] if one_collection else ["-m", "mutmut"]
+            process = subprocess.Popen([sys.executable, *launcher, "run", "--max-children", str(children),
                                         *mutant_names], cwd=workdir, env=env, stdout=stream,
                                        stderr=subprocess.STDOUT, start_new_session=True)
             try:
@@ -255,6 +259,10 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
                     process.wait()
                 returncode = 0
         seconds = time.perf_counter() - start
+        if fallbacks.exists():
+            count = len(fallbacks.read_text().split())
+            print(f"[{name}] {count} mutant(s) had tests outside the one collection: pytest collected theirs again",
+                  flush=True)
         if returncode != 0 and mutant_names and "BadTestExecutionCommandsException" in log.read_text(errors="replace"):
             # Asked for some mutants, mutmut first runs the tests that reach them by their pytest ids, and
             # with some parametrized ids of this suite pytest then stops with a usage error (exit 4). The
@@ -262,7 +270,7 @@ def run_target(name, package, mutate, tests, children, mutant_names=(), budget=N
             print(f"[{name}] mutmut could not run the chosen mutants' tests by id: running every mutant", flush=True)
             shutil.rmtree(workdir, ignore_errors=True)
             remaining = None if budget is None else max(budget - (time.perf_counter() - start), 1.0)
-            return run_target(name, package, mutate, tests, children, (), remaining)
+            return run_target(name, package, mutate, tests, children, (), remaining, one_collection)
         if returncode != 0:
             # The spinner's frames (carriage returns) would fill the tail: keep the lines pytest wrote.
             lines = [line for line in log.read_text(errors="replace").replace("\r", "\n").splitlines()
@@ -418,6 +426,8 @@ def main(argv=None):
                         help="folder for mutants.json and mutants.txt (a report there is updated, not replaced)")
     parser.add_argument("--recheck", action="store_true",
                         help="run only the mutants the report at --out lists as surviving or unchecked")
+    parser.add_argument("--collect-per-mutant", action="store_true",
+                        help="mutmut's own way: each mutant's worker collects its test files again (slower)")
     parser.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.collect:
@@ -450,7 +460,7 @@ def main(argv=None):
             print(f"[{name}] every mutant was killed already: nothing to recheck", flush=True)
             continue
         found, seconds[name], hashes = run_target(name, package, mutate, tests, args.children, chosen_names,
-                                                  args.budget)
+                                                  args.budget, not args.collect_per_mutant)
         measured.update(merge(previous, found, hashes))
         # After each target, so a later target's failure or budget does not lose this one's results; over the
         # report as it is now, so that runs of other targets into the same folder meanwhile are kept.

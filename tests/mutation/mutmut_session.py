@@ -1,0 +1,122 @@
+"""mutmut 3 with one test collection for all of a target's mutants: `python tests/mutation/mutmut_session.py
+run ...` takes mutmut's own command line (tests/mutation/mutants.py starts it so).
+
+mutmut forks a worker for each mutant, and the worker calls `pytest.main` with the ids of the tests that
+reach the mutated function. pytest then parses its arguments, loads its plugins and collects every test file
+those ids name, whole, before the first test runs: 0.3 to 0.4 s a mutant, measured for two of the engine's
+test files in a warm process, more than most mutants' tests take to fail. Here the parent builds one pytest
+session, collects the target's test files once (after mutmut's own stats run, which proved they pass with no
+mutant), and each forked worker runs its tests from that collection: the same items, in the order
+tests/mutation/pytest_order.py gives them (mutmut's fastest first, grouped by file), with `-x` as before.
+A worker whose ids are not all in the collection calls `pytest.main` as mutmut does.
+
+mutmut's clean run is left out: its stats run has just run the same tests with no mutant active, and stops
+when one fails.
+
+Everything else is mutmut's: mutant generation, the stats run, the forced failure, the time limits, the
+results. This file is run as a script (not `-m tests...`): a `tests` package imported before mutmut puts
+its copy of the repository first on the path would shadow the copy the tests are collected from.
+"""
+import contextlib
+import os
+import sys
+
+del sys.path[0]  # this folder: nothing of it is imported
+
+from mutmut.__main__ import cli  # noqa: E402
+from mutmut.runners.harness import PytestRunner  # noqa: E402
+from mutmut.utils.file_utils import change_cwd  # noqa: E402
+from mutmut.workers.isolation import ForkRunner  # noqa: E402
+
+_collected = {}  # "session", "items" (node id -> item): filled by the parent before the first fork
+
+
+def _collect_once(runner):
+    """Configure pytest as pytest.main would, start a session, collect the target's tests, and keep it all."""
+    import pytest
+    from _pytest.config import _prepareconfig
+
+    params = (["--rootdir=.", "--tb=native"] + runner._pytest_args_regular_run([]) + runner._pytest_add_cli_args)
+    quiet = open(os.devnull, "w")  # the terminal reporter writes to it for as long as the session lives
+    with change_cwd("mutants"), contextlib.redirect_stdout(quiet):
+        config = _prepareconfig(params)
+        config._do_configure()
+        session = pytest.Session.from_config(config)
+        config.hook.pytest_sessionstart(session=session)
+        config.hook.pytest_collection(session=session)
+    if session.testsfailed:  # a collection error: every worker takes mutmut's own way instead
+        print(f"mutmut_session: {session.testsfailed} collection error(s); each mutant collects its own tests")
+        return
+    _collected["session"] = session
+    _collected["items"] = {item.nodeid: item for item in session.items}
+    # A parametrized id made from a string holding a backslash comes out escaped once more in a second
+    # collection in the same process (measured: "\\[0, 1\\]" in mutmut's stats, "\\\\[..." here): such ids are
+    # also found with their backslashes left out, where that names one test only.
+    loose = {}
+    for item in session.items:
+        loose.setdefault(item.nodeid.replace("\\", ""), []).append(item)
+    _collected["loose"] = {key: found[0] for key, found in loose.items() if len(found) == 1}
+    print(f"mutmut_session: {len(session.items)} tests collected once for every mutant")
+
+
+def _ordered(items):
+    """pytest_order's order: the given one (fastest first), each file's tests together where its first one is."""
+    first_seen = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.path, index)
+    return sorted(items, key=lambda item: first_seen[item.path])
+
+
+def _run_collected(tests):
+    """Run the collected items of `tests` in this (forked) worker; None where one is not in the collection."""
+    items = [_collected["items"].get(test) or _collected["loose"].get(test.replace("\\", "")) for test in tests]
+    if not items or None in items:
+        return None
+    session = _collected["session"]
+    config = session.config
+    os.chdir("mutants")
+    # The parent's global capture shares its temporary files with every forked worker: a fresh one here.
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()
+        capture.start_global_capturing()
+        capture.suspend_global_capture()
+    session.items = _ordered(items)
+    session.testscollected = len(session.items)
+    try:
+        config.hook.pytest_runtestloop(session=session)
+    except (session.Failed, session.Interrupted):  # -x: the first failure stops the loop
+        pass
+    except KeyboardInterrupt:
+        return 2
+    return 1 if session.testsfailed else 0
+
+
+_mutmut_run_tests = PytestRunner.run_tests
+
+
+def run_tests(self, *, mutant_name, tests):
+    if mutant_name is not None and "session" in _collected:
+        code = _run_collected(list(tests))
+        if code is not None:
+            return code
+        if os.environ.get("MUTMUT_SESSION_FALLBACKS"):  # tests/mutation/mutants.py counts them
+            with open(os.environ["MUTMUT_SESSION_FALLBACKS"], "a") as record:
+                record.write(mutant_name + "\n")
+    return _mutmut_run_tests(self, mutant_name=mutant_name, tests=tests)
+
+
+_mutmut_startup = ForkRunner.startup
+
+
+def startup(self):
+    _collect_once(self.test_runner)
+    _mutmut_startup(self)  # gc.freeze(): the collection is shared with the workers, not copied
+
+
+PytestRunner.run_tests = run_tests
+ForkRunner.startup = startup
+ForkRunner.run_clean_tests = lambda self, tests: 0
+
+if __name__ == "__main__":
+    cli()

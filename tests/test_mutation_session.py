@@ -1,0 +1,90 @@
+"""tests/mutation/mutmut_session.py: mutmut with the tests collected once for every mutant gives each mutant
+the verdict its tests earn. A small project of its own is mutation-tested in a temporary folder: a mutant no
+test can see survives, the others are killed, and no mutant's tests had to be collected again.
+
+The parametrized test's id holds a backslash (from a regular expression): pytest escapes such an id once
+more in a second collection in the same process, so a worker that asks pytest.main for it by id finds no such
+test and fails, and mutmut's own way counted both mutants that survive here as killed."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SESSION = Path(__file__).resolve().parent / "mutation" / "mutmut_session.py"
+
+SOURCE = '''\
+def add(a, b):
+    return a + b
+
+
+def checked(p):
+    if p < 0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    return p
+'''
+
+TESTS = '''\
+import pytest
+
+from pkg.calc import add, checked
+
+
+def test_add():
+    assert add(2, 3) == 5
+
+
+@pytest.mark.parametrize("p, pattern", [(-1, r"p must be in \\[0, 1\\]")], ids=lambda value: str(value))
+def test_checked_refuses(p, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        checked(p)
+'''
+
+SETTINGS = """\
+[mutmut]
+source_paths = pkg
+only_mutate =
+    pkg/calc.py
+pytest_add_cli_args_test_selection =
+    tests/test_calc.py
+pytest_add_cli_args =
+    -p
+    no:cacheprovider
+"""
+
+
+def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_path):
+    pytest.importorskip("mutmut", reason="mutation testing needs mutmut: pip install -e .[mutation]")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "calc.py").write_text(SOURCE)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "__init__.py").write_text("")
+    (tmp_path / "tests" / "test_calc.py").write_text(TESTS)
+    (tmp_path / "setup.cfg").write_text(SETTINGS)
+    fallbacks = tmp_path / "collected-again.txt"
+    done = subprocess.run([sys.executable, str(SESSION), "run", "--max-children", "1"], cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "MUTMUT_SESSION_FALLBACKS": str(fallbacks)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mutmut_session: 2 tests collected once for every mutant" in done.stdout
+    codes = json.loads((tmp_path / "mutants" / "pkg" / "calc.py.meta").read_text())["exit_code_by_key"]
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    import os
+    here = os.getcwd()
+    os.chdir(tmp_path)  # mutmut reads the mutants from the current folder
+    try:
+        changed = {name: [line[1:].strip() for line in get_diff_for_mutant(name, path="pkg/calc.py").splitlines()
+                          if line.startswith("+") and not line.startswith("+++")] for name in codes}
+    finally:
+        os.chdir(here)
+    verdicts = {" ".join(lines): "survived" if codes[name] == 0 else "killed" if codes[name] == 1 else codes[name]
+                for name, lines in changed.items()}
+    assert verdicts == {
+        "return a - b": "killed",
+        "if p <= 0:": "survived",  # -1 is refused either way; no test asks about 0
+        "if p < 1:": "survived",  # nor about a p in [0, 1)
+        "raise ValueError(None)": "killed",  # the message no longer matches
+    }
+    assert not fallbacks.exists(), fallbacks.read_text()  # every mutant ran from the one collection
