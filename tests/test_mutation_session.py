@@ -1,6 +1,7 @@
 """tests/mutation/mutmut_session.py: mutmut with the tests collected once for every mutant gives each mutant
 the verdict its tests earn. A small project of its own is mutation-tested in a temporary folder: a mutant no
-test can see survives, the others are killed, and no mutant's tests had to be collected again.
+test can see survives, the others are killed, one that loops for ever is stopped by its test's time limit
+(a timeout), and no mutant's tests had to be collected again.
 
 The parametrized test's id holds a backslash (from a regular expression): pytest escapes such an id once
 more in a second collection in the same process, so a worker that asks pytest.main for it by id finds no such
@@ -23,16 +24,34 @@ def checked(p):
     if p < 0:
         raise ValueError(f"p must be in [0, 1], got {p}")
     return p
+
+
+def count_to(n):
+    i = 0
+    while i < n:
+        i += 1
+    return i
 '''
 
 TESTS = '''\
+import time
+
 import pytest
 
-from pkg.calc import add, checked
+from pkg.calc import add, checked, count_to
 
 
 def test_add():
     assert add(2, 3) == 5
+
+
+def test_count_to():
+    assert count_to(3) == 3
+
+
+def test_count_to_slowly():  # makes mutmut's own limit, from the sum of both tests' times, the later one
+    time.sleep(0.3)
+    assert count_to(2) == 2
 
 
 @pytest.mark.parametrize("p, pattern", [(-1, r"p must be in \\[0, 1\\]")], ids=lambda value: str(value))
@@ -51,6 +70,8 @@ pytest_add_cli_args_test_selection =
 pytest_add_cli_args =
     -p
     no:cacheprovider
+timeout_multiplier = 2
+timeout_constant = 0.5
 """
 
 
@@ -68,23 +89,34 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
                           env={"PATH": "/usr/bin:/bin", "MUTMUT_SESSION_FALLBACKS": str(fallbacks)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "mutmut_session: 2 tests collected once for every mutant" in done.stdout
+    assert "mutmut_session: 4 tests collected once for every mutant" in done.stdout
     codes = json.loads((tmp_path / "mutants" / "pkg" / "calc.py.meta").read_text())["exit_code_by_key"]
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     import os
     here = os.getcwd()
     os.chdir(tmp_path)  # mutmut reads the mutants from the current folder
     try:
-        changed = {name: [line[1:].strip() for line in get_diff_for_mutant(name, path="pkg/calc.py").splitlines()
-                          if line.startswith("+") and not line.startswith("+++")] for name in codes}
+        changed = {}
+        for name in codes:
+            lines = [line for line in get_diff_for_mutant(name, path="pkg/calc.py").splitlines()
+                     if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+            changed[name] = " -> ".join(line[1:].strip() for line in lines)
     finally:
         os.chdir(here)
-    verdicts = {" ".join(lines): "survived" if codes[name] == 0 else "killed" if codes[name] == 1 else codes[name]
-                for name, lines in changed.items()}
+    status = {0: "survived", 1: "killed", 36: "timeout"}
+    verdicts = {changed[name]: status.get(code, code) for name, code in codes.items()}
     assert verdicts == {
-        "return a - b": "killed",
-        "if p <= 0:": "survived",  # -1 is refused either way; no test asks about 0
-        "if p < 1:": "survived",  # nor about a p in [0, 1)
-        "raise ValueError(None)": "killed",  # the message no longer matches
+        "return a + b -> return a - b": "killed",
+        "if p < 0: -> if p <= 0:": "survived",  # -1 is refused either way; no test asks about 0
+        "if p < 0: -> if p < 1:": "survived",  # nor about a p in [0, 1)
+        'raise ValueError(f"p must be in [0, 1], got {p}") -> raise ValueError(None)': "killed",
+        "i = 0 -> i = None": "killed",
+        "i = 0 -> i = 1": "survived",  # counts 1, 2, 3 or 1, 2 as well
+        "while i < n: -> while i <= n:": "killed",
+        # Each never ends. The first test's own limit, (its time + 0.5 s) x 2, stops it as a timeout (36);
+        # mutmut's limit for the mutant, from both tests' times, would have come 0.6 s later (SIGXCPU).
+        "i += 1 -> i = 1": "timeout",
+        "i += 1 -> i -= 1": "timeout",
+        "i += 1 -> i += 2": "killed",
     }
     assert not fallbacks.exists(), fallbacks.read_text()  # every mutant ran from the one collection

@@ -19,11 +19,14 @@ its copy of the repository first on the path would shadow the copy the tests are
 """
 import contextlib
 import os
+import signal
 import sys
 
 del sys.path[0]  # this folder: nothing of it is imported
 
 from mutmut.__main__ import cli  # noqa: E402
+from mutmut.configuration import config  # noqa: E402
+from mutmut.state import state  # noqa: E402
 from mutmut.runners.harness import PytestRunner  # noqa: E402
 from mutmut.utils.file_utils import change_cwd  # noqa: E402
 from mutmut.workers.isolation import ForkRunner  # noqa: E402
@@ -67,6 +70,33 @@ def _ordered(items):
     return sorted(items, key=lambda item: first_seen[item.path])
 
 
+TIMEOUT_EXIT = 36  # mutmut's exit code for "timeout"
+
+
+class _TestTimer:
+    """A time limit per test, from that test's own time in the stats run: (its time + constant) x multiplier,
+    mutmut's own formula and settings, plus, for the first test of each file, that file's fixture time
+    (pytest_order.FIXTURE_SECONDS) x multiplier, since that test builds the file's module fixtures. mutmut's
+    limit is per mutant, from the sum of all its tests' times: a mutant that makes the first of 40 tests
+    loop for ever waited for the 40 tests' time. A test past its limit ends the worker as a timeout."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds  # node id -> the test's time in the stats run
+        order = sys.modules.get("tests.mutation.pytest_order")
+        self.fixtures = getattr(order, "FIXTURE_SECONDS", {})
+        self.multiplier, self.constant = config().timeout_multiplier, config().timeout_constant
+        self.files = set()
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(TIMEOUT_EXIT))
+
+    def pytest_runtest_protocol(self, item, nextitem):
+        path = item.nodeid.partition("::")[0]
+        limit = (self.seconds[item.nodeid] + self.constant) * self.multiplier
+        if path not in self.files:
+            self.files.add(path)
+            limit += self.fixtures.get(path, 0.0) * self.multiplier
+        signal.setitimer(signal.ITIMER_REAL, limit)
+
+
 def _run_collected(tests):
     """Run the collected items of `tests` in this (forked) worker; None where one is not in the collection."""
     items = [_collected["items"].get(test) or _collected["loose"].get(test.replace("\\", "")) for test in tests]
@@ -81,6 +111,8 @@ def _run_collected(tests):
         capture.stop_global_capturing()
         capture.start_global_capturing()
         capture.suspend_global_capture()
+    seconds = {item.nodeid: state().duration_by_test.get(test, 0.0) for item, test in zip(items, tests)}
+    config.pluginmanager.register(_TestTimer(seconds), "mutmut-session-timer")
     session.items = _ordered(items)
     session.testscollected = len(session.items)
     try:
@@ -89,6 +121,8 @@ def _run_collected(tests):
         pass
     except KeyboardInterrupt:
         return 2
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)  # the last test's limit must not end the worker's exit
     return 1 if session.testsfailed else 0
 
 

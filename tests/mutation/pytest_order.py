@@ -14,11 +14,15 @@ module fixture is built once per mutant.
 mutmut also stops a mutant after a multiple of that estimate; it counts only the test bodies
 ("call"), not their setup, so a test whose fixture does the work looked instant, and an equivalent
 mutant whose tests build an expensive fixture was stopped, and counted as killed. In the stats run
-(MUTANT_UNDER_TEST=stats) each test's setup and teardown time is added to its recorded time.
+(MUTANT_UNDER_TEST=stats) each test's setup and teardown time is added to its recorded time, and
+summed per test file in FIXTURE_SECONDS (tests/mutation/mutmut_session.py gives each file's tests in a
+mutant's worker a time limit of their own, which must cover the file's fixtures whichever test builds them).
 """
 import os
 
 import pytest
+
+FIXTURE_SECONDS = {}  # test file ("tests/test_x.py") -> seconds its tests' setups and teardowns took in the stats run
 
 
 def pytest_collection_modifyitems(items):
@@ -32,6 +36,8 @@ def pytest_collection_modifyitems(items):
 def pytest_runtest_makereport(item, call):
     yield
     if call.when in ("setup", "teardown") and os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        path = item.nodeid.partition("::")[0]
+        FIXTURE_SECONDS[path] = FIXTURE_SECONDS.get(path, 0.0) + call.duration
         try:
             from mutmut.state import state
         except ImportError:  # not under mutmut
