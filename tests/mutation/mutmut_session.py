@@ -11,7 +11,9 @@ tests/mutation/pytest_order.py gives them (mutmut's fastest first, grouped by fi
 A worker whose ids are not all in the collection calls `pytest.main` as mutmut does.
 
 mutmut's clean run is left out: its stats run has just run the same tests with no mutant active, and stops
-when one fails.
+when one fails. The stats run and the forced failure run in forked children (mutmut runs them in the parent
+when it forks a worker per mutant), so that every worker starts from a process no test has run in; each test
+in a worker has a time limit of its own (_TestTimer).
 
 Everything else is mutmut's: mutant generation, the stats run, the forced failure, the time limits, the
 results. This file is run as a script (not `-m tests...`): a `tests` package imported before mutmut puts
@@ -26,12 +28,38 @@ del sys.path[0]  # this folder: nothing of it is imported
 
 from mutmut.__main__ import cli  # noqa: E402
 from mutmut.configuration import config  # noqa: E402
-from mutmut.state import state  # noqa: E402
+from mutmut.models.results import StatsResult  # noqa: E402
 from mutmut.runners.harness import PytestRunner  # noqa: E402
+from mutmut.state import state  # noqa: E402
 from mutmut.utils.file_utils import change_cwd  # noqa: E402
-from mutmut.workers.isolation import ForkRunner  # noqa: E402
+from mutmut.workers.isolation import ForkRunner, run_in_fork, run_in_fork_with_result  # noqa: E402
 
-_collected = {}  # "session", "items" (node id -> item): filled by the parent before the first fork
+_collected = {"fixtures": {}}  # "session", "items", "loose", "fixtures": filled by the parent before the first fork
+
+
+def collect_stats(self, tests):
+    """mutmut's stats run (every test once, recording which functions each reaches), in a forked child, as
+    mutmut's fork-server runner does it: the parent, which every mutant's worker is forked from, then holds
+    no state the tests left behind. Run in the parent, it did: a worker's first test then met, for
+    example, the datasets' memory of a failed download, and waited on it until its time limit."""
+    tests = list(tests) if tests is not None else []
+
+    def in_child():
+        code = self.test_runner.run_stats(tests=tests)
+        order = sys.modules.get("tests.mutation.pytest_order")
+        found = StatsResult(exit_code=code, tests_by_mangled_function_name=dict(state().tests_by_mangled_function_name),
+                            duration_by_test=dict(state().duration_by_test), stats_time=state().stats_time or 0.0,
+                            function_dependencies=dict(state().function_dependencies))
+        return found.to_dict(), dict(getattr(order, "FIXTURE_SECONDS", {}))
+
+    packed, _collected["fixtures"] = run_in_fork_with_result(in_child)
+    found = StatsResult.from_dict(packed)
+    for name, names in found.tests_by_mangled_function_name.items():
+        state().tests_by_mangled_function_name[name] |= names
+    state().duration_by_test.update(found.duration_by_test)
+    for name, names in found.function_dependencies.items():
+        state().function_dependencies[name] = names
+    return found.exit_code
 
 
 def _collect_once(runner):
@@ -82,8 +110,7 @@ class _TestTimer:
 
     def __init__(self, seconds):
         self.seconds = seconds  # node id -> the test's time in the stats run
-        order = sys.modules.get("tests.mutation.pytest_order")
-        self.fixtures = getattr(order, "FIXTURE_SECONDS", {})
+        self.fixtures = _collected["fixtures"]
         self.multiplier, self.constant = config().timeout_multiplier, config().timeout_constant
         self.files = set()
         signal.signal(signal.SIGALRM, lambda *_: os._exit(TIMEOUT_EXIT))
@@ -151,6 +178,8 @@ def startup(self):
 PytestRunner.run_tests = run_tests
 ForkRunner.startup = startup
 ForkRunner.run_clean_tests = lambda self, tests: 0
+ForkRunner.collect_stats = collect_stats
+ForkRunner.run_forced_fail = lambda self: run_in_fork(self.test_runner.run_forced_fail)
 
 if __name__ == "__main__":
     cli()
