@@ -15,8 +15,8 @@ when one fails. The stats run and the forced failure run in forked children (mut
 when it forks a worker per mutant), so that every worker starts from a process no test has run in; each test
 in a worker has a time limit of its own (_TestTimer).
 
-Everything else is mutmut's: mutant generation, the stats run, the forced failure, the time limits, the
-results. This file is run as a script (not `-m tests...`): a `tests` package imported before mutmut puts
+Everything else is mutmut's: mutant generation, what the stats run records, the mutant's own time limit
+(the tests' limits come within it), the verdicts and results. This file is run as a script (not `-m tests...`): a `tests` package imported before mutmut puts
 its copy of the repository first on the path would shadow the copy the tests are collected from.
 """
 import contextlib
