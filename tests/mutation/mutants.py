@@ -192,18 +192,22 @@ def _collect():
     from mutmut.stats import status_by_exit_code
 
     found = {}
+    worker_seconds = defaultdict(float)  # status -> seconds its mutants' workers took, summed
     for meta in sorted(Path("mutants").rglob("*.py.meta")):
         source = str(meta.relative_to("mutants"))[: -len(".meta")]
         try:
-            exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
+            recorded = json.loads(meta.read_text())
         except json.JSONDecodeError:  # cut off mid-write when the budget ran out
             print(f"mutants: {meta} is incomplete; {source} is left out", file=sys.stderr)
             continue
         found[source] = {}
-        for name, code in exit_codes.items():
+        for name, code in recorded["exit_code_by_key"].items():
             status = status_by_exit_code[code]
             diff = get_diff_for_mutant(name, path=source) if status != "killed" else ""
             found[source][name] = [status, diff]
+            worker_seconds[status] += recorded.get("durations_by_key", {}).get(name, 0.0)
+    print("mutants: worker seconds by verdict: " + ", ".join(f"{status} {seconds:.0f}" for status, seconds
+                                                             in sorted(worker_seconds.items())), file=sys.stderr)
     json.dump(found, sys.stdout)
 
 
