@@ -319,6 +319,9 @@ READ_BY_HAND = [
     (EQUIVALENT, "runfolder.folder.xǁRunFolderǁ_take_lock", r"ftruncate\(descriptor, 1\)",
      "the pid and newline then written from offset 0 are longer than 1 byte: the same file"),
     # datasets/ and autoencoders/
+    (EQUIVALENT, "datasets.loading.x__warn_sample", r'key="(XXmnist offline sampleXX|MNIST OFFLINE SAMPLE)"',
+     "the note's key only has to be one for both splits' notes (it is written once, here) and none of another "
+     "note (no other note has a key): any text does both"),
     (EQUIVALENT, "datasets.download.x__fetch_from_mirrors", r"MIRRORS\.get\(name, (None)?\)",
      "`if not mirrors` refuses None as it refuses []"),
     (EQUIVALENT, "datasets.download.x_fetch", r'"(content-length|CONTENT-LENGTH|user-agent|USER-AGENT)"',
