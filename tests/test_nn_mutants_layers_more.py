@@ -117,3 +117,29 @@ def test_bce_weights_edited_in_place_after_building_the_loss_count_as_in_torch()
     for loss, reference, x in zip(losses, references, (logits, probabilities)):
         expected = reference(torch.from_numpy(x), torch.from_numpy(target)).item()
         assert_close(loss(x, target), expected, 1e-6)
+
+
+def _raises(error, message, function, *args, **kwargs):
+    with pytest.raises(error) as caught:
+        function(*args, **kwargs)
+    assert str(caught.value) == message
+
+
+def test_a_torch_parameter_as_a_loss_weight_is_named_as_a_tensor():
+    """A torch model's weight is a torch.nn.Parameter, whose type lives in torch.nn.parameter, not in torch."""
+    weight = torch.nn.Parameter(torch.ones(3))
+    for loss in (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCELoss):
+        _raises(TypeError, f"{loss.__name__}: weight is a torch.Tensor; pass an array: weight.detach().cpu().numpy()",
+                loss, weight=weight)
+    _raises(TypeError, "BCEWithLogitsLoss: pos_weight is a torch.Tensor; pass an array: "
+            "pos_weight.detach().cpu().numpy()", nn.BCEWithLogitsLoss, pos_weight=weight)
+
+
+def test_a_torch_parameter_given_to_a_losss_forward_is_named_as_a_tensor():
+    """forward, called directly, skips the gate's check of its inputs: the loss names a torch Parameter itself."""
+    x = numpy.ones(3, dtype=numpy.float32)
+    parameter = torch.nn.Parameter(torch.ones(3))
+    _raises(TypeError, "MSELoss: the target is a torch.Tensor, not an array; convert it with .detach().cpu().numpy()",
+            nn.MSELoss().forward, x, parameter)
+    _raises(TypeError, "L1Loss: the prediction is a torch.Tensor, not an array; convert it with "
+            ".detach().cpu().numpy()", nn.L1Loss().forward, parameter, x)

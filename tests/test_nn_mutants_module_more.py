@@ -1,0 +1,37 @@
+"""More checks of nn/module.py that mutation testing found unreached (tests/mutation/mutants.py, target
+nn.module): a torch.nn.Parameter, what a torch model's named_parameters() and attributes hold, refused by
+name as a tensor wherever the engine refuses a torch.Tensor (its type lives in torch.nn.parameter)."""
+import numpy
+import pytest
+import torch
+
+import nn
+
+
+def _raises(error, message, function, *args):
+    with pytest.raises(error) as caught:
+        function(*args)
+    assert str(caught.value) == message
+
+
+def test_a_torch_parameter_as_input_is_named_as_a_tensor_with_its_fix():
+    layer = nn.Linear(2, 3)
+    parameter = torch.nn.Parameter(torch.ones(1, 2))
+    message = ("Linear: the input is a torch.Tensor; the engine takes NumPy (or CuPy) arrays: pass "
+               "x.detach().cpu().numpy()")
+    _raises(TypeError, message, layer, parameter)
+    _raises(TypeError, message.replace("Linear", "ReLU"), nn.ReLU(), parameter)
+
+
+def test_a_torch_models_named_parameters_are_refused_as_tensors_and_nothing_is_loaded():
+    ours, theirs = nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    before = [ours.weight.data.copy(), ours.bias.data.copy()]
+    fix = "the engine takes NumPy arrays: pass {name: value.detach().cpu().numpy() for name, value in state_dict.items()}"
+    _raises(TypeError, f"Linear.load_state_dict: 'weight' holds a torch.Tensor (and 1 more); {fix}",
+            ours.load_state_dict, dict(theirs.named_parameters()))
+    mixed = {"weight": theirs.weight.detach().numpy(), "bias": theirs.bias}  # one Parameter left in
+    _raises(TypeError, f"Linear.load_state_dict: 'bias' holds a torch.Tensor; {fix}", ours.load_state_dict, mixed)
+    assert numpy.array_equal(ours.weight.data, before[0]) and numpy.array_equal(ours.bias.data, before[1])
+    # The fix the message gives loads torch's values.
+    ours.load_state_dict({name: value.detach().cpu().numpy() for name, value in theirs.named_parameters()})
+    assert numpy.array_equal(ours.weight.data, theirs.weight.detach().numpy())
