@@ -35,3 +35,16 @@ def test_a_torch_models_named_parameters_are_refused_as_tensors_and_nothing_is_l
     # The fix the message gives loads torch's values.
     ours.load_state_dict({name: value.detach().cpu().numpy() for name, value in theirs.named_parameters()})
     assert numpy.array_equal(ours.weight.data, theirs.weight.detach().numpy())
+
+
+@pytest.mark.parametrize("dtype", [torch.nn.Parameter(torch.ones(1)), "float32, float32 ("])
+def test_to_refuses_what_is_not_a_dtype_in_one_line_of_its_own(dtype):
+    """A torch Parameter in dtype's place, or a string NumPy reads as a list of fields, is refused by the
+    engine's own one-line message (NumPy's ValueError leaked before)."""
+    layer = nn.Linear(2, 3)
+    with pytest.raises(ValueError) as caught:
+        layer.to(dtype=dtype)
+    message = str(caught.value)
+    assert message.startswith("unsupported dtype '") and message.endswith("': use one of ('float32', 'float64')")
+    assert "\n" not in message
+    assert layer.weight.dtype == numpy.float32
