@@ -54,6 +54,14 @@ CACHE_READ_AFTER_FORWARD = ("a cache placeholder read only by _backward, which S
 # start of mutmut's name without the number (e.g. "nn.pooling.xǁMaxPool2dǁ_forward"), so that an entry
 # still holds when the mutants of a function are numbered anew after an edit.
 READ_BY_HAND = [
+    # core survivors, read on 7 December (tests/test_nn_mutants_layers_more.py and _module_more.py pass a
+    # torch.nn.Parameter, whose type lives in torch.nn.parameter, where the partition mutants could differ)
+    (EQUIVALENT, "nn.arguments.x_factory_options", r'partition\("XX\.XX"\)\[0\] == "torch"',
+     "torch.device's and torch.dtype's module is torch; anything else from torch (a Parameter) fails "
+     "normalize_device/normalize_dtype on both paths and is refused by the same message"),
+    (EQUIVALENT, "nn.module.x__is_dtype", r'partition\("XX\.XX"\)\[0\] == "torch"',
+     "torch.dtype's module is torch; a torch object that is not a dtype (a Parameter) is no NumPy dtype either: "
+     "False on both paths"),
     # nn/ (each family's entries together)
     # nn/module.py: the gate
     (EQUIVALENT, "nn.module.x__checked_gradient", r"^if shape is None or \(type\(None\) is kind",
