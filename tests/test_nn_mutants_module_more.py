@@ -48,3 +48,17 @@ def test_to_refuses_what_is_not_a_dtype_in_one_line_of_its_own(dtype):
     assert message.startswith("unsupported dtype '") and message.endswith("': use one of ('float32', 'float64')")
     assert "\n" not in message
     assert layer.weight.dtype == numpy.float32
+
+
+def test_integer_state_values_are_rounded_once_to_the_models_dtype_as_torch_does():
+    """load_state_dict takes integer arrays (torch's copy_ does): each value is rounded straight to float32.
+    2^60 + 2^36 + 1 lies just above the halfway point between two float32 numbers; through float64 first it
+    would lose its + 1, land on the halfway point and round to the even neighbour below."""
+    big = 2 ** 60 + 2 ** 36 + 1
+    state = {"weight": numpy.array([[big, -big], [3, 4]], dtype=numpy.int64), "bias": numpy.array([big, 7])}
+    ours, theirs = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ours.load_state_dict(state)
+    theirs.load_state_dict({name: torch.from_numpy(value) for name, value in state.items()})
+    for name, value in theirs.state_dict().items():
+        assert ours.state_dict()[name].dtype == numpy.float32
+        assert numpy.array_equal(ours.state_dict()[name], value.numpy())
