@@ -125,7 +125,9 @@ class Tanh(Module):
 
 
 class ELU(Module):
-    """y = x if x > 0 else a (e^x - 1);   dL/dx = g if x > 0 else g a e^x   (a = alpha, 1.0)."""
+    """y = x if x >= 0 else a (e^x - 1);   dL/dx = g if x > 0 else g a e^x   (a = alpha, 1.0).
+
+    The forward takes x itself at 0, as torch: its sign then stays (-0 gives -0, whatever alpha's sign)."""
 
     def __init__(self, alpha=1.0, inplace=False):
         _refuse_inplace("ELU", inplace)
@@ -135,7 +137,7 @@ class ELU(Module):
     def forward(self, x):
         xp = backend.get_array_module(x)
         self._input = x
-        return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * self.alpha)
+        return xp.where(x >= 0, x, xp.expm1(xp.minimum(x, 0)) * self.alpha)
 
     def backward(self, grad_output):
         x = self._input

@@ -71,7 +71,7 @@ def normalize_dtype(dtype):
     """'float32' | 'float64' (or the NumPy dtypes) -> numpy.dtype; other dtypes are a ValueError."""
     try:
         resolved = numpy.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: a string NumPy reads as a broken field list ("f4, f4 (", a Parameter's text)
         resolved = None
     if resolved is None or resolved.name not in DTYPES:
         raise ValueError(f"unsupported dtype {dtype!r}: use one of {DTYPES}")
