@@ -178,7 +178,11 @@ def test_adam_on_the_device_takes_the_plain_numpy_steps(cupy, name, fast):
     numpy.testing.assert_allclose(ours, theirs, rtol=1e-12)
     assert_same_parameters(gpu_model, cpu_model, rtol=1e-12)
     if fast == "fused":
-        assert optim_fast._adam_kernels[name == "adamw-amsgrad"].launches == 4
+        kernel = optim_fast._adam_kernels[name == "adamw-amsgrad"]
+        assert list(optim_fast._adam_kernels) == [name == "adamw-amsgrad"]
+        assert kernel.name == "nn_fused_adam" and kernel.launches == 4
+    else:
+        assert not optim_fast._adam_kernels
     for theirs_state, ours_state in zip(cpu_optimizer.state.values(), gpu_optimizer.state.values()):
         assert ours_state["step"] == theirs_state["step"] == 4
         for key in ("exp_avg", "exp_avg_sq"):
@@ -209,10 +213,16 @@ def test_the_rescaled_block_on_the_device_takes_the_plain_steps(cupy):
 def test_fused_needs_the_parameters_on_the_device(cupy):
     with pytest.raises(ValueError, match=r"needs the parameters on the GPU.*model.to\('gpu'\)"):
         nn.Adam(small_model().parameters(), fused=True)
-    with pytest.raises(ValueError, match="mix float64 on 'gpu' with float64 on 'cpu'"):
-        model = small_model()
-        model[0].to("gpu")
-        nn.Adam(model.parameters(), foreach=True)
+
+
+@pytest.mark.parametrize("moved,first,other", [(0, "gpu", "cpu"), (2, "cpu", "gpu")])
+@pytest.mark.parametrize("fast", ["foreach", "fused"])
+def test_flat_buffers_refuse_parameters_on_two_devices(cupy, moved, first, other, fast):
+    model = small_model()
+    model[moved].to("gpu")
+    message = "needs the parameters on the GPU" if fast == "fused" else f"mix float64 on '{first}' with float64 on '{other}'"
+    with pytest.raises(ValueError, match=message):
+        nn.Adam(model.parameters(), **{fast: True})
 
 
 # --- nn/fast/cuda_graph.py: the captured step on the device, CUDA replaced by FakeGraphs ---------------------
@@ -241,7 +251,15 @@ def test_a_captured_step_on_the_device_takes_the_eager_numpy_steps(cupy, optimiz
         numpy.testing.assert_allclose(float(value), expected, rtol=1e-12)
     assert graphs.calls.count("capture") == 1 and graphs.calls.count("launch") == 3
     assert_same_parameters(gpu_model, cpu_model, rtol=1e-10)
-    if optimizer_name.startswith("adam"):
+    # each step ran the fused forms, each once: Linear + ReLU, the Sigmoid, the Sigmoid + MSE backward
+    assert {name: kernel.launches for name, kernel in fused_gpu._compiled.items()} == {
+        "bias_relu": 5, "sigmoid_forward": 5, "mse_sigmoid_backward": 5}
+    if not optimizer_name.startswith("adam"):
+        assert not cuda_graph._kernels  # SGD: its flat rule, no device counter, no Adam kernel
+    else:
+        amsgrad = optimizer_name == "adamw-amsgrad"
+        assert {name: (kernel.name, kernel.launches) for name, kernel in cuda_graph._kernels.items()} == {
+            "nn_step_counter": ("nn_step_counter", 5), f"nn_fused_adam_{amsgrad}": (f"nn_fused_adam_{amsgrad}", 5)}
         assert float(captured._counters[0]["t"]) == 5
         for key, theirs in (("bias_correction1", 1 - 0.9 ** 5), ("bias_correction2", 1 - 0.999 ** 5)):
             numpy.testing.assert_allclose(float(captured._counters[0][key]), theirs, rtol=1e-14)
@@ -266,6 +284,69 @@ def test_a_captured_step_copies_a_float32_batch_into_a_float64_buffer(cupy):
         train(cpu_model, cpu_optimizer, [x.astype("float64")])
     numpy.testing.assert_array_equal(captured.input.get(), x.astype("float64"))
     assert_same_parameters(gpu_model, cpu_model, rtol=1e-10)
+
+
+def test_a_captured_step_casts_a_host_batch_to_a_float32_buffer(cupy):
+    from nn.fast import cuda_graph
+
+    from helpers_fused import FakeGraphs
+
+    gpu_model, cpu_model = small_model("float32").to("gpu"), small_model("float32")
+    gpu_optimizer, cpu_optimizer = nn.Adam(gpu_model.parameters(), lr=1e-2), nn.Adam(cpu_model.parameters(), lr=1e-2)
+    captured = cuda_graph.CapturedStep(gpu_model, nn.MSELoss(), gpu_optimizer, (4, 12), warmup_steps=1,
+                                       graphs=FakeGraphs())
+    for x in batches(3):  # float64 on the host: cast to the buffer's float32 before the copy
+        captured.step(x)
+        numpy.testing.assert_array_equal(captured.input.get(), x.astype("float32"))
+        train(cpu_model, cpu_optimizer, [x.astype("float32")])
+    assert captured.input.dtype == numpy.float32
+    for ours, theirs in zip(gpu_model.parameters(), cpu_model.parameters()):  # float32: relative to the largest
+        assert numpy.max(numpy.abs(ours.data.get() - theirs.data)) <= 1e-5 * numpy.max(numpy.abs(theirs.data))
+
+
+# --- nn/fast/activations.py and nn/fast/step.py on the device ----------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_fast_sigmoid_runs_its_kernels_on_the_device(cupy, dtype):
+    from nn.fast import activations as fast_activations
+
+    rng = numpy.random.default_rng(4)
+    x, g = rng.uniform(-8, 8, (5, 3)).astype(dtype), rng.standard_normal((5, 3)).astype(dtype)
+    ulp = numpy.finfo(dtype).eps
+    y = fast_activations.sigmoid_fast(device(x))
+    assert fused_gpu._compiled["sigmoid_forward"].launches == 1
+    numpy.testing.assert_allclose(host(y), fast_activations.sigmoid_in_place_passes(x), rtol=8 * ulp)
+    grad = fast_activations.sigmoid_backward_fast(y, device(g))
+    assert fused_gpu._compiled["sigmoid_backward"].launches == 1
+    expected = fast_activations.sigmoid_backward_in_place_passes(y.get(), g)
+    numpy.testing.assert_allclose(host(grad), expected, rtol=8 * ulp, atol=8 * ulp)
+    other = "float64" if dtype == "float32" else "float32"  # another dtype: the passes, not the kernel (T is one type)
+    grad = fast_activations.sigmoid_backward_fast(y, device(g.astype(other)))
+    assert fused_gpu._compiled["sigmoid_backward"].launches == 1 and type(grad) is FakeCupyArray
+    with fused_gpu.unfused():
+        assert type(fast_activations.sigmoid_fast(device(x))) is FakeCupyArray
+    assert fused_gpu._compiled["sigmoid_forward"].launches == 1
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_compiled_step_on_the_device_equals_the_numpy_one(cupy, reduction):
+    from nn.fast import step as fast_step
+
+    x = batches(1)[0]
+    results = {}
+    for where in ("gpu", "cpu"):
+        model = small_model().to(where)
+        loss = nn.MSELoss(reduction=reduction)
+        plan = fast_step.compile(model, loss)
+        value = plan.forward(nn.to_device(x, where), nn.to_device(x, where))
+        grad = plan.backward(need_input_grad=True)
+        results[where] = (value, grad, [parameter.grad for parameter in model.parameters()])
+    assert {name: kernel.launches for name, kernel in fused_gpu._compiled.items()} == {
+        "bias_relu": 1, "sigmoid_forward": 1, "mse_sigmoid_backward": 1}
+    (value, grad, grads), (cpu_value, cpu_grad, cpu_grads) = results["gpu"], results["cpu"]
+    numpy.testing.assert_allclose(host(value), cpu_value, rtol=1e-14)
+    numpy.testing.assert_allclose(host(grad), cpu_grad, rtol=1e-12, atol=1e-17)
+    for ours, theirs in zip(grads, cpu_grads):
+        numpy.testing.assert_allclose(host(ours), theirs, rtol=1e-12, atol=1e-17)
 
 
 # --- nn/module.py and nn/backend.py: moving, the gate's device checks -------------------------------------
