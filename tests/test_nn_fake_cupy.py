@@ -368,6 +368,22 @@ def test_to_gpu_and_back_keeps_every_value(cupy):
     assert model.device == "cpu"
 
 
+def test_state_dicts_move_between_host_and_device_models(cupy):
+    gpu_model, cpu_model = small_model().to("gpu"), small_model()
+    for parameter in cpu_model.parameters():
+        parameter.data[...] += 1.0
+    gpu_model.load_state_dict(cpu_model.state_dict())  # host values into device parameters, in place
+    for ours, theirs in zip(gpu_model.parameters(), cpu_model.parameters()):
+        numpy.testing.assert_array_equal(host(ours.data), theirs.data)
+    saved = gpu_model.state_dict()
+    assert all(type(value) is FakeCupyArray for value in saved.values())
+    fresh = small_model("float32")
+    fresh.load_state_dict(saved)  # device values into a host model of another dtype: copied and cast
+    for ours, theirs in zip(fresh.parameters(), cpu_model.parameters()):
+        assert type(ours.data) is numpy.ndarray and ours.dtype == numpy.float32
+        numpy.testing.assert_array_equal(ours.data, theirs.data.astype("float32"))
+
+
 def test_to_device_copies_between_host_and_device(cupy):
     x = numpy.arange(6.0).reshape(2, 3)
     on = nn.to_device(x, "gpu")
