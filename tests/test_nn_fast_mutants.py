@@ -224,3 +224,22 @@ def test_the_output_backward_from_the_losss_difference_gives_a_0d_array_for_a_0d
     grad = mse_sigmoid_backward_reusing(y, difference, 2.0)
     assert type(grad) is numpy.ndarray and grad.shape == () and grad.dtype == y.dtype
     numpy.testing.assert_array_equal(grad, kernels.mse_sigmoid_backward(y, target, 2.0))
+
+
+def test_a_relu_of_its_own_writes_in_place_into_the_array_the_step_made():
+    """A ReLU after a hooked Linear is a FastReLU: y = max(x, 0) written into x (the Linear's output, an array
+    the step made), dL/dx into dL/dy; the numbers are the plain ReLU's."""
+    fast, plain = chain(hook_second=True), chain(hook_second=True)
+    step = plan_fused_step(fast, nn.MSELoss())
+    relu = step.stages[2]
+    assert isinstance(relu, FastReLU) and relu.relu is fast[3]
+    x = numpy.random.default_rng(1).standard_normal((3, 4))
+    expected = plain[3](x.copy())
+    y = relu.forward(x)
+    assert y is x
+    numpy.testing.assert_array_equal(y, expected)
+    g = numpy.random.default_rng(2).standard_normal((3, 4))
+    expected_grad = plain[3].backward(g.copy())
+    grad = relu.backward(g, True)
+    assert grad is g
+    numpy.testing.assert_array_equal(grad, expected_grad)

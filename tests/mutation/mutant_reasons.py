@@ -124,14 +124,9 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.fast.step.x__gate_of", r"type\(None\)$",
      "the recorded array type only tells a CuPy output (on a GPU) from a NumPy one; on the CPU the gate's full "
      "checks pass the same gradients"),
-    (ACCEPTED, "nn.fast.step.xǁFastReLUǁforward", r"maximum\(x, 0, (out=None)?\)",
-     "in place or into a new array, the same numbers: only the memory the step allocates differs, which no test measures"),
     (ACCEPTED, "nn.fast.activations.x_sigmoid", r"out=None\)|\(1, y, \)|negative\(x, \)",
      "for an input of one or more dimensions a new array or the same one in place hold the same numbers: only "
      "the memory differs (a 0-d input, where a scalar would come back, is held to the plain Sigmoid)"),
-    (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁ_body", r"^parameter\.grad = None$",
-     "only a frozen parameter's .grad after a captured step differs (None, as the eager step leaves it, or the "
-     "zeros the graph stepped it with); its numbers are the same"),
     (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁ_adam", r'!= "XXgpuXX"',
      "differs only with CuPy arrays on a GPU (none on this machine)"),
     # nn/fast survivors, read on 7 December
