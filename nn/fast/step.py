@@ -263,7 +263,8 @@ class FastStep:
         return loss(prediction, target)
 
     def backward(self, need_input_grad=True):
-        """Accumulate dL/dparameters into each .grad; returns dL/dx (None when not needed and skipped)."""
+        """Accumulate dL/dparameters into each .grad; returns dL/dx (None when not needed and skipped).
+        Refused, as the loss's own backward is, without a forward since the last backward."""
         if self.stages is None:
             options = {"need_input_grad": need_input_grad} if self._sets_input_grad else {}
             return self.model.backward(self.loss.backward(), **options)
