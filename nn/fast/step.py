@@ -44,7 +44,7 @@ from .activations import mse_sigmoid_backward_reusing, sigmoid_backward_fast, si
 from ..activations import ReLU, Sigmoid
 from ..layers import Linear
 from ..losses import MSELoss
-from ..module import Module, Sequential, _record, _RELEASED  # the gate's record and its mark of a used cache
+from ..module import Module, Sequential, _record, _refusal, _RELEASED  # the gate's record, refusal, mark of a used cache
 
 
 def layer_sequence(model):
@@ -263,22 +263,29 @@ class FastStep:
         return loss(prediction, target)
 
     def backward(self, need_input_grad=True):
-        """Accumulate dL/dparameters into each .grad; returns dL/dx (None when not needed and skipped)."""
+        """Accumulate dL/dparameters into each .grad; returns dL/dx (None when not needed and skipped).
+        Refused, as the loss's own backward is, without a forward since the last backward."""
         if self.stages is None:
             options = {"need_input_grad": need_input_grad} if self._sets_input_grad else {}
             return self.model.backward(self.loss.backward(), **options)
         stages = self.stages
         if self.fuse_output:
+            if self.loss._gate is None or self.loss._gate is _RELEASED:
+                # no forward since the last backward (or none yet): refused as the loss's own backward is, not
+                # differentiated again from the spent cache (the plain step's loss.backward() refuses it too)
+                raise RuntimeError(_refusal(self.loss, self.loss._gate))
             y = self._prediction
             scale = 2.0 / y.size if self.loss.reduction == "mean" else 2.0
             difference = getattr(self.loss, "_difference", None)
-            if not kernels.on_gpu(y) and _same_kind(difference, y) and self.loss._gate not in (None, _RELEASED):
+            if not kernels.on_gpu(y) and _same_kind(difference, y):
                 # On the CPU, from the difference the loss's forward made (its cache, spent here as the
                 # loss's own backward would spend it): the same numbers as the kernel's plain form.
                 grad = mse_sigmoid_backward_reusing(y, difference, scale)
                 self.loss._difference, self.loss._gate = None, _RELEASED
             else:
                 grad = kernels.run("mse_sigmoid_backward", y, self._target.astype(y.dtype, copy=False), scale)
+                if isinstance(grad, numpy.generic):  # a 0-d output, where NumPy's ufuncs give a scalar: a 0-d
+                    grad = numpy.asarray(grad)  # array, as the gate gives the plain Sigmoid's backward
             stages[-1].sigmoid._gate = self.loss._gate = _RELEASED  # both backwards are in that pass
             stages = stages[:-1]  # the Sigmoid's backward is in that pass
         else:

@@ -141,16 +141,29 @@ READ_BY_HAND = [
     (ACCEPTED, "nn.fast.step.x__gate_of", r"type\(None\)$",
      "the recorded array type only tells a CuPy output (on a GPU) from a NumPy one; on the CPU the gate's full "
      "checks pass the same gradients"),
-    (ACCEPTED, "nn.fast.step.xǁFastReLUǁforward", r"maximum\(x, 0, (out=None)?\)",
-     "in place or into a new array, the same numbers: only the memory the step allocates differs, which no test measures"),
     (ACCEPTED, "nn.fast.activations.x_sigmoid", r"out=None\)|\(1, y, \)|negative\(x, \)",
      "for an input of one or more dimensions a new array or the same one in place hold the same numbers: only "
      "the memory differs (a 0-d input, where a scalar would come back, is held to the plain Sigmoid)"),
-    (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁ_body", r"^parameter\.grad = None$",
-     "only a frozen parameter's .grad after a captured step differs (None, as the eager step leaves it, or the "
-     "zeros the graph stepped it with); its numbers are the same"),
     (ACCEPTED, "nn.fast.cuda_graph.xǁCapturedStepǁ_adam", r'!= "XXgpuXX"',
      "differs only with CuPy arrays on a GPU (none on this machine)"),
+    # nn/fast survivors, read on 7 December
+    (EQUIVALENT, "nn.fast.step.x__same_kind", r"like\.shape or array\.dtype|type\(like\) or array\.shape",
+     "on the CPU the loss's forward leaves pred - target of pred's shape and dtype (check_pair casts the target; "
+     "the fused forward needs one dtype): only a 0-d output's differs in type (a NumPy scalar), where the reusing "
+     "form gives the kernel's numbers, in a 0-d array too"),
+    (EQUIVALENT, "nn.fast.step.x_compile", r'^return FastStep\(model, loss, None, None, "',
+     "None is false, as False"),
+    (EQUIVALENT, "nn.fast.step.xǁFastStepǁbackward", r'getattr\(self\.loss, "_difference", \)',
+     "read only after backward's refusal has seen a forward, and both forwards (the fused one and "
+     "MSELoss.forward) set loss._difference: the default is never used"),
+    (EQUIVALENT, "nn.fast.cuda_graph.xǁCapturedStepǁ__init__", r"^self\._graph_unreached = None",
+     "read only after a graph is captured, whose body sets it"),
+    (EQUIVALENT, "nn.fast.optim.xǁFlatFormǁstep", r"_rescale\(index, None\)",
+     "called only with index in _rescaled, where (True == None) and (True == False) are both false, and None is "
+     "false as False"),
+    (EQUIVALENT, "nn.losses.xǁLossValueǁ", r"^return self\.view\(None\)$",
+     "ndarray.view(None) keeps the array's own type, LossValue (no class derives from it); __array_finalize__ "
+     "carries the loss's name either way"),
 
     (EQUIVALENT, "nn.im2col.x_conv2d_backward", r"concatenate\(grad_weights, \)",
      "concatenate's default axis is 0, the axis written"),

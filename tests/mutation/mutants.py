@@ -102,7 +102,7 @@ TARGETS = {
                  "tests/test_nn_gpu*.py", "tests/test_nn_floats*.py", "tests/test_nn_optim*.py",
                  "tests/test_nn_zero_grad.py", "tests/test_nn_gate.py", "tests/test_nn_activations*.py",
                  "tests/test_nn_from_torch.py", "tests/test_nn_mutants_optim*.py", "tests/test_nn_backend_strict.py",
-                 "tests/test_nn_fake_cupy*.py"]),
+                 "tests/test_nn_fake_cupy*.py", "tests/test_nn_fast_mutants.py"]),
     "autoencoders": ("autoencoders", ["autoencoders/models.py", "autoencoders/vae.py", "autoencoders/run_checks.py",
                                       "autoencoders/fast_steps.py"],
                      ["tests/test_autoencoders_checkpoint*.py", "tests/test_autoencoders_models.py",
