@@ -1,6 +1,7 @@
 """Convolution checks that mutation testing found unreached once the runner could select tests whose ids
 hold a backslash (tests/mutation/mutants.py, target nn.conv): the whole one-line refusal of an input of
-another dtype than the weights, by the gate and by forward called directly, naming the layer, both dtypes and both fixes (torch refuses it too)."""
+another dtype than the weights, by the gate and by forward called directly, naming the layer, both dtypes
+and both fixes (torch refuses it too)."""
 import numpy
 import pytest
 import torch
