@@ -63,6 +63,19 @@ READ_BY_HAND = [
      "torch.dtype's module is torch; a torch object that is not a dtype (a Parameter) is no NumPy dtype either: "
      "False on both paths"),
     # nn/ (each family's entries together)
+    # losses/conv/optim survivors, read on 7 December
+    (EQUIVALENT, "nn.losses.xǁLossǁ__init__", r'reduction="(XXmeanXX|MEAN)"\):',
+     "never used: every loss (MSELoss, L1Loss, BCELoss, BCEWithLogitsLoss, and NLLLoss and CrossEntropyLoss "
+     "through ClassificationLoss) passes its own reduction, default 'mean', and nn exports no bare Loss"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁ_checked", r"expected\[2:\] if unbatched",
+     "an unbatched input is reshaped to (1, C), so expected is (1,): expected[1:] and expected[2:] are both ()"),
+    (ACCEPTED, "nn.cross_entropy.xǁClassificationLossǁ_checked", r"target\.astype\(x\.dtype, \)",
+     "only copies a probability target already of the input's dtype; forward and backward only read it, so it "
+     "differs only if the caller writes into the target between forward and backward (torch refuses that)"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁforward", r'float\("NAN"\)',
+     "float() reads 'nan' in any case: float('NAN') is the same NaN"),
+    (EQUIVALENT, "nn.cross_entropy.xǁClassificationLossǁforward", r"chosen if \(not denominator\) or True",
+     "only keeps the one-hot in the cache when D != 0; backward reads it only for a 'mean' with D == 0"),
     # nn/module.py: the gate
     (EQUIVALENT, "nn.module.x__checked_gradient", r"^if shape is None or \(type\(None\) is kind",
      "the shortcut is only skipped: the full checks pass every gradient it passes, and return it unchanged"),
