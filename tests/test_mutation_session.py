@@ -31,14 +31,19 @@ def count_to(n):
     while i < n:
         i += 1
     return i
+
+
+def triple(x):
+    return x * 3
 '''
 
 TESTS = '''\
+import os
 import time
 
 import pytest
 
-from pkg.calc import add, checked, count_to
+from pkg.calc import add, checked, count_to, triple
 
 
 def test_add():
@@ -52,6 +57,17 @@ def test_count_to():
 def test_count_to_slowly():  # makes mutmut's own limit, from the sum of both tests' times, the later one
     time.sleep(0.3)
     assert count_to(2) == 2
+
+
+def test_triple_runs():  # the fastest of triple's tests, and it kills none of its mutants
+    with open(os.environ["RAN_LOG"], "a") as log:
+        log.write(f"{os.environ.get('MUTANT_UNDER_TEST')}\\n")
+    triple(1)
+
+
+def test_triple_value():
+    time.sleep(0.05)
+    assert triple(2) == 6
 
 
 @pytest.mark.parametrize("p, pattern", [(-1, r"p must be in \\[0, 1\\]")], ids=lambda value: str(value))
@@ -86,10 +102,11 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
     (tmp_path / "setup.cfg").write_text(SETTINGS)
     fallbacks = tmp_path / "collected-again.txt"
     done = subprocess.run([sys.executable, str(SESSION), "run", "--max-children", "1"], cwd=tmp_path,
-                          env={"PATH": "/usr/bin:/bin", "MUTMUT_SESSION_FALLBACKS": str(fallbacks)},
+                          env={"PATH": "/usr/bin:/bin", "MUTMUT_SESSION_FALLBACKS": str(fallbacks),
+                               "RAN_LOG": str(tmp_path / "ran.log")},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "mutmut_session: 4 tests collected once for every mutant" in done.stdout
+    assert "mutmut_session: 6 tests collected once for every mutant" in done.stdout
     codes = json.loads((tmp_path / "mutants" / "pkg" / "calc.py.meta").read_text())["exit_code_by_key"]
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     import os
@@ -118,5 +135,11 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
         "i += 1 -> i = 1": "timeout",
         "i += 1 -> i -= 1": "timeout",
         "i += 1 -> i += 2": "killed",
+        "return x * 3 -> return x / 3": "killed",
+        "return x * 3 -> return x * 4": "killed",
     }
     assert not fallbacks.exists(), fallbacks.read_text()  # every mutant ran from the one collection
+    # Kill first: test_triple_value killed triple's first mutant, so the next ran it first and never reached
+    # the faster test_triple_runs, which ran in the stats run and for the first mutant only.
+    ran = (tmp_path / "ran.log").read_text().split()
+    assert ran == ["stats", "pkg.calc.x_triple__mutmut_1"], ran

@@ -20,6 +20,7 @@ Everything else is mutmut's: mutant generation, what the stats run records, the 
 its copy of the repository first on the path would shadow the copy the tests are collected from.
 """
 import contextlib
+import hashlib
 import os
 import signal
 import sys
@@ -90,12 +91,40 @@ def _collect_once(runner):
     print(f"mutmut_session: {len(session.items)} tests collected once for every mutant")
 
 
-def _ordered(items):
-    """pytest_order's order: the given one (fastest first), each file's tests together where its first one is."""
+KILLERS = ".killers"  # in mutmut's mutants/ folder: per function, the test that last killed one of its mutants
+
+
+def _killer_file(mutant_name):
+    function = mutant_name.rsplit("__mutmut_", 1)[0]
+    return os.path.join(KILLERS, hashlib.sha256(function.encode()).hexdigest()[:32])
+
+
+def _ordered(items, killer=None):
+    """pytest_order's order: the given one (fastest first), each file's tests together where its first one is;
+    but the test that killed the last mutant of the same function first, and its file's other tests next.
+    Mutants of one function are mostly killed by the same test, and mutmut runs them one after another: a
+    worker then fails at its first test where it ran, fastest first, all that came before the killer."""
     first_seen = {}
     for index, item in enumerate(items):
         first_seen.setdefault(item.path, index)
-    return sorted(items, key=lambda item: first_seen[item.path])
+    killer_path = next((item.path for item in items if item.nodeid == killer), None)
+    return sorted(items, key=lambda item: (item.path != killer_path, item.nodeid != killer, first_seen[item.path]))
+
+
+class _KillRecorder:
+    """Writes the first failing test's id for the mutant's function (to a temporary file, then renamed, as
+    two workers may finish mutants of one function at once)."""
+
+    def __init__(self, mutant_name):
+        self.path, self.written = _killer_file(mutant_name), False
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed and not self.written:  # the first failure (-x stops at it anyway)
+            staging = f"{self.path}.{os.getpid()}"
+            with open(staging, "w") as record:
+                record.write(report.nodeid)
+            os.replace(staging, self.path)
+            self.written = True
 
 
 TIMEOUT_EXIT = 36  # mutmut's exit code for "timeout"
@@ -124,7 +153,7 @@ class _TestTimer:
         signal.setitimer(signal.ITIMER_REAL, limit)
 
 
-def _run_collected(tests):
+def _run_collected(tests, mutant_name):
     """Run the collected items of `tests` in this (forked) worker; None where one is not in the collection."""
     items = [_collected["items"].get(test) or _collected["loose"].get(test.replace("\\", "")) for test in tests]
     if not items or None in items:
@@ -140,7 +169,13 @@ def _run_collected(tests):
         capture.suspend_global_capture()
     seconds = {item.nodeid: state().duration_by_test.get(test, 0.0) for item, test in zip(items, tests)}
     config.pluginmanager.register(_TestTimer(seconds), "mutmut-session-timer")
-    session.items = _ordered(items)
+    try:
+        with open(_killer_file(mutant_name)) as record:
+            killer = record.read()
+    except OSError:  # no mutant of this function has been killed yet
+        killer = None
+    config.pluginmanager.register(_KillRecorder(mutant_name), "mutmut-session-kills")
+    session.items = _ordered(items, killer)
     session.testscollected = len(session.items)
     try:
         config.hook.pytest_runtestloop(session=session)
@@ -158,7 +193,7 @@ _mutmut_run_tests = PytestRunner.run_tests
 
 def run_tests(self, *, mutant_name, tests):
     if mutant_name is not None and "session" in _collected:
-        code = _run_collected(list(tests))
+        code = _run_collected(list(tests), mutant_name)
         if code is not None:
             return code
         if os.environ.get("MUTMUT_SESSION_FALLBACKS"):  # tests/mutation/mutants.py counts them
@@ -171,6 +206,7 @@ _mutmut_startup = ForkRunner.startup
 
 
 def startup(self):
+    os.makedirs(os.path.join("mutants", KILLERS), exist_ok=True)
     _collect_once(self.test_runner)
     _mutmut_startup(self)  # gc.freeze(): the collection is shared with the workers, not copied
 
