@@ -89,3 +89,12 @@ def test_restore_without_an_optimizer_leaves_the_optimizer_alone_and_names_a_mis
         restore(loaded, other, path="runs/x.npz")
     with pytest.raises(CheckpointError, match=r"^checkpoint 'checkpoint' does not fit the model: "):
         restore(loaded, other)
+
+
+def test_a_checkpoint_path_that_cannot_be_examined_says_why(tmp_path):
+    """A path through a file (not a folder) cannot even be looked at: the reason is named, not 'does not exist'."""
+    (tmp_path / "run").write_text("a file, not a folder")
+    path = str(tmp_path / "run" / "checkpoint.npz")
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path)
+    assert str(refused.value) == f"checkpoint {path!r} cannot be examined (Not a directory)"

@@ -579,3 +579,61 @@ def test_a_regular_file_that_cannot_be_opened_is_named_as_unreadable_not_as_anot
 
     monkeypatch.setattr(os, "open", denied)
     refused(f"{path} cannot be read (Permission denied)", folder_module.read_regular, path, 100)
+
+
+# --- open_regular and read_regular: what a run reads back is a regular file, read to a bound ----------
+def test_open_regular_gives_the_files_bytes_in_binary():
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "metrics.json")
+        with open(path, "wb") as stream:
+            stream.write(b'{"loss": 1}\n')
+        with folder_module.open_regular(path) as handle:
+            assert handle.read() == b'{"loss": 1}\n'  # bytes, not text
+
+
+def test_open_regular_refuses_a_link_a_folder_and_a_fifo_by_their_kind_without_waiting(tmp_path):
+    """A FIFO with no writer is refused at once (opened without blocking), a link is not followed (even to a
+    regular file), a folder is named as one; each as OutputError, nothing left open."""
+    target = tmp_path / "real.json"
+    target.write_text("{}")
+    link = tmp_path / "metrics.json"
+    link.symlink_to(target)
+    refused(f"{link} is a symbolic link, not a regular file", folder_module.open_regular, link)
+    refused(f"{tmp_path} is a folder, not a regular file", folder_module.open_regular, tmp_path)
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    opened = len(os.listdir("/proc/self/fd"))
+    refused(f"{fifo} is a FIFO, not a regular file", folder_module.open_regular, fifo)
+    refused(f"{fifo} is a FIFO, not a regular file", folder_module.read_regular, fifo, 10)
+    assert len(os.listdir("/proc/self/fd")) == opened  # the FIFO's descriptor was closed
+
+
+def test_read_regular_reads_up_to_its_limit_and_one_byte_more_to_tell_a_longer_file(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    path.write_bytes(b"x" * 10)
+    assert folder_module.read_regular(path, 10) == b"x" * 10  # exactly the limit: read whole
+    refused(f"{path} is over 9 bytes, more than such a file ever holds", folder_module.read_regular, path, 9)
+    path.write_bytes(b"y" * 12_345)
+    refused(f"{path} is over 1,000 bytes, more than such a file ever holds", folder_module.read_regular, path, 1000)
+    asked = []
+    real_open_regular = folder_module.open_regular
+
+    class Recording:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exception):
+            self.handle.close()
+
+        def read(self, size=-1):
+            asked.append(size)
+            return self.handle.read(size)
+
+    monkeypatch.setattr(folder_module, "open_regular", lambda name: Recording(real_open_regular(name)))
+    with pytest.raises(OutputError):
+        folder_module.read_regular(path, 1000)
+    assert asked == [1001]  # read no further than one byte past the limit

@@ -339,6 +339,11 @@ READ_BY_HAND = [
     (ACCEPTED, "gans.training.xǁNoiseSourceǁ__init__", r"seed=1\)",
      "the default seed's value: every caller passes its run's seed"),
     # runfolder/
+    (EQUIVALENT, "runfolder.folder.x_open_regular", r'getattr\(os, "O_NONBLOCK", 1\)',
+     "os.O_NONBLOCK exists on every POSIX system (getattr's default stands in for Windows, which has no FIFOs): "
+     "the default is never read here"),
+    (EQUIVALENT, "runfolder.folder.x_open_regular", r'getattr\(None, "O_BINARY", 0\)|"(XXO_BINARYXX|o_binary)", 0\)',
+     "os.O_BINARY exists only on Windows: on POSIX the flag is 0 whichever name or object is asked"),
     (EQUIVALENT, "runfolder.checkpoint_checks.x_check_adam_state", r"nn\.Linear\((2, 1|1, 2)\)",
      "the probe Adam is asked only for its entries' names and hyperparameters, which no layer size changes"),
     (EQUIVALENT, "runfolder.checkpoint_checks.x_check_adam_state", r"getattr\(nn\.Adam, \"optional\", (None)?\)",
