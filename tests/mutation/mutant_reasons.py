@@ -365,6 +365,15 @@ READ_BY_HAND = [
     (EQUIVALENT, "runfolder.folder.xǁRunFolderǁ_take_lock", r"ftruncate\(descriptor, 1\)",
      "the pid and newline then written from offset 0 are longer than 1 byte: the same file"),
     # datasets/ and autoencoders/
+    (ACCEPTED, "datasets.loading.x__cached_split", r"unlink\(missing_ok=(None|False)\)",
+     "the file was a file a line before: only another process deleting it in between would make unlink fail"),
+    (EQUIVALENT, "datasets.loading.x__cached_split", r'^return paths, "XXXX"$',
+     "load reads the reason only when no paths were found (paths is None)"),
+    (EQUIVALENT, "datasets.loading.x_load", r'^download_failure = ""$',
+     "read only by the offline sample's note after a failed download, which sets it; with the network off the "
+     "note names that instead"),
+    (EQUIVALENT, "datasets.loading.x_search_dirs", r"^candidates = \[\(root / name",
+     "candidates is still the empty list there: assigning and extending it give the same list"),
     (EQUIVALENT, "datasets.loading.x__warn_sample", r'key="(XXmnist offline sampleXX|MNIST OFFLINE SAMPLE)"',
      "the note's key only has to be one for both splits' notes (it is written once, here) and none of another "
      "note (no other note has a key): any text does both"),
