@@ -32,41 +32,22 @@ import numpy
 import scipy.special
 
 from helpers_c_kernels import c_elementwise
+from helpers_nn import plain_views, refuse_other_arrays, views_as
 
 CONVERSIONS = frozenset({"asarray", "array", "asanyarray", "ascontiguousarray"})
 
 
 def _refuse_host(value, where):
-    """TypeError when a NumPy array that is not a FakeCupyArray hides in value (numbers are fine)."""
-    if isinstance(value, numpy.ndarray) and not isinstance(value, FakeCupyArray):
-        raise TypeError(f"{where}: a numpy.ndarray {value.shape} {value.dtype} met a (fake) cupy array; "
+    refuse_other_arrays(value, where, FakeCupyArray, "a (fake) cupy array",
                         "CuPy refuses to mix host and device arrays")
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            _refuse_host(item, where)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _refuse_host(item, where)
 
 
 def _host_views(value):
-    """FakeCupyArrays (also inside tuples, lists, dicts) as NumPy views of the same memory."""
-    if isinstance(value, FakeCupyArray):
-        return value.view(numpy.ndarray)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_host_views(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _host_views(item) for key, item in value.items()}
-    return value
+    return plain_views(value, FakeCupyArray)
 
 
 def _on_device(value):
-    """NumPy array results (also inside tuples and lists) as FakeCupyArray views; numbers unchanged."""
-    if type(value) is numpy.ndarray:
-        return value.view(FakeCupyArray)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_on_device(item) for item in value)
-    return value
+    return views_as(value, FakeCupyArray)
 
 
 class FakeCupyArray(numpy.ndarray):

@@ -24,37 +24,51 @@ RTOL = {"float32": 1e-5, "float64": 1e-10}
 
 
 # --- the strict array type -------------------------------------------------------------------------
-def _refuse_plain(value, where):
-    """TypeError when a plain NumPy array (0-d included) hides anywhere in value; numbers are fine."""
-    if isinstance(value, numpy.ndarray) and not isinstance(value, StrictArray):
-        raise TypeError(f"{where}: a plain numpy.ndarray {value.shape} {value.dtype} met a StrictArray; "
-                        "mixing array libraries is an error (as with CuPy)")
+# Arrays of one NumPy subclass (``kind``) that refuse to meet a plain NumPy array, as CuPy's do: the three
+# walks below serve StrictArray here and the fake CuPy's array (helpers_fake_cupy.py).
+def refuse_other_arrays(value, where, kind, what, why="mixing array libraries is an error (as with CuPy)"):
+    """TypeError when a NumPy array not of ``kind`` hides anywhere in value (tuples, lists, dicts); numbers
+    are fine. ``what`` (what it met) and ``why`` are for the message."""
+    if isinstance(value, numpy.ndarray) and not isinstance(value, kind):
+        raise TypeError(f"{where}: a plain numpy.ndarray {value.shape} {value.dtype} met {what}; {why}")
     if isinstance(value, (tuple, list)):
         for item in value:
-            _refuse_plain(item, where)
+            refuse_other_arrays(item, where, kind, what, why)
     elif isinstance(value, dict):
         for item in value.values():
-            _refuse_plain(item, where)
+            refuse_other_arrays(item, where, kind, what, why)
+
+
+def plain_views(value, kind):
+    """Arrays of ``kind`` (anywhere in tuples, lists, dicts) as plain views sharing their memory."""
+    if isinstance(value, kind):
+        return value.view(numpy.ndarray)
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain_views(item, kind) for item in value)
+    if isinstance(value, dict):
+        return {key: plain_views(item, kind) for key, item in value.items()}
+    return value
+
+
+def views_as(value, kind):
+    """Plain array results (anywhere in tuples and lists) as views of ``kind``; scalars unchanged."""
+    if type(value) is numpy.ndarray:
+        return value.view(kind)
+    if isinstance(value, (tuple, list)):
+        return type(value)(views_as(item, kind) for item in value)
+    return value
+
+
+def _refuse_plain(value, where):
+    refuse_other_arrays(value, where, StrictArray, "a StrictArray")
 
 
 def _to_base(value):
-    """StrictArrays (anywhere in tuples, lists, dicts) as plain views sharing their memory."""
-    if isinstance(value, StrictArray):
-        return value.view(numpy.ndarray)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_base(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _to_base(item) for key, item in value.items()}
-    return value
+    return plain_views(value, StrictArray)
 
 
 def _to_strict(value):
-    """Plain array results (anywhere in tuples and lists) as StrictArray views; scalars unchanged."""
-    if type(value) is numpy.ndarray:
-        return value.view(StrictArray)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_to_strict(item) for item in value)
-    return value
+    return views_as(value, StrictArray)
 
 
 class StrictArray(numpy.ndarray):
