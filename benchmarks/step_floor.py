@@ -15,17 +15,16 @@ of PyTorch's step to that sum bounds the speed-up NumPy can reach over PyTorch o
 core on a busy machine (with one BLAS thread; more threads' work is missed).
 """
 import statistics
-import time
 
 import numpy as np
 
 from runfolder.arguments import number_type
 
 from . import machine, options, report
+from .step_budget import CLOCKS  # the same two clocks, read the same way
 from .workloads import MODELS, build_engine_model, linear_shapes
 
 PROG = "python -m benchmarks.step_floor"
-CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
 ADAM_PASSES = 10      # the rescaled-state Adam of benchmarks/plain_loop.py and nn.fast.rescaled_state
 
 
