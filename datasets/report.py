@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path
 
 from .words import Worded
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 
 class DatasetWarning(Worded, UserWarning):
@@ -28,6 +25,6 @@ def warn(say, key=None) -> None:
     """Issue `say` (a message, or a function of the vocabulary, see words.py) as a DatasetWarning
     attributed to the first caller outside `datasets/`; `key` as DatasetWarning's."""
     level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called warn()
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve().parent) == _PACKAGE_DIR:
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "datasets":
         level, frame = level + 1, frame.f_back
     warnings.warn(DatasetWarning(say, key), stacklevel=level)

@@ -7,6 +7,7 @@ helpers at the end of this file (``input_dtype_error``) so that every layer says
 import math
 import numbers
 import sys
+import warnings
 
 import numpy
 
@@ -86,13 +87,13 @@ def as_array(x):
 _ENGINE_FLOATS = (numpy.float32, numpy.float64)  # backend.DTYPES; dtype.name costs microseconds in NumPy 2
 
 
-def caller_stacklevel():
-    """warnings.warn's stacklevel, from the function that calls this one, that names the first line
-    outside the nn package: the user's, whether a module is called as module(x) or module.forward(x)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "nn":
-        frame, level = frame.f_back, level + 1
-    return level
+def warn(message):
+    """A UserWarning naming the first line outside the nn package: the user's, whether a module is called
+    as module(x) or module.forward(x), however deep in nn the warning is raised."""
+    frame, level = sys._getframe(0), 1  # stacklevel 1 names this line; each frame of nn up the stack adds one
+    while frame is not None and str(frame.f_globals.get("__name__")).partition(".")[0] == "nn":  # exec'd code
+        frame, level = frame.f_back, level + 1                                                   # may have none
+    warnings.warn(message, stacklevel=level)
 
 
 def _describe(value):

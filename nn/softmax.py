@@ -8,18 +8,15 @@ Sums run over ``dim``; every other position is an independent vector. Backward, 
     Softmax:     dy_i/dx_k = y_i ([i = k] - y_k),  so  dL/dx_k = y_k (g_k - sum_i g_i y_i)
     LogSoftmax:  dy_i/dx_k = [i = k] - p_k (p = softmax(x) = e^y),  so  dL/dx_k = g_k - p_k sum_i g_i
 """
-import warnings
-
 from . import backend
-from .arguments import caller_stacklevel
+from .arguments import warn
 from .module import Module
 
 
 def _resolve_dim(name, dim, ndim):
     """dim as a non-negative axis; dim=None is torch's deprecated implicit choice, kept with its warning."""
     if dim is None:
-        warnings.warn(f"{name}: implicit dimension choice is deprecated (as in torch); pass dim explicitly",
-                      UserWarning, stacklevel=caller_stacklevel())
+        warn(f"{name}: implicit dimension choice is deprecated (as in torch); pass dim explicitly")
         dim = 0 if ndim in (0, 1, 3) else 1
     rank = max(ndim, 1)
     if isinstance(dim, bool) or not isinstance(dim, int) or not -rank <= dim < rank:

@@ -11,9 +11,9 @@ A parameter without a gradient (None since ``zero_grad()``) is skipped, as torch
 import math
 import numbers
 import types
-import warnings
 
 from . import backend
+from .arguments import warn
 from .module import Parameter
 
 
@@ -80,8 +80,8 @@ def _gradients(parameters, where):
     generator = isinstance(parameters, types.GeneratorType)
     parameters = [parameters] if isinstance(parameters, Parameter) else list(parameters)
     if generator and not parameters:
-        warnings.warn(f"{where}: parameters is an empty generator (one already walked, such as the one an optimizer "
-                      "was built from), so nothing is clipped; pass model.parameters(), a list", stacklevel=3)
+        warn(f"{where}: parameters is an empty generator (one already walked, such as the one an optimizer was "
+             "built from), so nothing is clipped; pass model.parameters(), a list")
     for index, parameter in enumerate(parameters):
         if not isinstance(parameter, Parameter):
             kind = type(parameter)

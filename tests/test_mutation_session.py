@@ -1,7 +1,8 @@
 """tests/mutation/mutmut_session.py: mutmut with the tests collected once for every mutant gives each mutant
 the verdict its tests earn. A small project of its own is mutation-tested in a temporary folder: a mutant no
 test can see survives, the others are killed, one that loops for ever is stopped by its test's time limit
-(a timeout), and no mutant's tests had to be collected again.
+(a timeout), no mutant's tests had to be collected again, and a function that walks up its call stack to
+the first frame of another module finds the test, not mutmut's trampoline.
 
 The parametrized test's id holds a backslash (from a regular expression): pytest escapes such an id once
 more in a second collection in the same process, so a worker that asks pytest.main for it by id finds no such
@@ -16,6 +17,9 @@ import pytest
 SESSION = Path(__file__).resolve().parent / "mutation" / "mutmut_session.py"
 
 SOURCE = '''\
+import sys
+
+
 def add(a, b):
     return a + b
 
@@ -35,6 +39,13 @@ def count_to(n):
 
 def triple(x):
     return x * 3
+
+
+def outside():
+    frame = sys._getframe(1)
+    while frame.f_globals["__name__"].startswith("pkg."):
+        frame = frame.f_back
+    return frame.f_globals["__name__"]
 '''
 
 TESTS = '''\
@@ -43,7 +54,7 @@ import time
 
 import pytest
 
-from pkg.calc import add, checked, count_to, triple
+from pkg.calc import add, checked, count_to, outside, triple
 
 
 def test_add():
@@ -68,6 +79,10 @@ def test_triple_runs():  # the fastest of triple's tests, and it kills none of i
 def test_triple_value():
     time.sleep(0.05)
     assert triple(2) == 6
+
+
+def test_outside():  # mutmut's trampoline frames count as pkg.calc's: without that this fails with no mutant
+    assert outside() == "tests.test_calc"
 
 
 @pytest.mark.parametrize("p, pattern", [(-1, r"p must be in \\[0, 1\\]")], ids=lambda value: str(value))
@@ -106,7 +121,7 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
                                "RAN_LOG": str(tmp_path / "ran.log")},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "mutmut_session: 6 tests collected once for every mutant" in done.stdout
+    assert "mutmut_session: 7 tests collected once for every mutant" in done.stdout
     codes = json.loads((tmp_path / "mutants" / "pkg" / "calc.py.meta").read_text())["exit_code_by_key"]
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     import os
@@ -137,6 +152,24 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
         "i += 1 -> i += 2": "killed",
         "return x * 3 -> return x / 3": "killed",
         "return x * 3 -> return x * 4": "killed",
+        # outside() walks up to the first frame of another module: from a trampoline's frame too (counted
+        # as pkg.calc's), or each of these would have "killed" by stopping at mutmut's own module.
+        "frame = sys._getframe(1) -> frame = None": "killed",
+        "frame = sys._getframe(1) -> frame = sys._getframe(None)": "killed",
+        "frame = sys._getframe(1) -> frame = sys._getframe(2)": "survived",  # skips one frame of pkg.calc's
+        'while frame.f_globals["__name__"].startswith("pkg."): -> '
+        'while frame.f_globals["__name__"].startswith(None):': "killed",
+        'while frame.f_globals["__name__"].startswith("pkg."): -> '
+        'while frame.f_globals["XX__name__XX"].startswith("pkg."):': "killed",
+        'while frame.f_globals["__name__"].startswith("pkg."): -> '
+        'while frame.f_globals["__NAME__"].startswith("pkg."):': "killed",
+        'while frame.f_globals["__name__"].startswith("pkg."): -> '
+        'while frame.f_globals["__name__"].startswith("XXpkg.XX"):': "killed",
+        'while frame.f_globals["__name__"].startswith("pkg."): -> '
+        'while frame.f_globals["__name__"].startswith("PKG."):': "killed",
+        "frame = frame.f_back -> frame = None": "killed",
+        'return frame.f_globals["__name__"] -> return frame.f_globals["XX__name__XX"]': "killed",
+        'return frame.f_globals["__name__"] -> return frame.f_globals["__NAME__"]': "killed",
     }
     assert not fallbacks.exists(), fallbacks.read_text()  # every mutant ran from the one collection
     # Kill first: test_triple_value killed triple's first mutant, so the next ran it first and never reached

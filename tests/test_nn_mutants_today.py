@@ -3,7 +3,6 @@
 of a dtype the engine does not compute in (nn/arguments.py), and a module's state read by name
 (nn/module.py). Values are held to torch's in float64; messages whole."""
 import math
-import os
 import sys
 import warnings
 
@@ -115,13 +114,11 @@ def test_clipping_refuses_a_foreach_that_is_not_a_switch_and_takes_both_switches
 
 @pytest.mark.parametrize("function, arguments", [(nn.utils.clip_grad_norm_, (1.0,)), (nn.utils.clip_grad_value_, (1.0,))])
 def test_the_empty_generator_warning_points_at_the_callers_line(function, arguments):
-    """Not checked while mutation testing runs: mutmut's trampoline frames then sit between the calls."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         function((p for p in []), *arguments), (line := sys._getframe().f_lineno)
     assert len(caught) == 1
-    if "MUTANT_UNDER_TEST" not in os.environ:
-        assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
 
 
 # --- nn.arguments.input_dtype_error ----------------------------------------------------------------

@@ -44,7 +44,6 @@ PATTERNS = [
     (EQUIVALENT, r'partition\("XX\.XX"\)\[0\] == "torch"',
      "torch.Tensor's and torch.dtype's module is torch itself, whose name has no dot"),
     (ACCEPTED, r"BackendError\(None\)", "differs only with CuPy arrays on a GPU (none on this machine)"),
-    (ACCEPTED, r"stacklevel", "the warning's stack level: the line a warning points to is not checked"),
 ]
 
 CACHE_READ_AFTER_FORWARD = ("a cache placeholder read only by _backward, which Spatial2d.backward reaches only "
@@ -105,9 +104,6 @@ READ_BY_HAND = [
      "a handle exists only after _add_hook set its table on the module itself: the default is never used"),
     (EQUIVALENT, "nn.optimizer.xǁOptimizerǁload_state_dict", r'get\(prefix \+ "step", (None|1)?\)$',
      "the default stands in only for a missing 'step', which is refused by name anyway; a number has no ndim"),
-    (ACCEPTED, "nn.utils.x__gradients", r'a list", \)$',
-     "the warning's attribution walks the call stack, where mutmut puts its trampoline's frames, so "
-     "tests/test_nn_mutants_today.py checks the line only outside mutation runs, where this fails it"),
     (EQUIVALENT, "nn.optimizer.x__per_parameter", r'getattr\(steps, "ndim", None\)',
      "None is false, as 0: a step count without ndim (a Python number) is one number either way"),
     (EQUIVALENT, "nn.module.xǁModuleǁnamed_", r"named_modules\(prefix=prefix, remove_duplicate=None\)",
@@ -264,11 +260,6 @@ READ_BY_HAND = [
      "the new generator's state is overwritten by the saved one on the next line; the device defaults to cpu"),
     (EQUIVALENT, "nn.backend.x_keep_freed_memory", r'get\("NN_KEEP_FREED_MEMORY", (None|"XX1XX")?\)',
      "the default only has to differ from '0'"),
-    (ACCEPTED, "nn.softmax.x__resolve_dim", r"UserWarning, \)",
-     "the warning's line is checked outside mutation runs only (mutmut's trampoline frames), where this fails"),
-    (ACCEPTED, "nn.arguments.x_caller_stacklevel", r".",
-     "the warning's attribution walks the call stack, where mutmut puts its trampoline's frames, so "
-     "tests/test_nn_mutants_losses.py checks the line only outside mutation runs, where each of these fails it"),
     (EQUIVALENT, "nn.norm.xǁ_BatchNormǁforward", r"count = x\.size / self\.num_features",
      "the count is only compared with 1 and divided by: a float of the same value does both alike"),
     (ACCEPTED, "nn.norm.xǁLayerNormǁ", r"x_hat, None\)|leading, None\)",
@@ -445,9 +436,6 @@ READ_BY_HAND = [
     (EQUIVALENT, "autoencoders.fast_steps.xǁFastStepsǁstep", r"need_input_grad=(None|True)",
      "x is the data: its gradient, computed or not, is dropped; the parameters' gradients are the same "
      "(None is false, as False)"),
-    (ACCEPTED, "datasets.report.x_warn", r".",
-     "the warning's attribution walks the call stack, where mutmut puts its trampoline's frames (the test "
-     "must let them through); applied by hand, each of these mutants fails tests/test_datasets_not_found.py"),
 ]
 
 

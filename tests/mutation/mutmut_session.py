@@ -13,7 +13,8 @@ A worker whose ids are not all in the collection calls `pytest.main` as mutmut d
 mutmut's clean run is left out: its stats run has just run the same tests with no mutant active, and stops
 when one fails. The stats run and the forced failure run in forked children (mutmut runs them in the parent
 when it forks a worker per mutant), so that every worker starts from a process no test has run in; each test
-in a worker has a time limit of its own (_TestTimer).
+in a worker has a time limit of its own (_TestTimer). mutmut's trampolines run as part of the module whose
+function they stand for (_owned_by), so code that walks its call stack by module sees the stack it would.
 
 Everything else is mutmut's: mutant generation, what the stats run records, the mutant's own time limit
 (the tests' limits come within it), the verdicts and results. This file is run as a script (not `-m tests...`): a `tests` package imported before mutmut puts
@@ -24,16 +25,47 @@ import hashlib
 import os
 import signal
 import sys
+import types
 
 del sys.path[0]  # this folder: nothing of it is imported
 
 from mutmut.__main__ import cli  # noqa: E402
 from mutmut.configuration import config  # noqa: E402
+from mutmut.mutation import trampoline as _trampolines  # noqa: E402
 from mutmut.models.results import StatsResult  # noqa: E402
 from mutmut.runners.harness import PytestRunner  # noqa: E402
 from mutmut.state import state  # noqa: E402
 from mutmut.utils.file_utils import change_cwd  # noqa: E402
 from mutmut.workers.isolation import ForkRunner, run_in_fork, run_in_fork_with_result  # noqa: E402
+
+
+def _owned_by(function, module_name, namespaces):
+    """A copy of one of mutmut's trampoline functions whose globals name `module_name` (with every trampoline
+    function it closes over copied alike): its frames then count as that module's. mutmut puts two frames of
+    its own module between a mutated function and its caller; the engine's warnings walk up the stack to the
+    first frame outside the nn package (nn/arguments.py, caller_stacklevel), and stopped at mutmut's. With
+    them, a test of the line a warning names failed without any mutant, so it could not run in a mutation
+    run, and no mutant of that walk could be killed."""
+    namespace = namespaces.setdefault(module_name, {**vars(_trampolines), "__name__": module_name})
+    cells = tuple(types.CellType(_owned_by(cell.cell_contents, module_name, namespaces))
+                  if getattr(cell.cell_contents, "__globals__", None) is vars(_trampolines) else cell
+                  for cell in function.__closure__ or ())
+    copy = types.FunctionType(function.__code__, namespace, function.__name__, function.__defaults__, cells)
+    for name in ("__kwdefaults__", "__qualname__", "__doc__", "__annotations__", "__module__"):
+        setattr(copy, name, getattr(function, name))  # functools.wraps's copies of the wrapped function's
+    copy.__dict__.update(function.__dict__)  # and its __wrapped__
+    return copy
+
+
+_mutmut_wrap_in_trampoline = _trampolines.wrap_in_trampoline
+
+
+def wrap_in_trampoline(mutants_dict, is_classmethod=False):
+    wrap = _mutmut_wrap_in_trampoline(mutants_dict, is_classmethod)
+    return lambda function: _owned_by(wrap(function), function.__module__, {})
+
+
+_trampolines.wrap_in_trampoline = wrap_in_trampoline  # before the mutated modules import it
 
 _collected = {"fixtures": {}}  # "session", "items", "loose", "fixtures": filled by the parent before the first fork
 
