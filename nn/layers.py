@@ -86,8 +86,7 @@ class Flatten(Module):
         if start > end:
             raise ValueError(f"{self!r}: start_dim comes after end_dim for an input of shape {tuple(x.shape)}")
         self._input_shape = x.shape
-        self._output_shape = x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:]
-        return x.reshape(self._output_shape)
+        return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
     def backward(self, grad_output):
         return grad_output.reshape(self._input_shape)
@@ -114,14 +113,13 @@ class Unflatten(Module):
 
     def forward(self, x):
         dim = dimension(self, "dim", self.dim, x.ndim, x.shape)
-        known = math.prod(n for n in self.unflattened_size if n != -1)
-        fits = x.shape[dim] % known == 0 if -1 in self.unflattened_size else x.shape[dim] == known
-        if not fits:
+        try:  # reshape infers the -1, and refuses sizes whose product is not the dimension's
+            y = x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+        except ValueError:
             raise ValueError(f"{self!r}: dimension {self.dim} of shape {tuple(x.shape)} has {x.shape[dim]} "
-                             f"elements, which unflattened_size {self.unflattened_size} does not split")
-        sizes = tuple(x.shape[dim] // known if n == -1 else n for n in self.unflattened_size)
-        self._input_shape, self._output_shape = x.shape, x.shape[:dim] + sizes + x.shape[dim + 1:]
-        return x.reshape(self._output_shape)
+                             f"elements, which unflattened_size {self.unflattened_size} does not split") from None
+        self._input_shape = x.shape
+        return y
 
     def backward(self, grad_output):
         return grad_output.reshape(self._input_shape)
