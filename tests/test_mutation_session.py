@@ -70,14 +70,16 @@ def test_count_to_slowly():  # makes mutmut's own limit, from the sum of both te
     assert count_to(2) == 2
 
 
-def test_triple_runs():  # the fastest of triple's tests, and it kills none of its mutants
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_triple_runs(n):  # the fastest of triple's tests (0.06 s each, 0.18 s in all), and none kills
+    time.sleep(0.06)
     with open(os.environ["RAN_LOG"], "a") as log:
         log.write(f"{os.environ.get('MUTANT_UNDER_TEST')}\\n")
     triple(1)
 
 
-def test_triple_value():
-    time.sleep(0.05)
+def test_triple_value():  # 0.1 s: cheaper than the three before it
+    time.sleep(0.1)
     assert triple(2) == 6
 
 
@@ -121,7 +123,7 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
                                "RAN_LOG": str(tmp_path / "ran.log")},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "mutmut_session: 7 tests collected once for every mutant" in done.stdout
+    assert "mutmut_session: 9 tests collected once for every mutant" in done.stdout
     codes = json.loads((tmp_path / "mutants" / "pkg" / "calc.py.meta").read_text())["exit_code_by_key"]
     from mutmut.mutation.diff_apply import get_diff_for_mutant
     import os
@@ -175,4 +177,32 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
     # Kill first: test_triple_value killed triple's first mutant, so the next ran it first and never reached
     # the faster test_triple_runs, which ran in the stats run and for the first mutant only.
     ran = (tmp_path / "ran.log").read_text().split()
-    assert ran == ["stats", "pkg.calc.x_triple__mutmut_1"], ran
+    assert ran == ["stats"] * 3 + ["pkg.calc.x_triple__mutmut_1"] * 3, ran
+
+
+def test_the_last_killer_goes_first_only_where_it_costs_less_than_the_tests_before_it():
+    from types import SimpleNamespace
+
+    from tests.mutation.pytest_order import ordered
+
+    def tests(*nodeids):
+        return [SimpleNamespace(nodeid=nodeid, path=nodeid.partition("::")[0]) for nodeid in nodeids]
+
+    def order(items, killer, seconds, fixtures):
+        return [item.nodeid for item in ordered(items, killer, seconds, fixtures)]
+
+    given = tests("a.py::fast", "a.py::faster_too", "b.py::slow", "b.py::other", "c.py::last")
+    # The tests before b.py::slow cost 1 + 1 s, b.py's fixtures 5 s: a miss would cost more than a hit saves.
+    seconds = {"a.py::fast": 1.0, "a.py::faster_too": 1.0, "b.py::slow": 0.5, "b.py::other": 0.1, "c.py::last": 0.1}
+    assert order(given, "b.py::slow", seconds, {"b.py": 5.0}) == [item.nodeid for item in given]
+    # With cheap fixtures it goes first, its file's other tests next, the rest in the order given.
+    assert order(given, "b.py::slow", seconds, {"b.py": 1.0}) == [
+        "b.py::slow", "b.py::other", "a.py::fast", "a.py::faster_too", "c.py::last"]
+    # In the first file the fixtures are built either way: only the tests' own times count.
+    assert order(given, "a.py::faster_too", seconds, {"a.py": 50.0}) == [
+        "a.py::faster_too", "a.py::fast", "b.py::slow", "b.py::other", "c.py::last"]
+    assert order(given, "a.py::faster_too", dict(seconds, **{"a.py::faster_too": 1.5}), {}) == [
+        item.nodeid for item in given]
+    # No killer, or one not among this mutant's tests: each file's tests together, in the order given.
+    mixed = tests("a.py::one", "b.py::two", "a.py::three")
+    assert order(mixed, None, {}, {}) == order(mixed, "z.py::gone", {}, {}) == ["a.py::one", "a.py::three", "b.py::two"]

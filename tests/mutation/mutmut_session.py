@@ -22,12 +22,16 @@ its copy of the repository first on the path would shadow the copy the tests are
 """
 import contextlib
 import hashlib
+import importlib.util
 import os
 import signal
 import sys
 import types
 
-del sys.path[0]  # this folder: nothing of it is imported
+_spec = importlib.util.spec_from_file_location("_pytest_order", os.path.join(sys.path[0], "pytest_order.py"))
+_order = importlib.util.module_from_spec(_spec)  # its ordered(): by path, not as tests.mutation.pytest_order
+_spec.loader.exec_module(_order)
+del sys.path[0]  # this folder: nothing else of it is imported
 
 from mutmut.__main__ import cli  # noqa: E402
 from mutmut.configuration import config  # noqa: E402
@@ -131,18 +135,6 @@ def _killer_file(mutant_name):
     return os.path.join(KILLERS, hashlib.sha256(function.encode()).hexdigest()[:32])
 
 
-def _ordered(items, killer=None):
-    """pytest_order's order: the given one (fastest first), each file's tests together where its first one is;
-    but the test that killed the last mutant of the same function first, and its file's other tests next.
-    Mutants of one function are mostly killed by the same test, and mutmut runs them one after another: a
-    worker then fails at its first test where it ran, fastest first, all that came before the killer."""
-    first_seen = {}
-    for index, item in enumerate(items):
-        first_seen.setdefault(item.path, index)
-    killer_path = next((item.path for item in items if item.nodeid == killer), None)
-    return sorted(items, key=lambda item: (item.path != killer_path, item.nodeid != killer, first_seen[item.path]))
-
-
 class _KillRecorder:
     """Writes the first failing test's id for the mutant's function (to a temporary file, then renamed, as
     two workers may finish mutants of one function at once)."""
@@ -207,7 +199,7 @@ def _run_collected(tests, mutant_name):
     except OSError:  # no mutant of this function has been killed yet
         killer = None
     config.pluginmanager.register(_KillRecorder(mutant_name), "mutmut-session-kills")
-    session.items = _ordered(items, killer)
+    session.items = _order.ordered(items, killer, seconds, _collected["fixtures"])
     session.testscollected = len(session.items)
     try:
         config.hook.pytest_runtestloop(session=session)

@@ -32,6 +32,34 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: first_seen[item.path])  # stable: the order inside a file is kept
 
 
+def ordered(items, killer=None, seconds=None, fixtures=None):
+    """A mutant's tests in the order a worker of tests/mutation/mutmut_session.py runs them: this plugin's
+    (each file's tests together, fastest first); but the test that killed the last mutant of the same
+    function first, and its file's other tests next, where that costs less than the tests before it.
+
+    Mutants of one function are mostly killed by the same test, and mutmut runs them one after another, so
+    the killer first saves what ran before it. Where it does not kill, it has cost its own time and, unless
+    its file comes first anyway, its file's fixtures (a GAN trained in a module fixture): a killer costing
+    more than the tests before it waits its turn. seconds: node id -> the test's time in the stats run;
+    fixtures: test file -> its fixtures' time there (FIXTURE_SECONDS)."""
+    first_seen = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.path, index)
+    items = sorted(items, key=lambda item: first_seen[item.path])
+    position = next((index for index, item in enumerate(items) if item.nodeid == killer), None)
+    if position is None:
+        return items
+    seconds, fixtures = seconds or {}, fixtures or {}
+    killer_file = killer.partition("::")[0]
+    files_before = {item.nodeid.partition("::")[0] for item in items[:position]} - {killer_file}
+    saved = sum(seconds.get(item.nodeid, 0.0) for item in items[:position]) + sum(
+        fixtures.get(path, 0.0) for path in files_before)
+    risked = seconds.get(killer, 0.0) + (fixtures.get(killer_file, 0.0) if files_before else 0.0)
+    if risked > saved:
+        return items
+    return sorted(items, key=lambda item: (item.path != items[position].path, item.nodeid != killer))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     yield
