@@ -33,6 +33,7 @@ _order = importlib.util.module_from_spec(_spec)  # its ordered(): by path, not a
 _spec.loader.exec_module(_order)
 del sys.path[0]  # this folder: nothing else of it is imported
 
+import pytest  # noqa: E402
 from mutmut.__main__ import cli  # noqa: E402
 from mutmut.configuration import config  # noqa: E402
 from mutmut.mutation import trampoline as _trampolines  # noqa: E402
@@ -101,7 +102,6 @@ def collect_stats(self, tests):
 
 def _collect_once(runner):
     """Configure pytest as pytest.main would, start a session, collect the target's tests, and keep it all."""
-    import pytest
     from _pytest.config import _prepareconfig
 
     params = (["--rootdir=.", "--tb=native"] + runner._pytest_args_regular_run([]) + runner._pytest_add_cli_args)
@@ -155,26 +155,35 @@ TIMEOUT_EXIT = 36  # mutmut's exit code for "timeout"
 
 
 class _TestTimer:
-    """A time limit per test, from that test's own time in the stats run: (its time + constant) x multiplier,
-    mutmut's own formula and settings, plus, for the first test of each file, that file's fixture time
-    (pytest_order.FIXTURE_SECONDS) x multiplier, since that test builds the file's module fixtures. mutmut's
-    limit is per mutant, from the sum of all its tests' times: a mutant that makes the first of 40 tests
-    loop for ever waited for the 40 tests' time. A test past its limit ends the worker as a timeout."""
+    """A time limit per test phase. A test's call: (its time in the stats run + constant) x multiplier, mutmut's
+    own formula and settings. Its setup and teardown: (its file's fixture time in the stats run
+    (pytest_order.FIXTURE_SECONDS) + constant) x multiplier, whichever of the file's tests builds the file's
+    module fixtures: in a worker's order (fastest first) that is often another test than in the stats run
+    (where the first in the file built them), and a limit from that test's own time stopped a worker that was
+    building a trained GAN, as a "timeout" no mutant earned (measured on a busy machine). mutmut's limit is
+    per mutant, from the sum of all its tests' times: a mutant that makes the first of 40 tests loop for ever
+    waited for the 40 tests' time. A phase past its limit ends the worker as a timeout."""
 
     def __init__(self, seconds):
         self.seconds = seconds  # node id -> the test's time in the stats run
         self.fixtures = _collected["fixtures"]
         self.multiplier, self.constant = config().timeout_multiplier, config().timeout_constant
-        self.files = set()
         signal.signal(signal.SIGALRM, lambda *_: os._exit(TIMEOUT_EXIT))
 
-    def pytest_runtest_protocol(self, item, nextitem):
-        path = item.nodeid.partition("::")[0]
-        limit = (self.seconds[item.nodeid] + self.constant) * self.multiplier
-        if path not in self.files:
-            self.files.add(path)
-            limit += self.fixtures.get(path, 0.0) * self.multiplier
-        signal.setitimer(signal.ITIMER_REAL, limit)
+    def _limit(self, seconds):
+        signal.setitimer(signal.ITIMER_REAL, (seconds + self.constant) * self.multiplier)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        self._limit(self.fixtures.get(item.nodeid.partition("::")[0], 0.0))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item):
+        self._limit(self.seconds[item.nodeid])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        self._limit(self.fixtures.get(item.nodeid.partition("::")[0], 0.0))
 
 
 def _run_collected(tests, mutant_name):
