@@ -70,7 +70,7 @@ class Flatten(Module):
     Backward reshapes the gradient back to the input's shape.
     """
 
-    _saved = ("_input_shape", "_output_shape")
+    _saved = ("_input_shape",)
 
     def __init__(self, start_dim=1, end_dim=-1):
         self.start_dim = integer("Flatten", "start_dim", start_dim)
@@ -100,7 +100,7 @@ class Unflatten(Module):
     One entry of ``unflattened_size`` may be -1: it is inferred from the others, as in torch.
     """
 
-    _saved = ("_input_shape", "_output_shape")
+    _saved = ("_input_shape",)
 
     def __init__(self, dim, unflattened_size):
         self.dim = integer("Unflatten", "dim", dim)
