@@ -35,12 +35,13 @@ class Autoencoder(nn.Module):
     loop adds it to the reconstruction loss.
     """
 
+    _saved = ("_code",)  # z, for the penalty's gradient
+
     def __init__(self, encoder, decoder, code_penalty=None):
         self.encoder = encoder
         self.decoder = decoder
         self.code_penalty = code_penalty
         self.penalty = 0.0
-        self._code = None
         self._input_layer = _data_layer(encoder)  # found once: walking the tree every step costs time
 
     def encode(self, x):
@@ -65,9 +66,6 @@ class Autoencoder(nn.Module):
         if self._input_layer is not None:
             self._input_layer.needs_input_grad = need_input_grad
         return self.encoder.backward(grad_code)
-
-    def _clear_cache(self):
-        self._code = None
 
     def layer_sequence(self):
         """The layers x passes through, in order (the encoder's, then the decoder's), which

@@ -37,6 +37,9 @@ class VariationalAutoencoder(nn.Module):
         loss of torch's example samples z even in eval mode; ``negative_elbo`` does that.
     """
 
+    _saved = ("mu", "logvar", "eps", "z", "_std", "_variance")
+    mu = logvar = eps = z = None  # public: None until a forward (and again after to())
+
     def __init__(self, input_dim=784, hidden=400, latent_dim=20, dtype=None, seed=None):
         self.fc1 = nn.Linear(input_dim, hidden, dtype=dtype)
         self.relu1 = nn.ReLU(inplace=True)  # in place: its input is fc1's output, which nothing else keeps
@@ -49,7 +52,6 @@ class VariationalAutoencoder(nn.Module):
         self.seed = seed
         self.penalty = 0.0
         self._generators = backend.SeededGenerators(seed)
-        self._clear_cache()
 
     @property
     def latent_dim(self):
@@ -120,10 +122,6 @@ class VariationalAutoencoder(nn.Module):
             raise TypeError(f"VariationalAutoencoder: eps is {eps.dtype} but the model is {mu.dtype}; "
                             f"convert it with eps.astype('{mu.dtype}')")
         backend.check_same_device("VariationalAutoencoder (eps)", mu, eps)
-
-    def _clear_cache(self):
-        self.mu = self.logvar = self.eps = self.z = None
-        self._std = self._variance = None
 
     # --- the noise generator --------------------------------------------------------------------
     def generator(self, device):

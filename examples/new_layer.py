@@ -4,7 +4,9 @@
 
 Swish: y = x * sigmoid(x). With s = sigmoid(x), s' = s (1 - s), the product rule gives
     dy/dx = s + x s (1 - s) = s + y (1 - s),      so      dL/dx = g * (s + y (1 - s)).
-Forward keeps s and y, the two arrays backward needs.
+Forward keeps s and y, the two arrays backward needs, and the class names them in ``_saved``:
+``model.to(...)`` forgets them (they live on the old device), and the gate in nn/module.py refuses a
+backward until a forward has filled them again, so they need no placeholders in ``__init__``.
 
 The checks: nn.gradcheck compares backward with finite differences (float64), alone and inside a
 model; PyTorch's torch.nn.SiLU, where PyTorch is installed, is a second, independent reference.
@@ -19,8 +21,7 @@ import nn
 class Swish(nn.Module):
     """y = x * sigmoid(x);   dL/dx = g * (s + y (1 - s)) with s = sigmoid(x).   Any shape."""
 
-    def __init__(self):
-        self._sigmoid = self._output = None
+    _saved = ("_sigmoid", "_output")  # what forward keeps for backward
 
     def forward(self, x):
         s = nn.sigmoid(x)           # the engine's stable sigmoid: no overflow warning at x = -1000
@@ -28,13 +29,8 @@ class Swish(nn.Module):
         return self._output
 
     def backward(self, grad_output):
-        if self._output is None:
-            raise RuntimeError("Swish.backward called before forward")
         s, y = self._sigmoid, self._output
         return grad_output * (s + y * (1 - s))
-
-    def _clear_cache(self):
-        self._sigmoid = self._output = None
 
 
 def check_against_torch(x, grad_output):

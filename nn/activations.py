@@ -37,9 +37,10 @@ class ReLU(Module):
     needs x afterwards.
     """
 
+    _saved = ("_output",)
+
     def __init__(self, inplace=False):
         self.inplace = flag("ReLU", "inplace", inplace)
-        self._output = None
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -49,9 +50,6 @@ class ReLU(Module):
     def backward(self, grad_output):
         return grad_output * (self._output > 0)
 
-    def _clear_cache(self):
-        self._output = None
-
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
 
@@ -59,10 +57,11 @@ class ReLU(Module):
 class LeakyReLU(Module):
     """y = x if x > 0 else a x;   dL/dx = g if x > 0 else a g.   a = negative_slope (0.01)."""
 
+    _saved = ("_input",)
+
     def __init__(self, negative_slope=0.01, inplace=False):
         _refuse_inplace("LeakyReLU", inplace)
         self.negative_slope = float(negative_slope)
-        self._input = None
 
     def forward(self, x):
         self._input = x
@@ -72,9 +71,6 @@ class LeakyReLU(Module):
         x = self._input
         xp = backend.get_array_module(x)
         return xp.where(x > 0, grad_output, grad_output * self.negative_slope)
-
-    def _clear_cache(self):
-        self._input = None
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
@@ -91,8 +87,7 @@ def sigmoid(x):
 class Sigmoid(Module):
     """y = 1 / (1 + e^-x);   dL/dx = g * y (1 - y)   (the derivative written through the output)."""
 
-    def __init__(self):
-        self._output = None
+    _saved = ("_output",)
 
     def forward(self, x):
         self._output = sigmoid(x)
@@ -102,15 +97,11 @@ class Sigmoid(Module):
         y = self._output
         return grad_output * (y * (1 - y))
 
-    def _clear_cache(self):
-        self._output = None
-
 
 class Tanh(Module):
     """y = tanh(x);   dL/dx = g * (1 - y^2)."""
 
-    def __init__(self):
-        self._output = None
+    _saved = ("_output",)
 
     def forward(self, x):
         self._output = backend.get_array_module(x).tanh(x)
@@ -120,19 +111,17 @@ class Tanh(Module):
         y = self._output
         return grad_output * (1 - y * y)
 
-    def _clear_cache(self):
-        self._output = None
-
 
 class ELU(Module):
     """y = x if x >= 0 else a (e^x - 1);   dL/dx = g if x > 0 else g a e^x   (a = alpha, 1.0).
 
     The forward takes x itself at 0, as torch: its sign then stays (-0 gives -0, whatever alpha's sign)."""
 
+    _saved = ("_input",)
+
     def __init__(self, alpha=1.0, inplace=False):
         _refuse_inplace("ELU", inplace)
         self.alpha = float(alpha)
-        self._input = None
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -144,9 +133,6 @@ class ELU(Module):
         xp = backend.get_array_module(x)
         return xp.where(x > 0, grad_output, grad_output * xp.exp(xp.minimum(x, 0)) * self.alpha)
 
-    def _clear_cache(self):
-        self._input = None
-
     def extra_repr(self):
         return f"alpha={self.alpha}"
 
@@ -157,9 +143,10 @@ class Softplus(Module):
     dL/dx = g * sigmoid(b x), and g where b x > threshold.
     """
 
+    _saved = ("_input",)
+
     def __init__(self, beta=1.0, threshold=20.0):
         self.beta, self.threshold = float(beta), float(threshold)
-        self._input = None
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -175,9 +162,6 @@ class Softplus(Module):
         scaled = x * self.beta
         return xp.where(scaled > self.threshold, grad_output, grad_output * sigmoid(scaled))
 
-    def _clear_cache(self):
-        self._input = None
-
     def extra_repr(self):
         return f"beta={self.beta}, threshold={self.threshold}"
 
@@ -190,11 +174,12 @@ class GELU(Module):
     whose derivative is (1 + t)/2 + x (1 - t^2) u' / 2 with t = tanh(u), u' = sqrt(2/pi)(1 + 3*0.044715 x^2).
     """
 
+    _saved = ("_input",)
+
     def __init__(self, approximate="none"):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
-        self._input = None
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -217,9 +202,6 @@ class GELU(Module):
         cdf = (1 + backend.erf(x * (1 / math.sqrt(2)))) * 0.5
         pdf = xp.exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
         return grad_output * (cdf + x * pdf)
-
-    def _clear_cache(self):
-        self._input = None
 
     def extra_repr(self):
         return f"approximate={self.approximate!r}"

@@ -120,6 +120,8 @@ class Conv2d(_ConvBase):
     ``needs_input_grad = False`` skips dL/dx (a first layer fed with data) and backward returns None.
     """
 
+    _saved = Spatial2d._saved + ("_input_shape", "_columns", "_padded_shape")
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None, *, rng=None):
         self._setup(in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding_mode,
@@ -137,7 +139,6 @@ class Conv2d(_ConvBase):
             self.padding = pair("Conv2d", "padding", padding, 0)
             self._pads = symmetric(self.padding)
         self.output_padding = (0, 0)  # torch's attribute on every convolution; only the transpose uses it
-        self._columns = self._input_shape = self._padded_shape = None
 
     def _forward(self, x):
         pads, self._input_shape = self._pads, x.shape
@@ -180,9 +181,6 @@ class Conv2d(_ConvBase):
         grad_pad = col2im_windows(window_grads, self._padded_shape, self.stride, self.dilation, NO_PADDING)
         return padding_modes.pad_backward(grad_pad, self._pads, self.padding_mode)
 
-    def _clear_cache(self):
-        self._columns = self._input_shape = self._output_shape = None
-
 
 class ConvTranspose2d(_ConvBase):
     """The adjoint of a Conv2d: every input pixel spreads a kernel-weighted copy onto the output,
@@ -207,6 +205,8 @@ class ConvTranspose2d(_ConvBase):
     ``needs_input_grad = False`` skips dL/dx and backward returns None.
     """
 
+    _saved = Spatial2d._saved + ("_input_rows", "_input_size")
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, *, rng=None):
         self._setup(in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding_mode,
@@ -219,7 +219,6 @@ class ConvTranspose2d(_ConvBase):
         if any(o >= s and o >= d for o, s, d in zip(self.output_padding, self.stride, self.dilation)):
             raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than the "
                              f"stride {self.stride} or the dilation {self.dilation} in each dimension")
-        self._input_rows = None
 
     def output_size(self, size):
         """(H_out, W_out) for an (H, W) input; a ValueError when it would not be positive."""
@@ -269,6 +268,3 @@ class ConvTranspose2d(_ConvBase):
         else:
             grad_rows = ungroup_rows(grad_columns @ weight_matrices(self.weight.data, groups).transpose(0, 2, 1))
         return _from_rows(grad_rows, n, size)
-
-    def _clear_cache(self):
-        self._input_rows = self._output_shape = None

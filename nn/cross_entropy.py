@@ -37,6 +37,7 @@ class ClassificationLoss(Loss):
     """Checks of input and target and the target weighting q; subclasses give log p and its backward."""
 
     probabilities_allowed = False
+    _saved = ("_cache", "_prediction")  # reduce()'s M is not used: D is in the cache
 
     def __init__(self, weight, size_average, ignore_index, reduce, reduction, label_smoothing=0.0):
         super().__init__(size_average, reduce, reduction)

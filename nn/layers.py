@@ -25,6 +25,8 @@ class Linear(Module):
     ``requires_grad_(False)`` gets no gradient, and dL/dx still comes back.
     """
 
+    _saved = ("_input",)
+
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *, rng=None):
         self.in_features = positive_int("Linear", "in_features", in_features)
         self.out_features = positive_int("Linear", "out_features", out_features)
@@ -35,7 +37,6 @@ class Linear(Module):
         self.weight = new_parameter(rng.uniform(-bound, bound, (out_features, in_features)), device, dtype)
         self.bias = new_parameter(rng.uniform(-bound, bound, (out_features,)), device, dtype) if bias else None
         self.needs_input_grad = True
-        self._input = None
 
     def check_input(self, x):
         """Called by the gate before forward: x must end in in_features."""
@@ -59,9 +60,6 @@ class Linear(Module):
             return grad_output @ self.weight.data          # dL/dx = g W
         return None
 
-    def _clear_cache(self):
-        self._input = None
-
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
@@ -72,13 +70,14 @@ class Flatten(Module):
     Backward reshapes the gradient back to the input's shape.
     """
 
+    _saved = ("_input_shape",)
+
     def __init__(self, start_dim=1, end_dim=-1):
         self.start_dim = integer("Flatten", "start_dim", start_dim)
         self.end_dim = integer("Flatten", "end_dim", end_dim)
         if (start_dim < 0) == (end_dim < 0) and start_dim > end_dim:  # same sign: wrong for every input
             raise ValueError(f"Flatten: start_dim={start_dim} comes after end_dim={end_dim}; "
                              "give start_dim <= end_dim")
-        self._input_shape = None
 
     def forward(self, x):
         start = dimension(self, "start_dim", self.start_dim, max(x.ndim, 1), x.shape)
@@ -101,6 +100,8 @@ class Unflatten(Module):
     One entry of ``unflattened_size`` may be -1: it is inferred from the others, as in torch.
     """
 
+    _saved = ("_input_shape",)
+
     def __init__(self, dim, unflattened_size):
         self.dim = integer("Unflatten", "dim", dim)
         if not isinstance(unflattened_size, (tuple, list)) or any(
@@ -109,7 +110,6 @@ class Unflatten(Module):
             raise ValueError(f"Unflatten: unflattened_size must be a tuple of positive integers (one may be -1), "
                              f"got {unflattened_size!r}")
         self.unflattened_size = tuple(int(n) for n in unflattened_size)
-        self._input_shape = None
 
     def forward(self, x):
         dim = dimension(self, "dim", self.dim, x.ndim, x.shape)
@@ -136,6 +136,8 @@ class Dropout(Module):
     drawn from the device's default generator, or from this layer's own when ``seed`` is given.
     """
 
+    _saved = ("_scaled_mask",)
+
     def __init__(self, p=0.5, inplace=False, *, seed=None):
         if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1] (the probability of zeroing an element), got {p!r}")
@@ -146,7 +148,6 @@ class Dropout(Module):
         self.inplace = inplace
         self.seed = seed
         self._generators = backend.SeededGenerators(seed) if seed is not None else None
-        self._scaled_mask = None
 
     def _generator(self, device):
         if self._generators is None:
@@ -170,9 +171,6 @@ class Dropout(Module):
 
     def backward(self, grad_output):
         return grad_output * self._scaled_mask
-
-    def _clear_cache(self):
-        self._scaled_mask = None
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"

@@ -105,6 +105,8 @@ class Loss(Module):
         spread(g)    "none": g     "sum": g             "mean": g / M             (dL/dl_i from g = dL/dvalue)
     """
 
+    _saved = ("_prediction", "_size")  # the library of the value (_xp) and M
+
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         name = type(self).__name__
         for legacy, value in (("size_average", size_average), ("reduce", reduce)):
@@ -114,7 +116,6 @@ class Loss(Module):
         if reduction not in REDUCTIONS:
             raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self._cache = None
 
     def reduce(self, terms):
         """The loss value from its terms l (an array of the prediction's dtype; 0-d unless "none")."""
@@ -144,9 +145,6 @@ class Loss(Module):
                              "pass dL/dy with exactly the output's shape (it is never broadcast)")
         return self._xp.asarray(grad_output)
 
-    def _clear_cache(self):
-        self._cache = None
-
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
 
@@ -170,6 +168,8 @@ class ElementwiseLoss(Loss):
     """l_i = f(pred_i, target_i), reduced. Subclasses write ``_terms`` (l and a cache) and ``_slope``
     (dL/dpred from the cache and dL/dl)."""
 
+    _saved = Loss._saved + ("_cache",)
+
     def forward(self, pred, target):
         pred, target = check_pair(self, pred, target)
         self._prediction = pred  # its library is the value's and the gradient's (_xp)
@@ -187,6 +187,8 @@ class MSELoss(Loss):
     Backward, with g = dL/dvalue:   dL/dpred = 2 (pred - target) * g / M    (sum: g; "none": g per element)
     """
 
+    _saved = Loss._saved + ("_difference",)
+
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
 
@@ -198,9 +200,6 @@ class MSELoss(Loss):
 
     def backward(self, grad_output=1.0):
         return self._xp.asarray((2 * self._difference) * self.spread(grad_output))
-
-    def _clear_cache(self):
-        self._difference = None
 
 
 class L1Loss(ElementwiseLoss):

@@ -5,6 +5,9 @@ A module is a function with a hand-written derivative:
     y = module(x)                  # forward: compute y, cache what backward needs
     dx = module.backward(dy)       # backward: dL/dx from dL/dy, and ADD dL/dparam into param.grad
 
+A module names the attributes its forward fills for backward in the class attribute ``_saved``
+(Linear: ``_saved = ("_input",)``); ``to()`` forgets them, as they may live on the old device.
+
 The gate. ``module(x)`` and ``module.backward(dy)`` both pass through this file before they reach a
 layer's formulas, so that a layer's ``forward`` and ``backward`` hold nothing but its formulas:
 
@@ -102,13 +105,16 @@ class Module:
     Subclasses write ``forward(x)`` and ``backward(grad_output)``. ``backward`` returns dL/dx and
     adds each parameter's gradient into its ``.grad`` (accumulating, as torch does). A module caches
     what its backward needs from the most recent forward call only: calling it twice and then
-    backward once differentiates the second call. A model whose forward is a chain of modules is an
+    backward once differentiates the second call. The class names those attributes in ``_saved``,
+    and ``to()`` forgets them (no placeholders in ``__init__``: the gate refuses a backward until
+    a forward has filled them). A model whose forward is a chain of modules is an
     ``nn.Sequential`` and needs no backward of its own.
     """
 
     training = True
     _gate = None  # what the last forward left for backward to check: (shape, dtype, array type), or _RELEASED
     _forwards = 0  # forward calls since the last backward (more than one: a second call replaced the cache)
+    _saved = ()  # the names of the attributes forward fills for backward: to() forgets them
     _forward_pre_hooks = _forward_hooks = _backward_pre_hooks = _backward_hooks = _NO_HOOKS
     check_input = None  # a class may define check_input(x): its own input checks, run by the gate before forward
 
@@ -357,7 +363,9 @@ class Module:
                         "or .double() (float64)")
 
     def _clear_cache(self):
-        """Forget cached forward values (they may live on the old device)."""
+        """Forget what forward saved for backward (the names in ``_saved``): it may live on the old device."""
+        for name in self._saved:
+            vars(self).pop(name, None)
 
     # --- state dicts --------------------------------------------------------------------------
     def _named_state(self, prefix=""):

@@ -103,6 +103,7 @@ class _BatchNorm(Module):
     """
 
     _ranks = ()
+    _saved = ("_cache",)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
@@ -125,7 +126,6 @@ class _BatchNorm(Module):
         self.register_buffer("running_mean", xp.zeros(num_features, dtype=dtype) if tracked else None)
         self.register_buffer("running_var", xp.ones(num_features, dtype=dtype) if tracked else None)
         self.register_buffer("num_batches_tracked", xp.zeros((), dtype="int64") if tracked else None)
-        self._cache = None
 
     def _channel_shape(self, x):
         return (1, self.num_features) + (1,) * (x.ndim - 2)
@@ -170,9 +170,6 @@ class _BatchNorm(Module):
             return _normalize_backward(grad_x_hat, x_hat, inv_std, axes)
         return grad_x_hat * inv_std
 
-    def _clear_cache(self):
-        self._cache = None
-
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
@@ -200,6 +197,8 @@ class LayerNorm(Module):
         (gamma, beta: normalized_shape; the three terms of dL/dx are derived in _normalize_backward)
     """
 
+    _saved = ("_cache",)
+
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
         if not isinstance(shape, (tuple, list)) or not shape or any(
@@ -214,7 +213,6 @@ class LayerNorm(Module):
         affine = self.elementwise_affine
         self.weight = new_parameter(numpy.ones(self.normalized_shape), device, dtype) if affine else None
         self.bias = new_parameter(numpy.zeros(self.normalized_shape), device, dtype) if affine and with_bias else None
-        self._cache = None
 
     def forward(self, x):
         count = len(self.normalized_shape)
@@ -234,9 +232,6 @@ class LayerNorm(Module):
         leading = tuple(range(x_hat.ndim - len(axes)))
         grad_x_hat = _scale_and_shift_backward(self, grad_output, x_hat, leading, self.normalized_shape)
         return _normalize_backward(grad_x_hat, x_hat, inv_std, axes)
-
-    def _clear_cache(self):
-        self._cache = None
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "

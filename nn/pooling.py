@@ -48,7 +48,6 @@ class _Pool2d(Spatial2d):
         if any(p > r // 2 for p, r in zip(self._padding, reach)):
             raise ValueError(f"{name}: padding {self._padding} must be at most half the kernel's reach {reach} "
                              "(torch's limit); use less padding or a larger kernel")
-        self._input_shape = None
 
     def _geometry(self, layer, size):
         """(H_out, W_out) and the padding ((top, bottom), (left, right)) that holds every window:
@@ -86,12 +85,12 @@ class MaxPool2d(_Pool2d):
     integers and get no gradient.
     """
 
+    _saved = Spatial2d._saved + ("_is_max", "_input_shape", "_pads")
+
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         self._setup(kernel_size, stride, padding, dilation, ceil_mode)
         self.dilation = dilation
         self.return_indices = flag("MaxPool2d", "return_indices", return_indices)
-        self._is_max = None
-        self._pads = None
 
     def _forward(self, x):
         xp = backend.get_array_module(x)
@@ -141,9 +140,6 @@ class MaxPool2d(_Pool2d):
         return col2im_windows(window_grads, self._input_shape, self._stride, self._dilation, self._pads,
                               channels_last=False)
 
-    def _clear_cache(self):
-        self._is_max = self._input_shape = self._pads = self._output_shape = None
-
     def extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
@@ -171,6 +167,8 @@ class AvgPool2d(_Pool2d):
     summed over the windows that hold the pixel (col2im). Nothing but the input's shape is cached.
     """
 
+    _saved = Spatial2d._saved + ("_divisor", "_input_shape", "_pads")
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                  divisor_override=None):
         self._setup(kernel_size, stride, padding, 1, ceil_mode)
@@ -179,7 +177,6 @@ class AvgPool2d(_Pool2d):
                                              or divisor_override == 0):
             raise ValueError(f"AvgPool2d: divisor_override must be a non-zero integer or None, got {divisor_override!r}")
         self.divisor_override = divisor_override
-        self._divisor = self._pads = None
 
     def _forward(self, x):
         xp = backend.get_array_module(x)
@@ -202,9 +199,6 @@ class AvgPool2d(_Pool2d):
         share = grad_output / self._divisor
         window_grads = xp.broadcast_to(share[..., None, None], share.shape + self._kernel)
         return col2im_windows(window_grads, self._input_shape, self._stride, (1, 1), self._pads, channels_last=False)
-
-    def _clear_cache(self):
-        self._divisor = self._input_shape = self._pads = self._output_shape = None
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -47,9 +47,10 @@ def softmax(x, dim):
 class _AlongDim(Module):
     """Shared by Softmax and LogSoftmax: the dim, the 0-d case, and the cached output."""
 
+    _saved = ("_dim", "_output")
+
     def __init__(self, dim=None):
         self.dim = dim
-        self._output = None
 
     def forward(self, x):
         self._dim = _resolve_dim(type(self).__name__, self.dim, x.ndim)
@@ -60,9 +61,6 @@ class _AlongDim(Module):
     def backward(self, grad_output):
         y = self._output
         return self._gradient(_as_vectors(y), _as_vectors(grad_output)).reshape(y.shape)
-
-    def _clear_cache(self):
-        self._output = None
 
     def extra_repr(self):
         return f"dim={self.dim}"

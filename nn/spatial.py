@@ -26,6 +26,7 @@ def symmetric(padding):
 class Spatial2d(Module):
     """Base of the 2-D layers: batched and unbatched inputs, gradient shapes (see the module docstring)."""
 
+    _saved = ("_unbatched", "_output_shape")
     _output_shape = None
     _unbatched = False
 
@@ -54,9 +55,6 @@ class Spatial2d(Module):
             grad_input = self._backward(grad_output[None])
             return grad_input[0] if grad_input is not None else None
         return self._backward(grad_output)
-
-    def _clear_cache(self):
-        self._output_shape = None
 
 
 def windowed_size(layer, size, kernel, stride, dilation, pads):

@@ -197,6 +197,8 @@ class Upsample(Spatial2d):
     Torch reads a 3-D input as (N, C, L) for 1-D resizing, which this module does not do: inputs must be 4-D.
     """
 
+    _saved = Spatial2d._saved + ("_blocks", "_sources", "_readers")
+
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
         if (size is None) == (scale_factor is None):
             raise ValueError("Upsample: give exactly one of size and scale_factor, got "
@@ -222,7 +224,6 @@ class Upsample(Spatial2d):
         self.mode = mode
         self.align_corners = align_corners
         self.recompute_scale_factor = recompute_scale_factor
-        self._readers = self._blocks = self._sources = None
         self._plans = {}
 
     def _check(self, x):
@@ -290,8 +291,8 @@ class Upsample(Spatial2d):
         return interpolate_backward(interpolate_backward(grad_output, rows, axis=2), cols, axis=3)
 
     def _clear_cache(self):
-        self._readers = self._blocks = self._sources = self._output_shape = None
-        self._plans = {}
+        super()._clear_cache()
+        self._plans = {}  # as before the move: the plans (NumPy, per size and dtype) are built again
 
     def extra_repr(self):
         text = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
