@@ -1,11 +1,12 @@
 """Mutation testing: plant one-line bugs in the engine, the checkpoints and the data code, and count
 how many the tests catch.
 
-    python -m tests.mutation.mutants                      # every target below (about an hour on 2 shared cores)
+    python -m tests.mutation.mutants                      # every target below (about half an hour on 2 cores)
     python -m tests.mutation.mutants --targets datasets,nn.gradcheck
     python -m tests.mutation.mutants --quick --out DIR    # a handful of mutants of one small module (CI smoke)
     python -m tests.mutation.mutants --targets nn.optim --recheck   # only what the report lists as alive
     python -m tests.mutation.mutants --targets nn.layers,nn.conv --children 1 --budget 900 --out DIR
+    python -m tests.mutation.mutants --jobs 1 --children 2   # one target at a time, two workers each
 
 The engine's core is split into targets by family (nn.module, nn.layers, nn.losses, nn.conv, nn.optim,
 nn.gradcheck, nn.backend), each small enough for a run of its own on a shared machine; its fast room
@@ -28,6 +29,7 @@ file's SHA-256); `--recheck` then runs only the mutants that survived or were le
 budget), and keeps the earlier kills: tests added since can only kill more.
 """
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -424,7 +426,10 @@ def main(argv=None):
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help=f"comma-separated, from {','.join(TARGETS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="a handful of mutants of datasets/words.py")
-    parser.add_argument("--children", type=int, default=os.cpu_count() or 1, help="parallel mutant workers")
+    parser.add_argument("--children", type=int, default=None,
+                        help="parallel mutant workers per target (default: the cores shared among --jobs)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="targets run at once (default: one per core, at most one per target)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds per target; then report the mutants checked so far (default: no limit)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -437,8 +442,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.collect:
         return _collect()
-    if args.children < 1:
-        parser.exit(2, f"mutants: --children {args.children}: give at least 1 worker\n")
+    for option in ("children", "jobs"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            parser.exit(2, f"mutants: --{option} {getattr(args, option)}: give at least 1\n")
     if args.budget is not None and not args.budget > 0:
         parser.exit(2, f"mutants: --budget {args.budget}: give a positive number of seconds, or leave it out\n")
     if args.quick:
@@ -459,21 +465,34 @@ def main(argv=None):
     report = args.out / f"{stem}.json"
     previous, _ = read_report(report)
     measured, seconds = {}, {}
+    work = {}  # target -> the mutant names to run (empty: all)
     for name, (package, mutate, tests) in plan.items():
-        chosen_names = recheck_names(mutate, previous) if args.recheck else names
-        if args.recheck and not chosen_names:
+        work[name] = recheck_names(mutate, previous) if args.recheck else names
+        if args.recheck and not work[name]:
             print(f"[{name}] every mutant was killed already: nothing to recheck", flush=True)
-            continue
-        found, seconds[name], hashes = run_target(name, package, mutate, tests, args.children, chosen_names,
-                                                  args.budget, not args.collect_per_mutant)
-        measured.update(merge(previous, found, hashes))
-        # After each target, so a later target's failure or budget does not lose this one's results; over the
-        # report as it is now, so that runs of other targets into the same folder meanwhile are kept.
-        modules, all_seconds = read_report(report)
-        modules.update(measured)
-        modules = {source: row for source, row in modules.items() if not moved(source)}
-        lines = write_report(modules, {**all_seconds, **seconds}, args.out, stem)
-        print("\n".join(lines[: len(modules) + 1]))
+            del work[name]
+    # Targets run side by side, each with its share of the cores: a target's serial stretches (its mutants
+    # made, its tests' first pass, its last slow mutant) then overlap another's workers instead of leaving a
+    # core idle. The longest (by the report's times) start first, so that none is left to run alone at the end.
+    cores = os.cpu_count() or 1
+    jobs = args.jobs or max(1, min(cores, len(work)))
+    children = args.children or max(1, cores // jobs)
+    _, earlier_seconds = read_report(report)
+    order = sorted(work, key=lambda name: -earlier_seconds.get(name, 0.0))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        running = {pool.submit(run_target, name, *plan[name], children, work[name], args.budget,
+                               not args.collect_per_mutant): name for name in order}
+        for future in concurrent.futures.as_completed(running):
+            name = running[future]
+            found, seconds[name], hashes = future.result()
+            measured.update(merge(previous, found, hashes))
+            # After each target, so a later target's failure or budget does not lose this one's results; over
+            # the report as it is now, so that runs of other targets into the same folder meanwhile are kept.
+            modules, all_seconds = read_report(report)
+            modules.update(measured)
+            modules = {source: row for source, row in modules.items() if not moved(source)}
+            lines = write_report(modules, {**all_seconds, **seconds}, args.out, stem)
+            print("\n".join(lines[: len(modules) + 1]), flush=True)
     print(f"wrote {report} and {args.out / (stem + '.txt')}")
 
 

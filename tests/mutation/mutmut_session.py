@@ -48,7 +48,7 @@ def _owned_by(function, module_name, namespaces):
     """A copy of one of mutmut's trampoline functions whose globals name `module_name` (with every trampoline
     function it closes over copied alike): its frames then count as that module's. mutmut puts two frames of
     its own module between a mutated function and its caller; the engine's warnings walk up the stack to the
-    first frame outside the nn package (nn/arguments.py, caller_stacklevel), and stopped at mutmut's. With
+    first frame outside the nn package (nn/arguments.py, warn), and stopped at mutmut's. With
     them, a test of the line a warning names failed without any mutant, so it could not run in a mutation
     run, and no mutant of that walk could be killed."""
     namespace = namespaces.setdefault(module_name, {**vars(_trampolines), "__name__": module_name})
