@@ -25,6 +25,7 @@ def warn(say, key=None) -> None:
     """Issue `say` (a message, or a function of the vocabulary, see words.py) as a DatasetWarning
     attributed to the first caller outside `datasets/`; `key` as DatasetWarning's."""
     level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called warn()
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "datasets":
+    # Up through every frame of datasets and its modules (code run by exec may have no __name__).
+    while frame is not None and str(frame.f_globals.get("__name__")).partition(".")[0] == "datasets":
         level, frame = level + 1, frame.f_back
     warnings.warn(DatasetWarning(say, key), stacklevel=level)

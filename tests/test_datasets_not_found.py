@@ -212,6 +212,15 @@ def test_a_file_over_the_hashing_limit_is_used_silently_whether_gzipped_or_not(t
     assert all(LABELS in str(w.message) for w in caught) and len(caught) == 2
 
 
+def test_a_warning_from_a_module_under_datasets_or_from_code_without_a_name_points_outside_the_package():
+    for name, expected in (("datasets.deeper.probe", (__file__, None)), (None, ("<user code>", 2))):
+        namespace = {"warn": warn} if name is None else {"__name__": name, "warn": warn}
+        exec(compile("def probe():\n    warn('said here')\n", "<user code>", "exec"), namespace)
+        with pytest.warns(DatasetWarning) as caught:
+            namespace["probe"](), (line := sys._getframe().f_lineno)
+        assert (caught[0].filename, caught[0].lineno) == (expected[0], expected[1] or line)
+
+
 def test_a_warning_points_at_the_caller_outside_the_package(tmp_path):
     with pytest.warns(DatasetWarning) as caught:
         warn("said here"), (line := sys._getframe().f_lineno)

@@ -117,7 +117,9 @@ def test_the_empty_generator_warning_points_at_the_callers_line(function, argume
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         function((p for p in []), *arguments), (line := sys._getframe().f_lineno)
-    assert len(caught) == 1
+    assert [(w.category, str(w.message)) for w in caught] == [(UserWarning, (
+        f"{function.__name__}: parameters is an empty generator (one already walked, such as the one an optimizer "
+        "was built from), so nothing is clipped; pass model.parameters(), a list"))]
     assert (caught[0].filename, caught[0].lineno) == (__file__, line)
 
 
