@@ -441,10 +441,8 @@ def _is_dtype(value):
         return False
     if type(value).__module__.partition(".")[0] == "torch":
         return type(value).__name__ == "dtype"
-    if isinstance(value, str) and value.lower().partition(":")[0] in ("cpu", "gpu", "cuda"):
-        return False
     try:
-        numpy.dtype(value)
+        numpy.dtype(value)  # refuses every device name ("cpu", "gpu", "cuda", "cuda:0") with a TypeError
     except (TypeError, ValueError):
         return False
     return True
