@@ -57,7 +57,8 @@ import pytest
 from pkg.calc import add, checked, count_to, outside, triple
 
 
-def test_add():
+def test_add(tmp_path):  # a temporary folder in every worker that runs it: each removes its own
+    (tmp_path / "note.txt").write_text("written")
     assert add(2, 3) == 5
 
 
@@ -118,9 +119,11 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
     (tmp_path / "tests" / "test_calc.py").write_text(TESTS)
     (tmp_path / "setup.cfg").write_text(SETTINGS)
     fallbacks = tmp_path / "collected-again.txt"
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
     done = subprocess.run([sys.executable, str(SESSION), "run", "--max-children", "1"], cwd=tmp_path,
                           env={"PATH": "/usr/bin:/bin", "MUTMUT_SESSION_FALLBACKS": str(fallbacks),
-                               "RAN_LOG": str(tmp_path / "ran.log")},
+                               "RAN_LOG": str(tmp_path / "ran.log"), "TMPDIR": str(system_tmp)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "mutmut_session: 9 tests collected once for every mutant" in done.stdout
@@ -174,6 +177,11 @@ def test_each_mutant_gets_the_verdict_its_tests_earn_from_one_collection(tmp_pat
         'return frame.f_globals["__name__"] -> return frame.f_globals["__NAME__"]': "killed",
     }
     assert not fallbacks.exists(), fallbacks.read_text()  # every mutant ran from the one collection
+    # The stats run and the forced failure made a numbered folder each under the system's temporary folder;
+    # the workers none there (each ran in a folder of its own under mutants/, removed when it ended).
+    numbered = [path.name for path in system_tmp.glob("pytest-of-*/pytest-[0-9]*")]
+    assert len(numbered) <= 2, numbered
+    assert not list((tmp_path / "mutants" / ".pytest-tmp").glob("*"))
     # Kill first: test_triple_value killed triple's first mutant, so the next ran it first and never reached
     # the faster test_triple_runs, which ran in the stats run and for the first mutant only.
     ran = (tmp_path / "ran.log").read_text().split()

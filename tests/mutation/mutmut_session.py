@@ -24,9 +24,11 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import shutil
 import signal
 import sys
 import types
+from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location("_pytest_order", os.path.join(sys.path[0], "pytest_order.py"))
 _order = importlib.util.module_from_spec(_spec)  # its ordered(): by path, not as tests.mutation.pytest_order
@@ -164,11 +166,11 @@ class _TestTimer:
     per mutant, from the sum of all its tests' times: a mutant that makes the first of 40 tests loop for ever
     waited for the 40 tests' time. A phase past its limit ends the worker as a timeout."""
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, scratch):
         self.seconds = seconds  # node id -> the test's time in the stats run
         self.fixtures = _collected["fixtures"]
         self.multiplier, self.constant = config().timeout_multiplier, config().timeout_constant
-        signal.signal(signal.SIGALRM, lambda *_: os._exit(TIMEOUT_EXIT))
+        signal.signal(signal.SIGALRM, lambda *_: (shutil.rmtree(scratch, ignore_errors=True), os._exit(TIMEOUT_EXIT)))
 
     def _limit(self, seconds):
         signal.setitimer(signal.ITIMER_REAL, (seconds + self.constant) * self.multiplier)
@@ -186,6 +188,22 @@ class _TestTimer:
         self._limit(self.fixtures.get(item.nodeid.partition("::")[0], 0.0))
 
 
+TMP = ".pytest-tmp"  # in mutmut's mutants/ folder: each worker's own root of pytest's temporary folders
+
+
+def _own_basetemp(config):
+    """A root for the worker's tmp_path folders of its own, which it removes when it ends. Forked from a parent
+    that had not made one, each worker made a numbered folder under the system's temporary folder, and
+    os._exit skips pytest's removal of old ones: this session's runs left 77 GB there (every gans mutant's
+    trained GANs and checkpoints) and filled the disk. What a worker stopped from outside leaves goes with the
+    target's scratch copy."""
+    path = os.path.abspath(os.path.join(TMP, str(os.getpid())))
+    factory = getattr(config, "_tmp_path_factory", None)  # pytest's tmp_path_factory, made at configure
+    if factory is not None:
+        factory._given_basetemp, factory._basetemp = Path(path), None
+    return path
+
+
 def _run_collected(tests, mutant_name):
     """Run the collected items of `tests` in this (forked) worker; None where one is not in the collection."""
     items = [_collected["items"].get(test) or _collected["loose"].get(test.replace("\\", "")) for test in tests]
@@ -201,7 +219,8 @@ def _run_collected(tests, mutant_name):
         capture.start_global_capturing()
         capture.suspend_global_capture()
     seconds = {item.nodeid: state().duration_by_test.get(test, 0.0) for item, test in zip(items, tests)}
-    config.pluginmanager.register(_TestTimer(seconds), "mutmut-session-timer")
+    scratch = _own_basetemp(config)
+    config.pluginmanager.register(_TestTimer(seconds, scratch), "mutmut-session-timer")
     try:
         with open(_killer_file(mutant_name)) as record:
             killer = record.read()
@@ -218,6 +237,7 @@ def _run_collected(tests, mutant_name):
         return 2
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)  # the last test's limit must not end the worker's exit
+        shutil.rmtree(scratch, ignore_errors=True)
     return 1 if session.testsfailed else 0
 
 
