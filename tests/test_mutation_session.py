@@ -57,12 +57,12 @@ import pytest
 from pkg.calc import add, checked, count_to, outside, triple
 
 
-def test_add(tmp_path):  # a temporary folder in every worker that runs it: each removes its own
-    (tmp_path / "note.txt").write_text("written")
+def test_add():
     assert add(2, 3) == 5
 
 
-def test_count_to():
+def test_count_to(tmp_path):  # a temporary folder in every worker that runs it (a survivor's too): each
+    (tmp_path / "note.txt").write_text("written")  # removes its own
     assert count_to(3) == 3
 
 

@@ -198,6 +198,7 @@ def _own_basetemp(config):
     trained GANs and checkpoints) and filled the disk. What a worker stopped from outside leaves goes with the
     target's scratch copy."""
     path = os.path.abspath(os.path.join(TMP, str(os.getpid())))
+    os.makedirs(TMP, exist_ok=True)  # pytest makes the root itself, but not its parent
     factory = getattr(config, "_tmp_path_factory", None)  # pytest's tmp_path_factory, made at configure
     if factory is not None:
         factory._given_basetemp, factory._basetemp = Path(path), None
