@@ -88,8 +88,6 @@ READ_BY_HAND = [
      "an ndarray matches none of the conversions that follow: only the test that skips them is lost"),
     (EQUIVALENT, "nn.module.x__is_dtype", r"^return True$",
      "_is_dtype(None) is asked only by to() with dtype None: taking the device None as the dtype swaps None for None"),
-    (EQUIVALENT, "nn.module.x__is_dtype", r"partition|XXcpuXX|XXgpuXX|XXcudaXX|CUDA",
-     "numpy.dtype refuses every device name ('cpu', 'gpu', 'cuda', 'cuda:0'): a device name reaches False either way"),
     (ACCEPTED, "nn.module.x__record", r'== "nn"\) or True|else type\(None\)',
      "the output's array type only tells a CuPy output (on a GPU) from a NumPy one; on the CPU the full checks "
      "pass the same gradients"),
